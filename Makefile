@@ -1,0 +1,51 @@
+# One venv (.venv, Python 3.11) synced from the fully pinned lock requirements.txt with uv.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+STAMP := $(VENV)/.lock-$(shell sha256sum requirements.txt | cut -c1-16)
+LOCAL := $(CURDIR)/.local
+export ML_DATA_ROOT ?= $(LOCAL)/data
+export ML_ARTIFACT_ROOT ?= $(LOCAL)/artifacts
+export ML_SERVING_ROOT ?= $(LOCAL)/serving
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONWARNINGS := ignore::FutureWarning
+
+DEMO_FROM ?= 2013-01-01
+DEMO_TO ?= 2013-01-14
+
+.PHONY: setup test lint demo demo-cli lock bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
+	@test -x $(PY) || $(UV) venv --python 3.11 $(VENV)
+	$(UV) pip sync --python $(PY) requirements.txt
+	@rm -f $(VENV)/.lock-* && touch $@
+
+lock:
+	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
+
+lint: setup
+	$(PY) -m ruff check ml dags plugins tests bench
+
+test: setup
+	$(PY) -m ruff check ml dags plugins tests bench
+	$(PY) -m pytest
+
+# Pipeline CLI steps on the demo spans (no Airflow).
+demo-cli: setup
+	$(PY) -m ml landing --from $(DEMO_FROM) --to $(DEMO_TO) --serving-log
+	for d in $$($(PY) -c "from ml.spans import span_range; print(*span_range('$(DEMO_FROM)','$(DEMO_TO)'))"); do \
+	  $(PY) -m ml ingest --span $$d || exit 1; \
+	done
+
+demo: demo-cli
+
+bench: setup
+	$(PY) bench/stats_throughput.py
+
+clean:
+	rm -rf $(LOCAL)

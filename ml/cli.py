@@ -1,0 +1,67 @@
+"""`python -m ml <command> --pipeline NAME [...]`.
+
+Every command lives in its own module under `ml/commands/` (discovered, no registry to edit)
+exposing `HELP`, `add_arguments(parser)` and `run(args, cfg, roots) -> dict`. The CLI prints
+the returned dict as one final JSON line. A `PipelineError` becomes a one-paragraph message
+on stderr and exit code 2; a command may ask for another exit code with `result["exit_code"]`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from ml import commands
+from ml.config import load_pipeline
+from ml.errors import PipelineError
+from ml.roots import Roots
+
+EXIT_ERROR = 2
+
+
+def command_modules() -> dict[str, object]:
+    mods = {}
+    for info in pkgutil.iter_modules(commands.__path__):
+        if not info.name.startswith("_"):
+            module = importlib.import_module(f"{commands.__name__}.{info.name}")
+            mods[getattr(module, "NAME", info.name.replace("_", "-"))] = module
+    return dict(sorted(mods.items()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, module in command_modules().items():
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        cmd.add_argument("--pipeline", default="flights", help="pipeline folder under ml/pipelines/")
+        cmd.add_argument("--data-root", help="landing zone (env ML_DATA_ROOT)")
+        cmd.add_argument("--artifact-root", help="artifacts (env ML_ARTIFACT_ROOT)")
+        cmd.add_argument("--serving-root", help="TF Serving model base paths (env ML_SERVING_ROOT)")
+        module.add_arguments(cmd)
+        cmd.set_defaults(_module=module)
+    return parser
+
+
+def run_command(argv: Sequence[str]) -> dict:
+    """Parse and run one command in-process; raises PipelineError on failure."""
+    args = build_parser().parse_args(list(argv))
+    cfg = load_pipeline(args.pipeline)
+    roots = Roots.resolve(args.data_root, args.artifact_root, args.serving_root)
+    return args._module.run(args, cfg, roots)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stdout)
+    try:
+        result = run_command(sys.argv[1:] if argv is None else argv)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    code = int(result.pop("exit_code", 0)) if isinstance(result, dict) else 0
+    print(json.dumps(result, sort_keys=True, default=str), flush=True)
+    return code

@@ -1,0 +1,1 @@
+"""One module per CLI command (see ml/cli.py for the contract)."""

@@ -1,0 +1,18 @@
+"""`ingest --span D`: landing CSV(s) -> train/eval tf.Example TFRecords + summary.json."""
+from __future__ import annotations
+
+import argparse
+
+from ml.config import PipelineConfig
+from ml.data.ingest import ingest_span
+from ml.roots import Roots
+
+HELP = "ingest one span into train/eval-split gzipped tf.Example TFRecords"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--span", required=True, help="span id YYYY-MM-DD")
+
+
+def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+    return {"command": "ingest", **ingest_span(cfg, roots, args.span)}

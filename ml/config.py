@@ -1,0 +1,182 @@
+"""Pipeline configuration: `ml/pipelines/<name>/pipeline.yaml` + its module file."""
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from ml.errors import PipelineError
+
+PIPELINES_DIR = Path(__file__).resolve().parent / "pipelines"
+FEATURE_TYPES = ("string", "int", "float")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    type: str
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    severity: str = "block"  # block | warn
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)  # feature -> {linf|jsd: t}
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "block"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str
+    model_name: str
+    folder: Path
+    raw: dict[str, Any]
+    features: tuple[FeatureSpec, ...]
+    passthrough_columns: dict[str, str]
+
+    # ---- landing / spans
+    @property
+    def landing_folder(self) -> str:
+        return self.raw["landing"]["folder"]
+
+    @property
+    def landing_glob(self) -> str:
+        return self.raw["landing"].get("file_glob", "*.csv")
+
+    @property
+    def done_marker(self) -> str:
+        return self.raw["landing"].get("done_marker", "_SUCCESS")
+
+    @property
+    def serving_log_folder(self) -> str:
+        return self.raw["landing"].get("serving_log_folder", f"{self.name}_serving")
+
+    @property
+    def span_format(self) -> str:
+        return self.raw["span"].get("format", "%Y-%m-%d")
+
+    @property
+    def span_start(self) -> str:
+        return str(self.raw["span"]["start"])
+
+    # ---- label / split
+    @property
+    def label(self) -> str:
+        return self.raw["label"]["name"]
+
+    @property
+    def label_source(self) -> str:
+        return self.raw["label"]["source_column"]
+
+    @property
+    def label_threshold(self) -> float:
+        return float(self.raw["label"]["threshold"])
+
+    @property
+    def label_max_null_fraction(self) -> float:
+        return float(self.raw["label"].get("max_null_fraction", 0.0))
+
+    @property
+    def example_key(self) -> list[str]:
+        return list(self.raw["example_key"])
+
+    @property
+    def eval_percent(self) -> int:
+        return int(self.raw["split"]["eval_percent"])
+
+    @property
+    def min_rows(self) -> int:
+        return int(self.raw.get("min_rows", 1))
+
+    # ---- columns
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def feature(self, name: str) -> FeatureSpec:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def raw_column_types(self) -> dict[str, str]:
+        """Every column the landing CSV must have, with its type."""
+        cols = {f.name: f.type for f in self.features}
+        for name, typ in self.passthrough_columns.items():
+            cols.setdefault(name, typ)
+        return cols
+
+    # ---- checks / training / evaluation
+    def check(self, name: str) -> CheckSpec:
+        spec = dict(self.raw.get("checks", {}).get(name, {}))
+        return CheckSpec(severity=spec.get("severity", "block"),
+                         thresholds=dict(spec.get("features", {})))
+
+    @property
+    def training(self) -> dict[str, Any]:
+        return dict(self.raw.get("training", {}))
+
+    @property
+    def evaluation(self) -> dict[str, Any]:
+        return dict(self.raw.get("evaluation", {}))
+
+    @property
+    def schema_path(self) -> Path:
+        return self.folder / "schema.pbtxt"
+
+    @property
+    def module_path(self) -> Path:
+        return self.folder / "module.py"
+
+    def module(self) -> ModuleType:
+        """The pipeline's module file (preprocessing_fn, build_model)."""
+        return _load_module(str(self.module_path), f"ml_pipeline_module_{self.name}")
+
+
+@functools.lru_cache(maxsize=None)
+def _load_module(path: str, module_name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PipelineError(f"cannot load module file {path}", file=path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def available_pipelines() -> list[str]:
+    return sorted(p.parent.name for p in PIPELINES_DIR.glob("*/pipeline.yaml"))
+
+
+@functools.lru_cache(maxsize=None)
+def load_pipeline(name: str) -> PipelineConfig:
+    """Load and check `ml/pipelines/<name>/pipeline.yaml`."""
+    folder = PIPELINES_DIR / name
+    path = folder / "pipeline.yaml"
+    if not path.is_file():
+        raise PipelineError(
+            f"unknown pipeline {name!r}; available: {', '.join(available_pipelines()) or 'none'}",
+            file=str(path), rule="pipeline-exists")
+    raw = yaml.safe_load(path.read_text())
+    features = []
+    for fname, spec in raw.get("features", {}).items():
+        ftype = spec.get("type")
+        if ftype not in FEATURE_TYPES:
+            raise PipelineError(f"feature {fname!r} has type {ftype!r}; expected one of "
+                                f"{FEATURE_TYPES}", file=str(path), column=fname, rule="feature-type")
+        features.append(FeatureSpec(name=fname, type=ftype, default=spec.get("default"),
+                                    min=spec.get("min"), max=spec.get("max")))
+    return PipelineConfig(
+        name=raw.get("name", name), model_name=raw.get("model_name", name), folder=folder,
+        raw=raw, features=tuple(features),
+        passthrough_columns=dict(raw.get("passthrough_columns", {})))

@@ -1,0 +1,1 @@
+"""The data side: landing, ingestion, validation (Great Expectations, TFDV)."""

@@ -1,0 +1,102 @@
+"""Span ids (daily `YYYY-MM-DD` partitions) and the paths derived from them."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from ml.config import PipelineConfig
+from ml.errors import PipelineError
+from ml.roots import Roots
+
+_SPAN_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_span(span: str) -> str:
+    """Validate a span id; rejects anything that is not a real `YYYY-MM-DD` date (e.g. `../../etc`)."""
+    text = str(span).strip()
+    if not _SPAN_RE.match(text):
+        raise PipelineError(f"span id {span!r} is not a YYYY-MM-DD date",
+                            span=str(span), rule="span-format")
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise PipelineError(f"span id {span!r} is not a valid date: {exc}",
+                            span=text, rule="span-format") from None
+    return text
+
+
+def span_range(start: str, end: str) -> list[str]:
+    """Inclusive list of daily span ids."""
+    first, last = dt.date.fromisoformat(parse_span(start)), dt.date.fromisoformat(parse_span(end))
+    if last < first:
+        raise PipelineError(f"span range ends ({end}) before it starts ({start})", rule="span-range")
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def previous_day(span: str) -> str:
+    return (dt.date.fromisoformat(parse_span(span)) - dt.timedelta(days=1)).isoformat()
+
+
+class SpanPaths:
+    """All paths of one pipeline; span-specific ones take a validated span id."""
+
+    def __init__(self, cfg: PipelineConfig, roots: Roots) -> None:
+        self.cfg, self.roots = cfg, roots
+
+    # -- landing zone (written by the upstream system)
+    def landing_dir(self, span: str) -> Path:
+        return self.roots.data / self.cfg.landing_folder / f"span={parse_span(span)}"
+
+    def serving_log_dir(self, span: str) -> Path:
+        return self.roots.data / self.cfg.serving_log_folder / f"span={parse_span(span)}"
+
+    # -- artifacts
+    @property
+    def pipeline_root(self) -> Path:
+        return self.roots.artifacts / self.cfg.name
+
+    def span_dir(self, span: str) -> Path:
+        return self.pipeline_root / "spans" / parse_span(span)
+
+    def examples_dir(self, span: str) -> Path:
+        return self.span_dir(span) / "examples"
+
+    def ingest_summary(self, span: str) -> Path:
+        return self.examples_dir(span) / "summary.json"
+
+    def validation_dir(self, span: str) -> Path:
+        return self.span_dir(span) / "validation"
+
+    def stats_file(self, span: str) -> Path:
+        return self.validation_dir(span) / "stats.tfrecord"
+
+    def verdict_file(self, span: str) -> Path:
+        return self.validation_dir(span) / "verdict.json"
+
+    def ingested_spans(self) -> list[str]:
+        """Spans with a complete ingest (summary written last, inside the atomic rename)."""
+        root = self.pipeline_root / "spans"
+        if not root.is_dir():
+            return []
+        return sorted(p.parent.parent.name for p in root.glob("*/examples/summary.json")
+                      if _SPAN_RE.match(p.parent.parent.name))
+
+    def validated_spans(self) -> list[str]:
+        root = self.pipeline_root / "spans"
+        if not root.is_dir():
+            return []
+        return sorted(p.parent.parent.name for p in root.glob("*/validation/stats.tfrecord")
+                      if _SPAN_RE.match(p.parent.parent.name))
+
+    def transforms_root(self) -> Path:
+        return self.pipeline_root / "transforms"
+
+    def models_root(self) -> Path:
+        return self.pipeline_root / "models"
+
+    def evaluations_root(self) -> Path:
+        return self.pipeline_root / "evaluations"
+
+    def serving_model_dir(self) -> Path:
+        return self.roots.serving / self.cfg.model_name

@@ -1,0 +1,41 @@
+"""Deterministic TFRecord writing without importing TensorFlow.
+
+Record framing: uint64 length, masked crc32c(length), data, masked crc32c(data).
+Gzip with mtime=0 and no file name, so the same records give byte-identical files.
+"""
+from __future__ import annotations
+
+import gzip
+import struct
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import google_crc32c
+
+
+def _masked_crc(data: bytes) -> bytes:
+    crc = google_crc32c.value(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+
+def write_tfrecords(path: Path, records: Iterable[bytes]) -> int:
+    """Write gzipped TFRecords to `path` (caller makes it atomic). Returns the record count."""
+    count = 0
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:
+        for record in records:
+            header = struct.pack("<Q", len(record))
+            out.write(header + _masked_crc(header) + record + _masked_crc(record))
+            count += 1
+    return count
+
+
+def read_tfrecords(path: Path) -> Iterator[bytes]:
+    """Read records from a gzipped TFRecord file, checking the data crc."""
+    with gzip.open(path, "rb") as fh:
+        while header := fh.read(12):
+            (length,) = struct.unpack("<Q", header[:8])
+            data = fh.read(length)
+            crc = fh.read(4)
+            if _masked_crc(data) != crc:
+                raise ValueError(f"corrupt TFRecord in {path}")
+            yield data
