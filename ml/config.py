@@ -144,7 +144,7 @@ class PipelineConfig:
         return _load_module(str(self.module_path), f"ml_pipeline_module_{self.name}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_module(path: str, module_name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -158,7 +158,7 @@ def available_pipelines() -> list[str]:
     return sorted(p.parent.name for p in PIPELINES_DIR.glob("*/pipeline.yaml"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_pipeline(name: str) -> PipelineConfig:
     """Load and check `ml/pipelines/<name>/pipeline.yaml`."""
     folder = PIPELINES_DIR / name

@@ -18,7 +18,7 @@ class Roots:
     @classmethod
     def resolve(cls, data: str | os.PathLike | None = None,
                 artifacts: str | os.PathLike | None = None,
-                serving: str | os.PathLike | None = None) -> "Roots":
+                serving: str | os.PathLike | None = None) -> Roots:
         def pick(flag, env: str, default: str) -> Path:
             value = flag or os.environ.get(env) or DEFAULT_LOCAL / default
             return Path(value).resolve()

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli
 from ml.errors import PipelineError
 from ml.tfrecord import read_tfrecords
+
+from conftest import cli
 
 
 def _digest(folder: Path) -> dict[str, str]:

@@ -17,7 +17,7 @@ def to_list_array(values: pd.Series, typ: str) -> pa.Array:
     """One value per row wrapped in a list (nulls become null lists), as TFDV/tfx-bsl expect."""
     mask = values.isna().to_numpy()
     if typ == "string":
-        flat = pa.array([None if m else str(v).encode() for v, m in zip(values, mask)],
+        flat = pa.array([None if m else str(v).encode() for v, m in zip(values, mask, strict=True)],
                         type=pa.large_binary())
     elif typ == "int":
         flat = pa.array(values.to_numpy(dtype="float64", na_value=np.nan), mask=mask,
@@ -69,5 +69,5 @@ def serialize_examples(frame: pd.DataFrame, types: dict[str, str]) -> list[bytes
         series = frame[name]
         mask = series.isna().to_numpy()
         columns.append([b"" if m else _field(0x0A, key + _field(0x12, _feature_bytes(v, types[name])))
-                        for v, m in zip(series.tolist(), mask)])
-    return [_field(0x0A, b"".join(parts)) for parts in zip(*columns)]
+                        for v, m in zip(series.tolist(), mask, strict=True)])
+    return [_field(0x0A, b"".join(parts)) for parts in zip(*columns, strict=True)]
