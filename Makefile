@@ -27,6 +27,7 @@ $(STAMP): requirements.txt
 
 lock:
 	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
+	$(MAKE) docker-locks
 
 lint: setup
 	$(PY) -m ruff check ml dags plugins tests bench
@@ -49,3 +50,23 @@ bench: setup
 
 clean:
 	rm -rf $(LOCAL)
+
+# ---- containers (README "Production with docker compose")
+# Trainer image base: the TF GPU image by default; where no registry is reachable use the
+# registry-free local base:  make base-image && make trainer-image BASE_IMAGE=$(LOCAL_BASE_IMAGE)
+BASE_IMAGE ?= tensorflow/tensorflow:2.16.2-gpu
+LOCAL_BASE_IMAGE := local/python:3.11-bookworm
+.PHONY: base-image trainer-image docker-locks
+
+base-image:
+	docker/base-image.sh $(LOCAL_BASE_IMAGE)
+
+trainer-image:
+	BASE_IMAGE=$(BASE_IMAGE) docker/build-trainer-image.sh
+
+# Sub-locks of requirements.txt (same versions) for the trainer and the compose Airflow image.
+docker-locks:
+	$(UV) pip compile docker/trainer-requirements.in -c requirements.txt \
+	  -o docker/trainer-requirements.txt --python-version 3.11
+	$(UV) pip compile docker/airflow-requirements.in -c requirements.txt \
+	  -o docker/airflow-requirements.txt --python-version 3.11

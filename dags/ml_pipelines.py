@@ -1,0 +1,111 @@
+"""Every pipeline under ml/pipelines/ as two DAGs: `<pipeline>_ingest` and `<pipeline>_train`.
+
+Wiring only. The steps are the thin operators of plugins/ml_airflow over the `ml` CLI; parsing
+this file imports Airflow, PyYAML and ml.config / ml.spans, never TensorFlow & co.
+
+* `<pipeline>_ingest` — one run per daily span (its data interval), catchup from `span.start`:
+  wait_for_span -> ingest -> validate. Manual runs: conf `{"span": "YYYY-MM-DD"}`.
+* `<pipeline>_train` — on `span.train_schedule` (last complete span = the day before the run)
+  or manually with conf `{"span": ...}`: transform -> train -> evaluate -> is_blessed ->
+  infra_validate -> push (pool `ml_serving_push`, one push at a time).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, CronTriggerTimetable, Param
+
+from ml.config import PipelineConfig, available_pipelines, load_pipeline
+from ml_airflow.context import MACROS, SPAN_PARAM
+from ml_airflow.operators import (
+    EvaluateOperator,
+    InfraValidateOperator,
+    IngestOperator,
+    PushOperator,
+    TransformOperator,
+    ValidateOperator,
+)
+from ml_airflow.promotion import blessing_gate
+from ml_airflow.sensors import SpanSensor
+from ml_airflow.train import train_operator
+
+PUSH_POOL = "ml_serving_push"
+INGEST_MAX_ACTIVE_RUNS = 4
+INGEST_SPAN = "{{ ml_span(params.span, data_interval_start) }}"
+TRAIN_SPAN = "{{ ml_span(params.span, data_interval_end, -1) }}"
+DEFAULT_ARGS = {"owner": "ml", "retries": 2, "retry_delay": dt.timedelta(minutes=1),
+                "retry_exponential_backoff": True}
+
+
+def xcom(task_id: str, key: str) -> str:
+    """Template for one key of a task's result dict."""
+    return f"{{{{ ti.xcom_pull(task_ids='{task_id}')['{key}'] }}}}"
+
+
+def optional(kind: str, description: str) -> Param:
+    return Param(None, type=["null", kind], description=description)
+
+
+def span_param() -> Param:
+    return Param(None, type=["null", "string"], format="date",
+                 description="span YYYY-MM-DD; empty = derived from the run's data interval")
+
+
+def examples_asset(cfg: PipelineConfig) -> Asset:
+    return Asset(name=f"{cfg.name}_examples", uri=f"ml://{cfg.name}/examples", group="ml")
+
+
+def start_date(cfg: PipelineConfig) -> dt.datetime:
+    return dt.datetime.fromisoformat(cfg.span_start).replace(tzinfo=dt.UTC)
+
+
+def ingest_dag(cfg: PipelineConfig) -> DAG:
+    with DAG(
+        dag_id=f"{cfg.name}_ingest",
+        schedule=CronDataIntervalTimetable(cfg.ingest_schedule, timezone="UTC"),
+        start_date=start_date(cfg), catchup=True, max_active_runs=INGEST_MAX_ACTIVE_RUNS,
+        default_args=DEFAULT_ARGS, params={SPAN_PARAM: span_param()},
+        user_defined_macros=MACROS, tags=["ml", cfg.name, "ingest"],
+        doc_md=f"Daily span ingestion of pipeline `{cfg.name}` (see dags/ml_pipelines.py).",
+    ) as dag:
+        common = {"pipeline": cfg.name, "span": INGEST_SPAN}
+        landed = SpanSensor(task_id="wait_for_span", **common)
+        ingest = IngestOperator(task_id="ingest", outlets=[examples_asset(cfg)], **common)
+        validate = ValidateOperator(task_id="validate", **common)
+        landed >> ingest >> validate
+    return dag
+
+
+def train_dag(cfg: PipelineConfig) -> DAG:
+    with DAG(
+        dag_id=f"{cfg.name}_train",
+        schedule=CronTriggerTimetable(cfg.train_schedule, timezone="UTC"),
+        start_date=start_date(cfg), catchup=False, max_active_runs=1,
+        default_args=DEFAULT_ARGS, user_defined_macros=MACROS,
+        params={SPAN_PARAM: span_param(),
+                "window": optional("integer", "spans in the training window (training.window_spans)"),
+                "epochs": optional("integer", "training epochs (training.epochs)")},
+        tags=["ml", cfg.name, "train"],
+        doc_md=f"Continuous training of pipeline `{cfg.name}` (see dags/ml_pipelines.py).",
+    ) as dag:
+        model = xcom("train", "model_dir")
+        transform = TransformOperator(task_id="transform", pipeline=cfg.name, end_span=TRAIN_SPAN,
+                                      run_id="{{ ml_run_slug(run_id) }}",
+                                      window="{{ params.window or '' }}")
+        train = train_operator(task_id="train", pipeline=cfg.name,
+                               transform_dir=xcom("transform", "transform_dir"),
+                               output_dir=f"{{{{ ml_model_dir('{cfg.name}', run_id) }}}}",
+                               epochs="{{ params.epochs or '' }}", retries=1,
+                               execution_timeout=dt.timedelta(hours=6))
+        evaluate = EvaluateOperator(task_id="evaluate", pipeline=cfg.name, model=model)
+        gate = blessing_gate(task_id="is_blessed", evaluation=evaluate.output)
+        infra = InfraValidateOperator(task_id="infra_validate", pipeline=cfg.name, model=model)
+        push = PushOperator(task_id="push", pipeline=cfg.name, model=model,
+                            blessing=xcom("evaluate", "blessing_file"), pool=PUSH_POOL)
+        transform >> train >> evaluate >> gate >> infra >> push
+    return dag
+
+
+for _name in available_pipelines():
+    for _dag in (ingest_dag(load_pipeline(_name)), train_dag(load_pipeline(_name))):
+        globals()[_dag.dag_id] = _dag

@@ -1,0 +1,24 @@
+"""`infra-validate --model M`: load and query the SavedModel in a fresh process."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ml.config import PipelineConfig
+from ml.roots import Roots
+
+NAME = "infra-validate"
+HELP = ("load the SavedModel in a fresh process and query both signatures with raw eval "
+        "examples; writes M/infra_blessing.json")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model dir M written by `train`")
+    parser.add_argument("--examples", type=int, default=8, help="raw eval examples to send")
+
+
+def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+    from ml.model.infra_validate import infra_validate
+
+    return {"command": "infra-validate",
+            **infra_validate(cfg, roots, Path(args.model), count=args.examples)}

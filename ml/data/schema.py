@@ -1,0 +1,89 @@
+"""The curated TFDV schema: load, infer, write, and drift/skew comparators from the config.
+
+Thresholds live only in pipeline.yaml (`checks.drift|skew.features`); they are copied onto the
+schema's `drift_comparator` / `skew_comparator` at validation time, replacing any in the file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ml.atomic import atomic_write_text
+from ml.config import CheckSpec, PipelineConfig
+from ml.errors import PipelineError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+TRAINING, SERVING = "TRAINING", "SERVING"
+COMPARATORS = {"linf": "infinity_norm", "jsd": "jensen_shannon_divergence"}
+COMPARATOR_FIELDS = {"drift": "drift_comparator", "skew": "skew_comparator"}
+
+
+def load_schema(path: Path) -> schema_pb2.Schema:
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"schema file {path} does not exist; create it with "
+                            f"`python -m ml schema --infer --span D`", file=str(path),
+                            rule="schema-exists")
+    try:
+        return text_format.Parse(path.read_text(), schema_pb2.Schema())
+    except text_format.ParseError as exc:
+        raise PipelineError(f"schema file {path} is not a valid Schema proto: {exc}",
+                            file=str(path), rule="schema-parses") from None
+
+
+def write_schema(schema: schema_pb2.Schema, path: Path) -> Path:
+    from google.protobuf import text_format
+
+    return atomic_write_text(Path(path), text_format.MessageToString(schema))
+
+
+def infer_schema(cfg: PipelineConfig, stats: statistics_pb2.DatasetFeatureStatisticsList
+                 ) -> schema_pb2.Schema:
+    """`tfdv.infer_schema` + the TRAINING/SERVING environments (the label source is not served)."""
+    import tensorflow_data_validation as tfdv
+
+    schema = tfdv.infer_schema(stats, infer_feature_shape=False)
+    schema.default_environment[:] = [TRAINING, SERVING]
+    for feature in schema.feature:
+        if feature.name == cfg.label_source:
+            feature.not_in_environment[:] = [SERVING]
+    return schema
+
+
+def environment(schema: schema_pb2.Schema, name: str) -> str | None:
+    return name if name in schema.default_environment else None
+
+
+def strip_comparators(schema: schema_pb2.Schema) -> schema_pb2.Schema:
+    """A copy of `schema` without drift/skew comparators (thresholds come from the config)."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    out = schema_pb2.Schema()
+    out.CopyFrom(schema)
+    for feature in out.feature:
+        feature.ClearField("drift_comparator")
+        feature.ClearField("skew_comparator")
+    return out
+
+
+def with_comparators(schema: schema_pb2.Schema, check: CheckSpec, kind: str) -> schema_pb2.Schema:
+    """A copy of `schema` whose only comparators are the config's `kind` (drift|skew) ones."""
+    out = strip_comparators(schema)
+    features = {f.name: f for f in out.feature}
+    for name, thresholds in sorted(check.thresholds.items()):
+        if name not in features:
+            raise PipelineError(f"checks.{kind} names feature {name!r}, which the schema lacks",
+                                column=name, rule="check-config")
+        comparator = getattr(features[name], COMPARATOR_FIELDS[kind])
+        for key, threshold in thresholds.items():
+            if key not in COMPARATORS:
+                raise PipelineError(f"checks.{kind}.features.{name}: unknown comparator {key!r} "
+                                    f"(use {' or '.join(COMPARATORS)})", column=name,
+                                    rule="check-config")
+            getattr(comparator, COMPARATORS[key]).threshold = float(threshold)
+    return out

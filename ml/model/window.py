@@ -1,0 +1,90 @@
+"""Which spans feed a transform/evaluation: the window, minus missing and failed spans."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ml.config import PipelineConfig
+from ml.errors import PipelineError
+from ml.roots import Roots
+from ml.spans import SpanPaths, parse_span, span_range
+
+
+@dataclass
+class SpanSelection:
+    window: list[str]                                      # every span id considered
+    used: list[str] = field(default_factory=list)          # ingested and not failed
+    missing: list[str] = field(default_factory=list)       # never ingested
+    skipped: dict[str, str] = field(default_factory=dict)  # span -> why (failed validation)
+    unvalidated: list[str] = field(default_factory=list)   # used, but no verdict yet (warned)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def warnings(self) -> list[str]:
+        out = [f"span {s} not ingested: skipped" for s in self.missing]
+        out += [f"span {s} skipped: {why}" for s, why in self.skipped.items()]
+        out += [f"span {s} has no validation verdict yet: used unvalidated"
+                for s in self.unvalidated]
+        return out
+
+
+def window_ending(end_span: str, size: int) -> list[str]:
+    """The `size` daily span ids ending at `end_span` (inclusive)."""
+    if size < 1:
+        raise PipelineError(f"window must be >= 1 span, got {size}", span=end_span,
+                            rule="window-size")
+    end = dt.date.fromisoformat(parse_span(end_span))
+    return span_range((end - dt.timedelta(days=size - 1)).isoformat(), end.isoformat())
+
+
+def parse_span_range(text: str) -> list[str]:
+    """`D1:D2` (inclusive) or a single `D`."""
+    first, _, last = text.partition(":")
+    return span_range(first, last or first)
+
+
+def _verdict_failure(path: Path) -> str | None:
+    """Why a span's validation verdict blocks it, or None when it passed."""
+    try:
+        verdict = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return f"validation verdict unreadable ({exc})"
+    if verdict.get("passed") is True:
+        return None
+    return f"validation verdict passed={verdict.get('passed')!r} ({path})"
+
+
+def select_spans(cfg: PipelineConfig, roots: Roots, window: list[str]) -> SpanSelection:
+    paths = SpanPaths(cfg, roots)
+    ingested = set(paths.ingested_spans())
+    sel = SpanSelection(window=list(window))
+    for span in window:
+        if span not in ingested:
+            sel.missing.append(span)
+            continue
+        verdict = paths.verdict_file(span)
+        if not verdict.is_file():
+            sel.unvalidated.append(span)
+            sel.used.append(span)
+        elif (why := _verdict_failure(verdict)) is not None:
+            sel.skipped[span] = why
+        else:
+            sel.used.append(span)
+    return sel
+
+
+def split_files(cfg: PipelineConfig, roots: Roots, spans: list[str], split: str) -> list[Path]:
+    """The ingested shards of `split` for the given spans; fails if a span has none."""
+    paths = SpanPaths(cfg, roots)
+    files = []
+    for span in spans:
+        found = paths.split_files(span, split)
+        if not found:
+            raise PipelineError(f"span {span} has no ingested {split} examples under "
+                                f"{paths.examples_dir(span) / split}", span=span,
+                                file=str(paths.examples_dir(span)), rule="examples-exist")
+        files.extend(found)
+    return files

@@ -1,0 +1,1 @@
+"""Serving side: TF Serving's versioned model base path, push, rollback, status, REST client."""

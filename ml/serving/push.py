@@ -1,0 +1,168 @@
+"""`push`: copy a blessed, infra-validated model into TF Serving's versioned base path.
+
+The copy goes to a hidden temp folder on the same filesystem (saved_model.pb last), then one
+rename makes `<serving_root>/<model>/<version>/` appear complete; TF Serving ignores
+non-integer folders. Metadata travels with the version in `assets.extra/push_metadata.json`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+from ml.atomic import atomic_write_json, read_json
+from ml.config import PipelineConfig
+from ml.errors import PipelineError
+from ml.model.layout import SAVED_MODEL_PB, ModelLayout, resolve_model, saved_model_digest
+from ml.model.signatures import RAW_SIGNATURE
+from ml.model.tf_example import to_instance
+from ml.roots import Roots
+from ml.serving import tf_serving_client as client
+from ml.serving.layout import METADATA_DIR, PUSH_METADATA, TMP_PREFIX, ServingLayout
+from ml.serving.lock import serving_lock
+from ml.serving.models_config import upsert
+from ml.serving.rollback import retire_version
+from ml.tfrecord import read_tfrecords
+
+TF_SERVING_ROOT_ENV = "ML_TF_SERVING_ROOT"
+
+
+def _gate(ok: bool, message: str, *, file: Path | str, rule: str) -> None:
+    if not ok:
+        raise PipelineError(message, file=str(file), rule=rule)
+
+
+def check_blessing(layout: ModelLayout, blessing_path: Path, digest: str) -> dict:
+    _gate(blessing_path.is_file(), f"no blessing at {blessing_path}; run `evaluate` first",
+          file=blessing_path, rule="not-blessed")
+    blessing = read_json(blessing_path)
+    _gate(blessing.get("blessed") is True,
+          f"model {layout.root} is not blessed: {blessing.get('failing_metric')} failed on "
+          f"slice {blessing.get('failing_slice')} ({blessing_path})",
+          file=blessing_path, rule="not-blessed")
+    _gate(blessing.get("saved_model_digest") == digest,
+          f"blessing {blessing_path} was written for another model "
+          f"({blessing.get('saved_model')}), not {layout.saved_model}",
+          file=blessing_path, rule="blessing-mismatch")
+    return blessing
+
+
+def check_infra(layout: ModelLayout, digest: str) -> dict:
+    path = layout.infra_blessing
+    _gate(path.is_file(), f"model {layout.root} was not infra-validated; run `infra-validate`",
+          file=path, rule="not-infra-validated")
+    infra = read_json(path)
+    _gate(infra.get("passed") is True and infra.get("saved_model_digest") == digest,
+          f"infra validation of {layout.saved_model} did not pass or is for another model: "
+          f"{infra.get('error', 'digest mismatch')}", file=path, rule="not-infra-validated")
+    return infra
+
+
+def check_fresh(blessing: dict, serving: ServingLayout, blessing_path: Path) -> None:
+    """The blessing must have compared against what is served now."""
+    against = (blessing.get("baseline") or {}).get("version")
+    live = serving.latest()
+    _gate(against == live,
+          f"blessing {blessing_path} compared against served version {against}, but version "
+          f"{live} is served now; re-run `evaluate --baseline auto`",
+          file=blessing_path, rule="blessing-stale")
+
+
+def copy_saved_model(source: Path, target: Path, metadata: dict) -> None:
+    """Copy with the metadata written before, and saved_model.pb after, everything else."""
+    target.mkdir()
+    last = source / SAVED_MODEL_PB
+    for path in sorted(source.rglob("*")):
+        destination = target / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(exist_ok=True)
+        elif path != last:
+            shutil.copy2(path, destination)
+    atomic_write_json(target / METADATA_DIR / PUSH_METADATA, metadata)
+    shutil.copy2(last, target / SAVED_MODEL_PB)
+
+
+def _clean_stale_copies(serving: ServingLayout) -> list[str]:
+    """Temp copies left by a killed push (safe: we hold the lock, so none is in flight)."""
+    stale = sorted(serving.base.glob(f"{TMP_PREFIX}*")) if serving.base.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return [str(p) for p in stale]
+
+
+def install_version(serving: ServingLayout, source: Path, metadata: dict) -> int:
+    version = metadata["version"] = serving.next_version()
+    serving.base.mkdir(parents=True, exist_ok=True)
+    tmp = serving.base / f"{TMP_PREFIX}{version}-{os.getpid()}"
+    try:
+        copy_saved_model(source, tmp, metadata)
+        os.rename(tmp, serving.version_dir(version))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return version
+
+
+def smoke_instances(blessing: dict, label: str, count: int) -> list[dict]:
+    records = (r for f in blessing["eval_files"] for r in read_tfrecords(Path(f)))
+    return [to_instance(r, drop=(label,)) for r in itertools.islice(records, count)]
+
+
+def smoke_test(cfg: PipelineConfig, url: str, model: str, version: int, blessing: dict,
+               timeout_s: float) -> dict:
+    state = client.wait_until_available(url, model, version, timeout_s)
+    instances = smoke_instances(blessing, cfg.label, int(cfg.serving.get("smoke_examples", 5)))
+    try:
+        predictions = client.predict(url, model, version, instances, RAW_SIGNATURE)
+    except client.ServingError as exc:
+        raise PipelineError(f"smoke :predict on {model} version {version} failed: {exc}",
+                            file=url, rule="serving-smoke") from None
+    flat = [p[0] if isinstance(p, list) else p for p in predictions]
+    _gate(len(flat) == len(instances) and all(0.0 <= float(p) <= 1.0 for p in flat),
+          f"smoke :predict on {model} version {version} returned {predictions!r} for "
+          f"{len(instances)} instances", file=url, rule="serving-smoke")
+    return {"state": state["state"], "smoke_predictions": flat}
+
+
+def push(cfg: PipelineConfig, roots: Roots, model: Path, blessing_path: Path, *,
+         serving_url: str | None = None, timeout_s: float | None = None,
+         tf_serving_root: str | None = None) -> dict:
+    layout = resolve_model(model)
+    blessing_path = Path(blessing_path).resolve()
+    digest = saved_model_digest(layout.saved_model)
+    blessing = check_blessing(layout, blessing_path, digest)
+    infra = check_infra(layout, digest)
+    serving = ServingLayout.of(cfg, roots)
+    served_root = tf_serving_root or os.environ.get(TF_SERVING_ROOT_ENV) or str(serving.root)
+    timeout_s = timeout_s or float(cfg.serving.get("wait_timeout_s", 120))
+    with serving_lock(serving.lock_file):
+        check_fresh(blessing, serving, blessing_path)
+        stale = _clean_stale_copies(serving)
+        metadata = {
+            "model_name": serving.model, "source_model_dir": str(layout.root),
+            "source_saved_model": str(layout.saved_model), "saved_model_digest": digest,
+            "blessing_file": str(blessing_path), "blessed": True,
+            "metrics": blessing.get("candidate"), "auc_by_slice": blessing.get("auc_by_slice"),
+            "baseline": blessing.get("baseline"), "spans": blessing.get("spans"),
+            "infra_validated": infra.get("passed"),
+            "train": read_json(layout.train_result).get("eval_metrics"),
+            "pushed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        version = install_version(serving, layout.saved_model, metadata)
+        config = upsert(serving.models_config, serving.model, f"{served_root}/{serving.model}")
+        result = {"model": serving.model, "version": version,
+                  "version_dir": str(serving.version_dir(version)),
+                  "models_config": str(serving.models_config), "models": sorted(config),
+                  "stale_copies_removed": stale}
+        if serving_url:
+            try:
+                result["serving"] = smoke_test(cfg, serving_url, serving.model, version,
+                                               blessing, timeout_s)
+            except PipelineError as exc:
+                retired = retire_version(serving, version, f"post-push check failed: {exc}")
+                raise PipelineError(
+                    f"{exc.detail}; version {version} rolled back to {retired}, serving "
+                    f"version {serving.latest()}", file=exc.file, rule=exc.rule) from None
+        result["live_version"] = serving.latest()
+    return result

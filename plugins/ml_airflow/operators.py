@@ -1,0 +1,194 @@
+"""One thin operator per pipeline step: Airflow context -> `ml` CLI argv -> result dict (XCom).
+
+Each operator runs `python -m ml <command> --pipeline P ...` in-process through
+`ml.cli.run_command` (the heavy libraries are imported by `ml` at execute time, never at DAG
+parse). The returned dict (paths, counts, metrics, blessed) becomes the task's XCom. A
+`PipelineError` fails the task without retries (re-running cannot fix bad data) with the error
+paragraph in the log; its fields land in XCom `ml_error` and its file behind the "Failure
+report" link. Any other exception (I/O, a killed process) fails the try and is retried.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Sequence
+from typing import Any, ClassVar, NoReturn
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from ml.errors import PipelineError
+from ml_airflow.links import (
+    ERROR_XCOM,
+    FAILURE_KEY,
+    FAILURE_LINK,
+    REPORTS_XCOM,
+    ReportLink,
+    report_paths,
+)
+
+
+def jsonable(result: dict) -> dict:
+    """The result as plain JSON types (paths -> str) so that any XCom backend stores it."""
+    return json.loads(json.dumps(result, sort_keys=True, default=str))
+
+
+def fail_for_good(context, message: str, **fields: str | None) -> NoReturn:
+    """Record the error (message, span, file, column, rule) in XCom and fail without retries."""
+    ti = context["ti"]
+    ti.xcom_push(key=ERROR_XCOM, value={"message": message, **fields})
+    if fields.get("file"):
+        ti.xcom_push(key=REPORTS_XCOM, value={FAILURE_KEY: fields["file"]})
+    raise AirflowFailException(message) from None
+
+
+def fail_with(context, exc: PipelineError) -> NoReturn:
+    fail_for_good(context, str(exc), span=exc.span, file=exc.file, column=exc.column,
+                  rule=exc.rule)
+
+
+class MLCommandOperator(BaseOperator):
+    """Base class: `python -m ml <command> --pipeline <pipeline> <command_args()>` in-process."""
+
+    command: ClassVar[str]
+    template_fields: Sequence[str] = ("pipeline",)
+    operator_extra_links = (FAILURE_LINK,)
+    ui_color = "#e3f2fd"
+
+    def __init__(self, *, pipeline: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+
+    def command_args(self) -> list[str]:
+        return []
+
+    def argv(self) -> list[str]:
+        return [self.command, "--pipeline", self.pipeline, *self.command_args()]
+
+    def execute(self, context) -> dict[str, Any]:
+        argv = self.argv()
+        self.log.info("python -m ml %s", shlex.join(argv))
+        context["ti"].xcom_push(key=REPORTS_XCOM, value={})
+        try:
+            result = jsonable(self.run_ml(argv))
+        except PipelineError as exc:
+            fail_with(context, exc)
+        except SystemExit as exc:  # argparse rejected the argv (usage printed above)
+            raise AirflowFailException(f"`python -m ml {shlex.join(argv)}` exited with "
+                                       f"{exc.code}: bad arguments for this ml version") from None
+        code = int(result.pop("exit_code", 0) or 0)
+        if code:
+            raise AirflowFailException(f"`ml {self.command}` finished with exit code {code}: "
+                                       f"{json.dumps(result, sort_keys=True)}")
+        self.log.info("result: %s", json.dumps(result, sort_keys=True))
+        context["ti"].xcom_push(key=REPORTS_XCOM,
+                                value=report_paths(self.operator_extra_links, result))
+        return result
+
+    def run_ml(self, argv: list[str]) -> dict:
+        from ml.cli import run_command
+
+        return run_command(argv)
+
+
+class SpanOperator(MLCommandOperator):
+    """A step over one span (`--span D`)."""
+
+    template_fields: Sequence[str] = ("pipeline", "span")
+
+    def __init__(self, *, span: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.span = span
+
+    def command_args(self) -> list[str]:
+        return ["--span", self.span]
+
+
+class IngestOperator(SpanOperator):
+    """Landing CSV(s) of the span -> validated train/eval tf.Example TFRecords."""
+
+    command = "ingest"
+
+
+class ValidateOperator(SpanOperator):
+    """Great Expectations + TFDV checks of the span; blocking anomalies fail the task."""
+
+    command = "validate"
+    operator_extra_links = (
+        ReportLink("Data Docs (Great Expectations)", "data_docs"),
+        ReportLink("Statistics (TFDV)", "stats_html"),
+        ReportLink("Anomalies", "anomalies_file"),
+        FAILURE_LINK,
+    )
+
+
+class TransformOperator(MLCommandOperator):
+    """TFT analyze + transform over the window of spans ending at `end_span`."""
+
+    command = "transform"
+    template_fields: Sequence[str] = ("pipeline", "end_span", "run_id", "window")
+
+    def __init__(self, *, end_span: str, run_id: str, window: int | str | None = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.end_span, self.run_id, self.window = end_span, run_id, window
+
+    def command_args(self) -> list[str]:
+        args = ["--end-span", self.end_span, "--run-id", self.run_id]
+        return args + (["--window", str(self.window)] if self.window not in (None, "") else [])
+
+
+class ModelOperator(MLCommandOperator):
+    """A step over one trained model dir (`--model M`)."""
+
+    template_fields: Sequence[str] = ("pipeline", "model")
+
+    def __init__(self, *, model: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+
+    def command_args(self) -> list[str]:
+        return ["--model", self.model]
+
+
+class EvaluateOperator(ModelOperator):
+    """TFMA evaluation with slices and thresholds against the served baseline -> `blessed`."""
+
+    command = "evaluate"
+    template_fields: Sequence[str] = ("pipeline", "model", "baseline")
+    operator_extra_links = (ReportLink("Metrics per slice (TFMA)", "evaluation_dir", "metrics.json"),
+                            ReportLink("Blessing", "blessing"), FAILURE_LINK)
+
+    def __init__(self, *, baseline: str = "auto", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.baseline = baseline
+
+    def command_args(self) -> list[str]:
+        return [*super().command_args(), "--baseline", self.baseline]
+
+
+class InfraValidateOperator(ModelOperator):
+    """Load the SavedModel in a clean process and query its serving signature."""
+
+    command = "infra-validate"
+
+
+class PushOperator(ModelOperator):
+    """Copy a blessed model into TF Serving's versioned model base path.
+
+    `serving_url` (default env ML_SERVING_URL): a TF Serving REST endpoint to wait on and smoke-test
+    after the copy.
+    """
+
+    command = "push"
+    template_fields: Sequence[str] = ("pipeline", "model", "blessing", "serving_url")
+
+    def __init__(self, *, blessing: str, serving_url: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.blessing, self.serving_url = blessing, serving_url
+
+    def command_args(self) -> list[str]:
+        args = [*super().command_args(), "--blessing", self.blessing]
+        url = self.serving_url or os.environ.get("ML_SERVING_URL")
+        return args + (["--serving-url", url] if url else [])

@@ -1,0 +1,41 @@
+"""The promotion gate: only a blessed model goes on to infra-validation and push."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.providers.standard.operators.python import ShortCircuitOperator
+
+REASON_XCOM = "reason"
+log = logging.getLogger(__name__)
+
+
+def blessing_reason(evaluation: dict[str, Any] | None) -> str:
+    """One line on why `evaluate` did (not) bless the model."""
+    if not isinstance(evaluation, dict):
+        return "no evaluation result in XCom"
+    auc = (evaluation.get("candidate") or {}).get("auc")
+    base = (evaluation.get("baseline_metrics") or {}).get("auc")
+    scores = f"candidate auc={auc}" + (f", served baseline auc={base}" if base is not None else "")
+    if evaluation.get("blessed"):
+        return f"every metric threshold passed ({scores})"
+    failing = evaluation.get("failing_metric")
+    where = f" on slice {evaluation.get('failing_slice')}" if evaluation.get("failing_slice") else ""
+    return f"threshold failed: {failing or 'unknown metric'}{where} ({scores})"
+
+
+def is_blessed(evaluation: dict[str, Any] | None, ti=None) -> bool:
+    """ShortCircuit callable: log and push the reason, return the evaluation's `blessed`."""
+    blessed = bool(isinstance(evaluation, dict) and evaluation.get("blessed"))
+    reason = blessing_reason(evaluation)
+    if ti is not None:
+        ti.xcom_push(key=REASON_XCOM, value=reason)
+    log.info("model %s: %s%s", "BLESSED" if blessed else "NOT blessed", reason,
+             "" if blessed else " -> infra-validate and push are skipped; serving is unchanged")
+    return blessed
+
+
+def blessing_gate(*, task_id: str, evaluation, **kwargs) -> ShortCircuitOperator:
+    """Skips everything downstream unless `evaluation` (the evaluate task's XCom) is blessed."""
+    return ShortCircuitOperator(task_id=task_id, python_callable=is_blessed,
+                                op_args=[evaluation], **kwargs)

@@ -1,0 +1,121 @@
+"""The train step: `python -m ml train ...` in its own process, locally or in a container.
+
+`train_operator()` picks the runner from the environment of the process that parses the DAGs:
+`ML_TRAIN_RUNNER=local|docker` (default local) and `ML_TRAIN_GPUS=N` (0 = CPU only). Both
+runners execute the same command; its final stdout line is the JSON result -> XCom.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from ml.roots import PROJECT_ROOT
+from ml_airflow.links import FAILURE_LINK, REPORTS_XCOM
+from ml_airflow.operators import fail_for_good
+
+TRAIN_RUNNERS = ("local", "docker")
+EXIT_PIPELINE_ERROR = 2  # ml.cli.EXIT_ERROR: a PipelineError, retrying cannot help
+
+
+def train_argv(pipeline: str, transform_dir: str, output_dir: str,
+               epochs: int | str | None = None) -> list[str]:
+    """`ml` argv of the train command (shared by every runner)."""
+    argv = ["train", "--pipeline", pipeline, "--transform-dir", transform_dir,
+            "--output", output_dir]
+    return argv + (["--epochs", str(epochs)] if epochs not in (None, "") else [])
+
+
+def final_json(lines: Sequence[str]) -> dict[str, Any] | None:
+    """The last line that is a JSON object (the `ml` CLI's result line)."""
+    for line in reversed(lines):
+        text = line.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+def gpu_env(gpus: int) -> dict[str, str]:
+    """CUDA_VISIBLE_DEVICES for a local run: none for 0, else the first N unless already set."""
+    if gpus <= 0:
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return {}
+    return {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in range(gpus))}
+
+
+class LocalTrainOperator(BaseOperator):
+    """Runs `python -m ml train ...` as a subprocess, streaming its output into the task log."""
+
+    template_fields: Sequence[str] = ("pipeline", "transform_dir", "output_dir", "epochs")
+    operator_extra_links = (FAILURE_LINK,)
+    ui_color = "#ede7f6"
+
+    def __init__(self, *, pipeline: str, transform_dir: str, output_dir: str,
+                 epochs: int | str | None = None, gpus: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.pipeline, self.transform_dir, self.output_dir = pipeline, transform_dir, output_dir
+        self.epochs, self.gpus = epochs, gpus
+        self._proc: subprocess.Popen | None = None
+
+    def execute(self, context) -> dict[str, Any]:
+        cmd = [sys.executable, "-m", "ml", *train_argv(self.pipeline, self.transform_dir,
+                                                         self.output_dir, self.epochs)]
+        env = {**os.environ, **gpu_env(self.gpus),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
+                                                           os.environ.get("PYTHONPATH")]))}
+        self.log.info("running %s", shlex.join(cmd))
+        context["ti"].xcom_push(key=REPORTS_XCOM, value={})
+        tail: collections.deque[str] = collections.deque(maxlen=50)
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True, bufsize=1, env=env, cwd=PROJECT_ROOT)
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self.log.info("%s", line.rstrip())
+            tail.append(line)
+        code = self._proc.wait()
+        if code == EXIT_PIPELINE_ERROR:
+            errors = [ln.strip() for ln in tail if ln.startswith("error: ")]
+            fail_for_good(context, errors[-1] if errors else "".join(tail)[-2000:])
+        if code != 0:
+            raise AirflowException(f"`ml train` exited with code {code}; last output:\n"
+                                   + "".join(tail)[-2000:])
+        result = final_json(list(tail))
+        if result is None:
+            raise AirflowException("`ml train` printed no final JSON result line")
+        return result
+
+    def on_kill(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+
+
+def train_operator(*, task_id: str, pipeline: str, transform_dir: str, output_dir: str,
+                   epochs: int | str | None = None, **kwargs) -> BaseOperator:
+    """The train task for the runner chosen by ML_TRAIN_RUNNER / ML_TRAIN_GPUS (/ ML_TRAIN_IMAGE)."""
+    runner = (os.environ.get("ML_TRAIN_RUNNER") or "local").strip().lower()
+    gpus = int(os.environ.get("ML_TRAIN_GPUS") or 0)
+    if runner == "docker":
+        from ml_airflow.docker_train import TrainerDockerOperator
+
+        image = {"image": os.environ["ML_TRAIN_IMAGE"]} if os.environ.get("ML_TRAIN_IMAGE") else {}
+        return TrainerDockerOperator(task_id=task_id, pipeline=pipeline,
+                                     transform_dir=transform_dir, output_dir=output_dir,
+                                     epochs=epochs, gpus=gpus, **image, **kwargs)
+    if runner != "local":
+        raise ValueError(f"ML_TRAIN_RUNNER={runner!r}: expected one of {', '.join(TRAIN_RUNNERS)}")
+    return LocalTrainOperator(task_id=task_id, pipeline=pipeline, transform_dir=transform_dir,
+                              output_dir=output_dir, epochs=epochs, gpus=gpus, **kwargs)

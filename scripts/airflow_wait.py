@@ -1,0 +1,120 @@
+"""Wait for DAG runs through the Airflow REST API (no Airflow import: starts in milliseconds).
+
+    python scripts/airflow_wait.py --dag-id flights_ingest --from 2013-01-01 --to 2013-01-14
+    python scripts/airflow_wait.py --dag-id flights_train --run-id demo__20240101T000000
+
+Runs are matched by logical date (a backfill's runs: one per day from..to inclusive) or by run id.
+Prints progress, then each finished run with its failed tasks. Exit 0: all succeeded;
+1: a run failed; 3: timeout. Uses $AIRFLOW__API__BASE_URL (scripts/airflow_env.sh).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+TERMINAL = {"success", "failed"}
+
+
+class Api:
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.token = self._token()
+
+    def _request(self, method: str, path: str, body: dict | None = None, auth: bool = True):
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def _token(self) -> str:
+        """All-admins mode: token without credentials; else user admin + the generated password."""
+        try:
+            return self._request("GET", "/auth/token", auth=False)["access_token"]
+        except urllib.error.HTTPError:
+            home = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser()
+            passwords = json.loads(
+                (home / "simple_auth_manager_passwords.json.generated").read_text())
+            user = os.environ.get("ML_AIRFLOW_USER", "admin")
+            body = {"username": user, "password": passwords[user]}
+            return self._request("POST", "/auth/token", body, auth=False)["access_token"]
+
+    def get(self, path: str, **params) -> dict:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        return self._request("GET", path + (f"?{query}" if query else ""))
+
+
+def day_bounds(start: str, end: str) -> tuple[str, str, int]:
+    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    return f"{first}T00:00:00Z", f"{last}T00:00:00Z", (last - first).days + 1
+
+
+def fetch_runs(api: Api, args) -> list[dict]:
+    base = f"/api/v2/dags/{urllib.parse.quote(args.dag_id)}/dagRuns"
+    if args.run_id:
+        try:
+            return [api.get(f"{base}/{urllib.parse.quote(args.run_id, safe='')}")]
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return []
+            raise
+    gte, lte, _ = day_bounds(args.start, args.end)
+    return api.get(base, logical_date_gte=gte, logical_date_lte=lte, limit=1000,
+                   order_by="logical_date")["dag_runs"]
+
+
+def failed_tasks(api: Api, dag_id: str, run_id: str) -> list[str]:
+    tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+                  "/taskInstances")["task_instances"]
+    return sorted(ti["task_id"] for ti in tis if ti["state"] in ("failed", "upstream_failed"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dag-id", required=True)
+    parser.add_argument("--run-id")
+    parser.add_argument("--from", dest="start")
+    parser.add_argument("--to", dest="end")
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--poll", type=float, default=5)
+    parser.add_argument("--base-url", default=os.environ.get("AIRFLOW__API__BASE_URL",
+                                                             "http://localhost:8080"))
+    args = parser.parse_args()
+    if not args.run_id and not (args.start and args.end):
+        parser.error("give --run-id or --from and --to")
+    expected = 1 if args.run_id else day_bounds(args.start, args.end)[2]
+
+    api, deadline, last = Api(args.base_url), time.monotonic() + args.timeout, None
+    while True:
+        runs = fetch_runs(api, args)
+        states = sorted(r["state"] for r in runs)
+        summary = {s: states.count(s) for s in set(states)}
+        if summary != last:
+            print(f"{args.dag_id}: {len(runs)}/{expected} runs {json.dumps(summary, sort_keys=True)}",
+                  flush=True)
+            last = summary
+        if len(runs) >= expected and all(s in TERMINAL for s in states):
+            break
+        if time.monotonic() > deadline:
+            print(f"timeout after {args.timeout:.0f}s waiting for {args.dag_id}", file=sys.stderr)
+            return 3
+        time.sleep(args.poll)
+    failed = [r for r in runs if r["state"] != "success"]
+    for run in failed:
+        print(f"FAILED {args.dag_id} {run['dag_run_id']}: tasks "
+              f"{', '.join(failed_tasks(api, args.dag_id, run['dag_run_id'])) or '?'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

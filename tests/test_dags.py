@@ -1,0 +1,194 @@
+"""The DAG factory and the thin Airflow layer, without running a pipeline (real Airflow objects)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable
+from starlette.testclient import TestClient
+
+from ml.config import available_pipelines, load_pipeline
+from ml.errors import PipelineError
+from ml_airflow.artifacts import artifacts_app
+from ml_airflow.context import run_slug, run_span
+from ml_airflow.links import ReportLink, report_paths, report_url
+from ml_airflow.operators import ValidateOperator
+from ml_airflow.promotion import blessing_reason, is_blessed
+from ml_airflow.sensors import SpanSensor
+from ml_airflow.train import LocalTrainOperator, final_json, gpu_env, train_operator
+
+ROOT = Path(__file__).resolve().parent.parent
+DAGS = ROOT / "dags"
+HEAVY = ("tensorflow", "tensorflow_data_validation", "tensorflow_transform",
+         "tensorflow_model_analysis", "apache_beam", "great_expectations", "pandas")
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=DAGS)
+
+
+def test_dagbag_imports_every_pipeline_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    expected = {f"{p}_{kind}" for p in available_pipelines() for kind in ("ingest", "train")}
+    assert set(dagbag.dags) == expected and "flights_ingest" in expected
+
+
+@pytest.fixture(scope="module")
+def fresh_parse() -> dict:
+    """A fresh interpreter (session Airflow env) parses the DAG folder and loads the plugins,
+    as the dag-processor and the API server do; reports what that imported."""
+    code = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "from airflow import plugins_manager as pm\n"
+        f"bag = DagBag(dag_folder={str(DAGS)!r})\n"
+        "apps, _ = pm.get_fastapi_plugins()\n"
+        "print(json.dumps({'errors': bag.import_errors, 'dags': sorted(bag.dags),\n"
+        "                  'apps': [a['url_prefix'] for a in apps],\n"
+        "                  'plugin_errors': pm.get_import_errors(),\n"
+        f"                  'heavy': [m for m in {HEAVY!r} if m in sys.modules],\n"
+        "                  'stray': [m for m in ('operators', 'links', 'sensors', 'context')\n"
+        "                            if m in sys.modules]}))\n")
+    out = subprocess.run([sys.executable, "-c", code], env=os.environ, capture_output=True,
+                         text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_parsing_the_dags_imports_no_heavy_library(fresh_parse):
+    assert fresh_parse["errors"] == {} and "flights_train" in fresh_parse["dags"]
+    assert fresh_parse["heavy"] == [], f"DAG parsing imported {fresh_parse['heavy']}"
+
+
+def test_plugin_folder_loads_only_the_plugin(fresh_parse):
+    """`plugins/.airflowignore` keeps ml_airflow/*.py from being imported as plugin modules."""
+    assert fresh_parse["apps"] == ["/ml-artifacts"]
+    assert fresh_parse["plugin_errors"] == {} and fresh_parse["stray"] == []
+
+
+def test_ingest_dag_shape(dagbag):
+    cfg = load_pipeline("flights")
+    dag = dagbag.dags["flights_ingest"]
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.expression == "0 0 * * *"  # span.ingest_schedule "@daily"
+    assert dag.catchup is True and dag.max_active_runs == 4
+    assert dag.start_date == dt.datetime.fromisoformat(cfg.span_start).replace(tzinfo=dt.UTC)
+    assert [t.task_id for t in dag.topological_sort()] == ["wait_for_span", "ingest", "validate"]
+    sensor, ingest, validate = (dag.get_task(t) for t in ("wait_for_span", "ingest", "validate"))
+    assert isinstance(sensor, SpanSensor) and sensor.mode == "reschedule"
+    assert ingest.outlets == [Asset(name="flights_examples", uri="ml://flights/examples",
+                                    group="ml")]
+    for task in (sensor, ingest, validate):
+        assert {"pipeline", "span"} <= set(task.template_fields)
+        assert task.span == "{{ ml_span(params.span, data_interval_start) }}"
+        assert task.retries == 2 and task.retry_delay == dt.timedelta(minutes=1)
+    assert set(dag.params) == {"span"}
+    assert {link.name for link in validate.operator_extra_links} >= {
+        "Data Docs (Great Expectations)", "Statistics (TFDV)", "Anomalies", "Failure report"}
+
+
+def test_train_dag_shape(dagbag):
+    dag = dagbag.dags["flights_train"]
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.expression == "0 6 * * 1"  # span.train_schedule
+    assert dag.catchup is False and dag.max_active_runs == 1
+    order = ["transform", "train", "evaluate", "is_blessed", "infra_validate", "push"]
+    assert [t.task_id for t in dag.topological_sort()] == order
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    gate = dag.get_task("is_blessed")
+    assert isinstance(gate, ShortCircuitOperator) and gate.ignore_downstream_trigger_rules
+    assert dag.get_task("push").pool == "ml_serving_push"
+    assert all(dag.get_task(t).pool == "default_pool" for t in order[:-1])
+    assert isinstance(dag.get_task("train"), LocalTrainOperator)  # ML_TRAIN_RUNNER unset
+    assert dag.get_task("transform").end_span == "{{ ml_span(params.span, data_interval_end, -1) }}"
+    assert "run_id" in dag.get_task("transform").template_fields
+    assert {"transform_dir", "output_dir", "epochs"} <= set(dag.get_task("train").template_fields)
+    assert {"model", "blessing"} <= set(dag.get_task("push").template_fields)
+    assert set(dag.params) == {"span", "window", "epochs"}
+
+
+def test_span_templates_render_through_the_dag_macros(dagbag):
+    env = dagbag.dags["flights_ingest"].get_template_env()
+    render = env.from_string("{{ ml_span(params.span, data_interval_start) }}").render
+    start = dt.datetime(2013, 2, 3, tzinfo=dt.UTC)
+    assert render(params={"span": None}, data_interval_start=start) == "2013-02-03"
+    assert render(params={"span": "2013-01-14"}, data_interval_start=start) == "2013-01-14"
+    train_env = dagbag.dags["flights_train"].get_template_env()
+    monday = dt.datetime(2013, 1, 14, 6, tzinfo=dt.UTC)
+    assert train_env.from_string("{{ ml_span(params.span, data_interval_end, -1) }}").render(
+        params={"span": None}, data_interval_end=monday) == "2013-01-13"
+    slug = train_env.from_string("{{ ml_run_slug(run_id) }}").render(
+        run_id="manual__2013-01-14T00:00:00+00:00")
+    assert slug == "manual__2013-01-14T00_00_00_00_00"
+
+
+def test_run_span_and_slug_reject_bad_input():
+    with pytest.raises(PipelineError, match="pass the span"):
+        run_span(None, None)
+    with pytest.raises(PipelineError, match="YYYY-MM-DD"):
+        run_span("../../etc", None)
+    assert run_slug("scheduled__2013-01-14T06:00:00+00:00") == "scheduled__2013-01-14T06_00_00_00_00"
+    assert run_slug("..::weird run") == "weird_run"
+
+
+def test_train_runner_factory(monkeypatch):
+    common = {"task_id": "train", "pipeline": "flights", "transform_dir": "t", "output_dir": "m"}
+    monkeypatch.setenv("ML_TRAIN_GPUS", "2")
+    local = train_operator(**common)
+    assert isinstance(local, LocalTrainOperator) and local.gpus == 2
+    monkeypatch.setenv("ML_TRAIN_RUNNER", "kubernetes")
+    with pytest.raises(ValueError, match="ML_TRAIN_RUNNER"):
+        train_operator(**common)
+    monkeypatch.setenv("ML_TRAIN_RUNNER", "docker")
+    docker_train = pytest.importorskip("ml_airflow.docker_train")
+    docker = train_operator(**common)
+    assert isinstance(docker, docker_train.TrainerDockerOperator)
+
+
+def test_train_output_helpers():
+    assert gpu_env(0) == {"CUDA_VISIBLE_DEVICES": ""}
+    lines = ["INFO epoch 1\n", '{"model_dir": "/m", "metrics": {"auc": 0.8}}\n', "done\n"]
+    assert final_json(lines) == {"model_dir": "/m", "metrics": {"auc": 0.8}}
+    assert final_json(["no json here\n", "{broken\n"]) is None
+
+
+def test_blessing_gate_reason_and_decision():
+    blessed = {"blessed": True, "candidate": {"auc": 0.81}, "baseline_metrics": None}
+    rejected = {"blessed": False, "failing_metric": "auc", "failing_slice": "Overall",
+                "candidate": {"auc": 0.5}, "baseline_metrics": {"auc": 0.8}}
+    assert is_blessed(blessed) is True and is_blessed(rejected) is False
+    assert is_blessed(None) is False
+    assert "threshold failed: auc on slice Overall" in blessing_reason(rejected)
+    assert "baseline auc=0.8" in blessing_reason(rejected)
+
+
+def test_report_links_and_artifact_route(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_ARTIFACT_ROOT", str(tmp_path))
+    report = tmp_path / "flights" / "spans" / "2013-01-02" / "validation" / "data docs.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<html>docs</html>")
+    (report.parent / "stats.tfrecord").write_bytes(b"\0")
+    url = report_url(str(report))
+    base = os.environ["AIRFLOW__API__BASE_URL"]
+    assert url == f"{base}/ml-artifacts/flights/spans/2013-01-02/validation/data%20docs.html"
+    assert report_url("/elsewhere/x.html") == "file:///elsewhere/x.html" and report_url(None) == ""
+    links = ValidateOperator.operator_extra_links
+    assert report_paths(links, {"data_docs": str(report), "stats_html": None}) == {
+        "data_docs": str(report)}
+    assert len({link.xcom_key for link in links}) == len(links)  # one XCom per button
+    assert ReportLink("x", "evaluation_dir", "metrics.json").xcom_key != ReportLink(
+        "y", "evaluation_dir").xcom_key
+
+    client = TestClient(artifacts_app(tmp_path))
+    path = "/flights/spans/2013-01-02/validation"
+    assert client.get(f"{path}/data docs.html").text == "<html>docs</html>"
+    assert client.get(f"{path}/stats.tfrecord").status_code == 404  # not a report type
+    assert client.get("/../../etc/passwd.txt").status_code == 404

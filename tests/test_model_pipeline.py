@@ -1,0 +1,250 @@
+"""ingest -> transform -> train -> evaluate -> infra-validate -> push -> rollback, for real.
+
+Real TFT/TF/TFMA on three January spans, 2 epochs. The trained models are shared through
+module-scoped fixtures; the only test double is tests/tf_serving_double.py (TF Serving).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.atomic import atomic_write_json, read_json
+from ml.data.examples import serialize_examples
+from ml.errors import PipelineError
+from ml.model.tf_example import decode_example
+from ml.roots import Roots
+from ml.serving.layout import ServingLayout
+from ml.tfrecord import read_tfrecords, write_tfrecords
+
+from conftest import cli
+from tf_serving_double import TFServingDouble
+
+INGESTED = ("2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04")
+END_SPAN, WINDOW = "2013-01-05", 5       # 2013-01-05 is landed but never ingested -> missing
+FAILED_SPAN, PASSED_SPAN = "2013-01-04", "2013-01-02"
+TRAIN_ARGS = ("--epochs", "2", "--batch-size", "64")
+KINDS = {"bytes": "string", "float": "float", "int": "int"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, landed_data_root) -> dict:
+    """Ingested spans (one failed and one passed validation verdict) and model 1 pushed as v1."""
+    base = tmp_path_factory.mktemp("model")
+    roots = Roots.resolve(landed_data_root, base / "artifacts", base / "serving")
+    for span in INGESTED:
+        cli(roots, "ingest", "--span", span)
+    spans_dir = roots.artifacts / "flights" / "spans"
+    # H1's `validate` writes these verdicts; transform only reads the `passed` flag.
+    atomic_write_json(spans_dir / FAILED_SPAN / "validation" / "verdict.json", {"passed": False})
+    atomic_write_json(spans_dir / PASSED_SPAN / "validation" / "verdict.json", {"passed": True})
+    xf = cli(roots, "transform", "--end-span", END_SPAN, "--window", str(WINDOW))
+    model = base / "models" / "m1"
+    trained = cli(roots, "train", "--transform-dir", xf["transform_dir"], "--output", str(model),
+                  *TRAIN_ARGS)
+    evaluation = cli(roots, "evaluate", "--model", str(model))
+    infra = cli(roots, "infra-validate", "--model", str(model))
+    pushed = cli(roots, "push", "--model", str(model), "--blessing", evaluation["blessing"])
+    return {"roots": roots, "base": base, "transform": xf, "model": model, "train": trained,
+            "evaluation": evaluation, "infra": infra, "push": pushed}
+
+
+def _raw_eval_rows(world: dict, count: int = 32) -> list[bytes]:
+    files = read_json(Path(world["model"]) / "train_result.json")["raw_eval_files"]
+    return [r for f in files for r in read_tfrecords(Path(f))][:count]
+
+
+def test_transform_window_reports_missing_failed_and_unvalidated_spans(world):
+    xf = world["transform"]
+    assert xf["spans_used"] == ["2013-01-01", "2013-01-02", "2013-01-03"]
+    assert xf["spans_missing"] == [END_SPAN]
+    assert list(xf["spans_skipped"]) == [FAILED_SPAN]
+    assert xf["spans_unvalidated"] == ["2013-01-01", "2013-01-03"]
+    manifest = read_json(Path(xf["transform_dir"]) / "manifest.json")
+    assert manifest["rows"] == xf["rows"] and manifest["rows"]["train"] > 1500
+    assert all(FAILED_SPAN not in f for f in manifest["raw_files"]["train"])
+    assert len(manifest["raw_files"]["eval"]) == 3 and manifest["raw_eval_patterns"]
+    out = Path(xf["transform_dir"])
+    assert (out / "transform_output" / "metadata" / "schema.pbtxt").is_file()  # raw schema
+    assert sorted(p.name for p in (out / "transformed").iterdir())[0].startswith("eval-")
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+    assert xf["run_id"] == f"{END_SPAN}-w{WINDOW}"
+
+    with pytest.raises(PipelineError) as err:
+        cli(world["roots"], "transform", "--end-span", "2013-03-02", "--window", "2")
+    assert err.value.rule == "min-spans" and "2013-03-01" in str(err.value)
+    assert not (world["roots"].artifacts / "flights" / "transforms" / "2013-03-02-w2").exists()
+
+
+def test_chain_serves_version_1_and_both_signatures_agree(world):
+    import tensorflow as tf
+
+    train, evaluation = world["train"], world["evaluation"]
+    assert train["device"] == "CPU" and train["epochs"] == 2
+    assert train["rows"] == world["transform"]["rows"]
+    assert list((Path(train["tensorboard"]) / "train").glob("events.out.tfevents*"))
+    assert not (Path(train["saved_model"]) / "tensorboard").exists()
+    assert evaluation["blessed"] is True and evaluation["baseline"] is None
+    assert evaluation["candidate"]["auc"] >= 0.65
+    assert {"Overall", "carrier=UA", "origin=JFK"} <= set(evaluation["auc_by_slice"])
+    metrics = evaluation["candidate"]
+    assert {"example_count", "binary_accuracy", "precision", "recall", "calibration"} <= set(metrics)
+    tfma_dir = Path(evaluation["evaluation_dir"]) / "tfma"
+    assert (tfma_dir / "validations.tfrecord").is_file() and list(tfma_dir.glob("plots-*"))
+    assert world["infra"]["passed"] is True
+    assert (world["model"] / "infra_blessing.json").is_file()
+
+    serving = ServingLayout(world["roots"].serving, "flights_delay")
+    assert world["push"]["version"] == 1 and serving.versions() == [1]
+    config = serving.models_config.read_text()
+    assert 'name: "flights_delay"' in config and "latest" in config
+    assert f'base_path: "{serving.base}"' in config
+    meta = serving.metadata(serving.version_dir(1))
+    assert meta["blessed"] is True and meta["metrics"]["auc"] == metrics["auc"]
+
+    loaded = tf.saved_model.load(str(serving.version_dir(1)))
+    rows = _raw_eval_rows(world)
+    by_example = loaded.signatures["serving_default"](examples=tf.constant(rows))
+    raw_fn = loaded.signatures["serving_raw"]
+    specs = raw_fn.structured_input_signature[1]
+    assert "delayed" not in specs and "carrier" in specs
+    raw = tf.io.parse_example(tf.constant(rows), {k: tf.io.FixedLenFeature([], s.dtype)
+                                                  for k, s in specs.items()})
+    by_raw = raw_fn(**raw)
+    p1, p2 = (out["probabilities"].numpy().ravel() for out in (by_example, by_raw))
+    assert p1.shape == (len(rows),) and np.all((p1 >= 0) & (p1 <= 1))
+    assert np.allclose(p1, p2, atol=1e-6)
+    assert p1.std() > 0.01  # the model discriminates, it is not a constant
+
+
+def _shuffled_label_copy(transform_dir: Path, target: Path, seed: int = 7) -> Path:
+    """A copy of a transform output whose TRAIN labels are randomly permuted (test-side)."""
+    shutil.copytree(transform_dir, target)
+    for shard in (target / "transformed").glob("train-*.tfrecord.gz"):
+        decoded = [decode_example(r) for r in read_tfrecords(shard)]
+        types = {k: KINDS[kind] for k, (kind, _) in decoded[0].items()}
+        frame = pd.DataFrame([{k: v[0] for k, (_, v) in d.items()} for d in decoded])
+        frame["delayed"] = np.random.default_rng(seed).permutation(frame["delayed"].to_numpy())
+        write_tfrecords(shard, serialize_examples(frame, types))
+    return target
+
+
+def test_shuffled_label_model_is_not_blessed_and_push_refuses(world):
+    roots, base = world["roots"], world["base"]
+    xf = _shuffled_label_copy(Path(world["transform"]["transform_dir"]), base / "xf-shuffled")
+    model = base / "models" / "shuffled"
+    cli(roots, "train", "--transform-dir", str(xf), "--output", str(model), *TRAIN_ARGS)
+    result = cli(roots, "evaluate", "--model", str(model))
+    assert result["blessed"] is False
+    assert result["baseline"]["version"] == 1
+    assert result["failing_metric"] == "auc" and result["failing_slice"] == "Overall"
+    assert result["candidate"]["auc"] < world["evaluation"]["candidate"]["auc"] - 0.05
+    blessing = read_json(Path(result["blessing"]))
+    assert blessing["blessed"] is False and blessing["baseline_metrics"]["auc"] > 0.65
+    with pytest.raises(PipelineError) as err:
+        cli(roots, "push", "--model", str(model), "--blessing", result["blessing"])
+    assert err.value.rule == "not-blessed"
+    assert ServingLayout(roots.serving, "flights_delay").versions() == [1]
+
+
+def test_second_model_interrupted_push_then_version_2_then_rollback(world, monkeypatch):
+    roots, base = world["roots"], world["base"]
+    serving = ServingLayout(roots.serving, "flights_delay")
+    model = base / "models" / "m2"
+    cli(roots, "train", "--transform-dir", world["transform"]["transform_dir"], "--output",
+        str(model), "--epochs", "3", "--batch-size", "64")
+    evaluation = cli(roots, "evaluate", "--model", str(model), "--baseline", "auto")
+    assert evaluation["blessed"] is True, evaluation
+    assert evaluation["baseline"]["version"] == 1 and "auc" in evaluation["diff"]
+
+    with pytest.raises(PipelineError) as err:  # blessed, but not infra-validated yet
+        cli(roots, "push", "--model", str(model), "--blessing", evaluation["blessing"])
+    assert err.value.rule == "not-infra-validated"
+    cli(roots, "infra-validate", "--model", str(model))
+
+    config_before = serving.models_config.read_text()
+    real_copy, calls = shutil.copy2, []
+
+    def copy_then_fail(src, dst, *args, **kwargs):
+        calls.append(src)
+        if len(calls) == 3:
+            raise OSError("disk full (injected by the test)")
+        return real_copy(src, dst, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shutil, "copy2", copy_then_fail)
+        with pytest.raises(OSError, match="injected"):
+            cli(roots, "push", "--model", str(model), "--blessing", evaluation["blessing"])
+    assert len(calls) == 3
+    assert serving.versions() == [1] and sorted(p.name for p in serving.base.iterdir()) == ["1"]
+    assert serving.models_config.read_text() == config_before
+
+    stale = serving.base / ".push-tmp-9-12345"  # what a SIGKILLed push would leave behind
+    (stale / "variables").mkdir(parents=True)
+    pushed = cli(roots, "push", "--model", str(model), "--blessing", evaluation["blessing"])
+    assert pushed["version"] == 2 and pushed["stale_copies_removed"] == [str(stale)]
+    assert serving.versions() == [1, 2] and not stale.exists()
+    assert (serving.version_dir(2) / "saved_model.pb").is_file()
+    status = cli(roots, "serving-status")
+    assert status["live_version"] == 2
+    assert [v["live"] for v in status["versions"]] == [False, True]
+
+    with pytest.raises(PipelineError) as err:  # model 1's blessing compared against nothing
+        cli(roots, "push", "--model", str(world["model"]), "--blessing",
+            world["evaluation"]["blessing"])
+    assert err.value.rule == "blessing-stale"
+
+    rolled = cli(roots, "rollback", "--to-version", "1")
+    assert rolled["retired"] == [2] and rolled["live_version"] == 1
+    assert serving.versions() == [1] and serving.retired_versions() == [2]
+    retired = serving.retired / "2"
+    assert (retired / "saved_model.pb").is_file()
+    assert "rollback" in read_json(retired / "assets.extra" / "retired.json")["reason"]
+    assert serving.next_version() == 3  # numbers are never reused
+    with pytest.raises(PipelineError) as err:
+        cli(roots, "rollback")
+    assert err.value.rule == "rollback-last-version" and serving.versions() == [1]
+    status = cli(roots, "serving-status")
+    assert status["live_version"] == 1 and [r["version"] for r in status["retired"]] == [2]
+
+
+def test_push_waits_for_tf_serving_double_and_rolls_back_when_load_fails(world, tmp_path):
+    model, blessing = str(world["model"]), world["evaluation"]["blessing"]
+    ok_roots = Roots.resolve(world["roots"].data, world["roots"].artifacts, tmp_path / "ok")
+    ok = ServingLayout(ok_roots.serving, "flights_delay")
+    with TFServingDouble(ok.base, "flights_delay") as double:
+        pushed = cli(ok_roots, "push", "--model", model, "--blessing", blessing,
+                     "--serving-url", double.url, "--timeout", "30")
+        status = cli(ok_roots, "serving-status", "--serving-url", double.url)
+    assert pushed["version"] == 1 and pushed["serving"]["state"] == "AVAILABLE"
+    assert len(pushed["serving"]["smoke_predictions"]) == 5
+    assert all(0 <= p <= 1 for p in pushed["serving"]["smoke_predictions"])
+    assert "POST /v1/models/flights_delay/versions/1:predict" in double.requests
+    assert status["tf_serving"] == [{"version": 1, "state": "AVAILABLE", "error_code": "OK",
+                                     "error_message": ""}]
+
+    bad_roots = Roots.resolve(world["roots"].data, world["roots"].artifacts, tmp_path / "bad")
+    bad = ServingLayout(bad_roots.serving, "flights_delay")
+    with TFServingDouble(bad.base, "flights_delay", fail_versions=(1,)) as double:
+        with pytest.raises(PipelineError) as err:
+            cli(bad_roots, "push", "--model", model, "--blessing", blessing,
+                "--serving-url", double.url, "--timeout", "30")
+    assert err.value.rule == "serving-load" and "rolled back" in str(err.value)
+    assert bad.versions() == [] and bad.retired_versions() == [1]
+    reason = read_json(bad.retired / "1" / "assets.extra" / "retired.json")["reason"]
+    assert "failed" in reason
+
+
+def test_infra_validate_fails_clearly_on_a_broken_model(world, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(world["model"], broken)
+    (broken / "saved_model" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    with pytest.raises(PipelineError) as err:
+        cli(world["roots"], "infra-validate", "--model", str(broken))
+    assert err.value.rule == "infra-validation"
+    record = json.loads((broken / "infra_blessing.json").read_text())
+    assert record["passed"] is False and record["error"]
