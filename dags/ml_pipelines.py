@@ -25,7 +25,7 @@ from ml_airflow.operators import (
     TransformOperator,
     ValidateOperator,
 )
-from ml_airflow.promotion import blessing_gate
+from ml_airflow.promotion import BlessingGateOperator
 from ml_airflow.sensors import SpanSensor
 from ml_airflow.train import train_operator
 
@@ -98,10 +98,10 @@ def train_dag(cfg: PipelineConfig) -> DAG:
                                epochs="{{ params.epochs or '' }}", retries=1,
                                execution_timeout=dt.timedelta(hours=6))
         evaluate = EvaluateOperator(task_id="evaluate", pipeline=cfg.name, model=model)
-        gate = blessing_gate(task_id="is_blessed", evaluation=evaluate.output)
+        gate = BlessingGateOperator(task_id="is_blessed", evaluation=evaluate.output)
         infra = InfraValidateOperator(task_id="infra_validate", pipeline=cfg.name, model=model)
         push = PushOperator(task_id="push", pipeline=cfg.name, model=model,
-                            blessing=xcom("evaluate", "blessing_file"), pool=PUSH_POOL)
+                            blessing=xcom("evaluate", "blessing"), pool=PUSH_POOL)
         transform >> train >> evaluate >> gate >> infra >> push
     return dag
 

@@ -173,16 +173,25 @@ def test_docker_access_only_through_the_socket_proxy(config):
     assert "ports" not in proxy
 
 
-def test_tf_serving_mounts_the_serving_root_push_writes_read_only(config, compose_env):
+def test_tf_serving_mounts_the_serving_root_push_writes_read_only(config, compose_env,
+                                                                  flights_cfg):
+    from ml.roots import Roots
+    from ml.serving.layout import ServingLayout
+    from ml.serving.push import TF_SERVING_ROOT_ENV
+
     worker = config["services"]["airflow-worker"]
-    serving_root = worker["environment"]["ML_SERVING_ROOT"]
+    env = worker["environment"]
+    serving_root = env["ML_SERVING_ROOT"]
     assert serving_root == f"{compose_env['ML_HOST_ROOT']}/serving"
     assert (serving_root, serving_root, False) in volumes(worker)  # same path, writable
-    assert worker["environment"]["ML_SERVING_URL"] == "http://tf-serving:8501"
+    assert env["ML_SERVING_URL"] == "http://tf-serving:8501"  # push verifies the live server
+    # what push writes: <serving root>/models.config with base paths under this root
+    layout = ServingLayout.of(flights_cfg, Roots.resolve(serving=serving_root))
+    base_root = env.get(TF_SERVING_ROOT_ENV) or serving_root
     serving = config["services"]["tf-serving"]
-    assert (serving_root, serving_root, True) in volumes(serving)  # same path, read-only
+    assert (base_root, base_root, True) in volumes(serving)  # same path, read-only
     args = [*serving.get("entrypoint", []), *serving["command"]]
-    assert f"--model_config_file={serving_root}/models.config" in args
+    assert f"--model_config_file={layout.models_config}" in args
     assert "--model_config_file_poll_wait_seconds=30" in args
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable
 from starlette.testclient import TestClient
 
@@ -20,7 +19,7 @@ from ml_airflow.artifacts import artifacts_app
 from ml_airflow.context import run_slug, run_span
 from ml_airflow.links import ReportLink, report_paths, report_url
 from ml_airflow.operators import ValidateOperator
-from ml_airflow.promotion import blessing_reason, is_blessed
+from ml_airflow.promotion import BlessingGateOperator, blessing_reason, is_blessed
 from ml_airflow.sensors import SpanSensor
 from ml_airflow.train import LocalTrainOperator, final_json, gpu_env, train_operator
 
@@ -103,8 +102,7 @@ def test_train_dag_shape(dagbag):
     assert [t.task_id for t in dag.topological_sort()] == order
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
-    gate = dag.get_task("is_blessed")
-    assert isinstance(gate, ShortCircuitOperator) and gate.ignore_downstream_trigger_rules
+    assert isinstance(dag.get_task("is_blessed"), BlessingGateOperator)
     assert dag.get_task("push").pool == "ml_serving_push"
     assert all(dag.get_task(t).pool == "default_pool" for t in order[:-1])
     assert isinstance(dag.get_task("train"), LocalTrainOperator)  # ML_TRAIN_RUNNER unset

@@ -118,18 +118,18 @@ def test_train_task_runs_in_the_trainer_container(airflow_db, ingested, trainer_
     assert docker_client.containers.list(all=True, filters={"label": "ml.trainer=1"}) == []
 
 
-def trainer_operator(roots: Roots, image: str, **kwargs) -> TrainerDockerOperator:
+def trainer_operator(artifacts: Path, image: str, **kwargs) -> TrainerDockerOperator:
     return TrainerDockerOperator(
-        task_id="train", pipeline="flights", image=image, artifact_root=roots.artifacts,
-        transform_dir=str(roots.artifacts / "flights/transforms/none"),
-        output_dir=str(roots.artifacts / "flights/models/none"), **kwargs)
+        task_id="train", pipeline="flights", image=image, artifact_root=artifacts,
+        transform_dir=str(artifacts / "flights/transforms/none"),
+        output_dir=str(artifacts / "flights/models/none"), **kwargs)
 
 
 @pytest.mark.docker
-def test_gpu_request_without_gpu_runtime_fails_clearly(ingested, trainer_image, docker_client):
+def test_gpu_request_without_gpu_runtime_fails_clearly(tmp_path, trainer_image, docker_client):
     if "nvidia" in docker_client.info().get("Runtimes", {}):
         pytest.skip("this Docker host has the NVIDIA runtime: a GPU request would succeed")
-    op = trainer_operator(ingested, trainer_image, gpus=-1)
+    op = trainer_operator(tmp_path, trainer_image, gpus=-1)
     assert op.device_requests[0]["Count"] == -1
     with pytest.raises(AirflowFailException, match="ML_TRAIN_GPUS=-1 requests GPUs") as err:
         op.execute({})
@@ -137,8 +137,8 @@ def test_gpu_request_without_gpu_runtime_fails_clearly(ingested, trainer_image, 
 
 
 @pytest.mark.docker
-def test_failing_container_reports_exit_code_and_last_log_lines(ingested, trainer_image):
-    op = trainer_operator(ingested, trainer_image, entrypoint=[
+def test_failing_container_reports_exit_code_and_last_log_lines(tmp_path, trainer_image):
+    op = trainer_operator(tmp_path, trainer_image, entrypoint=[
         "python", "-c", "import sys; print('loading data'); print('boom: disk full'); sys.exit(3)"])
     with pytest.raises(AirflowException, match="exited with code 3") as err:
         op.execute({})
@@ -146,22 +146,22 @@ def test_failing_container_reports_exit_code_and_last_log_lines(ingested, traine
 
 
 @pytest.mark.docker
-def test_missing_image_names_the_make_target(ingested, docker_client):
-    op = trainer_operator(ingested, "ml-trainer:no-such-tag")
+def test_missing_image_names_the_make_target(tmp_path, docker_client):
+    op = trainer_operator(tmp_path, "ml-trainer:no-such-tag")
     with pytest.raises(AirflowFailException, match="make trainer-image"):
         op.execute({})
 
 
-def test_paths_outside_the_artifact_root_are_refused(ingested, tmp_path):
-    op = TrainerDockerOperator(task_id="train", pipeline="flights", artifact_root=ingested.artifacts,
+def test_paths_outside_the_artifact_root_are_refused(tmp_path):
+    op = TrainerDockerOperator(task_id="train", pipeline="flights", artifact_root=tmp_path / "a",
                                transform_dir=str(tmp_path / "elsewhere"),
-                               output_dir=str(ingested.artifacts / "m"))
+                               output_dir=str(tmp_path / "a/m"))
     with pytest.raises(AirflowFailException, match="not under the artifact root"):
         op.execute({})
 
 
-def test_unreachable_daemon_says_how_to_start_it(ingested, tmp_path):
-    op = trainer_operator(ingested, "ml-trainer:latest",
+def test_unreachable_daemon_says_how_to_start_it(tmp_path):
+    op = trainer_operator(tmp_path, "ml-trainer:latest",
                           docker_url=f"unix://{tmp_path / 'no-docker.sock'}")
     with pytest.raises(AirflowException, match="cannot reach the Docker daemon") as err:
         op.execute({})

@@ -39,6 +39,7 @@ from ml.spans import SpanPaths, parse_span
 
 log = logging.getLogger(__name__)
 CHECKS = ("great_expectations", "schema", "drift", "skew")
+SEVERITIES = ("block", "warn")
 
 
 @dataclass
@@ -83,11 +84,19 @@ def _resolve_baseline(paths: SpanPaths, span: str, previous: str | None) -> str 
     return previous
 
 
+def severity(cfg: PipelineConfig, check: str) -> str:
+    value = cfg.check(check).severity
+    if value not in SEVERITIES:
+        raise PipelineError(f"checks.{check}.severity is {value!r}; use one of "
+                            f"{', '.join(SEVERITIES)}", rule="check-config")
+    return value
+
+
 def _tfdv_check(name: str, cfg: PipelineConfig, stats, schema, **control) -> tuple:
     """Run tfdv.validate_statistics for one check; returns (its anomalies proto, Anomaly list)."""
     import tensorflow_data_validation as tfdv
 
-    severity = cfg.check(name).severity
+    level = severity(cfg, name)
     comparing = name in ("drift", "skew")
     schema = with_comparators(schema, cfg.check(name), name) if comparing \
         else strip_comparators(schema)
@@ -95,8 +104,8 @@ def _tfdv_check(name: str, cfg: PipelineConfig, stats, schema, **control) -> tup
                                      **control)
     if comparing:  # the schema check reports the rest
         proto = anomaly_util.only_comparators(proto)
-    anomaly_util.set_severity(proto, severity)
-    return proto, anomaly_util.from_tfdv(proto, check=name, severity=severity)
+    anomaly_util.set_severity(proto, level)
+    return proto, anomaly_util.from_tfdv(proto, check=name, severity=level)
 
 
 def validate_span(cfg: PipelineConfig, roots: Roots, span: str,
@@ -116,20 +125,20 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str,
 
         docs_index = paths.data_docs_index(span)
         ge = run_expectations(cfg, raw.frame, span, inside(docs_index).parent)
-        severity = cfg.check("great_expectations").severity
+        level = severity(cfg, "great_expectations")
         outcomes["great_expectations"] = CheckOutcome(
-            "great_expectations", severity, True,
-            [Anomaly(col, kind, desc, "great_expectations", severity)
+            "great_expectations", level, True,
+            [Anomaly(col, kind, desc, "great_expectations", level)
              for col, kind, desc in ge.failures],
             {"expectations": ge.evaluated, "data_docs": str(docs_index.relative_to(final))})
 
         stats = compute_statistics(raw.files, span_columns(cfg), inside(paths.stats_file(span)),
                                    schema=schema)
         merged, found = _tfdv_check("schema", cfg, stats, schema)
-        outcomes["schema"] = CheckOutcome("schema", cfg.check("schema").severity, True, found,
+        outcomes["schema"] = CheckOutcome("schema", severity(cfg, "schema"), True, found,
                                           {"schema": cfg.schema_path.name})
 
-        drift = CheckOutcome("drift", cfg.check("drift").severity, baseline is not None,
+        drift = CheckOutcome("drift", severity(cfg, "drift"), baseline is not None,
                              details={"baseline_span": baseline})
         if baseline is not None:
             proto, drift.anomalies = _tfdv_check(
@@ -139,7 +148,7 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str,
             anomaly_util.merge(merged, proto)
         outcomes["drift"] = drift
 
-        skew = CheckOutcome("skew", cfg.check("skew").severity, bool(serving_files),
+        skew = CheckOutcome("skew", severity(cfg, "skew"), bool(serving_files),
                             details={"serving_log": [p.name for p in serving_files] or None})
         if serving_files:
             serving = compute_statistics(serving_files, serving_columns(cfg),

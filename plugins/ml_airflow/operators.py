@@ -18,7 +18,10 @@ from typing import Any, ClassVar, NoReturn
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from ml.config import load_pipeline
 from ml.errors import PipelineError
+from ml.roots import Roots
+from ml.spans import SpanPaths
 from ml_airflow.links import (
     ERROR_XCOM,
     FAILURE_KEY,
@@ -34,18 +37,15 @@ def jsonable(result: dict) -> dict:
     return json.loads(json.dumps(result, sort_keys=True, default=str))
 
 
-def fail_for_good(context, message: str, **fields: str | None) -> NoReturn:
-    """Record the error (message, span, file, column, rule) in XCom and fail without retries."""
+def fail_for_good(context, message: str, reports: dict[str, str] | None = None,
+                  **fields: str | None) -> NoReturn:
+    """Record the error (message, span, file, column, rule) and the reports it left in XCom,
+    then fail the task without retries."""
     ti = context["ti"]
     ti.xcom_push(key=ERROR_XCOM, value={"message": message, **fields})
-    if fields.get("file"):
-        ti.xcom_push(key=REPORTS_XCOM, value={FAILURE_KEY: fields["file"]})
+    if reports:
+        ti.xcom_push(key=REPORTS_XCOM, value=reports)
     raise AirflowFailException(message) from None
-
-
-def fail_with(context, exc: PipelineError) -> NoReturn:
-    fail_for_good(context, str(exc), span=exc.span, file=exc.file, column=exc.column,
-                  rule=exc.rule)
 
 
 class MLCommandOperator(BaseOperator):
@@ -63,33 +63,42 @@ class MLCommandOperator(BaseOperator):
     def command_args(self) -> list[str]:
         return []
 
-    def argv(self) -> list[str]:
-        return [self.command, "--pipeline", self.pipeline, *self.command_args()]
-
     def execute(self, context) -> dict[str, Any]:
-        argv = self.argv()
-        self.log.info("python -m ml %s", shlex.join(argv))
         context["ti"].xcom_push(key=REPORTS_XCOM, value={})
+        result = self.run_ml(context, [self.command, *self.command_args()])
+        result = self.extend(context, result)
+        context["ti"].xcom_push(key=REPORTS_XCOM,
+                                value=report_paths(self.operator_extra_links, result))
+        return result
+
+    def extend(self, context, result: dict[str, Any]) -> dict[str, Any]:
+        """Hook: add to the result (e.g. a further report) before it becomes the XCom."""
+        return result
+
+    def failure_reports(self, exc: PipelineError) -> dict[str, str]:
+        """Reports worth a link when the command failed (`{link key: path}`)."""
+        return {FAILURE_KEY: exc.file} if exc.file else {}
+
+    def run_ml(self, context, argv: list[str]) -> dict[str, Any]:
+        """`python -m ml <argv> --pipeline P` in-process -> its JSON-safe result dict."""
+        from ml.cli import run_command
+
+        argv = [*argv[:1], "--pipeline", self.pipeline, *argv[1:]]
+        self.log.info("python -m ml %s", shlex.join(argv))
         try:
-            result = jsonable(self.run_ml(argv))
+            result = jsonable(run_command(argv))
         except PipelineError as exc:
-            fail_with(context, exc)
+            fail_for_good(context, str(exc), self.failure_reports(exc), span=exc.span,
+                          file=exc.file, column=exc.column, rule=exc.rule)
         except SystemExit as exc:  # argparse rejected the argv (usage printed above)
             raise AirflowFailException(f"`python -m ml {shlex.join(argv)}` exited with "
                                        f"{exc.code}: bad arguments for this ml version") from None
         code = int(result.pop("exit_code", 0) or 0)
         if code:
-            raise AirflowFailException(f"`ml {self.command}` finished with exit code {code}: "
+            raise AirflowFailException(f"`ml {argv[0]}` finished with exit code {code}: "
                                        f"{json.dumps(result, sort_keys=True)}")
         self.log.info("result: %s", json.dumps(result, sort_keys=True))
-        context["ti"].xcom_push(key=REPORTS_XCOM,
-                                value=report_paths(self.operator_extra_links, result))
         return result
-
-    def run_ml(self, argv: list[str]) -> dict:
-        from ml.cli import run_command
-
-        return run_command(argv)
 
 
 class SpanOperator(MLCommandOperator):
@@ -112,15 +121,37 @@ class IngestOperator(SpanOperator):
 
 
 class ValidateOperator(SpanOperator):
-    """Great Expectations + TFDV checks of the span; blocking anomalies fail the task."""
+    """Great Expectations + TFDV checks of the span; blocking anomalies fail the task.
+
+    The reports are written before a blocking failure, so the links work on failed runs too
+    ("Failure report" is then the verdict). When the span had a drift baseline, `stats-html
+    --against` adds the side-by-side statistics view.
+    """
 
     command = "validate"
     operator_extra_links = (
         ReportLink("Data Docs (Great Expectations)", "data_docs"),
         ReportLink("Statistics (TFDV)", "stats_html"),
+        ReportLink("Statistics vs previous span (TFDV)", "stats_vs_previous_html"),
         ReportLink("Anomalies", "anomalies_file"),
         FAILURE_LINK,
     )
+
+    def extend(self, context, result: dict[str, Any]) -> dict[str, Any]:
+        if not result.get("baseline_span"):
+            return result
+        compared = self.run_ml(context, ["stats-html", "--span", self.span,
+                                         "--against", result["baseline_span"]])
+        return {**result, "stats_vs_previous_html": compared["stats_html"]}
+
+    def failure_reports(self, exc: PipelineError) -> dict[str, str]:
+        paths = SpanPaths(load_pipeline(self.pipeline), Roots.resolve())
+        written = {"data_docs": paths.data_docs_index(self.span),
+                   "stats_html": paths.stats_html(self.span),
+                   "anomalies_file": paths.anomalies_file(self.span),
+                   FAILURE_KEY: paths.verdict_file(self.span)}
+        return {**{key: str(path) for key, path in written.items() if path.is_file()},
+                **super().failure_reports(exc)}
 
 
 class TransformOperator(MLCommandOperator):

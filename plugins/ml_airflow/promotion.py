@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.sdk import BaseOperator, SkipMixin
 
 REASON_XCOM = "reason"
 log = logging.getLogger(__name__)
@@ -35,7 +36,24 @@ def is_blessed(evaluation: dict[str, Any] | None, ti=None) -> bool:
     return blessed
 
 
-def blessing_gate(*, task_id: str, evaluation, **kwargs) -> ShortCircuitOperator:
-    """Skips everything downstream unless `evaluation` (the evaluate task's XCom) is blessed."""
-    return ShortCircuitOperator(task_id=task_id, python_callable=is_blessed,
-                                op_args=[evaluation], **kwargs)
+class BlessingGateOperator(BaseOperator, SkipMixin):
+    """Short-circuit on the evaluate result: unless it is blessed, skip every downstream task.
+
+    The run still ends green; the reason is in the log and in XCom `reason`. (A small
+    ShortCircuitOperator: importing the standard provider's would add ~0.15 s to each DAG parse.)
+    """
+
+    template_fields: Sequence[str] = ("evaluation",)
+    ui_color = "#fff3e0"
+
+    def __init__(self, *, evaluation, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.evaluation = evaluation
+
+    def execute(self, context) -> bool:
+        ti = context["ti"]
+        if is_blessed(self.evaluation, ti):
+            return True
+        self.skip(ti=ti, tasks=[task for task in self.get_flat_relatives(upstream=False)
+                                if not task.is_teardown])
+        return False

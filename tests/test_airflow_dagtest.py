@@ -1,0 +1,171 @@
+"""`dag.test()` of the real DAGs with the real ml steps, in this process (TF imported once).
+
+Ingest runs two spans (one from conf, one from its data interval); the train DAG runs once to a
+pushed version, then once on a span whose labels are shuffled: that model cannot pass the AUC
+threshold, so infra-validate and push are skipped and the served version stays put.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ml.config import load_pipeline
+from ml.roots import Roots
+from ml.serving.layout import ServingLayout
+from ml.spans import SpanPaths
+from ml_airflow.context import run_slug
+
+from conftest import cli
+
+pytestmark = pytest.mark.slow
+
+DAGS = Path(__file__).resolve().parent.parent / "dags"
+SHUFFLED_SPAN = "2013-01-08"
+
+
+def write_shuffled_span(data_root: Path, source: str, target: str) -> None:
+    """Land `target` as a copy of `source` whose label column (arr_delay) is shuffled."""
+    cfg = load_pipeline("flights")
+    src = data_root / cfg.landing_folder / f"span={source}"
+    dst = data_root / cfg.landing_folder / f"span={target}"
+    dst.mkdir(parents=True)
+    with open(src / "flights.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    labels = [row[cfg.label_source] for row in rows]
+    random.Random(0).shuffle(labels)
+    with open(dst / "flights.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, cfg.label_source: label} for row, label in zip(rows, labels,
+                                                                                 strict=True))
+    (dst / cfg.done_marker).touch()
+
+
+def xcom(dag_run, task_id: str, key: str = "return_value"):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
+                                                 task_ids=task_id, key=key)).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory, landed_data_root, airflow_db) -> Roots:
+    """Private roots, exported as ML_*_ROOT the way the Airflow processes get them."""
+    base = tmp_path_factory.mktemp("dagtest")
+    shutil.copytree(landed_data_root, base / "data")
+    write_shuffled_span(base / "data", "2013-01-07", SHUFFLED_SPAN)
+    roots = Roots.resolve(base / "data", base / "artifacts", base / "serving")
+    with pytest.MonkeyPatch.context() as mp:
+        for name, path in (("ML_DATA_ROOT", roots.data), ("ML_ARTIFACT_ROOT", roots.artifacts),
+                           ("ML_SERVING_ROOT", roots.serving)):
+            mp.setenv(name, str(path))
+        yield roots
+
+
+@pytest.fixture(scope="module")
+def dags(roots):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=DAGS)
+    assert bag.import_errors == {}
+    return bag.dags
+
+
+@pytest.fixture(scope="module")
+def ingest_runs(dags):
+    """Span 2013-01-06 from the data interval of logical date 01-07 (a manual run's interval
+    is the last complete day before it), then span 2013-01-07 from conf."""
+    dag = dags["flights_ingest"]
+    by_interval = dag.test(logical_date=dt.datetime(2013, 1, 7, tzinfo=dt.UTC))
+    by_conf = dag.test(logical_date=None, run_conf={"span": "2013-01-07"})
+    return {"2013-01-06": by_interval, "2013-01-07": by_conf}
+
+
+@pytest.fixture(scope="module")
+def blessed_run(dags, ingest_runs):
+    return dags["flights_train"].test(logical_date=None,
+                                      run_conf={"span": "2013-01-07", "window": 2, "epochs": 3})
+
+
+def test_ingest_dag_processes_each_span(ingest_runs, roots):
+    paths = SpanPaths(load_pipeline("flights"), roots)
+    base_url = os.environ["AIRFLOW__API__BASE_URL"]
+    for span, run in ingest_runs.items():
+        assert str(run.state) == "success", states(run)
+        assert xcom(run, "wait_for_span")["landing_dir"] == str(paths.landing_dir(span))
+        ingest = xcom(run, "ingest")
+        assert ingest["span"] == span and ingest["rows_out"]["train"] > 0
+        assert paths.ingest_summary(span).is_file()
+        validate = xcom(run, "validate")
+        assert validate["span"] == span and validate["passed"] is True
+        assert Path(validate["data_docs"]).is_file() and paths.verdict_file(span).is_file()
+        docs_link = xcom(run, "validate", "_link_ml_data_docs")
+        rel = Path(validate["data_docs"]).relative_to(roots.artifacts).as_posix()
+        assert docs_link == f"{base_url}/ml-artifacts/{rel}"
+        assert xcom(run, "validate", "_link_ml_failure") == ""  # nothing failed
+    # 01-07 has 01-06 as drift baseline: the validate task added the side-by-side stats view
+    later = ingest_runs["2013-01-07"]
+    assert xcom(later, "validate")["baseline_span"] == "2013-01-06"
+    assert xcom(later, "validate", "_link_ml_stats_vs_previous_html").endswith(
+        "2013-01-07/validation/stats_vs_2013-01-06.html")
+    assert xcom(ingest_runs["2013-01-06"], "validate", "_link_ml_stats_vs_previous_html") == ""
+
+
+def test_ingest_emits_the_examples_asset(ingest_runs):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == "flights_examples")).all()
+        runs = {e.source_run_id for e in events}
+    assert {run.run_id for run in ingest_runs.values()} <= runs
+
+
+def test_train_dag_pushes_a_blessed_model(blessed_run, roots):
+    assert str(blessed_run.state) == "success", states(blessed_run)
+    assert set(states(blessed_run).values()) == {"success"}
+    transform, train = xcom(blessed_run, "transform"), xcom(blessed_run, "train")
+    slug = run_slug(blessed_run.run_id)
+    assert Path(transform["transform_dir"]).name == slug
+    assert train["model_dir"] == str(SpanPaths(load_pipeline("flights"), roots).model_dir(slug))
+    evaluation = xcom(blessed_run, "evaluate")
+    assert evaluation["blessed"] is True and "Overall" in evaluation["auc_by_slice"]
+    assert "every metric threshold passed" in xcom(blessed_run, "is_blessed", "reason")
+    assert xcom(blessed_run, "evaluate", "_link_ml_evaluation_dir_metrics.json").endswith(
+        "/metrics.json")
+    push = xcom(blessed_run, "push")
+    layout = ServingLayout.of(load_pipeline("flights"), roots)
+    assert layout.versions() == [push["version"]] == [1]
+    assert (Path(push["version_dir"]) / "saved_model.pb").is_file()
+
+
+def test_not_blessed_model_is_not_pushed(dags, blessed_run, roots):
+    layout = ServingLayout.of(load_pipeline("flights"), roots)
+    served = layout.versions()
+    cli(roots, "ingest", "--span", SHUFFLED_SPAN)
+    run = dags["flights_train"].test(logical_date=None,
+                                     run_conf={"span": SHUFFLED_SPAN, "window": 1, "epochs": 1})
+    assert str(run.state) == "success", states(run)  # green, but promotion skipped
+    result = states(run)
+    assert result["evaluate"] == result["is_blessed"] == "success"
+    assert result["infra_validate"] == result["push"] == "skipped"
+    assert xcom(run, "evaluate")["blessed"] is False
+    assert xcom(run, "is_blessed", "reason").startswith("threshold failed: auc")
+    assert xcom(run, "push") is None
+    assert layout.versions() == served == [1]
