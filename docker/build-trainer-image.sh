@@ -56,7 +56,7 @@ done
 [[ -n "$extra" ]] && args+=(--build-arg "PIP_EXTRA_INDEX_URL=${extra# }")
 
 start=$SECONDS
-DOCKER_BUILDKIT=0 docker build -f docker/trainer.Dockerfile \
+DOCKER_BUILDKIT=0 docker build --force-rm -f docker/trainer.Dockerfile \
   --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg TF_PACKAGE="$TF_PACKAGE" "${args[@]}" \
   --build-arg VARIANT="$variant" \
   --build-arg LOCK_SHA="$(sha256sum docker/trainer-requirements.txt | cut -c1-12)" \
