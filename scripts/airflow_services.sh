@@ -16,6 +16,10 @@ start() {
   if [ -s "$PIDS" ] && status >/dev/null; then
     echo "already running (pids in $PIDS)"; return 0
   fi
+  if curl -s -o /dev/null "$AIRFLOW__API__BASE_URL"; then
+    echo "something already listens on $AIRFLOW__API__BASE_URL; stop it or set ML_AIRFLOW_PORT" >&2
+    return 1
+  fi
   : >"$PIDS"
   local name
   for name in api-server scheduler dag-processor; do

@@ -46,9 +46,10 @@ def from_tfdv(anomalies: anomalies_pb2.Anomalies, *, check: str, severity: str) 
     out = []
     for key in sorted(anomalies.anomaly_info):
         info = anomalies.anomaly_info[key]
-        out += [Anomaly(_feature_name(key, info), _kind(r), r.description or info.description,
-                        check, severity) for r in info.reason]
-    out += [Anomaly(DATASET, _kind(r), r.description, check, severity)
+        out += [Anomaly(_feature_name(key, info), _kind(r),
+                        (r.description or info.description).strip(), check, severity)
+                for r in info.reason]
+    out += [Anomaly(DATASET, _kind(r), r.description.strip(), check, severity)
             for r in anomalies.dataset_anomaly_info.reason]
     if anomalies.HasField("data_missing") and anomalies.data_missing:
         out.append(Anomaly(DATASET, "DATA_MISSING", "the statistics hold no data", check, severity))

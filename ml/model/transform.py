@@ -109,7 +109,7 @@ def _check_enough(cfg: PipelineConfig, sel: SpanSelection, end_span: str) -> Non
 def run_transform(cfg: PipelineConfig, roots: Roots, end_span: str, window: int | None = None,
                   run_id: str | None = None) -> dict:
     end_span = parse_span(end_span)
-    window = window or cfg.window_spans
+    window = cfg.window_spans if window is None else window
     run_id = run_id or default_run_id(end_span, window)
     out_dir = SpanPaths(cfg, roots).transform_dir(run_id)
     sel = select_spans(cfg, roots, window_ending(end_span, window))

@@ -49,8 +49,9 @@ class TrainerDockerOperator(DockerOperator):
 
     Both paths are templated and must lie under the artifact root (`artifact_root`, default
     ML_ARTIFACT_ROOT), the only host folder mounted into the container. `image` defaults to
-    ML_TRAIN_IMAGE or ml-trainer:latest; the image must exist on the Docker host unless
-    `pull=True`. Other DockerOperator arguments (docker_url, cpus, mem_limit, ...) pass through.
+    ML_TRAIN_IMAGE or ml-trainer:latest; the image must exist on the Docker host unless `pull`
+    (default: env ML_TRAIN_PULL=1) lets a missing image be pulled from its registry. Other
+    DockerOperator arguments (docker_url, cpus, mem_limit, ...) pass through.
     """
 
     template_fields: Sequence[str] = (*DockerOperator.template_fields, "pipeline",
@@ -60,23 +61,25 @@ class TrainerDockerOperator(DockerOperator):
     def __init__(self, *, pipeline: str, transform_dir: str, output_dir: str,
                  epochs: int | str | None = None, gpus: int | str | None = 0,
                  image: str | None = None, artifact_root: str | os.PathLike | None = None,
-                 pull: bool = False, **kwargs) -> None:
+                 pull: bool | None = None, **kwargs) -> None:
         root = Roots.resolve(artifacts=artifact_root).artifacts
+        devices = gpu_device_requests(gpus)
+        no_gpu = {} if devices else {"CUDA_VISIBLE_DEVICES": ""}
         kwargs.setdefault("network_mode", "none")  # training needs no network
         kwargs.update(do_xcom_push=True, xcom_all=True)  # all lines: the JSON one is parsed
         super().__init__(
             image=image or os.environ.get("ML_TRAIN_IMAGE") or DEFAULT_IMAGE,
             command=None,
             mounts=[Mount(target=str(root), source=str(root), type="bind")],
-            environment={"ML_ARTIFACT_ROOT": str(root),
-                         **({} if gpu_device_requests(gpus) else {"CUDA_VISIBLE_DEVICES": ""}),
+            environment={"ML_ARTIFACT_ROOT": str(root), **no_gpu,
                          **kwargs.pop("environment", {})},
-            device_requests=gpu_device_requests(gpus) or None,
+            device_requests=devices or None,
             mount_tmp_dir=False,
             auto_remove="success",
             **kwargs)
         self.pipeline, self.transform_dir, self.output_dir = pipeline, transform_dir, output_dir
-        self.epochs, self.gpus, self.pull = epochs, gpus, pull
+        self.epochs, self.gpus = epochs, gpus
+        self.pull = pull if pull is not None else os.environ.get("ML_TRAIN_PULL") == "1"
         self.artifact_root = root
 
     # ---- execute
