@@ -15,7 +15,7 @@ export PYTHONWARNINGS := ignore::FutureWarning
 DEMO_FROM ?= 2013-01-01
 DEMO_TO ?= 2013-01-14
 
-.PHONY: setup test lint demo demo-cli lock bench clean
+.PHONY: setup test lint demo demo-cli airflow lock bench clean
 
 setup: $(STAMP)
 
@@ -43,10 +43,20 @@ demo-cli: setup
 	  $(PY) -m ml ingest --span $$d || exit 1; \
 	done
 
-demo: demo-cli
+# The whole pipeline through the real Airflow 3 scheduler (scripts/demo.sh): backfill of the
+# ingest spans, one train run, summary. Processes it starts are stopped when it ends.
+demo: setup
+	DEMO_FROM=$(DEMO_FROM) DEMO_TO=$(DEMO_TO) bash scripts/demo.sh
+
+# Airflow UI on http://localhost:8080 (airflow standalone) over the same state as `make demo`.
+airflow: setup
+	@bash scripts/airflow_setup.sh
+	@source scripts/airflow_env.sh && echo "Airflow UI: $$AIRFLOW__API__BASE_URL  (no login: local" \
+	  "simple auth manager, everyone is admin; Ctrl-C stops it)" && exec airflow standalone
 
 bench: setup
 	$(PY) bench/stats_throughput.py
+	$(PY) bench/dag_parse.py
 
 clean:
 	rm -rf $(LOCAL)

@@ -32,8 +32,7 @@ step "landing zone: spans $FROM..$TO -> $ML_DATA_ROOT"
 python -m ml landing --pipeline "$PIPELINE" --from "$FROM" --to "$TO" --serving-log
 
 step "Airflow metadata DB and the push pool (AIRFLOW_HOME=$AIRFLOW_HOME)"
-quiet airflow db migrate
-quiet airflow pools set ml_serving_push 1 "one model push to TF Serving at a time"
+quiet scripts/airflow_setup.sh
 
 step "starting api-server, scheduler, dag-processor on $AIRFLOW__API__BASE_URL"
 trap 'scripts/airflow_services.sh stop' EXIT

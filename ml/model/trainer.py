@@ -28,8 +28,8 @@ def keep_autograph_out_of_tf_keras() -> None:
     """Treat `tf_keras` like TF treats its bundled `keras`: never AutoGraph-convert its code.
 
     TF's AutoGraph rules skip the `keras` package but not the separate `tf_keras` package, so
-    the first `fit` of every process re-transpiles hundreds of Keras internals (~40 s on 2 busy
-    cores vs ~2 s with the rule). User code (the module file) is still converted.
+    the first `fit` of every process re-transpiles hundreds of Keras internals; measured by
+    bench/train_first_fit.py. User code (the module file) is still converted.
     """
     from tensorflow.python.autograph.core import config as autograph_config
 
