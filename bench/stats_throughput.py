@@ -115,9 +115,10 @@ def main() -> None:
 
     files = build_inputs()
     print(f"cpus={os.cpu_count()}  load average={os.getloadavg()[0]:.2f}  (per case: best of "
-          f"{args.repeat}, 1 for 10x; imports not timed; CPU s = all threads of the process)")
+          f"{args.repeat}, 1 for 10x; imports not timed; CPU s = all threads of the process; "
+          "RSS before = after imports and a warm-up)")
     header = (f"{'case':<6}{'mode':<9}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'CPU s':>8}"
-              f"{'peak RSS MiB':>14}")
+              f"{'RSS MiB before':>16}{'peak':>7}")
     print(header)
     print("-" * len(header))
     for case in args.cases.split(","):
@@ -125,11 +126,12 @@ def main() -> None:
         for mode in args.modes.split(","):
             size = results.get("memory", {}).get("rows", 0)
             if mode == "beam" and (case == "10x" or size > BEAM_MAX_ROWS):
-                print(f"{case:<6}{mode:<9}{'skipped (slow path)':>39}")
+                print(f"{case:<6}{mode:<9}{'skipped (slow path)':>39}", flush=True)
                 continue
             results[mode] = r = run_case(files[case], mode, 1 if case == "10x" else args.repeat)
             print(f"{case:<6}{mode:<9}{r['rows']:>11,}{r['seconds']:>9.3f}{r['rows_per_s']:>11,}"
-                  f"{r['cpu_seconds']:>8.2f}{r['peak_rss_mib']:>14,}", flush=True)
+                  f"{r['cpu_seconds']:>8.2f}{r['rss_before_mib']:>16,}{r['peak_rss_mib']:>7,}",
+                  flush=True)
         if "memory" in results and "pyarrow" in results:
             ratio = results["memory"]["rows_per_s"] / results["pyarrow"]["rows_per_s"]
             print(f"{case:<6}memory/pyarrow throughput ratio: {ratio:.2f}")

@@ -11,6 +11,17 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def default_mode(*, directory: bool) -> int:
+    """The mode a plain mkdir/open would give (mkdtemp/mkstemp create owner-only entries)."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_dir(final: Path, *, replace: bool = True) -> Iterator[Path]:
     """Yield a hidden temp dir beside `final`; on success rename it to `final`.
@@ -21,6 +32,7 @@ def atomic_dir(final: Path, *, replace: bool = True) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    os.chmod(tmp, default_mode(directory=True))
     try:
         yield tmp
         if final.exists():
@@ -41,6 +53,7 @@ def atomic_write_text(path: Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.chmod(tmp, default_mode(directory=False))
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)

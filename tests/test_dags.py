@@ -18,10 +18,16 @@ from ml.errors import PipelineError
 from ml_airflow.artifacts import artifacts_app
 from ml_airflow.context import run_slug, run_span
 from ml_airflow.links import ReportLink, report_paths, report_url
-from ml_airflow.operators import ValidateOperator
+from ml_airflow.operators import ValidateOperator, jsonable
 from ml_airflow.promotion import BlessingGateOperator, blessing_reason, is_blessed
 from ml_airflow.sensors import SpanSensor
-from ml_airflow.train import LocalTrainOperator, final_json, gpu_env, train_operator
+from ml_airflow.train import (
+    LocalTrainOperator,
+    final_json,
+    gpu_env,
+    parse_gpus,
+    train_operator,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "dags"
@@ -151,8 +157,15 @@ def test_train_runner_factory(monkeypatch):
     assert isinstance(docker, docker_train.TrainerDockerOperator)
 
 
+def test_results_become_strict_json():
+    result = jsonable({"path": Path("/a/b"), "precision": float("nan"), "auc": 0.8,
+                       "nested": {"x": float("inf")}})
+    assert result == {"path": "/a/b", "precision": None, "auc": 0.8, "nested": {"x": None}}
+
+
 def test_train_output_helpers():
-    assert gpu_env(0) == {"CUDA_VISIBLE_DEVICES": ""}
+    assert gpu_env(0) == {"CUDA_VISIBLE_DEVICES": ""} and gpu_env(-1) == {}
+    assert [parse_gpus(v) for v in (None, "", "0", "2", "all", "-1")] == [0, 0, 0, 2, -1, -1]
     lines = ["INFO epoch 1\n", '{"model_dir": "/m", "metrics": {"auc": 0.8}}\n', "done\n"]
     assert final_json(lines) == {"model_dir": "/m", "metrics": {"auc": 0.8}}
     assert final_json(["no json here\n", "{broken\n"]) is None

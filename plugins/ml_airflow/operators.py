@@ -33,8 +33,9 @@ from ml_airflow.links import (
 
 
 def jsonable(result: dict) -> dict:
-    """The result as plain JSON types (paths -> str) so that any XCom backend stores it."""
-    return json.loads(json.dumps(result, sort_keys=True, default=str))
+    """The result as strict JSON (paths -> str, NaN/inf -> None) so that XCom can store it."""
+    return json.loads(json.dumps(result, sort_keys=True, default=str),
+                      parse_constant=lambda _: None)
 
 
 def fail_for_good(context, message: str, reports: dict[str, str] | None = None,

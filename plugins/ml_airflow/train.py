@@ -1,8 +1,9 @@
 """The train step: `python -m ml train ...` in its own process, locally or in a container.
 
 `train_operator()` picks the runner from the environment of the process that parses the DAGs:
-`ML_TRAIN_RUNNER=local|docker` (default local) and `ML_TRAIN_GPUS=N` (0 = CPU only). Both
-runners execute the same command; its final stdout line is the JSON result -> XCom.
+`ML_TRAIN_RUNNER=local|docker` (default local) and `ML_TRAIN_GPUS` (0 = CPU only, -1/all = all
+GPUs, N = N GPUs). Both runners execute the same command; its final stdout line is the JSON
+result -> XCom.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from ml.roots import PROJECT_ROOT
 from ml_airflow.links import FAILURE_LINK, REPORTS_XCOM
-from ml_airflow.operators import fail_for_good
+from ml_airflow.operators import fail_for_good, jsonable
 
 TRAIN_RUNNERS = ("local", "docker")
 EXIT_PIPELINE_ERROR = 2  # ml.cli.EXIT_ERROR: a PipelineError, retrying cannot help
@@ -48,11 +49,18 @@ def final_json(lines: Sequence[str]) -> dict[str, Any] | None:
     return None
 
 
+def parse_gpus(text: str | int | None) -> int:
+    """ML_TRAIN_GPUS: 0/empty = CPU only, -1 or `all` = every GPU, N = N GPUs."""
+    value = str(text if text is not None else "").strip().lower()
+    return -1 if value == "all" else int(value or 0)
+
+
 def gpu_env(gpus: int) -> dict[str, str]:
-    """CUDA_VISIBLE_DEVICES for a local run: none for 0, else the first N unless already set."""
-    if gpus <= 0:
+    """CUDA_VISIBLE_DEVICES for a local run: hide GPUs for 0; the first N for N > 0 unless the
+    variable is already set; untouched for -1 (all)."""
+    if gpus == 0:
         return {"CUDA_VISIBLE_DEVICES": ""}
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
+    if gpus < 0 or "CUDA_VISIBLE_DEVICES" in os.environ:
         return {}
     return {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in range(gpus))}
 
@@ -96,7 +104,7 @@ class LocalTrainOperator(BaseOperator):
         result = final_json(list(tail))
         if result is None:
             raise AirflowException("`ml train` printed no final JSON result line")
-        return result
+        return jsonable(result)
 
     def on_kill(self) -> None:
         if self._proc and self._proc.poll() is None:
@@ -107,7 +115,7 @@ def train_operator(*, task_id: str, pipeline: str, transform_dir: str, output_di
                    epochs: int | str | None = None, **kwargs) -> BaseOperator:
     """The train task for the runner chosen by ML_TRAIN_RUNNER / ML_TRAIN_GPUS (/ ML_TRAIN_IMAGE)."""
     runner = (os.environ.get("ML_TRAIN_RUNNER") or "local").strip().lower()
-    gpus = int(os.environ.get("ML_TRAIN_GPUS") or 0)
+    gpus = parse_gpus(os.environ.get("ML_TRAIN_GPUS"))
     if runner == "docker":
         from ml_airflow.docker_train import TrainerDockerOperator
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ml.atomic import default_mode
+
 WEATHER_COLUMNS = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
                    "pressure", "visib"]
 
@@ -41,6 +43,7 @@ def flights_with_weather() -> pd.DataFrame:
 def _write_csv(frame: pd.DataFrame, folder: Path, name: str, marker: str | None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+    os.chmod(tmp, default_mode(directory=False))
     with os.fdopen(fd, "w") as fh:
         frame.to_csv(fh, index=False)
     os.replace(tmp, folder / name)
