@@ -16,6 +16,10 @@ start() {
   if [ -s "$PIDS" ] && status >/dev/null; then
     echo "already running (pids in $PIDS)"; return 0
   fi
+  if [ ! -f "$AIRFLOW_HOME/airflow.cfg" ] && [ -z "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ]; then
+    # every process would invent its own JWT secret and tasks would get 403 from the API
+    echo "no $AIRFLOW_HOME/airflow.cfg yet: run scripts/airflow_setup.sh first" >&2; return 1
+  fi
   if curl -s -o /dev/null "$AIRFLOW__API__BASE_URL"; then
     echo "something already listens on $AIRFLOW__API__BASE_URL; stop it or set ML_AIRFLOW_PORT" >&2
     return 1

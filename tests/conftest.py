@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -16,18 +17,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _airflow_session_env() -> dict[str, str]:
-    """scripts/airflow_env.sh for a private AIRFLOW_HOME and a free API port (AIRFLOW* vars)."""
+    """scripts/airflow_env.sh for a private AIRFLOW_HOME and a free API port (AIRFLOW* vars,
+    and PYTHONPATH for the Airflow subprocesses)."""
     home = tempfile.mkdtemp(prefix="airflow-test-home-")
     atexit.register(shutil.rmtree, home, ignore_errors=True)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {"PATH": os.environ["PATH"], "AIRFLOW_HOME": home, "ML_AIRFLOW_PORT": str(port)}
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+           "AIRFLOW_HOME": home, "ML_AIRFLOW_PORT": str(port)}
     out = subprocess.run(["bash", "-c", "source scripts/airflow_env.sh && env -0"], env=env,
                          cwd=Path(__file__).resolve().parent.parent, check=True,
                          capture_output=True).stdout.decode()
     pairs = (item.split("=", 1) for item in out.split("\0") if "=" in item)
-    return {k: v for k, v in pairs if k.startswith(("AIRFLOW", "ML_AIRFLOW"))}
+    env = {k: v for k, v in pairs if k.startswith(("AIRFLOW", "ML_AIRFLOW", "PYTHONPATH"))}
+    # one JWT secret for every Airflow process of the session (the CLI would write it to
+    # airflow.cfg; the DB is migrated in-process here, so no airflow.cfg is written)
+    return {**env, "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32)}
 
 
 # Airflow reads its configuration once, at first import: set the session's private home (SQLite
