@@ -4,8 +4,10 @@
     python scripts/airflow_wait.py --dag-id flights_train --run-id demo__20240101T000000
 
 Runs are matched by logical date (a backfill's runs: one per day from..to inclusive) or by run id.
-Prints progress, then each finished run with its failed tasks. Exit 0: all succeeded;
-1: a run failed; 3: timeout. Uses $AIRFLOW__API__BASE_URL (scripts/airflow_env.sh).
+Prints progress, then each finished run with its failed tasks. When backfill runs were waited
+for, it also waits until the scheduler has closed the DAG's backfill (every 30 s), so that the
+next `airflow backfill create` is accepted. Exit 0: all succeeded; 1: a run failed;
+3: timeout. Uses $AIRFLOW__API__BASE_URL (scripts/airflow_env.sh).
 """
 from __future__ import annotations
 
@@ -73,6 +75,11 @@ def fetch_runs(api: Api, args) -> list[dict]:
                    order_by="logical_date")["dag_runs"]
 
 
+def open_backfills(api: Api, dag_id: str) -> list[int]:
+    backfills = api.get("/api/v2/backfills", dag_id=dag_id, limit=1000)["backfills"]
+    return [b["id"] for b in backfills if not b.get("completed_at")]
+
+
 def failed_tasks(api: Api, dag_id: str, run_id: str) -> list[str]:
     tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
                   "/taskInstances")["task_instances"]
@@ -103,7 +110,9 @@ def main() -> int:
             print(f"{args.dag_id}: {len(runs)}/{expected} runs {json.dumps(summary, sort_keys=True)}",
                   flush=True)
             last = summary
-        if len(runs) >= expected and all(s in TERMINAL for s in states):
+        done = len(runs) >= expected and all(s in TERMINAL for s in states)
+        backfilled = any(r.get("run_type") == "backfill" for r in runs)
+        if done and not (backfilled and open_backfills(api, args.dag_id)):
             break
         if time.monotonic() > deadline:
             print(f"timeout after {args.timeout:.0f}s waiting for {args.dag_id}", file=sys.stderr)

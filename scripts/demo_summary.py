@@ -8,6 +8,7 @@ run's task states and XComs from the Airflow REST API. Exit 1 when a span or the
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import urllib.error
@@ -63,13 +64,17 @@ def xcom(api: Api, dag_id: str, run_id: str, task_id: str, key: str = "return_va
         return None
 
 
+def fmt(value) -> str:
+    return "-" if not isinstance(value, int | float) or math.isnan(value) else f"{value:.4g}"
+
+
 def metrics_table(evaluation_dir: str) -> None:
     table = load(Path(evaluation_dir) / "metrics.json") or {}
     print(f"{'slice':<22}" + "".join(f"{m:>16}" for m in METRICS) + f"{'served auc':>12}")
     for name, groups in table.items():
         cand, base = groups.get("candidate", {}), groups.get("baseline") or {}
-        cells = "".join(f"{cand.get(m, float('nan')):>16.4g}" for m in METRICS)
-        print(f"{name:<22}{cells}{base.get('auc', float('nan')):>12.4g}")
+        cells = "".join(f"{fmt(cand.get(m)):>16}" for m in METRICS)
+        print(f"{name:<22}{cells}{fmt(base.get('auc')):>12}")
 
 
 def train_summary(api: Api, dag_id: str, run_id: str) -> bool:

@@ -1,7 +1,8 @@
 """`dag.test()` of the real DAGs with the real ml steps, in this process (TF imported once).
 
-Ingest runs two spans (one from conf, one from its data interval); the train DAG runs once to a
-pushed version, then once on a span whose labels are shuffled: that model cannot pass the AUC
+Ingest runs two spans (one from conf, one from its data interval) and a span with impossible
+values (validate fails once, without retries, with its report links); the train DAG runs once to
+a pushed version, then once on a span whose labels are shuffled: that model cannot pass the AUC
 threshold, so infra-validate and push are skipped and the served version stays put.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import os
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,24 +29,35 @@ pytestmark = pytest.mark.slow
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
 SHUFFLED_SPAN = "2013-01-08"
+BAD_SPAN = "2013-01-09"
 
 
-def write_shuffled_span(data_root: Path, source: str, target: str) -> None:
-    """Land `target` as a copy of `source` whose label column (arr_delay) is shuffled."""
+def write_span_variant(data_root: Path, source: str, target: str,
+                       change: Callable[[list[dict]], list[dict]]) -> None:
+    """Land span `target` as span `source`'s CSV rows passed through `change`."""
     cfg = load_pipeline("flights")
     src = data_root / cfg.landing_folder / f"span={source}"
     dst = data_root / cfg.landing_folder / f"span={target}"
     dst.mkdir(parents=True)
     with open(src / "flights.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    labels = [row[cfg.label_source] for row in rows]
-    random.Random(0).shuffle(labels)
     with open(dst / "flights.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows({**row, cfg.label_source: label} for row, label in zip(rows, labels,
-                                                                                 strict=True))
+        writer.writerows(change(rows))
     (dst / cfg.done_marker).touch()
+
+
+def shuffled_labels(rows: list[dict]) -> list[dict]:
+    """The label source column (arr_delay) permuted: labels unrelated to the features."""
+    column = load_pipeline("flights").label_source
+    labels = [row[column] for row in rows]
+    random.Random(0).shuffle(labels)
+    return [{**row, column: label} for row, label in zip(rows, labels, strict=True)]
+
+
+def impossible_humidity(rows: list[dict]) -> list[dict]:
+    return [{**row, "humid": "500"} for row in rows]
 
 
 def xcom(dag_run, task_id: str, key: str = "return_value"):
@@ -66,7 +79,8 @@ def roots(tmp_path_factory, landed_data_root, airflow_db) -> Roots:
     """Private roots, exported as ML_*_ROOT the way the Airflow processes get them."""
     base = tmp_path_factory.mktemp("dagtest")
     shutil.copytree(landed_data_root, base / "data")
-    write_shuffled_span(base / "data", "2013-01-07", SHUFFLED_SPAN)
+    write_span_variant(base / "data", "2013-01-07", SHUFFLED_SPAN, shuffled_labels)
+    write_span_variant(base / "data", "2013-01-07", BAD_SPAN, impossible_humidity)
     roots = Roots.resolve(base / "data", base / "artifacts", base / "serving")
     with pytest.MonkeyPatch.context() as mp:
         for name, path in (("ML_DATA_ROOT", roots.data), ("ML_ARTIFACT_ROOT", roots.artifacts),
@@ -122,6 +136,21 @@ def test_ingest_dag_processes_each_span(ingest_runs, roots):
     assert xcom(later, "validate", "_link_ml_stats_vs_previous_html").endswith(
         "2013-01-07/validation/stats_vs_2013-01-06.html")
     assert xcom(ingest_runs["2013-01-06"], "validate", "_link_ml_stats_vs_previous_html") == ""
+
+
+def test_blocking_anomalies_fail_validate_once_with_report_links(dags, roots):
+    run = dags["flights_ingest"].test(logical_date=None, run_conf={"span": BAD_SPAN})
+    assert str(run.state) == "failed"
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    assert str(tis["ingest"].state) == "success" and str(tis["validate"].state) == "failed"
+    assert tis["validate"].try_number == 1  # a PipelineError is not retried
+    error = xcom(run, "validate", "ml_error")
+    assert error["rule"] == "blocking-anomalies" and error["column"] == "humid"
+    assert "expect_column_values_to_be_between" in error["message"]
+    assert xcom(run, "validate", "_link_ml_failure").endswith(
+        f"/ml-artifacts/flights/spans/{BAD_SPAN}/validation/verdict.json")
+    assert xcom(run, "validate", "_link_ml_data_docs").startswith(
+        os.environ["AIRFLOW__API__BASE_URL"] + "/ml-artifacts/")
 
 
 def test_ingest_emits_the_examples_asset(ingest_runs):

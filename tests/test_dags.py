@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable
+from airflow.sdk.exceptions import AirflowSensorTimeout
 from starlette.testclient import TestClient
 
 from ml.config import available_pipelines, load_pipeline
@@ -143,6 +144,19 @@ def test_run_span_and_slug_reject_bad_input():
     assert run_slug("..::weird run") == "weird_run"
 
 
+def test_span_sensor_waits_for_the_marker_and_names_it_on_timeout(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_DATA_ROOT", str(tmp_path))
+    folder = tmp_path / "flights" / "span=2013-01-02"
+    folder.mkdir(parents=True)
+    sensor = SpanSensor(task_id="wait", pipeline="flights", span="2013-01-02", mode="poke",
+                        poke_interval=0, timeout=0)
+    with pytest.raises(AirflowSensorTimeout, match=r"span 2013-01-02 never landed: .*"
+                                                     r"span=2013-01-02/_SUCCESS is still missing"):
+        sensor.execute(context={})
+    (folder / "_SUCCESS").touch()
+    assert sensor.execute(context={}) == {"span": "2013-01-02", "landing_dir": str(folder)}
+
+
 def test_train_runner_factory(monkeypatch):
     common = {"task_id": "train", "pipeline": "flights", "transform_dir": "t", "output_dir": "m"}
     monkeypatch.setenv("ML_TRAIN_GPUS", "2")
@@ -166,8 +180,8 @@ def test_results_become_strict_json():
 def test_train_output_helpers():
     assert gpu_env(0) == {"CUDA_VISIBLE_DEVICES": ""} and gpu_env(-1) == {}
     assert [parse_gpus(v) for v in (None, "", "0", "2", "all", "-1")] == [0, 0, 0, 2, -1, -1]
-    lines = ["INFO epoch 1\n", '{"model_dir": "/m", "metrics": {"auc": 0.8}}\n', "done\n"]
-    assert final_json(lines) == {"model_dir": "/m", "metrics": {"auc": 0.8}}
+    lines = ["INFO epoch 1\n", '{"model_dir": "/m", "metrics": {"auc": 0.8, "p": NaN}}\n', "done\n"]
+    assert final_json(lines) == {"model_dir": "/m", "metrics": {"auc": 0.8, "p": None}}
     assert final_json(["no json here\n", "{broken\n"]) is None
 
 

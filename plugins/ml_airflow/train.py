@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from ml.roots import PROJECT_ROOT
 from ml_airflow.links import FAILURE_LINK, REPORTS_XCOM
-from ml_airflow.operators import fail_for_good, jsonable
+from ml_airflow.operators import fail_for_good
 
 TRAIN_RUNNERS = ("local", "docker")
 EXIT_PIPELINE_ERROR = 2  # ml.cli.EXIT_ERROR: a PipelineError, retrying cannot help
@@ -36,12 +36,13 @@ def train_argv(pipeline: str, transform_dir: str, output_dir: str,
 
 
 def final_json(lines: Sequence[str]) -> dict[str, Any] | None:
-    """The last line that is a JSON object (the `ml` CLI's result line)."""
+    """The last line that is a JSON object (the `ml` CLI's result line); NaN/inf -> None, as
+    XCom stores strict JSON only."""
     for line in reversed(lines):
         text = line.strip()
         if text.startswith("{"):
             try:
-                value = json.loads(text)
+                value = json.loads(text, parse_constant=lambda _: None)
             except ValueError:
                 continue
             if isinstance(value, dict):
@@ -104,7 +105,7 @@ class LocalTrainOperator(BaseOperator):
         result = final_json(list(tail))
         if result is None:
             raise AirflowException("`ml train` printed no final JSON result line")
-        return jsonable(result)
+        return result
 
     def on_kill(self) -> None:
         if self._proc and self._proc.poll() is None:
