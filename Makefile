@@ -30,17 +30,17 @@ lock:
 	$(MAKE) docker-locks
 
 lint: setup
-	$(PY) -m ruff check ml dags plugins tests bench
+	$(PY) -m ruff check ml dags plugins tests bench scripts
 
 test: setup
-	$(PY) -m ruff check ml dags plugins tests bench
+	$(PY) -m ruff check ml dags plugins tests bench scripts
 	$(PY) -m pytest
 
 # Pipeline CLI steps on the demo spans (no Airflow).
 demo-cli: setup
 	$(PY) -m ml landing --from $(DEMO_FROM) --to $(DEMO_TO) --serving-log
 	for d in $$($(PY) -c "from ml.spans import span_range; print(*span_range('$(DEMO_FROM)','$(DEMO_TO)'))"); do \
-	  $(PY) -m ml ingest --span $$d || exit 1; \
+	  $(PY) -m ml ingest --span $$d && $(PY) -m ml validate --span $$d || exit 1; \
 	done
 
 # The whole pipeline through the real Airflow 3 scheduler (scripts/demo.sh): backfill of the
@@ -57,6 +57,7 @@ airflow: setup
 bench: setup
 	$(PY) bench/stats_throughput.py
 	$(PY) bench/dag_parse.py
+	$(PY) bench/train_first_fit.py
 
 clean:
 	rm -rf $(LOCAL)
