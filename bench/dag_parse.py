@@ -7,6 +7,7 @@ dag-processor has) and then times `DagBag(dag_folder=<file>)`: the cost every pa
 file adds. Prints the median per file and, side by side from the same run, the naive file's
 time and the ratio. Target: < 0.3 s per DAG file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,17 +48,27 @@ print(json.dumps({"seconds": elapsed, "dags": sorted(bag.dags), "errors": bag.im
 def airflow_env() -> dict[str, str]:
     """This repo's Airflow settings (scripts/airflow_env.sh) with a throw-away AIRFLOW_HOME."""
     home = tempfile.mkdtemp(prefix="bench-airflow-home-")
-    out = subprocess.run(["bash", "-c", "source scripts/airflow_env.sh && env -0"], cwd=ROOT,
-                         env={**os.environ, "AIRFLOW_HOME": home}, check=True,
-                         capture_output=True).stdout.decode()
+    out = subprocess.run(
+        ["bash", "-c", "source scripts/airflow_env.sh && env -0"],
+        cwd=ROOT,
+        env={**os.environ, "AIRFLOW_HOME": home},
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
     env = dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
     # measure the naive file even where it exceeds Airflow's default 30 s import timeout
     return {**env, "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600"}
 
 
 def parse_once(path: Path, env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE, str(path)], env=env, cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if result["errors"]:
         raise SystemExit(f"{path}: import errors {result['errors']}")
@@ -72,8 +83,12 @@ def median_parse(path: Path, env: dict[str, str], repeat: int) -> tuple[float, l
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="fresh processes per DAG file")
-    parser.add_argument("--naive-repeat", type=int, default=1,
-                        help="fresh processes for the naive file (each imports TensorFlow)")
+    parser.add_argument(
+        "--naive-repeat",
+        type=int,
+        default=1,
+        help="fresh processes for the naive file (each imports TensorFlow)",
+    )
     args = parser.parse_args()
     env = airflow_env()
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,15 +100,20 @@ def main() -> int:
         for path in sorted((ROOT / "dags").glob("*.py")):
             seconds, dags = median_parse(path, env, args.repeat)
             worst = max(worst, seconds)
-            print(f"{path.name:<28} {len(dags):>4} {seconds:>8.3f} {naive_s:>8.3f} "
-                  f"{naive_s / seconds:>9.1f}x")
+            print(
+                f"{path.name:<28} {len(dags):>4} {seconds:>8.3f} {naive_s:>8.3f} {naive_s / seconds:>9.1f}x"
+            )
         print(f"{naive.name:<28} {1:>4} {naive_s:>8.3f} {naive_s:>8.3f} {1.0:>9.1f}x")
     verdict = "OK" if worst < TARGET_S else "OVER TARGET"
-    print(f"slowest DAG file: {worst:.3f} s (target < {TARGET_S} s): {verdict}; median of "
-          f"{args.repeat} fresh processes per DAG file, {args.naive_repeat} for the naive file")
+    print(
+        f"slowest DAG file: {worst:.3f} s (target < {TARGET_S} s): {verdict}; median of "
+        f"{args.repeat} fresh processes per DAG file, {args.naive_repeat} for the naive file"
+    )
     if naive_s > 30:
-        print(f"the naive file ({naive_s:.0f} s) would exceed Airflow's default "
-              "dagbag_import_timeout of 30 s: an import error in the UI")
+        print(
+            f"the naive file ({naive_s:.0f} s) would exceed Airflow's default "
+            "dagbag_import_timeout of 30 s: an import error in the UI"
+        )
     return 0 if worst < TARGET_S else 1
 
 

@@ -10,6 +10,7 @@ are the backends of ml.data.stats.compute_statistics (CSV -> DatasetFeatureStati
 TFRecord); `pyarrow` is pyarrow.csv.read_csv of the same typed columns (the floor: parsing).
 Inputs go to bench/out/ (gitignored).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,9 +66,12 @@ def measure(path: Path, mode: str, repeat: int) -> dict:
     cols = span_columns(load_pipeline("flights"))
     tmp = Path(tempfile.mkdtemp(prefix="stats-bench-"))
     if mode == "pyarrow":
-        convert = csv.ConvertOptions(include_columns=list(cols), null_values=NULL_VALUES,
-                                     column_types={c: ARROW_TYPES[t] for c, t in cols.items()},
-                                     strings_can_be_null=True)
+        convert = csv.ConvertOptions(
+            include_columns=list(cols),
+            null_values=NULL_VALUES,
+            column_types={c: ARROW_TYPES[t] for c, t in cols.items()},
+            strings_can_be_null=True,
+        )
 
         def step() -> int:
             return csv.read_csv(path, convert_options=convert).num_rows
@@ -86,16 +90,25 @@ def measure(path: Path, mode: str, repeat: int) -> dict:
         rows = step()
         best = min(best, time.perf_counter() - start)
         cpu = min(cpu, time.process_time() - start_cpu)
-    return {"rows": rows, "seconds": round(best, 3), "rows_per_s": round(rows / best),
-            "cpu_seconds": round(cpu, 3), "peak_rss_mib": round(_max_rss_mib()),
-            "rss_before_mib": round(baseline)}
+    return {
+        "rows": rows,
+        "seconds": round(best, 3),
+        "rows_per_s": round(rows / best),
+        "cpu_seconds": round(cpu, 3),
+        "peak_rss_mib": round(_max_rss_mib()),
+        "rss_before_mib": round(baseline),
+    }
 
 
 def run_case(path: Path, mode: str, repeat: int) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, __file__, "--measure", str(path), "--mode", mode,
-                           "--repeat", str(repeat)], capture_output=True, text=True, env=env,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--measure", str(path), "--mode", mode, "--repeat", str(repeat)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     if proc.returncode:
         raise RuntimeError(f"{mode} on {path.name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -114,11 +127,15 @@ def main() -> None:
         return
 
     files = build_inputs()
-    print(f"cpus={os.cpu_count()}  load average={os.getloadavg()[0]:.2f}  (per case: best of "
-          f"{args.repeat}, 1 for 10x; imports not timed; CPU s = all threads of the process; "
-          "RSS before = after imports and a warm-up)")
-    header = (f"{'case':<6}{'mode':<9}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'CPU s':>8}"
-              f"{'RSS MiB before':>16}{'peak':>7}")
+    print(
+        f"cpus={os.cpu_count()}  load average={os.getloadavg()[0]:.2f}  (per case: best of "
+        f"{args.repeat}, 1 for 10x; imports not timed; CPU s = all threads of the process; "
+        "RSS before = after imports and a warm-up)"
+    )
+    header = (
+        f"{'case':<6}{'mode':<9}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'CPU s':>8}"
+        f"{'RSS MiB before':>16}{'peak':>7}"
+    )
     print(header)
     print("-" * len(header))
     for case in args.cases.split(","):
@@ -129,9 +146,11 @@ def main() -> None:
                 print(f"{case:<6}{mode:<9}{'skipped (slow path)':>39}", flush=True)
                 continue
             results[mode] = r = run_case(files[case], mode, 1 if case == "10x" else args.repeat)
-            print(f"{case:<6}{mode:<9}{r['rows']:>11,}{r['seconds']:>9.3f}{r['rows_per_s']:>11,}"
-                  f"{r['cpu_seconds']:>8.2f}{r['rss_before_mib']:>16,}{r['peak_rss_mib']:>7,}",
-                  flush=True)
+            print(
+                f"{case:<6}{mode:<9}{r['rows']:>11,}{r['seconds']:>9.3f}{r['rows_per_s']:>11,}"
+                f"{r['cpu_seconds']:>8.2f}{r['rss_before_mib']:>16,}{r['peak_rss_mib']:>7,}",
+                flush=True,
+            )
         if "memory" in results and "pyarrow" in results:
             ratio = results["memory"]["rows_per_s"] / results["pyarrow"]["rows_per_s"]
             print(f"{case:<6}memory/pyarrow throughput ratio: {ratio:.2f}")

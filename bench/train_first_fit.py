@@ -8,6 +8,7 @@ Keras functions. `keep_autograph_out_of_tf_keras()` adds the missing rule. Each 
 subprocess (the cost is per process) training the same tiny model on 2,000 random rows for one
 epoch; imports are not timed. Prints seconds per mode and the ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,9 @@ print(json.dumps({"first_fit_s": time.perf_counter() - start}))
 
 
 def run(mode: str) -> float:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])["first_fit_s"]
 
 

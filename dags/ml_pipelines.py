@@ -9,6 +9,7 @@ this file imports Airflow, PyYAML and ml.config / ml.spans, never TensorFlow & c
   or manually with conf `{"span": ...}`: transform -> train -> evaluate -> is_blessed ->
   infra_validate -> push (pool `ml_serving_push`, one push at a time).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,12 @@ PUSH_POOL = "ml_serving_push"
 INGEST_MAX_ACTIVE_RUNS = 4
 INGEST_SPAN = "{{ ml_span(params.span, data_interval_start) }}"
 TRAIN_SPAN = "{{ ml_span(params.span, data_interval_end, -1) }}"
-DEFAULT_ARGS = {"owner": "ml", "retries": 2, "retry_delay": dt.timedelta(minutes=1),
-                "retry_exponential_backoff": True}
+DEFAULT_ARGS = {
+    "owner": "ml",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+}
 
 
 def xcom(task_id: str, key: str) -> str:
@@ -47,8 +52,12 @@ def optional(kind: str, description: str) -> Param:
 
 
 def span_param() -> Param:
-    return Param(None, type=["null", "string"], format="date",
-                 description="span YYYY-MM-DD; empty = derived from the run's data interval")
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        description="span YYYY-MM-DD; empty = derived from the run's data interval",
+    )
 
 
 def examples_asset(cfg: PipelineConfig) -> Asset:
@@ -63,9 +72,13 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
     with DAG(
         dag_id=f"{cfg.name}_ingest",
         schedule=CronDataIntervalTimetable(cfg.ingest_schedule, timezone="UTC"),
-        start_date=start_date(cfg), catchup=True, max_active_runs=INGEST_MAX_ACTIVE_RUNS,
-        default_args=DEFAULT_ARGS, params={SPAN_PARAM: span_param()},
-        user_defined_macros=MACROS, tags=["ml", cfg.name, "ingest"],
+        start_date=start_date(cfg),
+        catchup=True,
+        max_active_runs=INGEST_MAX_ACTIVE_RUNS,
+        default_args=DEFAULT_ARGS,
+        params={SPAN_PARAM: span_param()},
+        user_defined_macros=MACROS,
+        tags=["ml", cfg.name, "ingest"],
         doc_md=f"Daily span ingestion of pipeline `{cfg.name}` (see dags/ml_pipelines.py).",
     ) as dag:
         common = {"pipeline": cfg.name, "span": INGEST_SPAN}
@@ -80,28 +93,46 @@ def train_dag(cfg: PipelineConfig) -> DAG:
     with DAG(
         dag_id=f"{cfg.name}_train",
         schedule=CronTriggerTimetable(cfg.train_schedule, timezone="UTC"),
-        start_date=start_date(cfg), catchup=False, max_active_runs=1,
-        default_args=DEFAULT_ARGS, user_defined_macros=MACROS,
-        params={SPAN_PARAM: span_param(),
-                "window": optional("integer", "spans in the training window (training.window_spans)"),
-                "epochs": optional("integer", "training epochs (training.epochs)")},
+        start_date=start_date(cfg),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        user_defined_macros=MACROS,
+        params={
+            SPAN_PARAM: span_param(),
+            "window": optional("integer", "spans in the training window (training.window_spans)"),
+            "epochs": optional("integer", "training epochs (training.epochs)"),
+        },
         tags=["ml", cfg.name, "train"],
         doc_md=f"Continuous training of pipeline `{cfg.name}` (see dags/ml_pipelines.py).",
     ) as dag:
         model = xcom("train", "model_dir")
-        transform = TransformOperator(task_id="transform", pipeline=cfg.name, end_span=TRAIN_SPAN,
-                                      run_id="{{ ml_run_slug(run_id) }}",
-                                      window="{{ params.window or '' }}")
-        train = train_operator(task_id="train", pipeline=cfg.name,
-                               transform_dir=xcom("transform", "transform_dir"),
-                               output_dir=f"{{{{ ml_model_dir('{cfg.name}', run_id) }}}}",
-                               epochs="{{ params.epochs or '' }}", retries=1,
-                               execution_timeout=dt.timedelta(hours=6))
+        transform = TransformOperator(
+            task_id="transform",
+            pipeline=cfg.name,
+            end_span=TRAIN_SPAN,
+            run_id="{{ ml_run_slug(run_id) }}",
+            window="{{ params.window or '' }}",
+        )
+        train = train_operator(
+            task_id="train",
+            pipeline=cfg.name,
+            transform_dir=xcom("transform", "transform_dir"),
+            output_dir=f"{{{{ ml_model_dir('{cfg.name}', run_id) }}}}",
+            epochs="{{ params.epochs or '' }}",
+            retries=1,
+            execution_timeout=dt.timedelta(hours=6),
+        )
         evaluate = EvaluateOperator(task_id="evaluate", pipeline=cfg.name, model=model)
         gate = BlessingGateOperator(task_id="is_blessed", evaluation=evaluate.output)
         infra = InfraValidateOperator(task_id="infra_validate", pipeline=cfg.name, model=model)
-        push = PushOperator(task_id="push", pipeline=cfg.name, model=model,
-                            blessing=xcom("evaluate", "blessing"), pool=PUSH_POOL)
+        push = PushOperator(
+            task_id="push",
+            pipeline=cfg.name,
+            model=model,
+            blessing=xcom("evaluate", "blessing"),
+            pool=PUSH_POOL,
+        )
         transform >> train >> evaluate >> gate >> infra >> push
     return dag
 

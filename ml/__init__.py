@@ -2,6 +2,7 @@
 
 TFT 1.16 and TFMA 0.47 are Keras-2 only: select tf_keras before TensorFlow is ever imported.
 """
+
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

@@ -1,4 +1,5 @@
 """`python -m ml <command> --pipeline NAME ...`."""
+
 import sys
 
 from ml.cli import main

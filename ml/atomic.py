@@ -1,4 +1,5 @@
 """Write-then-rename helpers: readers never see a half-written artifact."""
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,7 @@ we always name the runner. Default: the in-process FnApiRunner. Override with
 `ML_BEAM_RUNNER` (e.g. FlinkRunner, SparkRunner, DataflowRunner) and extra flags in
 `ML_BEAM_ARGS` (space separated, e.g. "--flink_master=host:8081 --parallelism=4").
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ exposing `HELP`, `add_arguments(parser)` and `run(args, cfg, roots) -> dict`. Th
 the returned dict as one final JSON line. A `PipelineError` becomes a one-paragraph message
 on stderr and exit code 2; a command may ask for another exit code with `result["exit_code"]`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,9 @@ def run_command(argv: Sequence[str]) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stdout)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
+    )
     try:
         result = run_command(sys.argv[1:] if argv is None else argv)
     except PipelineError as exc:

@@ -1,4 +1,5 @@
 """Pipeline configuration: `ml/pipelines/<name>/pipeline.yaml` + its module file."""
+
 from __future__ import annotations
 
 import functools
@@ -130,8 +131,7 @@ class PipelineConfig:
     # ---- checks / training / evaluation
     def check(self, name: str) -> CheckSpec:
         spec = dict(self.raw.get("checks", {}).get(name, {}))
-        return CheckSpec(severity=spec.get("severity", "block"),
-                         thresholds=dict(spec.get("features", {})))
+        return CheckSpec(severity=spec.get("severity", "block"), thresholds=dict(spec.get("features", {})))
 
     @property
     def training(self) -> dict[str, Any]:
@@ -209,17 +209,30 @@ def load_pipeline(name: str) -> PipelineConfig:
     if not path.is_file():
         raise PipelineError(
             f"unknown pipeline {name!r}; available: {', '.join(available_pipelines()) or 'none'}",
-            file=str(path), rule="pipeline-exists")
+            file=str(path),
+            rule="pipeline-exists",
+        )
     raw = yaml.safe_load(path.read_text())
     features = []
     for fname, spec in raw.get("features", {}).items():
         ftype = spec.get("type")
         if ftype not in FEATURE_TYPES:
-            raise PipelineError(f"feature {fname!r} has type {ftype!r}; expected one of "
-                                f"{FEATURE_TYPES}", file=str(path), column=fname, rule="feature-type")
-        features.append(FeatureSpec(name=fname, type=ftype, default=spec.get("default"),
-                                    min=spec.get("min"), max=spec.get("max")))
+            raise PipelineError(
+                f"feature {fname!r} has type {ftype!r}; expected one of {FEATURE_TYPES}",
+                file=str(path),
+                column=fname,
+                rule="feature-type",
+            )
+        features.append(
+            FeatureSpec(
+                name=fname, type=ftype, default=spec.get("default"), min=spec.get("min"), max=spec.get("max")
+            )
+        )
     return PipelineConfig(
-        name=raw.get("name", name), model_name=raw.get("model_name", name), folder=folder,
-        raw=raw, features=tuple(features),
-        passthrough_columns=dict(raw.get("passthrough_columns", {})))
+        name=raw.get("name", name),
+        model_name=raw.get("model_name", name),
+        folder=folder,
+        raw=raw,
+        features=tuple(features),
+        passthrough_columns=dict(raw.get("passthrough_columns", {})),
+    )

@@ -1,4 +1,5 @@
 """One error type for every expected failure: it names span, file, column and rule."""
+
 from __future__ import annotations
 
 
@@ -23,7 +24,15 @@ class PipelineError(Exception):
         super().__init__(self._format())
 
     def _format(self) -> str:
-        parts = [f"{k}={v}" for k, v in (("span", self.span), ("file", self.file),
-                                          ("column", self.column), ("rule", self.rule)) if v]
+        parts = [
+            f"{k}={v}"
+            for k, v in (
+                ("span", self.span),
+                ("file", self.file),
+                ("column", self.column),
+                ("rule", self.rule),
+            )
+            if v
+        ]
         prefix = f"[{' '.join(parts)}] " if parts else ""
         return prefix + self.detail

@@ -1,4 +1,5 @@
 """Span ids (daily `YYYY-MM-DD` partitions) and the paths derived from them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,13 +18,13 @@ def parse_span(span: str) -> str:
     """Validate a span id; rejects anything that is not a real `YYYY-MM-DD` date (e.g. `../../etc`)."""
     text = str(span).strip()
     if not _SPAN_RE.match(text):
-        raise PipelineError(f"span id {span!r} is not a YYYY-MM-DD date",
-                            span=str(span), rule="span-format")
+        raise PipelineError(f"span id {span!r} is not a YYYY-MM-DD date", span=str(span), rule="span-format")
     try:
         dt.date.fromisoformat(text)
     except ValueError as exc:
-        raise PipelineError(f"span id {span!r} is not a valid date: {exc}",
-                            span=text, rule="span-format") from None
+        raise PipelineError(
+            f"span id {span!r} is not a valid date: {exc}", span=text, rule="span-format"
+        ) from None
     return text
 
 
@@ -31,8 +32,11 @@ def parse_run_id(run_id: str) -> str:
     """Validate a run id used as a folder name (letters, digits, `._-`; no leading dot)."""
     text = str(run_id).strip()
     if not _RUN_ID_RE.match(text):
-        raise PipelineError(f"run id {run_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
-                            "and start with a letter or digit", rule="run-id-format")
+        raise PipelineError(
+            f"run id {run_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
+            "and start with a letter or digit",
+            rule="run-id-format",
+        )
     return text
 
 
@@ -108,15 +112,21 @@ class SpanPaths:
         root = self.pipeline_root / "spans"
         if not root.is_dir():
             return []
-        return sorted(p.parent.parent.name for p in root.glob("*/examples/summary.json")
-                      if _SPAN_RE.match(p.parent.parent.name))
+        return sorted(
+            p.parent.parent.name
+            for p in root.glob("*/examples/summary.json")
+            if _SPAN_RE.match(p.parent.parent.name)
+        )
 
     def validated_spans(self) -> list[str]:
         root = self.pipeline_root / "spans"
         if not root.is_dir():
             return []
-        return sorted(p.parent.parent.name for p in root.glob("*/validation/stats.tfrecord")
-                      if _SPAN_RE.match(p.parent.parent.name))
+        return sorted(
+            p.parent.parent.name
+            for p in root.glob("*/validation/stats.tfrecord")
+            if _SPAN_RE.match(p.parent.parent.name)
+        )
 
     def transforms_root(self) -> Path:
         return self.pipeline_root / "transforms"

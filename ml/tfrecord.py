@@ -3,6 +3,7 @@
 Record framing: uint64 length, masked crc32c(length), data, masked crc32c(data).
 Gzip with mtime=0 and no file name, so the same records give byte-identical files.
 """
+
 from __future__ import annotations
 
 import gzip

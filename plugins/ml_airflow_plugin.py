@@ -4,6 +4,7 @@ The extra links themselves need no registration: Airflow 3 serializes each opera
 `operator_extra_links` by name + XCom key. The `ml_airflow/` package beside this file is
 excluded from plugin discovery (plugins/.airflowignore) and imported as a normal package.
 """
+
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
@@ -14,5 +15,4 @@ from ml_airflow.links import ARTIFACTS_PREFIX
 
 class MLArtifactsPlugin(AirflowPlugin):
     name = "ml_artifacts"
-    fastapi_apps = [{"app": artifacts_app(), "url_prefix": ARTIFACTS_PREFIX,
-                     "name": "ML pipeline reports"}]
+    fastapi_apps = [{"app": artifacts_app(), "url_prefix": ARTIFACTS_PREFIX, "name": "ML pipeline reports"}]

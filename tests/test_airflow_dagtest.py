@@ -5,6 +5,7 @@ values (validate fails once, without retries, with its report links); the train 
 a pushed version, then once on a span whose labels are shuffled: that model cannot pass the AUC
 threshold, so infra-validate and push are skipped and the served version stays put.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,9 @@ SHUFFLED_SPAN = "2013-01-08"
 BAD_SPAN = "2013-01-09"
 
 
-def write_span_variant(data_root: Path, source: str, target: str,
-                       change: Callable[[list[dict]], list[dict]]) -> None:
+def write_span_variant(
+    data_root: Path, source: str, target: str, change: Callable[[list[dict]], list[dict]]
+) -> None:
     """Land span `target` as span `source`'s CSV rows passed through `change`."""
     cfg = load_pipeline("flights")
     src = data_root / cfg.landing_folder / f"span={source}"
@@ -65,8 +67,9 @@ def xcom(dag_run, task_id: str, key: str = "return_value"):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
-                                                 task_ids=task_id, key=key)).first()
+        row = session.scalars(
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
+        ).first()
         return None if row is None else XComModel.deserialize_value(row)
 
 
@@ -83,8 +86,11 @@ def roots(tmp_path_factory, landed_data_root, airflow_db) -> Roots:
     write_span_variant(base / "data", "2013-01-07", BAD_SPAN, impossible_humidity)
     roots = Roots.resolve(base / "data", base / "artifacts", base / "serving")
     with pytest.MonkeyPatch.context() as mp:
-        for name, path in (("ML_DATA_ROOT", roots.data), ("ML_ARTIFACT_ROOT", roots.artifacts),
-                           ("ML_SERVING_ROOT", roots.serving)):
+        for name, path in (
+            ("ML_DATA_ROOT", roots.data),
+            ("ML_ARTIFACT_ROOT", roots.artifacts),
+            ("ML_SERVING_ROOT", roots.serving),
+        ):
             mp.setenv(name, str(path))
         yield roots
 
@@ -110,8 +116,9 @@ def ingest_runs(dags):
 
 @pytest.fixture(scope="module")
 def blessed_run(dags, ingest_runs):
-    return dags["flights_train"].test(logical_date=None,
-                                      run_conf={"span": "2013-01-07", "window": 2, "epochs": 3})
+    return dags["flights_train"].test(
+        logical_date=None, run_conf={"span": "2013-01-07", "window": 2, "epochs": 3}
+    )
 
 
 def test_ingest_dag_processes_each_span(ingest_runs, roots):
@@ -134,7 +141,8 @@ def test_ingest_dag_processes_each_span(ingest_runs, roots):
     later = ingest_runs["2013-01-07"]
     assert xcom(later, "validate")["baseline_span"] == "2013-01-06"
     assert xcom(later, "validate", "_link_ml_stats_vs_previous_html").endswith(
-        "2013-01-07/validation/stats_vs_2013-01-06.html")
+        "2013-01-07/validation/stats_vs_2013-01-06.html"
+    )
     assert xcom(ingest_runs["2013-01-06"], "validate", "_link_ml_stats_vs_previous_html") == ""
 
 
@@ -148,9 +156,11 @@ def test_blocking_anomalies_fail_validate_once_with_report_links(dags, roots):
     assert error["rule"] == "blocking-anomalies" and error["column"] == "humid"
     assert "expect_column_values_to_be_between" in error["message"]
     assert xcom(run, "validate", "_link_ml_failure").endswith(
-        f"/ml-artifacts/flights/spans/{BAD_SPAN}/validation/verdict.json")
+        f"/ml-artifacts/flights/spans/{BAD_SPAN}/validation/verdict.json"
+    )
     assert xcom(run, "validate", "_link_ml_data_docs").startswith(
-        os.environ["AIRFLOW__API__BASE_URL"] + "/ml-artifacts/")
+        os.environ["AIRFLOW__API__BASE_URL"] + "/ml-artifacts/"
+    )
 
 
 def test_ingest_emits_the_examples_asset(ingest_runs):
@@ -160,8 +170,10 @@ def test_ingest_emits_the_examples_asset(ingest_runs):
 
     with create_session() as session:
         events = session.scalars(
-            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.name == "flights_examples")).all()
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == "flights_examples")
+        ).all()
         runs = {e.source_run_id for e in events}
     assert {run.run_id for run in ingest_runs.values()} <= runs
 
@@ -176,8 +188,7 @@ def test_train_dag_pushes_a_blessed_model(blessed_run, roots):
     evaluation = xcom(blessed_run, "evaluate")
     assert evaluation["blessed"] is True and "Overall" in evaluation["auc_by_slice"]
     assert "every metric threshold passed" in xcom(blessed_run, "is_blessed", "reason")
-    assert xcom(blessed_run, "evaluate", "_link_ml_evaluation_dir_metrics.json").endswith(
-        "/metrics.json")
+    assert xcom(blessed_run, "evaluate", "_link_ml_evaluation_dir_metrics.json").endswith("/metrics.json")
     push = xcom(blessed_run, "push")
     layout = ServingLayout.of(load_pipeline("flights"), roots)
     assert layout.versions() == [push["version"]] == [1]
@@ -188,8 +199,9 @@ def test_not_blessed_model_is_not_pushed(dags, blessed_run, roots):
     layout = ServingLayout.of(load_pipeline("flights"), roots)
     served = layout.versions()
     cli(roots, "ingest", "--span", SHUFFLED_SPAN)
-    run = dags["flights_train"].test(logical_date=None,
-                                     run_conf={"span": SHUFFLED_SPAN, "window": 1, "epochs": 1})
+    run = dags["flights_train"].test(
+        logical_date=None, run_conf={"span": SHUFFLED_SPAN, "window": 1, "epochs": 1}
+    )
     assert str(run.state) == "success", states(run)  # green, but promotion skipped
     result = states(run)
     assert result["evaluate"] == result["is_blessed"] == "success"

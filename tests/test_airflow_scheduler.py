@@ -3,6 +3,7 @@ spans runs to success under scheduler + dag-processor + api-server (scripts/airf
 the extra links resolve to reports served by the API server, and re-running a span with the
 real CLI (`--reprocess-behavior completed`) rewrites byte-identical examples.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,16 +31,40 @@ FIRST, LAST = "2013-01-02", "2013-01-04"
 
 
 def airflow(*args: str, env: dict[str, str], timeout: float = 300) -> str:
-    out = subprocess.run([str(Path(sys.executable).parent / "airflow"), *args], env=env,
-                         cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert out.returncode == 0, f"airflow {' '.join(args)}:\n{out.stdout[-3000:]}{out.stderr[-3000:]}"
     return out.stdout
 
 
 def wait_runs(first: str, last: str, env: dict[str, str], timeout: float = 480) -> None:
-    out = subprocess.run([sys.executable, "scripts/airflow_wait.py", "--dag-id", "flights_ingest",
-                          "--from", first, "--to", last, "--timeout", str(timeout), "--poll", "3"],
-                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout + 60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "scripts/airflow_wait.py",
+            "--dag-id",
+            "flights_ingest",
+            "--from",
+            first,
+            "--to",
+            last,
+            "--timeout",
+            str(timeout),
+            "--poll",
+            "3",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -58,11 +83,14 @@ def roots(tmp_path_factory, landed_data_root) -> Roots:
 @pytest.fixture(scope="module")
 def airflow_up(airflow_db, roots):
     """The session's Airflow home served by real processes; always stopped afterwards."""
-    env = {**os.environ, "ML_DATA_ROOT": str(roots.data),
-           "ML_ARTIFACT_ROOT": str(roots.artifacts), "ML_SERVING_ROOT": str(roots.serving)}
+    env = {
+        **os.environ,
+        "ML_DATA_ROOT": str(roots.data),
+        "ML_ARTIFACT_ROOT": str(roots.artifacts),
+        "ML_SERVING_ROOT": str(roots.serving),
+    }
     try:
-        subprocess.run(["bash", str(SERVICES), "start"], env=env, cwd=ROOT, check=True,
-                       timeout=420)
+        subprocess.run(["bash", str(SERVICES), "start"], env=env, cwd=ROOT, check=True, timeout=420)
         base = env["AIRFLOW__API__BASE_URL"]
         deadline = time.monotonic() + 240
         while True:  # the dag-processor's first parse of dags/
@@ -79,8 +107,9 @@ def airflow_up(airflow_db, roots):
 
 def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
     env = airflow_up
-    airflow("backfill", "create", "--dag-id", "flights_ingest", "--from-date", FIRST,
-            "--to-date", LAST, env=env)
+    airflow(
+        "backfill", "create", "--dag-id", "flights_ingest", "--from-date", FIRST, "--to-date", LAST, env=env
+    )
     wait_runs(FIRST, LAST, env)
 
     paths = SpanPaths(load_pipeline("flights"), roots)
@@ -90,12 +119,15 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
 
     # The validate task's extra links point at the API server's report route, which serves them.
     base = env["AIRFLOW__API__BASE_URL"]
-    runs = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns?logical_date_gte={FIRST}T00:00:00Z"
-                    f"&logical_date_lte={FIRST}T00:00:00Z")["dag_runs"]
+    runs = get_json(
+        f"{base}/api/v2/dags/flights_ingest/dagRuns?logical_date_gte={FIRST}T00:00:00Z"
+        f"&logical_date_lte={FIRST}T00:00:00Z"
+    )["dag_runs"]
     assert [r["run_type"] for r in runs] == ["backfill"]
     run_id = urllib.parse.quote(runs[0]["dag_run_id"], safe="")
-    links = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns/{run_id}/taskInstances/"
-                     "validate/links")["extra_links"]
+    links = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns/{run_id}/taskInstances/validate/links")[
+        "extra_links"
+    ]
     docs = links["Data Docs (Great Expectations)"]
     assert docs.startswith(f"{base}/ml-artifacts/flights/spans/")
     with urllib.request.urlopen(docs, timeout=30) as resp:
@@ -108,13 +140,27 @@ def test_rerunning_a_span_is_idempotent(airflow_up, roots):
     examples = SpanPaths(load_pipeline("flights"), roots).examples_dir(span)
 
     def digest() -> dict[str, str]:
-        return {p.relative_to(examples).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(examples.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(examples).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(examples.rglob("*"))
+            if p.is_file()
+        }
 
     before, written = digest(), examples.stat().st_mtime_ns
     assert any(name.endswith(".tfrecord.gz") for name in before)
-    airflow("backfill", "create", "--dag-id", "flights_ingest", "--from-date", span,
-            "--to-date", span, "--reprocess-behavior", "completed", env=airflow_up)
+    airflow(
+        "backfill",
+        "create",
+        "--dag-id",
+        "flights_ingest",
+        "--from-date",
+        span,
+        "--to-date",
+        span,
+        "--reprocess-behavior",
+        "completed",
+        env=airflow_up,
+    )
     wait_runs(span, span, airflow_up)
     assert examples.stat().st_mtime_ns > written  # the span really ran again ...
     assert digest() == before  # ... and wrote the same bytes

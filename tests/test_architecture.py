@@ -1,4 +1,5 @@
 """Layering rules: ml/ is plain Python and never imports Airflow."""
+
 from __future__ import annotations
 
 import ast
@@ -19,9 +20,10 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_ml_never_imports_airflow():
-    offenders = {str(p.relative_to(ROOT)): sorted(m for m in _imported_modules(p)
-                                                  if m.split(".")[0] == "airflow")
-                 for p in (ROOT / "ml").rglob("*.py")}
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(m for m in _imported_modules(p) if m.split(".")[0] == "airflow")
+        for p in (ROOT / "ml").rglob("*.py")
+    }
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, f"ml/ must not import Airflow: {offenders}"
     assert len(list((ROOT / "ml").rglob("*.py"))) > 5  # the walk really saw the package

@@ -1,5 +1,6 @@
 """The production docker-compose.yml: validated by the compose CLI (`docker compose config`, or
 docker-compose 1.29) when one is installed, else parsed and interpolated here."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 ALLOWED_PORTS = {8080, 8501, 8500}
-REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY",
-                    "AIRFLOW_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD")
+REQUIRED_SECRETS = (
+    "POSTGRES_PASSWORD",
+    "REDIS_PASSWORD",
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_SECRET_KEY",
+    "AIRFLOW_ADMIN_PASSWORD",
+)
 SECRET_KEY = re.compile(r"(PASSWORD|SECRET|SECRET_KEY|FERNET_KEY|TOKEN)$", re.IGNORECASE)
 VAR = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
@@ -32,12 +38,14 @@ def compose_cli() -> list[str] | None:
 
 def interpolate(text: str, env: dict[str, str]) -> str:
     """Compose-style ${VAR}, ${VAR:-default}, ${VAR:?error} and $$ (fallback without a CLI)."""
+
     def sub(m: re.Match) -> str:
         name, op, arg = m.group(1), m.group(2), m.group(3)
         value = env.get(name, "")
         if op and op.endswith("?") and not value:
             raise ValueError(f"required variable {name} is missing a value: {arg}")
         return value or (arg if op and op.endswith("-") else "")
+
     return VAR.sub(sub, text).replace("$$", "$")
 
 
@@ -53,10 +61,17 @@ def render(env: dict[str, str]) -> subprocess.CompletedProcess | dict:
     cli = compose_cli()
     if cli is None:
         return yaml.safe_load(interpolate(COMPOSE.read_text(), env))
-    clean = {k: v for k, v in os.environ.items()
-             if k not in REQUIRED_SECRETS and not k.startswith(("ML_", "AIRFLOW_", "COMPOSE_"))}
-    return subprocess.run([*cli, "-f", str(COMPOSE), "--project-directory", str(ROOT), "config"],
-                          capture_output=True, text=True, env={**clean, **env})
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in REQUIRED_SECRETS and not k.startswith(("ML_", "AIRFLOW_", "COMPOSE_"))
+    }
+    return subprocess.run(
+        [*cli, "-f", str(COMPOSE), "--project-directory", str(ROOT), "config"],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +118,18 @@ def volumes(service: dict) -> list[tuple[str, str, bool]]:
 
 def test_compose_config_is_valid_and_has_the_stack(config):
     services = set(config["services"])
-    assert {"postgres", "redis", "docker-socket-proxy", "tf-serving", "airflow-apiserver",
-            "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
-            "airflow-init"} <= services
+    assert {
+        "postgres",
+        "redis",
+        "docker-socket-proxy",
+        "tf-serving",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+        "airflow-init",
+    } <= services
     worker = config["services"]["airflow-worker"]
     assert worker["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert "container_name" not in worker  # scalable with --scale airflow-worker=N
@@ -150,8 +174,10 @@ def test_no_plaintext_secrets(raw):
 def test_airflow_services_share_image_and_environment(config, raw):
     services = airflow_services(config)
     assert len({s["image"] for s in services.values()}) == 1
-    assert all(s.get("build", {}).get("dockerfile", "").endswith("docker/airflow.Dockerfile")
-               for s in services.values())
+    assert all(
+        s.get("build", {}).get("dockerfile", "").endswith("docker/airflow.Dockerfile")
+        for s in services.values()
+    )
     common = raw["x-airflow-common"]["environment"]
     for name, service in services.items():
         env = service["environment"]
@@ -161,8 +187,11 @@ def test_airflow_services_share_image_and_environment(config, raw):
 
 
 def test_docker_access_only_through_the_socket_proxy(config):
-    mounts_sock = [n for n, s in config["services"].items()
-                   if any(dst.endswith("docker.sock") for _, dst, _ in volumes(s))]
+    mounts_sock = [
+        n
+        for n, s in config["services"].items()
+        if any(dst.endswith("docker.sock") for _, dst, _ in volumes(s))
+    ]
     assert mounts_sock == ["docker-socket-proxy"]
     proxy = config["services"]["docker-socket-proxy"]
     assert all(ro for _, dst, ro in volumes(proxy) if dst.endswith("docker.sock"))
@@ -173,8 +202,7 @@ def test_docker_access_only_through_the_socket_proxy(config):
     assert "ports" not in proxy
 
 
-def test_tf_serving_mounts_the_serving_root_push_writes_read_only(config, compose_env,
-                                                                  flights_cfg):
+def test_tf_serving_mounts_the_serving_root_push_writes_read_only(config, compose_env, flights_cfg):
     from ml.roots import Roots
     from ml.serving.layout import ServingLayout
     from ml.serving.push import TF_SERVING_ROOT_ENV
@@ -214,11 +242,11 @@ def pins(path: Path) -> dict[str, str]:
     return {name.lower().replace("_", "-"): version for name, version in found}
 
 
-@pytest.mark.parametrize("sublock", ["docker/airflow-requirements.txt",
-                                     "docker/trainer-requirements.txt"])
+@pytest.mark.parametrize("sublock", ["docker/airflow-requirements.txt", "docker/trainer-requirements.txt"])
 def test_image_locks_pin_the_main_lock_versions(sublock):
     main, sub = pins(ROOT / "requirements.txt"), pins(ROOT / sublock)
     shared = set(main) & set(sub)
     assert {"tensorflow", "tensorflow-transform", "tf-keras"} <= shared
-    assert {k: (main[k], sub[k]) for k in shared if main[k] != sub[k]} == {}, \
+    assert {k: (main[k], sub[k]) for k in shared if main[k] != sub[k]} == {}, (
         f"{sublock} is stale: run `make docker-locks`"
+    )

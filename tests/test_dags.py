@@ -1,4 +1,5 @@
 """The DAG factory and the thin Airflow layer, without running a pipeline (real Airflow objects)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,8 +33,15 @@ from ml_airflow.train import (
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "dags"
-HEAVY = ("tensorflow", "tensorflow_data_validation", "tensorflow_transform",
-         "tensorflow_model_analysis", "apache_beam", "great_expectations", "pandas")
+HEAVY = (
+    "tensorflow",
+    "tensorflow_data_validation",
+    "tensorflow_transform",
+    "tensorflow_model_analysis",
+    "apache_beam",
+    "great_expectations",
+    "pandas",
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +70,11 @@ def fresh_parse() -> dict:
         "                  'plugin_errors': pm.get_import_errors(),\n"
         f"                  'heavy': [m for m in {HEAVY!r} if m in sys.modules],\n"
         "                  'stray': [m for m in ('operators', 'links', 'sensors', 'context')\n"
-        "                            if m in sys.modules]}))\n")
-    out = subprocess.run([sys.executable, "-c", code], env=os.environ, capture_output=True,
-                         text=True, check=True, cwd=ROOT)
+        "                            if m in sys.modules]}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=os.environ, capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -89,15 +99,18 @@ def test_ingest_dag_shape(dagbag):
     assert [t.task_id for t in dag.topological_sort()] == ["wait_for_span", "ingest", "validate"]
     sensor, ingest, validate = (dag.get_task(t) for t in ("wait_for_span", "ingest", "validate"))
     assert isinstance(sensor, SpanSensor) and sensor.mode == "reschedule"
-    assert ingest.outlets == [Asset(name="flights_examples", uri="ml://flights/examples",
-                                    group="ml")]
+    assert ingest.outlets == [Asset(name="flights_examples", uri="ml://flights/examples", group="ml")]
     for task in (sensor, ingest, validate):
         assert {"pipeline", "span"} <= set(task.template_fields)
         assert task.span == "{{ ml_span(params.span, data_interval_start) }}"
         assert task.retries == 2 and task.retry_delay == dt.timedelta(minutes=1)
     assert set(dag.params) == {"span"}
     assert {link.name for link in validate.operator_extra_links} >= {
-        "Data Docs (Great Expectations)", "Statistics (TFDV)", "Anomalies", "Failure report"}
+        "Data Docs (Great Expectations)",
+        "Statistics (TFDV)",
+        "Anomalies",
+        "Failure report",
+    }
 
 
 def test_train_dag_shape(dagbag):
@@ -128,10 +141,15 @@ def test_span_templates_render_through_the_dag_macros(dagbag):
     assert render(params={"span": "2013-01-14"}, data_interval_start=start) == "2013-01-14"
     train_env = dagbag.dags["flights_train"].get_template_env()
     monday = dt.datetime(2013, 1, 14, 6, tzinfo=dt.UTC)
-    assert train_env.from_string("{{ ml_span(params.span, data_interval_end, -1) }}").render(
-        params={"span": None}, data_interval_end=monday) == "2013-01-13"
+    assert (
+        train_env.from_string("{{ ml_span(params.span, data_interval_end, -1) }}").render(
+            params={"span": None}, data_interval_end=monday
+        )
+        == "2013-01-13"
+    )
     slug = train_env.from_string("{{ ml_run_slug(run_id) }}").render(
-        run_id="manual__2013-01-14T00:00:00+00:00")
+        run_id="manual__2013-01-14T00:00:00+00:00"
+    )
     assert slug == "manual__2013-01-14T00_00_00_00_00"
 
 
@@ -148,10 +166,14 @@ def test_span_sensor_waits_for_the_marker_and_names_it_on_timeout(tmp_path, monk
     monkeypatch.setenv("ML_DATA_ROOT", str(tmp_path))
     folder = tmp_path / "flights" / "span=2013-01-02"
     folder.mkdir(parents=True)
-    sensor = SpanSensor(task_id="wait", pipeline="flights", span="2013-01-02", mode="poke",
-                        poke_interval=0, timeout=0)
-    with pytest.raises(AirflowSensorTimeout, match=r"span 2013-01-02 never landed: .*"
-                                                     r"span=2013-01-02/_SUCCESS is still missing"):
+    sensor = SpanSensor(
+        task_id="wait", pipeline="flights", span="2013-01-02", mode="poke", poke_interval=0, timeout=0
+    )
+    with pytest.raises(
+        AirflowSensorTimeout,
+        match=r"span 2013-01-02 never landed: .*"
+        r"span=2013-01-02/_SUCCESS is still missing",
+    ):
         sensor.execute(context={})
     (folder / "_SUCCESS").touch()
     assert sensor.execute(context={}) == {"span": "2013-01-02", "landing_dir": str(folder)}
@@ -172,8 +194,9 @@ def test_train_runner_factory(monkeypatch):
 
 
 def test_results_become_strict_json():
-    result = jsonable({"path": Path("/a/b"), "precision": float("nan"), "auc": 0.8,
-                       "nested": {"x": float("inf")}})
+    result = jsonable(
+        {"path": Path("/a/b"), "precision": float("nan"), "auc": 0.8, "nested": {"x": float("inf")}}
+    )
     assert result == {"path": "/a/b", "precision": None, "auc": 0.8, "nested": {"x": None}}
 
 
@@ -187,8 +210,13 @@ def test_train_output_helpers():
 
 def test_blessing_gate_reason_and_decision():
     blessed = {"blessed": True, "candidate": {"auc": 0.81}, "baseline_metrics": None}
-    rejected = {"blessed": False, "failing_metric": "auc", "failing_slice": "Overall",
-                "candidate": {"auc": 0.5}, "baseline_metrics": {"auc": 0.8}}
+    rejected = {
+        "blessed": False,
+        "failing_metric": "auc",
+        "failing_slice": "Overall",
+        "candidate": {"auc": 0.5},
+        "baseline_metrics": {"auc": 0.8},
+    }
     assert is_blessed(blessed) is True and is_blessed(rejected) is False
     assert is_blessed(None) is False
     assert "threshold failed: auc on slice Overall" in blessing_reason(rejected)
@@ -206,11 +234,12 @@ def test_report_links_and_artifact_route(tmp_path, monkeypatch):
     assert url == f"{base}/ml-artifacts/flights/spans/2013-01-02/validation/data%20docs.html"
     assert report_url("/elsewhere/x.html") == "file:///elsewhere/x.html" and report_url(None) == ""
     links = ValidateOperator.operator_extra_links
-    assert report_paths(links, {"data_docs": str(report), "stats_html": None}) == {
-        "data_docs": str(report)}
+    assert report_paths(links, {"data_docs": str(report), "stats_html": None}) == {"data_docs": str(report)}
     assert len({link.xcom_key for link in links}) == len(links)  # one XCom per button
-    assert ReportLink("x", "evaluation_dir", "metrics.json").xcom_key != ReportLink(
-        "y", "evaluation_dir").xcom_key
+    assert (
+        ReportLink("x", "evaluation_dir", "metrics.json").xcom_key
+        != ReportLink("y", "evaluation_dir").xcom_key
+    )
 
     client = TestClient(artifacts_app(tmp_path))
     path = "/flights/spans/2013-01-02/validation"

@@ -3,6 +3,7 @@
 Needs a reachable daemon and the trainer image for the current code (`make trainer-image`);
 otherwise these tests skip, or fail when ML_REQUIRE_DOCKER=1 (CI's .ci/run sets it).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,7 +24,6 @@ from conftest import cli
 ROOT = Path(__file__).resolve().parent.parent
 SPANS = ("2013-01-01", "2013-01-02")
 AFTER_TRAIN = r"evaluate|is_blessed|infra_validate|push"  # marked success by dag.test()
-
 
 
 def skip_or_fail(reason: str):
@@ -48,11 +48,17 @@ def docker_client():
 @pytest.fixture(scope="module")
 def trainer_image(docker_client) -> str:
     """The trainer image built from this checkout (its tag hashes the lock, Dockerfile, ml/)."""
-    tag = subprocess.run([str(ROOT / "docker/build-trainer-image.sh"), "--print-tag"],
-                         check=True, capture_output=True, text=True).stdout.strip()
+    tag = subprocess.run(
+        [str(ROOT / "docker/build-trainer-image.sh"), "--print-tag"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     if not docker_client.images.list(name=tag):
-        skip_or_fail(f"trainer image {tag} for this checkout is missing: run `make base-image && "
-                     "make trainer-image BASE_IMAGE=local/python:3.11-bookworm`")
+        skip_or_fail(
+            f"trainer image {tag} for this checkout is missing: run `make base-image && "
+            "make trainer-image BASE_IMAGE=local/python:3.11-bookworm`"
+        )
     return tag
 
 
@@ -69,10 +75,14 @@ def ingested(tmp_path_factory, landed_data_root) -> Roots:
 
 def train_dag(monkeypatch, roots: Roots, image: str, gpus: str = "0"):
     """The real `flights_train` DAG, built with the docker runner selected by the environment."""
-    for key, value in {"ML_TRAIN_RUNNER": "docker", "ML_TRAIN_GPUS": gpus,
-                       "ML_TRAIN_IMAGE": image, "ML_DATA_ROOT": str(roots.data),
-                       "ML_ARTIFACT_ROOT": str(roots.artifacts),
-                       "ML_SERVING_ROOT": str(roots.serving)}.items():
+    for key, value in {
+        "ML_TRAIN_RUNNER": "docker",
+        "ML_TRAIN_GPUS": gpus,
+        "ML_TRAIN_IMAGE": image,
+        "ML_DATA_ROOT": str(roots.data),
+        "ML_ARTIFACT_ROOT": str(roots.artifacts),
+        "ML_SERVING_ROOT": str(roots.serving),
+    }.items():
         monkeypatch.setenv(key, value)
     spec = importlib.util.spec_from_file_location("ml_pipelines_docker", ROOT / "dags/ml_pipelines.py")
     module = importlib.util.module_from_spec(spec)
@@ -85,21 +95,24 @@ def xcom_value(dag_run, task_id: str):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id,
-                                                 task_id=task_id, key="return_value").one()
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key="return_value")
+            .one()
+        )
         return XComModel.deserialize_value(row)
 
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_train_task_runs_in_the_trainer_container(airflow_db, ingested, trainer_image,
-                                                  monkeypatch, docker_client):
+def test_train_task_runs_in_the_trainer_container(
+    airflow_db, ingested, trainer_image, monkeypatch, docker_client
+):
     dag = train_dag(monkeypatch, ingested, trainer_image)
     assert type(dag.get_task("train")) is TrainerDockerOperator
     assert dag.get_task("train").device_requests is None  # ML_TRAIN_GPUS=0: no GPU request
 
-    run = dag.test(run_conf={"span": SPANS[-1], "window": 2, "epochs": 1},
-                   mark_success_pattern=AFTER_TRAIN)
+    run = dag.test(run_conf={"span": SPANS[-1], "window": 2, "epochs": 1}, mark_success_pattern=AFTER_TRAIN)
 
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["transform"] == "success" and states["train"] == "success", states
@@ -120,9 +133,14 @@ def test_train_task_runs_in_the_trainer_container(airflow_db, ingested, trainer_
 
 def trainer_operator(artifacts: Path, image: str, **kwargs) -> TrainerDockerOperator:
     return TrainerDockerOperator(
-        task_id="train", pipeline="flights", image=image, artifact_root=artifacts,
+        task_id="train",
+        pipeline="flights",
+        image=image,
+        artifact_root=artifacts,
         transform_dir=str(artifacts / "flights/transforms/none"),
-        output_dir=str(artifacts / "flights/models/none"), **kwargs)
+        output_dir=str(artifacts / "flights/models/none"),
+        **kwargs,
+    )
 
 
 @pytest.mark.docker
@@ -138,8 +156,15 @@ def test_gpu_request_without_gpu_runtime_fails_clearly(tmp_path, trainer_image, 
 
 @pytest.mark.docker
 def test_failing_container_reports_exit_code_and_last_log_lines(tmp_path, trainer_image):
-    op = trainer_operator(tmp_path, trainer_image, entrypoint=[
-        "python", "-c", "import sys; print('loading data'); print('boom: disk full'); sys.exit(3)"])
+    op = trainer_operator(
+        tmp_path,
+        trainer_image,
+        entrypoint=[
+            "python",
+            "-c",
+            "import sys; print('loading data'); print('boom: disk full'); sys.exit(3)",
+        ],
+    )
     with pytest.raises(AirflowException, match="exited with code 3") as err:
         op.execute({})
     assert "boom: disk full" in str(err.value) and "loading data" in str(err.value)
@@ -153,23 +178,25 @@ def test_missing_image_names_the_make_target(tmp_path, docker_client):
 
 
 def test_paths_outside_the_artifact_root_are_refused(tmp_path):
-    op = TrainerDockerOperator(task_id="train", pipeline="flights", artifact_root=tmp_path / "a",
-                               transform_dir=str(tmp_path / "elsewhere"),
-                               output_dir=str(tmp_path / "a/m"))
+    op = TrainerDockerOperator(
+        task_id="train",
+        pipeline="flights",
+        artifact_root=tmp_path / "a",
+        transform_dir=str(tmp_path / "elsewhere"),
+        output_dir=str(tmp_path / "a/m"),
+    )
     with pytest.raises(AirflowFailException, match="not under the artifact root"):
         op.execute({})
 
 
 def test_unreachable_daemon_says_how_to_start_it(tmp_path):
-    op = trainer_operator(tmp_path, "ml-trainer:latest",
-                          docker_url=f"unix://{tmp_path / 'no-docker.sock'}")
+    op = trainer_operator(tmp_path, "ml-trainer:latest", docker_url=f"unix://{tmp_path / 'no-docker.sock'}")
     with pytest.raises(AirflowException, match="cannot reach the Docker daemon") as err:
         op.execute({})
     assert "DOCKER_HOST" in str(err.value) and "ML_TRAIN_RUNNER=local" in str(err.value)
 
 
-@pytest.mark.parametrize(("gpus", "count"), [(0, None), ("0", None), (-1, -1), ("all", -1),
-                                             (2, 2)])
+@pytest.mark.parametrize(("gpus", "count"), [(0, None), ("0", None), (-1, -1), ("all", -1), (2, 2)])
 def test_gpu_device_requests(gpus, count):
     requests = gpu_device_requests(gpus)
     assert [r["Count"] for r in requests] == ([] if count is None else [count])

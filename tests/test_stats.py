@@ -1,4 +1,5 @@
 """The statistics helpers: Arrow list wrapping, typed CSV batches, backend choice."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -21,8 +22,9 @@ def test_list_wrap_makes_one_element_lists_and_null_lists():
 def test_read_csv_batches_types_declared_columns_only(tmp_path):
     path = tmp_path / "span.csv"
     path.write_text("carrier,dep_delay,month,extra\nUA,2.0,1,x\nAA,,1,y\nNA,NA,2,z\n")
-    table = pa.Table.from_batches(list(read_csv_batches(
-        [path], {"carrier": "string", "dep_delay": "float", "month": "int"})))
+    table = pa.Table.from_batches(
+        list(read_csv_batches([path], {"carrier": "string", "dep_delay": "float", "month": "int"}))
+    )
     assert table.column_names == ["carrier", "dep_delay", "month"]
     assert table.schema.field("dep_delay").type == pa.float32()
     assert table.column("dep_delay").to_pylist() == [2.0, None, None]

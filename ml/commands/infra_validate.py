@@ -1,4 +1,5 @@
 """`infra-validate --model M`: load and query the SavedModel in a fresh process."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,10 @@ from ml.config import PipelineConfig
 from ml.roots import Roots
 
 NAME = "infra-validate"
-HELP = ("load the SavedModel in a fresh process and query both signatures with raw eval "
-        "examples; writes M/infra_blessing.json")
+HELP = (
+    "load the SavedModel in a fresh process and query both signatures with raw eval "
+    "examples; writes M/infra_blessing.json"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,5 +23,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.model.infra_validate import infra_validate
 
-    return {"command": "infra-validate",
-            **infra_validate(cfg, roots, Path(args.model), count=args.examples)}
+    return {"command": "infra-validate", **infra_validate(cfg, roots, Path(args.model), count=args.examples)}

@@ -1,4 +1,5 @@
 """`ingest --span D`: landing CSV(s) -> train/eval tf.Example TFRecords + summary.json."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`landing --from D --to D [--serving-log]`: write demo spans into the landing zone."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,19 +15,32 @@ HELP = "write demo spans into the landing zone as an upstream system would"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="start", required=True, help="first span YYYY-MM-DD")
     parser.add_argument("--to", dest="end", required=True, help="last span YYYY-MM-DD (inclusive)")
-    parser.add_argument("--serving-log", action="store_true",
-                        help="also write a serving-request log per span (for skew checks)")
+    parser.add_argument(
+        "--serving-log",
+        action="store_true",
+        help="also write a serving-request log per span (for skew checks)",
+    )
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     path = cfg.folder / "landing.py"
     if not path.is_file():
-        raise PipelineError(f"pipeline {cfg.name} ships no demo landing module", file=str(path),
-                            rule="landing-module")
+        raise PipelineError(
+            f"pipeline {cfg.name} ships no demo landing module", file=str(path), rule="landing-module"
+        )
     landing = _load_module(str(path), f"ml_pipeline_landing_{cfg.name}")
     written = landing.write_landing(
-        roots.data, span_range(args.start, args.end), landing_folder=cfg.landing_folder,
-        marker=cfg.done_marker, serving_log_folder=cfg.serving_log_folder,
-        feature_columns=cfg.feature_names, serving_log=args.serving_log)
-    return {"command": "landing", "spans": len(written), "rows": sum(w["rows"] for w in written),
-            "data_root": str(roots.data)}
+        roots.data,
+        span_range(args.start, args.end),
+        landing_folder=cfg.landing_folder,
+        marker=cfg.done_marker,
+        serving_log_folder=cfg.serving_log_folder,
+        feature_columns=cfg.feature_names,
+        serving_log=args.serving_log,
+    )
+    return {
+        "command": "landing",
+        "spans": len(written),
+        "rows": sum(w["rows"] for w in written),
+        "data_root": str(roots.data),
+    }

@@ -1,4 +1,5 @@
 """`push --model M --blessing B [--serving-url URL]`: install a new TF Serving version."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,26 +8,42 @@ from pathlib import Path
 from ml.config import PipelineConfig
 from ml.roots import Roots
 
-HELP = ("copy a blessed, infra-validated model into <serving_root>/<model>/<next version>/ "
-        "and update models.config; with --serving-url, wait for TF Serving or roll back")
+HELP = (
+    "copy a blessed, infra-validated model into <serving_root>/<model>/<next version>/ "
+    "and update models.config; with --serving-url, wait for TF Serving or roll back"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model dir M written by `train`")
     parser.add_argument("--blessing", required=True, help="blessing.json written by `evaluate`")
-    parser.add_argument("--serving-url", help="TF Serving REST base URL, e.g. "
-                                              "http://localhost:8501 (then wait + smoke test)")
-    parser.add_argument("--timeout", type=float,
-                        help="seconds to wait for the version to be AVAILABLE "
-                             "(serving.wait_timeout_s)")
-    parser.add_argument("--tf-serving-root",
-                        help="the serving root as TF Serving sees it, for models.config "
-                             "base_path (env ML_TF_SERVING_ROOT; default: the serving root)")
+    parser.add_argument(
+        "--serving-url", help="TF Serving REST base URL, e.g. http://localhost:8501 (then wait + smoke test)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds to wait for the version to be AVAILABLE (serving.wait_timeout_s)",
+    )
+    parser.add_argument(
+        "--tf-serving-root",
+        help="the serving root as TF Serving sees it, for models.config "
+        "base_path (env ML_TF_SERVING_ROOT; default: the serving root)",
+    )
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.serving.push import push
 
-    return {"command": "push", **push(
-        cfg, roots, Path(args.model), Path(args.blessing), serving_url=args.serving_url,
-        timeout_s=args.timeout, tf_serving_root=args.tf_serving_root)}
+    return {
+        "command": "push",
+        **push(
+            cfg,
+            roots,
+            Path(args.model),
+            Path(args.blessing),
+            serving_url=args.serving_url,
+            timeout_s=args.timeout,
+            tf_serving_root=args.tf_serving_root,
+        ),
+    }

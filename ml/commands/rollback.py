@@ -1,4 +1,5 @@
 """`rollback [--to-version V]`: retire the newest served version(s); never deletes."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,8 +7,10 @@ import argparse
 from ml.config import PipelineConfig
 from ml.roots import Roots
 
-HELP = ("retire the newest served version (or every version newer than --to-version) into "
-        "<serving_root>/.retired/; TF Serving falls back to the previous one")
+HELP = (
+    "retire the newest served version (or every version newer than --to-version) into "
+    "<serving_root>/.retired/; TF Serving falls back to the previous one"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

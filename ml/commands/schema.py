@@ -1,4 +1,5 @@
 """`schema --infer --span D [--output PATH]`: infer a TFDV schema from a span, to curate by hand."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,9 @@ HELP = "infer a TFDV schema.pbtxt from one span's statistics (a starting point t
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--infer", action="store_true", help="infer the schema (required)")
     parser.add_argument("--span", required=True, help="span id YYYY-MM-DD")
-    parser.add_argument("--output", type=Path,
-                        help="where to write schema.pbtxt (default: the pipeline's schema.pbtxt)")
+    parser.add_argument(
+        "--output", type=Path, help="where to write schema.pbtxt (default: the pipeline's schema.pbtxt)"
+    )
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
@@ -34,5 +36,10 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     schema = infer_schema(cfg, stats)
     output = write_schema(schema, args.output or cfg.schema_path)
     domains = {d.name: len(d.value) for d in schema.string_domain}
-    return {"command": "schema", "span": span, "schema": str(output),
-            "features": len(schema.feature), "string_domains": domains}
+    return {
+        "command": "schema",
+        "span": span,
+        "schema": str(output),
+        "features": len(schema.feature),
+        "string_domains": domains,
+    }

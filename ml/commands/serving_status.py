@@ -1,4 +1,5 @@
 """`serving-status [--serving-url URL]`: served versions, live one, metrics, retired ones."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`stats-html --span D [--against PREV]`: TFDV's Facets Overview of a span's statistics."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,12 +29,16 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     for name in filter(None, (span, against)):
         path = paths.stats_file(name)
         if not path.is_file():
-            raise PipelineError(f"span {name} has no statistics ({path}); run "
-                                f"`python -m ml validate --span {name}` first", span=name,
-                                file=str(path), rule="stats-exist")
+            raise PipelineError(
+                f"span {name} has no statistics ({path}); run `python -m ml validate --span {name}` first",
+                span=name,
+                file=str(path),
+                rule="stats-exist",
+            )
         loaded.append(load_statistics(path))
     title = f"{cfg.name} span {span}" + (f" vs {against}" if against else "")
-    html = statistics_html(loaded[0], loaded[1] if against else None, name=span,
-                           baseline_name=against or "baseline", title=title)
+    html = statistics_html(
+        loaded[0], loaded[1] if against else None, name=span, baseline_name=against or "baseline", title=title
+    )
     output = atomic_write_text(paths.stats_html(span, against), html)
     return {"command": "stats-html", "span": span, "against": against, "stats_html": str(output)}

@@ -1,4 +1,5 @@
 """Anomalies of every data check as one flat record type, plus TFDV Anomalies proto helpers."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -14,10 +15,10 @@ DATASET = "*dataset*"  # feature name used for dataset-level anomalies
 @dataclass(frozen=True)
 class Anomaly:
     feature: str
-    kind: str         # TFDV anomaly type (e.g. ENUM_TYPE_UNEXPECTED_STRING_VALUES) or GE expectation
+    kind: str  # TFDV anomaly type (e.g. ENUM_TYPE_UNEXPECTED_STRING_VALUES) or GE expectation
     description: str
-    check: str        # great_expectations | schema | drift | skew
-    severity: str     # block | warn
+    check: str  # great_expectations | schema | drift | skew
+    severity: str  # block | warn
 
     @property
     def blocking(self) -> bool:
@@ -46,11 +47,20 @@ def from_tfdv(anomalies: anomalies_pb2.Anomalies, *, check: str, severity: str) 
     out = []
     for key in sorted(anomalies.anomaly_info):
         info = anomalies.anomaly_info[key]
-        out += [Anomaly(_feature_name(key, info), _kind(r),
-                        (r.description or info.description).strip(), check, severity)
-                for r in info.reason]
-    out += [Anomaly(DATASET, _kind(r), r.description.strip(), check, severity)
-            for r in anomalies.dataset_anomaly_info.reason]
+        out += [
+            Anomaly(
+                _feature_name(key, info),
+                _kind(r),
+                (r.description or info.description).strip(),
+                check,
+                severity,
+            )
+            for r in info.reason
+        ]
+    out += [
+        Anomaly(DATASET, _kind(r), r.description.strip(), check, severity)
+        for r in anomalies.dataset_anomaly_info.reason
+    ]
     if anomalies.HasField("data_missing") and anomalies.data_missing:
         out.append(Anomaly(DATASET, "DATA_MISSING", "the statistics hold no data", check, severity))
     return out
@@ -81,8 +91,7 @@ def set_severity(anomalies: anomalies_pb2.Anomalies, severity: str) -> None:
     """Mark every feature anomaly ERROR (blocking) or WARNING (warn) as configured."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    level = anomalies_pb2.AnomalyInfo.ERROR if severity == "block" \
-        else anomalies_pb2.AnomalyInfo.WARNING
+    level = anomalies_pb2.AnomalyInfo.ERROR if severity == "block" else anomalies_pb2.AnomalyInfo.WARNING
     for key in anomalies.anomaly_info:
         anomalies.anomaly_info[key].severity = level
 
@@ -110,7 +119,9 @@ def measurements(anomalies: anomalies_pb2.Anomalies, field: str) -> dict[str, di
         for m in getattr(info, field):
             out[".".join(info.path.step)] = {
                 "type": anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type),
-                "value": round(float(m.value), 6), "threshold": float(m.threshold)}
+                "value": round(float(m.value), 6),
+                "threshold": float(m.threshold),
+            }
     return dict(sorted(out.items()))
 
 

@@ -4,6 +4,7 @@ tf.Example bytes are encoded here directly, with features in sorted order, becau
 protobuf map serialization (tfx-bsl's encoder, TF's SerializeToString) is not deterministic
 and ingest must be byte-for-byte repeatable. It also keeps TensorFlow out of ingest.
 """
+
 from __future__ import annotations
 
 import struct
@@ -33,20 +34,21 @@ def to_list_array(values: pd.Series, typ: str) -> pa.Array:
     """One value per row wrapped in a list (nulls become null lists), as TFDV/tfx-bsl expect."""
     mask = values.isna().to_numpy()
     if typ == "string":
-        flat = pa.array([None if m else str(v).encode() for v, m in zip(values, mask, strict=True)],
-                        type=pa.large_binary())
+        flat = pa.array(
+            [None if m else str(v).encode() for v, m in zip(values, mask, strict=True)],
+            type=pa.large_binary(),
+        )
     elif typ == "int":
-        flat = pa.array(values.to_numpy(dtype="float64", na_value=np.nan), mask=mask,
-                        from_pandas=True).cast(pa.int64(), safe=False)
+        flat = pa.array(values.to_numpy(dtype="float64", na_value=np.nan), mask=mask, from_pandas=True).cast(
+            pa.int64(), safe=False
+        )
     else:
-        flat = pa.array(values.to_numpy(dtype="float32", na_value=np.nan), mask=mask,
-                        type=pa.float32())
+        flat = pa.array(values.to_numpy(dtype="float32", na_value=np.nan), mask=mask, type=pa.float32())
     return list_wrap(flat)
 
 
 def to_record_batch(frame: pd.DataFrame, types: dict[str, str]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([to_list_array(frame[c], t) for c, t in types.items()],
-                                      list(types))
+    return pa.RecordBatch.from_arrays([to_list_array(frame[c], t) for c, t in types.items()], list(types))
 
 
 def _varint(value: int) -> bytes:
@@ -69,10 +71,10 @@ def _field(tag: int, payload: bytes) -> bytes:
 def _feature_bytes(value, typ: str) -> bytes:
     """Serialized tf.train.Feature holding one value."""
     if typ == "string":
-        return _field(0x0A, _field(0x0A, str(value).encode()))       # bytes_list.value
+        return _field(0x0A, _field(0x0A, str(value).encode()))  # bytes_list.value
     if typ == "float":
         return _field(0x12, _field(0x0A, struct.pack("<f", float(value))))  # float_list, packed
-    return _field(0x1A, _field(0x0A, _varint(int(value))))           # int64_list, packed
+    return _field(0x1A, _field(0x0A, _varint(int(value))))  # int64_list, packed
 
 
 def serialize_examples(frame: pd.DataFrame, types: dict[str, str]) -> list[bytes]:
@@ -82,6 +84,10 @@ def serialize_examples(frame: pd.DataFrame, types: dict[str, str]) -> list[bytes
         key = _field(0x0A, name.encode())
         series = frame[name]
         mask = series.isna().to_numpy()
-        columns.append([b"" if m else _field(0x0A, key + _field(0x12, _feature_bytes(v, types[name])))
-                        for v, m in zip(series.tolist(), mask, strict=True)])
+        columns.append(
+            [
+                b"" if m else _field(0x0A, key + _field(0x12, _feature_bytes(v, types[name])))
+                for v, m in zip(series.tolist(), mask, strict=True)
+            ]
+        )
     return [_field(0x0A, b"".join(parts)) for parts in zip(*columns, strict=True)]

@@ -5,6 +5,7 @@ The suite is built from pipeline.yaml: row count >= `min_rows`, every declared c
 and typed, the label source not null beyond `label.max_null_fraction`, and each feature's
 `min`/`max` range.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,8 +21,11 @@ SUITE = "raw_span"
 SITE = "span"
 TABLE = "*table*"  # feature name used for table-level expectations
 # pandas dtype names GE reports for the frames of ml.data.raw.read_raw_span
-TYPE_NAMES = {"string": ["object", "str", "string"], "int": ["Int64Dtype", "int64", "int32"],
-              "float": ["float64", "float32"]}
+TYPE_NAMES = {
+    "string": ["object", "str", "string"],
+    "int": ["Int64Dtype", "int64", "int32"],
+    "float": ["float64", "float32"],
+}
 
 
 @dataclass
@@ -40,14 +44,19 @@ def build_suite(cfg: PipelineConfig):
     suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=cfg.min_rows))
     for column, typ in cfg.raw_column_types.items():
         suite.add_expectation(gxe.ExpectColumnToExist(column=column))
-        suite.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column=column,
-                                                                   type_list=TYPE_NAMES[typ]))
-    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(
-        column=cfg.label_source, mostly=round(1.0 - cfg.label_max_null_fraction, 6)))
+        suite.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=TYPE_NAMES[typ]))
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=cfg.label_source, mostly=round(1.0 - cfg.label_max_null_fraction, 6)
+        )
+    )
     for feature in cfg.features:
         if feature.min is not None or feature.max is not None:
-            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
-                column=feature.name, min_value=feature.min, max_value=feature.max))
+            suite.add_expectation(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=feature.name, min_value=feature.min, max_value=feature.max
+                )
+            )
     return suite
 
 
@@ -63,12 +72,20 @@ def _context(docs_dir: Path):
 
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False),
-        data_docs_sites={SITE: {
-            "class_name": "SiteBuilder", "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}})
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+        data_docs_sites={
+            SITE: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+    )
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
@@ -79,37 +96,53 @@ def _describe(result) -> str:
         return f"raised: {result.exception_info.get('exception_message')}"
     parts = []
     if "unexpected_count" in details:
-        parts.append(f"{details['unexpected_count']} of {details.get('element_count')} value(s) "
-                     f"unexpected ({details.get('unexpected_percent') or 0:.2f}%)")
+        parts.append(
+            f"{details['unexpected_count']} of {details.get('element_count')} value(s) "
+            f"unexpected ({details.get('unexpected_percent') or 0:.2f}%)"
+        )
         examples = [v for v in details.get("partial_unexpected_list") or [] if v == v][:5]
         if examples:
             parts.append(f"e.g. {examples}")
     if "observed_value" in details:
         parts.append(f"observed {details['observed_value']!r}")
-    kwargs = {k: v for k, v in result.expectation_config.kwargs.items()
-              if k not in ("column", "batch_id") and v is not None}
+    kwargs = {
+        k: v
+        for k, v in result.expectation_config.kwargs.items()
+        if k not in ("column", "batch_id") and v is not None
+    }
     return f"{'; '.join(parts) or 'failed'} (expected {kwargs})"
 
 
-def run_expectations(cfg: PipelineConfig, frame: pd.DataFrame, span: str,
-                     docs_dir: Path) -> ExpectationResult:
+def run_expectations(
+    cfg: PipelineConfig, frame: pd.DataFrame, span: str, docs_dir: Path
+) -> ExpectationResult:
     """Validate the raw span's DataFrame and build the HTML Data Docs into `docs_dir`."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
     context = _context(docs_dir)
-    batch = (context.data_sources.add_pandas(cfg.name)
-             .add_dataframe_asset(cfg.landing_folder)
-             .add_batch_definition_whole_dataframe("span"))
+    batch = (
+        context.data_sources.add_pandas(cfg.name)
+        .add_dataframe_asset(cfg.landing_folder)
+        .add_batch_definition_whole_dataframe("span")
+    )
     suite = context.suites.add(build_suite(cfg))
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{cfg.name}-{span}", data=batch, suite=suite))
-    run_id = RunIdentifier(run_name=span, run_time=dt.datetime.fromisoformat(span).replace(
-        tzinfo=dt.UTC))
-    results = definition.run(batch_parameters={"dataframe": frame}, run_id=run_id,
-                             result_format={"result_format": "SUMMARY"})
+        gx.ValidationDefinition(name=f"{cfg.name}-{span}", data=batch, suite=suite)
+    )
+    run_id = RunIdentifier(run_name=span, run_time=dt.datetime.fromisoformat(span).replace(tzinfo=dt.UTC))
+    results = definition.run(
+        batch_parameters={"dataframe": frame}, run_id=run_id, result_format={"result_format": "SUMMARY"}
+    )
     context.build_data_docs(site_names=[SITE])
-    failures = [(r.expectation_config.kwargs.get("column") or TABLE, r.expectation_config.type,
-                 _describe(r)) for r in results.results if not r.success]
-    return ExpectationResult(success=bool(results.success), failures=failures,
-                             evaluated=len(results.results), docs_index=docs_dir / "index.html")
+    failures = [
+        (r.expectation_config.kwargs.get("column") or TABLE, r.expectation_config.type, _describe(r))
+        for r in results.results
+        if not r.success
+    ]
+    return ExpectationResult(
+        success=bool(results.success),
+        failures=failures,
+        evaluated=len(results.results),
+        docs_index=docs_dir / "index.html",
+    )

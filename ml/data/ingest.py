@@ -1,4 +1,5 @@
 """`ingest`: one landing span -> validated, train/eval-split, gzipped tf.Example TFRecords."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,12 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
     if null_fraction > cfg.label_max_null_fraction:
         raise PipelineError(
             f"label source {cfg.label_source!r} is null in {null_fraction:.1%} of rows "
-            f"(max {cfg.label_max_null_fraction:.0%})", span=span, file=file,
-            column=cfg.label_source, rule="label-null-fraction")
+            f"(max {cfg.label_max_null_fraction:.0%})",
+            span=span,
+            file=file,
+            column=cfg.label_source,
+            rule="label-null-fraction",
+        )
     labeled = raw[source.notna()].reset_index(drop=True)
     dropped = {f"{cfg.label_source}_missing": int(len(raw) - len(labeled))}
     imputed: dict[str, int] = {}
@@ -45,15 +50,24 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
         if nulls and feature.default is None:
             raise PipelineError(
                 f"column {feature.name!r} has {nulls} missing value(s) and declares no default",
-                span=span, file=file, column=feature.name, rule="not-null")
+                span=span,
+                file=file,
+                column=feature.name,
+                rule="not-null",
+            )
         if nulls:
             values = values.fillna(feature.default)
             imputed[feature.name] = nulls
         out[feature.name] = values
     for column in cfg.example_key:
         if labeled[column].isna().any():
-            raise PipelineError(f"example key column {column!r} has missing values",
-                                span=span, file=file, column=column, rule="key-not-null")
+            raise PipelineError(
+                f"example key column {column!r} has missing values",
+                span=span,
+                file=file,
+                column=column,
+                rule="key-not-null",
+            )
     frame = pd.DataFrame(out)
     frame[cfg.label] = (labeled[cfg.label_source] > cfg.label_threshold).astype("int64")
     frame["__split__"] = split_of(cfg, labeled)
@@ -63,8 +77,10 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
 def split_of(cfg: PipelineConfig, frame: pd.DataFrame) -> list[str]:
     """Deterministic train/eval assignment: md5 of the example key, mod 100."""
     keys = frame[cfg.example_key].astype(str).agg("|".join, axis=1)
-    return ["eval" if int(hashlib.md5(k.encode()).hexdigest(), 16) % 100 < cfg.eval_percent
-            else "train" for k in keys]
+    return [
+        "eval" if int(hashlib.md5(k.encode()).hexdigest(), 16) % 100 < cfg.eval_percent else "train"
+        for k in keys
+    ]
 
 
 def example_types(cfg: PipelineConfig) -> dict[str, str]:
@@ -81,14 +97,16 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
     prepared = prepare_examples(cfg, raw.frame, span, str(raw.files[0]))
     types = example_types(cfg)
     summary = {
-        "pipeline": cfg.name, "span": span,
+        "pipeline": cfg.name,
+        "span": span,
         "files": [p.name for p in raw.files],
         "rows_in": int(len(raw.frame)),
         "rows_dropped": prepared.dropped,
         "values_imputed": prepared.imputed,
         "rows_out": {},
         "label_positive_rate": round(float(prepared.frame[cfg.label].mean()), 6)
-        if len(prepared.frame) else None,
+        if len(prepared.frame)
+        else None,
     }
     examples_dir = paths.examples_dir(span)
     with atomic_dir(examples_dir) as tmp:
@@ -96,7 +114,8 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
             part = prepared.frame[prepared.frame["__split__"] == split]
             (tmp / split).mkdir()
             summary["rows_out"][split] = write_tfrecords(
-                tmp / split / SHARD_NAME, serialize_examples(part, types))
+                tmp / split / SHARD_NAME, serialize_examples(part, types)
+            )
         atomic_write_json(tmp / "summary.json", summary)
     summary["examples_dir"] = str(examples_dir)
     return summary

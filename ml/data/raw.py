@@ -1,4 +1,5 @@
 """Read one raw landing span into a typed DataFrame, with errors that name span/file/column/rule."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,13 +23,20 @@ class RawSpan:
 def span_files(cfg: PipelineConfig, landing_dir: Path, span: str) -> list[Path]:
     """The span's CSV files, sorted; fails when the folder is missing or has none."""
     if not landing_dir.is_dir():
-        raise PipelineError(f"landing folder for span {span} does not exist: {landing_dir}",
-                            span=span, file=str(landing_dir), rule="span-folder-exists")
+        raise PipelineError(
+            f"landing folder for span {span} does not exist: {landing_dir}",
+            span=span,
+            file=str(landing_dir),
+            rule="span-folder-exists",
+        )
     files = sorted(p for p in landing_dir.glob(cfg.landing_glob) if p.is_file())
     if not files:
-        raise PipelineError(f"landing folder for span {span} has no file matching "
-                            f"{cfg.landing_glob!r}: {landing_dir}",
-                            span=span, file=str(landing_dir), rule="span-has-files")
+        raise PipelineError(
+            f"landing folder for span {span} has no file matching {cfg.landing_glob!r}: {landing_dir}",
+            span=span,
+            file=str(landing_dir),
+            rule="span-has-files",
+        )
     return files
 
 
@@ -37,16 +45,17 @@ def _read_csv(path: Path, span: str, columns: list[str]) -> pd.DataFrame:
     from pyarrow import ArrowInvalid, csv
 
     if path.stat().st_size == 0:
-        raise PipelineError(f"file is empty (0 bytes): {path}", span=span, file=str(path),
-                            rule="file-not-empty")
-    convert = csv.ConvertOptions(column_types={c: "string" for c in columns},
-                                 null_values=["", "NA", "NaN"], strings_can_be_null=True)
+        raise PipelineError(
+            f"file is empty (0 bytes): {path}", span=span, file=str(path), rule="file-not-empty"
+        )
+    convert = csv.ConvertOptions(
+        column_types={c: "string" for c in columns}, null_values=["", "NA", "NaN"], strings_can_be_null=True
+    )
     try:
         table = csv.read_csv(path, convert_options=convert)
     except ArrowInvalid as exc:
         rule = "file-not-empty" if "Empty CSV" in str(exc) else "csv-well-formed"
-        raise PipelineError(f"cannot parse {path}: {exc}", span=span, file=str(path),
-                            rule=rule) from None
+        raise PipelineError(f"cannot parse {path}: {exc}", span=span, file=str(path), rule=rule) from None
     return table.to_pandas()
 
 
@@ -60,14 +69,22 @@ def _convert(series: pd.Series, typ: str, *, span: str, file: Path, column: str)
         raise PipelineError(
             f"column {column!r} must be {typ} but row {row + 2} of {file.name} holds "
             f"{series[row]!r} ({int(bad.sum())} bad value(s) in the file)",
-            span=span, file=str(file), column=column, rule=f"type-{typ}")
+            span=span,
+            file=str(file),
+            column=column,
+            rule=f"type-{typ}",
+        )
     if typ == "int":
         fractional = numbers.notna() & (numbers % 1 != 0)
         if fractional.any():
             row = int(fractional.idxmax())
-            raise PipelineError(f"column {column!r} must be int but row {row + 2} holds "
-                                f"{series[row]!r}", span=span, file=str(file), column=column,
-                                rule="type-int")
+            raise PipelineError(
+                f"column {column!r} must be int but row {row + 2} holds {series[row]!r}",
+                span=span,
+                file=str(file),
+                column=column,
+                rule="type-int",
+            )
         return numbers.astype("Int64")
     return numbers.astype("float64")
 
@@ -80,15 +97,24 @@ def read_raw_span(cfg: PipelineConfig, landing_dir: Path, span: str) -> RawSpan:
         frame = _read_csv(path, span, list(cfg.raw_column_types))
         missing = [c for c in cfg.raw_column_types if c not in frame.columns]
         if missing:
-            raise PipelineError(f"required column(s) {', '.join(missing)} missing from {path.name}",
-                                span=span, file=str(path), column=missing[0],
-                                rule="column-present")
-        typed = {c: _convert(frame[c], t, span=span, file=path, column=c)
-                 for c, t in cfg.raw_column_types.items()}
+            raise PipelineError(
+                f"required column(s) {', '.join(missing)} missing from {path.name}",
+                span=span,
+                file=str(path),
+                column=missing[0],
+                rule="column-present",
+            )
+        typed = {
+            c: _convert(frame[c], t, span=span, file=path, column=c) for c, t in cfg.raw_column_types.items()
+        }
         frames.append(pd.DataFrame(typed))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if len(frame) < cfg.min_rows:
-        raise PipelineError(f"span {span} has {len(frame)} data row(s); at least {cfg.min_rows} "
-                            f"required ({', '.join(p.name for p in files)})",
-                            span=span, file=str(files[0]), rule="min-rows")
+        raise PipelineError(
+            f"span {span} has {len(frame)} data row(s); at least {cfg.min_rows} "
+            f"required ({', '.join(p.name for p in files)})",
+            span=span,
+            file=str(files[0]),
+            rule="min-rows",
+        )
     return RawSpan(span=span, files=files, frame=frame)

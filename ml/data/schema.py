@@ -3,6 +3,7 @@
 Thresholds live only in pipeline.yaml (`checks.drift|skew.features`); they are copied onto the
 schema's `drift_comparator` / `skew_comparator` at validation time, replacing any in the file.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,14 +27,17 @@ def load_schema(path: Path) -> schema_pb2.Schema:
 
     path = Path(path)
     if not path.is_file():
-        raise PipelineError(f"schema file {path} does not exist; create it with "
-                            f"`python -m ml schema --infer --span D`", file=str(path),
-                            rule="schema-exists")
+        raise PipelineError(
+            f"schema file {path} does not exist; create it with `python -m ml schema --infer --span D`",
+            file=str(path),
+            rule="schema-exists",
+        )
     try:
         return text_format.Parse(path.read_text(), schema_pb2.Schema())
     except text_format.ParseError as exc:
-        raise PipelineError(f"schema file {path} is not a valid Schema proto: {exc}",
-                            file=str(path), rule="schema-parses") from None
+        raise PipelineError(
+            f"schema file {path} is not a valid Schema proto: {exc}", file=str(path), rule="schema-parses"
+        ) from None
 
 
 def write_schema(schema: schema_pb2.Schema, path: Path) -> Path:
@@ -42,8 +46,9 @@ def write_schema(schema: schema_pb2.Schema, path: Path) -> Path:
     return atomic_write_text(Path(path), text_format.MessageToString(schema))
 
 
-def infer_schema(cfg: PipelineConfig, stats: statistics_pb2.DatasetFeatureStatisticsList
-                 ) -> schema_pb2.Schema:
+def infer_schema(
+    cfg: PipelineConfig, stats: statistics_pb2.DatasetFeatureStatisticsList
+) -> schema_pb2.Schema:
     """`tfdv.infer_schema` + the TRAINING/SERVING environments (the label source is not served)."""
     import tensorflow_data_validation as tfdv
 
@@ -77,13 +82,19 @@ def with_comparators(schema: schema_pb2.Schema, check: CheckSpec, kind: str) -> 
     features = {f.name: f for f in out.feature}
     for name, thresholds in sorted(check.thresholds.items()):
         if name not in features:
-            raise PipelineError(f"checks.{kind} names feature {name!r}, which the schema lacks",
-                                column=name, rule="check-config")
+            raise PipelineError(
+                f"checks.{kind} names feature {name!r}, which the schema lacks",
+                column=name,
+                rule="check-config",
+            )
         comparator = getattr(features[name], COMPARATOR_FIELDS[kind])
         for key, threshold in thresholds.items():
             if key not in COMPARATORS:
-                raise PipelineError(f"checks.{kind}.features.{name}: unknown comparator {key!r} "
-                                    f"(use {' or '.join(COMPARATORS)})", column=name,
-                                    rule="check-config")
+                raise PipelineError(
+                    f"checks.{kind}.features.{name}: unknown comparator {key!r} "
+                    f"(use {' or '.join(COMPARATORS)})",
+                    column=name,
+                    rule="check-config",
+                )
             getattr(comparator, COMPARATORS[key]).threshold = float(threshold)
     return out

@@ -12,6 +12,7 @@ Backends (env `ML_STATS_BACKEND`):
   (default 8 GiB), else `memory`.
 Both produce a `DatasetFeatureStatisticsList` with the same features and types.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,16 +33,18 @@ BACKEND_ENV = "ML_STATS_BACKEND"
 BEAM_MIN_BYTES_ENV = "ML_STATS_BEAM_MIN_BYTES"
 BACKENDS = ("auto", "memory", "beam")
 DEFAULT_BEAM_MIN_BYTES = 8 << 30
-STREAM_MIN_BYTES = 1 << 30          # larger files are streamed block by block
-READ_BLOCK_BYTES = 16 << 20         # ~100k flight rows per Arrow batch
+STREAM_MIN_BYTES = 1 << 30  # larger files are streamed block by block
+READ_BLOCK_BYTES = 16 << 20  # ~100k flight rows per Arrow batch
 NULL_VALUES = ["", "NA", "NaN"]
 ARROW_TYPES = {"string": pa.string(), "int": pa.int64(), "float": pa.float32()}
 
 
 def span_columns(cfg: PipelineConfig) -> dict[str, str]:
     """Columns the span statistics cover: every feature plus the label source."""
-    return {**{f.name: f.type for f in cfg.features},
-            cfg.label_source: cfg.raw_column_types[cfg.label_source]}
+    return {
+        **{f.name: f.type for f in cfg.features},
+        cfg.label_source: cfg.raw_column_types[cfg.label_source],
+    }
 
 
 def serving_columns(cfg: PipelineConfig) -> dict[str, str]:
@@ -53,8 +56,9 @@ def choose_backend(files: Sequence[Path], backend: str | None = None) -> str:
     """`memory` or `beam` for these files, from the argument, `ML_STATS_BACKEND` and the size."""
     choice = (backend or os.environ.get(BACKEND_ENV) or "auto").lower()
     if choice not in BACKENDS:
-        raise PipelineError(f"{BACKEND_ENV}={choice!r} is not one of {', '.join(BACKENDS)}",
-                            rule="stats-backend")
+        raise PipelineError(
+            f"{BACKEND_ENV}={choice!r} is not one of {', '.join(BACKENDS)}", rule="stats-backend"
+        )
     if choice != "auto":
         return choice
     threshold = int(os.environ.get(BEAM_MIN_BYTES_ENV, DEFAULT_BEAM_MIN_BYTES))
@@ -75,30 +79,33 @@ def read_csv_batches(files: Sequence[Path], types: dict[str, str]) -> Iterator[p
     """Typed Arrow batches of the declared columns of every file (other columns skipped)."""
     from pyarrow import csv
 
-    convert = csv.ConvertOptions(include_columns=list(types),
-                                 column_types={c: ARROW_TYPES[t] for c, t in types.items()},
-                                 null_values=NULL_VALUES, strings_can_be_null=True)
+    convert = csv.ConvertOptions(
+        include_columns=list(types),
+        column_types={c: ARROW_TYPES[t] for c, t in types.items()},
+        null_values=NULL_VALUES,
+        strings_can_be_null=True,
+    )
     read = csv.ReadOptions(block_size=READ_BLOCK_BYTES)
     for path in files:
         try:
             if Path(path).stat().st_size >= STREAM_MIN_BYTES:
                 yield from csv.open_csv(path, read_options=read, convert_options=convert)
             else:
-                yield from csv.read_csv(path, read_options=read,
-                                        convert_options=convert).to_batches()
+                yield from csv.read_csv(path, read_options=read, convert_options=convert).to_batches()
         except pa.ArrowInvalid as exc:
-            raise PipelineError(f"cannot read the typed columns of {path}: {exc}",
-                                file=str(path), rule="csv-typed-columns") from None
+            raise PipelineError(
+                f"cannot read the typed columns of {path}: {exc}", file=str(path), rule="csv-typed-columns"
+            ) from None
 
 
 def to_list_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Every column wrapped in one-element lists: the layout TFDV's generators expect."""
-    return pa.RecordBatch.from_arrays([list_wrap(col) for col in batch.columns],
-                                      batch.schema.names)
+    return pa.RecordBatch.from_arrays([list_wrap(col) for col in batch.columns], batch.schema.names)
 
 
-def statistics_in_memory(batches: Iterator[pa.RecordBatch],
-                         options) -> statistics_pb2.DatasetFeatureStatisticsList:
+def statistics_in_memory(
+    batches: Iterator[pa.RecordBatch], options
+) -> statistics_pb2.DatasetFeatureStatisticsList:
     """TFDV's in-memory generators fed batch by batch (the combiner contract Beam uses too)."""
     from tensorflow_data_validation.statistics import stats_impl
 
@@ -106,8 +113,7 @@ def statistics_in_memory(batches: Iterator[pa.RecordBatch],
     accumulators = [g.create_accumulator() for g in generators]
     for batch in batches:
         lists = to_list_batch(batch)
-        accumulators = [g.add_input(acc, lists) for g, acc in zip(generators, accumulators,
-                                                                   strict=True)]
+        accumulators = [g.add_input(acc, lists) for g, acc in zip(generators, accumulators, strict=True)]
     return stats_impl.extract_statistics_output(accumulators, generators)
 
 
@@ -126,12 +132,14 @@ def statistics_with_beam(files: Sequence[Path], types: dict[str, str], options, 
             decoded.append(
                 pipeline
                 | f"Read[{i}]" >> beam.io.ReadFromText(str(path), skip_header_lines=1)
-                | f"Decode[{i}]" >> DecodeCSV(column_names=header,
-                                              schema=decode_schema(header, types)))
-        _ = (decoded
-             | "Flatten" >> beam.Flatten()
-             | "Statistics" >> tfdv.GenerateStatistics(options)
-             | "Write" >> tfdv.WriteStatisticsToTFRecord(str(output)))
+                | f"Decode[{i}]" >> DecodeCSV(column_names=header, schema=decode_schema(header, types))
+            )
+        _ = (
+            decoded
+            | "Flatten" >> beam.Flatten()
+            | "Statistics" >> tfdv.GenerateStatistics(options)
+            | "Write" >> tfdv.WriteStatisticsToTFRecord(str(output))
+        )
     return load_statistics(output)
 
 
@@ -153,9 +161,14 @@ def decode_schema(header: Sequence[str], types: dict[str, str]) -> schema_pb2.Sc
     return schema
 
 
-def compute_statistics(files: Sequence[Path], types: dict[str, str], output: Path, *,
-                       schema: schema_pb2.Schema | None = None,
-                       backend: str | None = None) -> statistics_pb2.DatasetFeatureStatisticsList:
+def compute_statistics(
+    files: Sequence[Path],
+    types: dict[str, str],
+    output: Path,
+    *,
+    schema: schema_pb2.Schema | None = None,
+    backend: str | None = None,
+) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Statistics of the typed `types` columns of `files`, written to `output` (TFRecord)."""
     files = [Path(f) for f in files]
     options = stats_options(list(types), schema)
@@ -182,11 +195,14 @@ def load_statistics(path: Path) -> statistics_pb2.DatasetFeatureStatisticsList:
     return tfdv.load_statistics(str(path))
 
 
-def statistics_html(stats, baseline=None, *, name: str = "span", baseline_name: str = "baseline",
-                    title: str = "statistics") -> str:
+def statistics_html(
+    stats, baseline=None, *, name: str = "span", baseline_name: str = "baseline", title: str = "statistics"
+) -> str:
     """A standalone HTML page with TFDV's Facets Overview of `stats` (against `baseline`)."""
     from tensorflow_data_validation.utils.display_util import get_statistics_html
 
     body = get_statistics_html(stats, baseline, lhs_name=name, rhs_name=baseline_name)
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>\n"
-            f"<body><h1>{title}</h1>\n{body}\n</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>\n"
+        f"<body><h1>{title}</h1>\n{body}\n</body></html>\n"
+    )

@@ -7,6 +7,7 @@ Checks, each with a configurable severity (`checks.<name>.severity: block|warn`)
 - skew: the same comparators against the statistics of the span's serving-request log.
 All artifacts are written first; then blocking anomalies raise PipelineError (CLI exit 2).
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,23 +52,30 @@ class CheckOutcome:
     details: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
-        return {"severity": self.severity, "ran": self.ran, "passed": not self.anomalies,
-                "anomalies": len(self.anomalies), **self.details}
+        return {
+            "severity": self.severity,
+            "ran": self.ran,
+            "passed": not self.anomalies,
+            "anomalies": len(self.anomalies),
+            **self.details,
+        }
 
 
 def baseline_span(paths: SpanPaths, span: str) -> str | None:
     """The latest span before `span` whose validation passed (not necessarily the day before)."""
     for candidate in reversed(paths.validated_spans()):
-        if candidate < span and paths.verdict_file(candidate).is_file() \
-                and read_json(paths.verdict_file(candidate)).get("passed"):
+        if (
+            candidate < span
+            and paths.verdict_file(candidate).is_file()
+            and read_json(paths.verdict_file(candidate)).get("passed")
+        ):
             return candidate
     return None
 
 
 def serving_log_files(cfg: PipelineConfig, paths: SpanPaths, span: str) -> list[Path]:
     folder = paths.serving_log_dir(span)
-    return sorted(p for p in folder.glob(cfg.landing_glob) if p.is_file()) if folder.is_dir() \
-        else []
+    return sorted(p for p in folder.glob(cfg.landing_glob) if p.is_file()) if folder.is_dir() else []
 
 
 def _resolve_baseline(paths: SpanPaths, span: str, previous: str | None) -> str | None:
@@ -75,20 +83,23 @@ def _resolve_baseline(paths: SpanPaths, span: str, previous: str | None) -> str 
         return baseline_span(paths, span)
     previous = parse_span(previous)
     if previous == span:
-        raise PipelineError(f"--previous {previous} is the span itself", span=span,
-                            rule="previous-span")
+        raise PipelineError(f"--previous {previous} is the span itself", span=span, rule="previous-span")
     if not paths.stats_file(previous).is_file():
-        raise PipelineError(f"previous span {previous} has no statistics "
-                            f"({paths.stats_file(previous)}); validate it first", span=span,
-                            file=str(paths.stats_file(previous)), rule="previous-stats-exist")
+        raise PipelineError(
+            f"previous span {previous} has no statistics ({paths.stats_file(previous)}); validate it first",
+            span=span,
+            file=str(paths.stats_file(previous)),
+            rule="previous-stats-exist",
+        )
     return previous
 
 
 def severity(cfg: PipelineConfig, check: str) -> str:
     value = cfg.check(check).severity
     if value not in SEVERITIES:
-        raise PipelineError(f"checks.{check}.severity is {value!r}; use one of "
-                            f"{', '.join(SEVERITIES)}", rule="check-config")
+        raise PipelineError(
+            f"checks.{check}.severity is {value!r}; use one of {', '.join(SEVERITIES)}", rule="check-config"
+        )
     return value
 
 
@@ -98,18 +109,15 @@ def _tfdv_check(name: str, cfg: PipelineConfig, stats, schema, **control) -> tup
 
     level = severity(cfg, name)
     comparing = name in ("drift", "skew")
-    schema = with_comparators(schema, cfg.check(name), name) if comparing \
-        else strip_comparators(schema)
-    proto = tfdv.validate_statistics(stats, schema, environment=environment(schema, TRAINING),
-                                     **control)
+    schema = with_comparators(schema, cfg.check(name), name) if comparing else strip_comparators(schema)
+    proto = tfdv.validate_statistics(stats, schema, environment=environment(schema, TRAINING), **control)
     if comparing:  # the schema check reports the rest
         proto = anomaly_util.only_comparators(proto)
     anomaly_util.set_severity(proto, level)
     return proto, anomaly_util.from_tfdv(proto, check=name, severity=level)
 
 
-def validate_span(cfg: PipelineConfig, roots: Roots, span: str,
-                  previous: str | None = None) -> dict:
+def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | None = None) -> dict:
     span = parse_span(span)
     paths = SpanPaths(cfg, roots)
     raw = read_raw_span(cfg, paths.landing_dir(span), span)
@@ -120,6 +128,7 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str,
     outcomes: dict[str, CheckOutcome] = {}
 
     with atomic_dir(final) as tmp:
+
         def inside(path: Path) -> Path:
             return tmp / path.relative_to(final)
 
@@ -127,34 +136,43 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str,
         ge = run_expectations(cfg, raw.frame, span, inside(docs_index).parent)
         level = severity(cfg, "great_expectations")
         outcomes["great_expectations"] = CheckOutcome(
-            "great_expectations", level, True,
-            [Anomaly(col, kind, desc, "great_expectations", level)
-             for col, kind, desc in ge.failures],
-            {"expectations": ge.evaluated, "data_docs": str(docs_index.relative_to(final))})
+            "great_expectations",
+            level,
+            True,
+            [Anomaly(col, kind, desc, "great_expectations", level) for col, kind, desc in ge.failures],
+            {"expectations": ge.evaluated, "data_docs": str(docs_index.relative_to(final))},
+        )
 
-        stats = compute_statistics(raw.files, span_columns(cfg), inside(paths.stats_file(span)),
-                                   schema=schema)
+        stats = compute_statistics(
+            raw.files, span_columns(cfg), inside(paths.stats_file(span)), schema=schema
+        )
         merged, found = _tfdv_check("schema", cfg, stats, schema)
-        outcomes["schema"] = CheckOutcome("schema", severity(cfg, "schema"), True, found,
-                                          {"schema": cfg.schema_path.name})
+        outcomes["schema"] = CheckOutcome(
+            "schema", severity(cfg, "schema"), True, found, {"schema": cfg.schema_path.name}
+        )
 
-        drift = CheckOutcome("drift", severity(cfg, "drift"), baseline is not None,
-                             details={"baseline_span": baseline})
+        drift = CheckOutcome(
+            "drift", severity(cfg, "drift"), baseline is not None, details={"baseline_span": baseline}
+        )
         if baseline is not None:
             proto, drift.anomalies = _tfdv_check(
-                "drift", cfg, stats, schema,
-                previous_statistics=load_statistics(paths.stats_file(baseline)))
+                "drift", cfg, stats, schema, previous_statistics=load_statistics(paths.stats_file(baseline))
+            )
             drift.details["measurements"] = anomaly_util.measurements(proto, "drift_measurements")
             anomaly_util.merge(merged, proto)
         outcomes["drift"] = drift
 
-        skew = CheckOutcome("skew", severity(cfg, "skew"), bool(serving_files),
-                            details={"serving_log": [p.name for p in serving_files] or None})
+        skew = CheckOutcome(
+            "skew",
+            severity(cfg, "skew"),
+            bool(serving_files),
+            details={"serving_log": [p.name for p in serving_files] or None},
+        )
         if serving_files:
-            serving = compute_statistics(serving_files, serving_columns(cfg),
-                                         inside(paths.serving_stats_file(span)), schema=schema)
-            proto, skew.anomalies = _tfdv_check("skew", cfg, stats, schema,
-                                                serving_statistics=serving)
+            serving = compute_statistics(
+                serving_files, serving_columns(cfg), inside(paths.serving_stats_file(span)), schema=schema
+            )
+            proto, skew.anomalies = _tfdv_check("skew", cfg, stats, schema, serving_statistics=serving)
             skew.details["serving_rows"] = int(serving.datasets[0].num_examples)
             skew.details["measurements"] = anomaly_util.measurements(proto, "skew_measurements")
             anomaly_util.merge(merged, proto)
@@ -163,15 +181,20 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str,
         found = [a for name in CHECKS for a in outcomes[name].anomalies]
         blocking = [a for a in found if a.blocking]
         verdict = {
-            "pipeline": cfg.name, "span": span, "passed": not blocking,
-            "rows": int(len(raw.frame)), "files": [p.name for p in raw.files],
-            "blocking": len(blocking), "warnings": len(found) - len(blocking),
+            "pipeline": cfg.name,
+            "span": span,
+            "passed": not blocking,
+            "rows": int(len(raw.frame)),
+            "files": [p.name for p in raw.files],
+            "blocking": len(blocking),
+            "warnings": len(found) - len(blocking),
             "checks": {name: outcomes[name].summary() for name in CHECKS},
             "anomalies": [a.as_dict() for a in found],
         }
         atomic_write_text(inside(paths.anomalies_file(span)), anomaly_util.to_text(merged))
-        atomic_write_text(inside(paths.stats_html(span)),
-                          statistics_html(stats, name=span, title=f"{cfg.name} span {span}"))
+        atomic_write_text(
+            inside(paths.stats_html(span)), statistics_html(stats, name=span, title=f"{cfg.name} span {span}")
+        )
         atomic_write_json(inside(paths.verdict_file(span)), verdict)
 
     if blocking:
@@ -179,15 +202,26 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str,
             f"span {span} has {len(blocking)} blocking anomal{'y' if len(blocking) == 1 else 'ies'}"
             f" and {len(found) - len(blocking)} warning(s) (verdict: {paths.verdict_file(span)}): "
             + "; ".join(a.line() for a in found),
-            span=span, column=blocking[0].feature, rule="blocking-anomalies")
+            span=span,
+            column=blocking[0].feature,
+            rule="blocking-anomalies",
+        )
     for a in found:
         log.warning("span %s: %s", span, a.line())
     return {
-        "span": span, "passed": True, "rows": verdict["rows"],
-        "anomalies": len(found), "warnings": [a.line() for a in found],
-        "checks": {name: {k: v for k, v in outcomes[name].summary().items()
-                          if k in ("ran", "passed", "anomalies", "severity")}
-                   for name in CHECKS},
+        "span": span,
+        "passed": True,
+        "rows": verdict["rows"],
+        "anomalies": len(found),
+        "warnings": [a.line() for a in found],
+        "checks": {
+            name: {
+                k: v
+                for k, v in outcomes[name].summary().items()
+                if k in ("ran", "passed", "anomalies", "severity")
+            }
+            for name in CHECKS
+        },
         "baseline_span": baseline,
         "stats_file": str(paths.stats_file(span)),
         "serving_stats_file": str(paths.serving_stats_file(span)) if serving_files else None,

@@ -4,6 +4,7 @@ Output dir `E` (written atomically): `E/tfma/` (TFMA eval + validation result, r
 `tfma.load_metrics` / `tfma.load_validation_result` / `tfma.load_eval_results`),
 `E/metrics.json` (every scalar metric per slice and model) and `E/blessing.json`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,8 +36,7 @@ def resolve_baseline(layout: ServingLayout, baseline: str) -> dict | None:
         return None
     if baseline == "auto":
         version = layout.latest()
-        return None if version is None else {"path": str(layout.version_dir(version)),
-                                             "version": version}
+        return None if version is None else {"path": str(layout.version_dir(version)), "version": version}
     path = find_saved_model(baseline)
     served = path.parent == layout.base.resolve() and path.name.isdigit()
     return {"path": str(path), "version": int(path.name) if served else None}
@@ -44,26 +44,49 @@ def resolve_baseline(layout: ServingLayout, baseline: str) -> dict | None:
 
 def eval_config(cfg: PipelineConfig, with_baseline: bool) -> tfma.EvalConfig:
     thresholds = cfg.eval_thresholds
-    specs = [tfma.ModelSpec(name=CANDIDATE, label_key=cfg.label, model_type="tf_generic",
-                            signature_name=DEFAULT_SIGNATURE)]
+    specs = [
+        tfma.ModelSpec(
+            name=CANDIDATE, label_key=cfg.label, model_type="tf_generic", signature_name=DEFAULT_SIGNATURE
+        )
+    ]
     if with_baseline:
-        specs.append(tfma.ModelSpec(name=BASELINE, label_key=cfg.label, model_type="tf_generic",
-                                    signature_name=DEFAULT_SIGNATURE, is_baseline=True))
-    gate = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-        lower_bound={"value": thresholds.get("auc_lower_bound", 0.5)}))
+        specs.append(
+            tfma.ModelSpec(
+                name=BASELINE,
+                label_key=cfg.label,
+                model_type="tf_generic",
+                signature_name=DEFAULT_SIGNATURE,
+                is_baseline=True,
+            )
+        )
+    gate = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": thresholds.get("auc_lower_bound", 0.5)}
+        )
+    )
     if with_baseline:
-        gate.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -thresholds.get("auc_max_drop", 0.0)}))
+        gate.change_threshold.CopyFrom(
+            tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -thresholds.get("auc_max_drop", 0.0)},
+            )
+        )
     # Gate on the overall slice only: MetricConfig.threshold would apply to every slice, and a
     # carrier with a handful of flights would fail the model.
-    metrics = [tfma.MetricConfig(class_name=GATE_METRIC, per_slice_thresholds=[
-        tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=gate)])]
-    metrics += [tfma.MetricConfig(class_name=name) for name in cfg.eval_metrics
-                if name != GATE_METRIC]
+    metrics = [
+        tfma.MetricConfig(
+            class_name=GATE_METRIC,
+            per_slice_thresholds=[
+                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=gate)
+            ],
+        )
+    ]
+    metrics += [tfma.MetricConfig(class_name=name) for name in cfg.eval_metrics if name != GATE_METRIC]
     return tfma.EvalConfig(
-        model_specs=specs, metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
-        slicing_specs=[tfma.SlicingSpec(feature_keys=keys) for keys in cfg.eval_slices])
+        model_specs=specs,
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+        slicing_specs=[tfma.SlicingSpec(feature_keys=keys) for keys in cfg.eval_slices],
+    )
 
 
 def slice_name(slice_key) -> str:
@@ -101,56 +124,85 @@ def read_failures(output: Path) -> tuple[bool, list[dict]]:
     failures = []
     for per_slice in result.metric_validations_per_slice:
         for failure in per_slice.failures:
-            failures.append({
-                "metric": failure.metric_key.name, "slice": slice_name(per_slice.slice_key),
-                "is_diff": failure.metric_key.is_diff, "value": _scalar(failure.metric_value),
-                "threshold": text_format.MessageToString(failure.metric_threshold,
-                                                         as_one_line=True),
-                "message": failure.message})
-    failures += [{"metric": None, "slice": text_format.MessageToString(s, as_one_line=True),
-                  "message": "slice missing from the evaluation"} for s in result.missing_slices]
+            failures.append(
+                {
+                    "metric": failure.metric_key.name,
+                    "slice": slice_name(per_slice.slice_key),
+                    "is_diff": failure.metric_key.is_diff,
+                    "value": _scalar(failure.metric_value),
+                    "threshold": text_format.MessageToString(failure.metric_threshold, as_one_line=True),
+                    "message": failure.message,
+                }
+            )
+    failures += [
+        {
+            "metric": None,
+            "slice": text_format.MessageToString(s, as_one_line=True),
+            "message": "slice missing from the evaluation",
+        }
+        for s in result.missing_slices
+    ]
     return bool(result.validation_ok), failures
 
 
-def _run_tfma(cfg: PipelineConfig, saved_model: Path, baseline: dict | None, files: list[Path],
-              output: Path) -> None:
+def _run_tfma(
+    cfg: PipelineConfig, saved_model: Path, baseline: dict | None, files: list[Path], output: Path
+) -> None:
     config = eval_config(cfg, baseline is not None)
-    models = [tfma.default_eval_shared_model(eval_saved_model_path=str(saved_model),
-                                             model_name=CANDIDATE, eval_config=config)]
+    models = [
+        tfma.default_eval_shared_model(
+            eval_saved_model_path=str(saved_model), model_name=CANDIDATE, eval_config=config
+        )
+    ]
     if baseline:
-        models.append(tfma.default_eval_shared_model(
-            eval_saved_model_path=baseline["path"], model_name=BASELINE, eval_config=config))
-    source = tfxio.TFExampleRecord([str(f) for f in files],
-                                   raw_record_column_name=tfma.ARROW_INPUT_COLUMN,
-                                   telemetry_descriptors=["ml-evaluate"])
+        models.append(
+            tfma.default_eval_shared_model(
+                eval_saved_model_path=baseline["path"], model_name=BASELINE, eval_config=config
+            )
+        )
+    source = tfxio.TFExampleRecord(
+        [str(f) for f in files],
+        raw_record_column_name=tfma.ARROW_INPUT_COLUMN,
+        telemetry_descriptors=["ml-evaluate"],
+    )
     with beam.Pipeline(options=pipeline_options()) as p:
-        _ = (p | "ReadRawEval" >> source.BeamSource()
-             | "EvaluateAndWrite" >> tfma.ExtractEvaluateAndWriteResults(
-                 eval_shared_model=models if baseline else models[0], eval_config=config,
-                 output_path=str(output)))
+        _ = (
+            p
+            | "ReadRawEval" >> source.BeamSource()
+            | "EvaluateAndWrite"
+            >> tfma.ExtractEvaluateAndWriteResults(
+                eval_shared_model=models if baseline else models[0],
+                eval_config=config,
+                output_path=str(output),
+            )
+        )
 
 
-def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: dict,
-               spans: str | None) -> list[str]:
+def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: dict, spans: str | None) -> list[str]:
     """The model's training window, or the usable spans of an explicit `D1:D2` range."""
     if not spans:
         return list(train_result["spans"])
     used = select_spans(cfg, roots, parse_span_range(spans)).used
     if not used:
-        raise PipelineError(f"no usable ingested span in {spans}", span=spans,
-                            rule="eval-spans")
+        raise PipelineError(f"no usable ingested span in {spans}", span=spans, rule="eval-spans")
     return used
 
 
-def evaluate(cfg: PipelineConfig, roots: Roots, model: Path, *, baseline: str = "auto",
-             spans: str | None = None, output: Path | None = None) -> dict:
+def evaluate(
+    cfg: PipelineConfig,
+    roots: Roots,
+    model: Path,
+    *,
+    baseline: str = "auto",
+    spans: str | None = None,
+    output: Path | None = None,
+) -> dict:
     layout = resolve_model(model)
     train_result = read_json(layout.train_result)
     used = eval_spans(cfg, roots, train_result, spans)
     files = split_files(cfg, roots, used, "eval")
     base = resolve_baseline(ServingLayout.of(cfg, roots), baseline)
-    output = Path(output).resolve() if output else SpanPaths(cfg, roots).evaluation_dir(
-        layout.root.name)
+    output = Path(output).resolve() if output else SpanPaths(cfg, roots).evaluation_dir(layout.root.name)
     with atomic_dir(output) as tmp:
         _run_tfma(cfg, layout.saved_model, base, files, tmp / "tfma")
         metrics = read_metrics(tmp / "tfma")
@@ -158,19 +210,25 @@ def evaluate(cfg: PipelineConfig, roots: Roots, model: Path, *, baseline: str = 
         overall = metrics.get(OVERALL, {})
         blessing = {
             "blessed": blessed,
-            "model_dir": str(layout.root), "saved_model": str(layout.saved_model),
+            "model_dir": str(layout.root),
+            "saved_model": str(layout.saved_model),
             "saved_model_digest": saved_model_digest(layout.saved_model),
-            "baseline": base, "spans": used, "eval_files": [str(f) for f in files],
+            "baseline": base,
+            "spans": used,
+            "eval_files": [str(f) for f in files],
             "thresholds": cfg.eval_thresholds,
             "failing_metric": failures[0]["metric"] if failures else None,
             "failing_slice": failures[0]["slice"] if failures else None,
             "failures": failures,
-            "candidate": overall.get(CANDIDATE, {}), "baseline_metrics": overall.get(BASELINE),
+            "candidate": overall.get(CANDIDATE, {}),
+            "baseline_metrics": overall.get(BASELINE),
             "diff": overall.get("diff"),
             "auc_by_slice": {name: m.get(CANDIDATE, {}).get("auc") for name, m in metrics.items()},
-            "example_count_by_slice": {name: m.get(CANDIDATE, {}).get("example_count")
-                                       for name, m in metrics.items()},
-            "evaluation_dir": str(output), "tfma_dir": str(output / "tfma"),
+            "example_count_by_slice": {
+                name: m.get(CANDIDATE, {}).get("example_count") for name, m in metrics.items()
+            },
+            "evaluation_dir": str(output),
+            "tfma_dir": str(output / "tfma"),
         }
         atomic_write_json(tmp / "metrics.json", metrics)
         atomic_write_json(tmp / "blessing.json", blessing)

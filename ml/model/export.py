@@ -6,6 +6,7 @@ Signatures:
 - `serving_raw(<feature>: [None] each)`: raw named features -> `{"probabilities"}` (TF Serving
   REST JSON: `{"signature_name": "serving_raw", "instances": [{"carrier": "UA", ...}]}`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,11 @@ def export_serving_model(model, tft_output, export_dir: Path, cfg: PipelineConfi
         return predict(raw)
 
     raw_signature = serve_raw.get_concrete_function(
-        **{name: tf.TensorSpec([None], spec.dtype, name=name)
-           for name, spec in parse_spec.items()})
-    model.save(str(export_dir), save_format="tf", include_optimizer=False,
-               signatures={DEFAULT_SIGNATURE: serve_examples.get_concrete_function(),
-                           RAW_SIGNATURE: raw_signature})
+        **{name: tf.TensorSpec([None], spec.dtype, name=name) for name, spec in parse_spec.items()}
+    )
+    model.save(
+        str(export_dir),
+        save_format="tf",
+        include_optimizer=False,
+        signatures={DEFAULT_SIGNATURE: serve_examples.get_concrete_function(), RAW_SIGNATURE: raw_signature},
+    )

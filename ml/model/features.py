@@ -1,4 +1,5 @@
 """The raw feature spec, built generically from `pipeline.yaml` `features` (+ the label)."""
+
 from __future__ import annotations
 
 from ml.config import PipelineConfig
@@ -18,8 +19,11 @@ def raw_feature_spec(cfg: PipelineConfig, *, label: bool = True, defaults: bool 
     for feature in cfg.features:
         default = None
         if defaults and feature.default is not None:
-            default = feature.default if feature.type == "string" else (
-                float(feature.default) if feature.type == "float" else int(feature.default))
+            default = (
+                feature.default
+                if feature.type == "string"
+                else (float(feature.default) if feature.type == "float" else int(feature.default))
+            )
         spec[feature.name] = tf.io.FixedLenFeature([], dtypes[feature.type], default_value=default)
     if label:
         spec[cfg.label] = tf.io.FixedLenFeature([], tf.int64)

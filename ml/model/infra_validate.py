@@ -4,6 +4,7 @@ A fresh process proves the model loads without anything this process already imp
 built (custom objects, the TFT graph, Keras state). The verdict goes to
 `M/infra_blessing.json` (next to, not inside, the SavedModel).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,27 +32,43 @@ def _last_json_line(text: str) -> dict | None:
     return None
 
 
-def infra_validate(cfg: PipelineConfig, roots: Roots, model: Path, *, count: int = 8,
-                   timeout_s: int = PROBE_TIMEOUT_S) -> dict:
+def infra_validate(
+    cfg: PipelineConfig, roots: Roots, model: Path, *, count: int = 8, timeout_s: int = PROBE_TIMEOUT_S
+) -> dict:
     layout = resolve_model(model)
     spans = read_json(layout.train_result)["spans"]
     files = split_files(cfg, roots, spans, "eval")
-    cmd = [sys.executable, "-m", "ml.model.probe", str(layout.saved_model),
-           *map(str, files), "--count", str(count)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ml.model.probe",
+        str(layout.saved_model),
+        *map(str, files),
+        "--count",
+        str(count),
+    ]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                              cwd=Path(__file__).resolve().parents[2])
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout_s, cwd=Path(__file__).resolve().parents[2]
+        )
         verdict = _last_json_line(proc.stdout) or {
-            "passed": False, "error": f"probe exited {proc.returncode} without a verdict: "
-                                      f"{proc.stderr.strip()[-2000:]}"}
+            "passed": False,
+            "error": f"probe exited {proc.returncode} without a verdict: {proc.stderr.strip()[-2000:]}",
+        }
     except subprocess.TimeoutExpired:
         verdict = {"passed": False, "error": f"probe did not finish within {timeout_s}s"}
-    record = {**verdict, "saved_model": str(layout.saved_model),
-              "saved_model_digest": saved_model_digest(layout.saved_model),
-              "probe_examples_from": [str(f) for f in files]}
+    record = {
+        **verdict,
+        "saved_model": str(layout.saved_model),
+        "saved_model_digest": saved_model_digest(layout.saved_model),
+        "probe_examples_from": [str(f) for f in files],
+    }
     atomic_write_json(layout.infra_blessing, record)
     if not record["passed"]:
-        raise PipelineError(f"infra validation failed for {layout.saved_model}: "
-                            f"{record['error']} (recorded in {layout.infra_blessing})",
-                            file=str(layout.saved_model), rule="infra-validation")
+        raise PipelineError(
+            f"infra validation failed for {layout.saved_model}: "
+            f"{record['error']} (recorded in {layout.infra_blessing})",
+            file=str(layout.saved_model),
+            rule="infra-validation",
+        )
     return {**record, "infra_blessing": str(layout.infra_blessing)}

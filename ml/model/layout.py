@@ -1,4 +1,5 @@
 """Folder layouts of a transform run and of a trained model (no TensorFlow needed)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,11 @@ class TransformLayout:
 
     def require(self) -> TransformLayout:
         if not self.manifest.is_file():
-            raise PipelineError(f"{self.root} is not a transform output (no manifest.json); run "
-                                "`transform` first", file=str(self.root), rule="transform-exists")
+            raise PipelineError(
+                f"{self.root} is not a transform output (no manifest.json); run `transform` first",
+                file=str(self.root),
+                rule="transform-exists",
+            )
         return self
 
 
@@ -69,9 +73,12 @@ def resolve_model(path: str | Path) -> ModelLayout:
         path = path.parent
     layout = ModelLayout(path)
     if not (layout.saved_model / SAVED_MODEL_PB).is_file() or not layout.train_result.is_file():
-        raise PipelineError(f"{path} is not a trained model dir (expected saved_model/"
-                            f"{SAVED_MODEL_PB} and train_result.json); run `train` first",
-                            file=str(path), rule="model-exists")
+        raise PipelineError(
+            f"{path} is not a trained model dir (expected saved_model/"
+            f"{SAVED_MODEL_PB} and train_result.json); run `train` first",
+            file=str(path),
+            rule="model-exists",
+        )
     return layout
 
 
@@ -81,8 +88,9 @@ def find_saved_model(path: str | Path) -> Path:
     for candidate in (path, path / "saved_model"):
         if (candidate / SAVED_MODEL_PB).is_file():
             return candidate
-    raise PipelineError(f"no SavedModel ({SAVED_MODEL_PB}) at {path}", file=str(path),
-                        rule="saved-model-exists")
+    raise PipelineError(
+        f"no SavedModel ({SAVED_MODEL_PB}) at {path}", file=str(path), rule="saved-model-exists"
+    )
 
 
 def saved_model_digest(saved_model: Path) -> str:

@@ -5,6 +5,7 @@ feeds the first N raw examples to `serving_default` (serialized tf.Examples) and
 `serving_raw` (the same rows as named tensors), and checks that both answer with finite
 probabilities in [0, 1] that agree. Prints one JSON line; exit code 0 only when it passed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,11 +36,11 @@ def probe(saved_model: Path, files: list[Path], count: int) -> dict:
     by_examples = loaded.signatures[DEFAULT_SIGNATURE](examples=serialized)[OUTPUT_KEY]
     raw_fn = loaded.signatures[RAW_SIGNATURE]
     inputs = raw_fn.structured_input_signature[1]
-    parsed = tf.io.parse_example(serialized, {name: tf.io.FixedLenFeature([], spec.dtype)
-                                              for name, spec in inputs.items()})
+    parsed = tf.io.parse_example(
+        serialized, {name: tf.io.FixedLenFeature([], spec.dtype) for name, spec in inputs.items()}
+    )
     by_raw = raw_fn(**parsed)[OUTPUT_KEY]
-    outputs = {DEFAULT_SIGNATURE: by_examples.numpy().reshape(-1),
-               RAW_SIGNATURE: by_raw.numpy().reshape(-1)}
+    outputs = {DEFAULT_SIGNATURE: by_examples.numpy().reshape(-1), RAW_SIGNATURE: by_raw.numpy().reshape(-1)}
     for name, probs in outputs.items():
         if probs.shape != (len(records),):
             raise ValueError(f"{name} returned {probs.size} values for {len(records)} examples")
@@ -48,9 +49,13 @@ def probe(saved_model: Path, files: list[Path], count: int) -> dict:
     diff = float(np.abs(outputs[DEFAULT_SIGNATURE] - outputs[RAW_SIGNATURE]).max())
     if diff > AGREEMENT_TOLERANCE:
         raise ValueError(f"{DEFAULT_SIGNATURE} and {RAW_SIGNATURE} disagree by {diff:g}")
-    return {"passed": True, "examples": len(records), "signatures": sorted(outputs),
-            "max_abs_diff": diff,
-            "predictions": [round(float(p), 6) for p in outputs[DEFAULT_SIGNATURE]]}
+    return {
+        "passed": True,
+        "examples": len(records),
+        "signatures": sorted(outputs),
+        "max_abs_diff": diff,
+        "predictions": [round(float(p), 6) for p in outputs[DEFAULT_SIGNATURE]],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 Used to build TF Serving REST `instances` from raw eval examples (push smoke test, status
 checks) and by tests. The encoder lives in `ml/data/examples.py`.
 """
+
 from __future__ import annotations
 
 import struct
@@ -31,12 +32,12 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, bytes | int]]:
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 1:
-            value, pos = buf[pos:pos + 8], pos + 8
+            value, pos = buf[pos : pos + 8], pos + 8
         elif wire == 2:
             length, pos = _varint(buf, pos)
-            value, pos = buf[pos:pos + length], pos + length
+            value, pos = buf[pos : pos + length], pos + length
         elif wire == 5:
-            value, pos = buf[pos:pos + 4], pos + 4
+            value, pos = buf[pos : pos + 4], pos + 4
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
         yield number, wire, value
@@ -68,8 +69,8 @@ def _feature_values(feature: bytes) -> tuple[str, list[Value]]:
 def decode_example(serialized: bytes) -> dict[str, tuple[str, list[Value]]]:
     """`{feature name: (kind, values)}` with kind `bytes` | `float` | `int`."""
     out = {}
-    for _, _, features in _fields(serialized):          # Example.features = 1
-        for _, _, entry in _fields(features):           # Features.feature (map entries) = 1
+    for _, _, features in _fields(serialized):  # Example.features = 1
+        for _, _, entry in _fields(features):  # Features.feature (map entries) = 1
             key, value = "", b""
             for number, _, payload in _fields(entry):
                 if number == 1:

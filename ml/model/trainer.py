@@ -5,6 +5,7 @@ transformed train split (validating on eval), and writes the model dir `M` atomi
 `M/saved_model/` (clean SavedModel, TFT graph inside), `M/tensorboard/` (TensorBoard logs),
 `M/train_result.json` (metrics, device, the transform dir and spans used).
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,23 +48,33 @@ def training_device() -> str:
     return f"GPU:0 ({name})" if name else "GPU:0"
 
 
-def make_dataset(tft_output, pattern: str, label: str, batch_size: int, seed: int,
-                 shuffle: bool) -> tf.data.Dataset:
+def make_dataset(
+    tft_output, pattern: str, label: str, batch_size: int, seed: int, shuffle: bool
+) -> tf.data.Dataset:
     return tf.data.experimental.make_batched_features_dataset(
-        file_pattern=pattern, batch_size=batch_size,
+        file_pattern=pattern,
+        batch_size=batch_size,
         features=tft_output.transformed_feature_spec(),
         reader=lambda files: tf.data.TFRecordDataset(files, compression_type="GZIP"),
-        label_key=label, num_epochs=1, shuffle=shuffle, shuffle_seed=seed,
-        sloppy_ordering=False)
+        label_key=label,
+        num_epochs=1,
+        shuffle=shuffle,
+        shuffle_seed=seed,
+        sloppy_ordering=False,
+    )
 
 
 def _last(history: dict, prefix: str = "") -> dict[str, float]:
-    return {k[len(prefix):]: round(float(v[-1]), 6) for k, v in history.items()
-            if k.startswith(prefix) and (prefix or not k.startswith("val_"))}
+    return {
+        k[len(prefix) :]: round(float(v[-1]), 6)
+        for k, v in history.items()
+        if k.startswith(prefix) and (prefix or not k.startswith("val_"))
+    }
 
 
-def train(cfg: PipelineConfig, transform_dir: Path, output: Path, *, epochs: int,
-          batch_size: int, seed: int = 0) -> dict:
+def train(
+    cfg: PipelineConfig, transform_dir: Path, output: Path, *, epochs: int, batch_size: int, seed: int = 0
+) -> dict:
     xf = TransformLayout(Path(transform_dir).resolve()).require()
     manifest = read_json(xf.manifest)
     output = Path(output).resolve()
@@ -73,27 +84,42 @@ def train(cfg: PipelineConfig, transform_dir: Path, output: Path, *, epochs: int
     keras.utils.set_random_seed(seed)
     tft_output = tft.TFTransformOutput(str(xf.tft_output))
     model = cfg.module().build_model(tft_output, cfg.label)
-    datasets = {split: make_dataset(tft_output, xf.transformed_pattern(split), cfg.label,
-                                    batch_size, seed, shuffle=split == "train")
-                for split in ("train", "eval")}
+    datasets = {
+        split: make_dataset(
+            tft_output, xf.transformed_pattern(split), cfg.label, batch_size, seed, shuffle=split == "train"
+        )
+        for split in ("train", "eval")
+    }
     started = time.monotonic()
     with atomic_dir(output) as tmp:
         layout = ModelLayout(tmp)
-        history = model.fit(datasets["train"], validation_data=datasets["eval"], epochs=epochs,
-                            verbose=2, callbacks=[keras.callbacks.TensorBoard(
-                                log_dir=str(layout.tensorboard), histogram_freq=0)]).history
+        history = model.fit(
+            datasets["train"],
+            validation_data=datasets["eval"],
+            epochs=epochs,
+            verbose=2,
+            callbacks=[keras.callbacks.TensorBoard(log_dir=str(layout.tensorboard), histogram_freq=0)],
+        ).history
         fit_seconds = round(time.monotonic() - started, 2)
         export_serving_model(model, tft_output, layout.saved_model, cfg)
         result = {
-            "pipeline": cfg.name, "model_dir": str(output),
+            "pipeline": cfg.name,
+            "model_dir": str(output),
             "saved_model": str(ModelLayout(output).saved_model),
             "tensorboard": str(ModelLayout(output).tensorboard),
-            "transform_dir": str(xf.root), "transform_run_id": manifest["run_id"],
-            "spans": manifest["spans"]["used"], "rows": manifest["rows"],
+            "transform_dir": str(xf.root),
+            "transform_run_id": manifest["run_id"],
+            "spans": manifest["spans"]["used"],
+            "rows": manifest["rows"],
             "raw_eval_files": manifest["raw_files"]["eval"],
-            "train_metrics": _last(history), "eval_metrics": _last(history, "val_"),
-            "device": device, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-            "fit_seconds": fit_seconds, "signatures": [DEFAULT_SIGNATURE, RAW_SIGNATURE],
+            "train_metrics": _last(history),
+            "eval_metrics": _last(history, "val_"),
+            "device": device,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "seed": seed,
+            "fit_seconds": fit_seconds,
+            "signatures": [DEFAULT_SIGNATURE, RAW_SIGNATURE],
             "tensorflow": tf.__version__,
         }
         atomic_write_json(layout.train_result, result)

@@ -4,6 +4,7 @@ Writes `<artifact_root>/<pipeline>/transforms/<run id>/` atomically:
 `transform_output/` (a TFTransformOutput: transform_fn/, transformed_metadata/ and the raw
 schema in metadata/), `transformed/{train,eval}-*.tfrecord.gz` and `manifest.json`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -61,30 +62,44 @@ def make_preprocessing_fn(cfg: PipelineConfig):
     return preprocessing_fn
 
 
-def _run_beam(cfg: PipelineConfig, files: dict[str, list[Path]], out: TransformLayout,
-              temp_dir: Path) -> None:
+def _run_beam(
+    cfg: PipelineConfig, files: dict[str, list[Path]], out: TransformLayout, temp_dir: Path
+) -> None:
     schema = schema_utils.schema_from_feature_spec(raw_feature_spec(cfg))
-    sources = {split: tfxio.TFExampleRecord([str(f) for f in files[split]], schema=schema,
-                                            telemetry_descriptors=["ml-transform"])
-               for split in SPLITS}
-    with beam.Pipeline(options=pipeline_options()) as p, \
-            tft_beam.Context(temp_dir=str(temp_dir), desired_batch_size=BATCH_SIZE):
+    sources = {
+        split: tfxio.TFExampleRecord(
+            [str(f) for f in files[split]], schema=schema, telemetry_descriptors=["ml-transform"]
+        )
+        for split in SPLITS
+    }
+    with (
+        beam.Pipeline(options=pipeline_options()) as p,
+        tft_beam.Context(temp_dir=str(temp_dir), desired_batch_size=BATCH_SIZE),
+    ):
         raw = {split: p | f"Read{split}" >> io.BeamSource() for split, io in sources.items()}
         (xf_train, _), transform_fn = (
-            (raw["train"], sources["train"].TensorAdapterConfig())
-            | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(
-                make_preprocessing_fn(cfg), output_record_batches=True))
-        xf_eval, _ = (((raw["eval"], sources["eval"].TensorAdapterConfig()), transform_fn)
-                      | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True))
+            raw["train"],
+            sources["train"].TensorAdapterConfig(),
+        ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(
+            make_preprocessing_fn(cfg), output_record_batches=True
+        )
+        xf_eval, _ = (
+            (raw["eval"], sources["eval"].TensorAdapterConfig()),
+            transform_fn,
+        ) | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
         for split, pcoll in (("train", xf_train), ("eval", xf_eval)):
-            _ = (pcoll | f"Encode{split}" >> beam.ParDo(_EncodeExamples())
-                 | f"Write{split}" >> beam.io.WriteToTFRecord(
-                     str(out.transformed / split), file_name_suffix=".tfrecord.gz"))
+            _ = (
+                pcoll
+                | f"Encode{split}" >> beam.ParDo(_EncodeExamples())
+                | f"Write{split}"
+                >> beam.io.WriteToTFRecord(str(out.transformed / split), file_name_suffix=".tfrecord.gz")
+            )
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(str(out.tft_output))
     # WriteTransformFn does not write the raw schema; TFTransformOutput.raw_feature_spec() (and
     # the serving signatures built from it) need it under metadata/.
-    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
-                               str(out.tft_output / tft.TFTransformOutput.RAW_METADATA_DIR))
+    metadata_io.write_metadata(
+        dataset_metadata.DatasetMetadata(schema), str(out.tft_output / tft.TFTransformOutput.RAW_METADATA_DIR)
+    )
 
 
 def _rows(cfg: PipelineConfig, roots: Roots, spans: list[str]) -> dict[str, int]:
@@ -103,11 +118,14 @@ def _check_enough(cfg: PipelineConfig, sel: SpanSelection, end_span: str) -> Non
             f"only {len(sel.used)} usable span(s) in the window {sel.window[0]}..{sel.window[-1]} "
             f"(missing: {', '.join(sel.missing) or 'none'}; failed validation: "
             f"{', '.join(sel.skipped) or 'none'}); training.min_spans is {cfg.min_spans}",
-            span=end_span, rule="min-spans")
+            span=end_span,
+            rule="min-spans",
+        )
 
 
-def run_transform(cfg: PipelineConfig, roots: Roots, end_span: str, window: int | None = None,
-                  run_id: str | None = None) -> dict:
+def run_transform(
+    cfg: PipelineConfig, roots: Roots, end_span: str, window: int | None = None, run_id: str | None = None
+) -> dict:
     end_span = parse_span(end_span)
     window = cfg.window_spans if window is None else window
     run_id = run_id or default_run_id(end_span, window)
@@ -119,23 +137,37 @@ def run_transform(cfg: PipelineConfig, roots: Roots, end_span: str, window: int 
     files = {split: split_files(cfg, roots, sel.used, split) for split in SPLITS}
     rows = _rows(cfg, roots, sel.used)
     if rows["train"] == 0:
-        raise PipelineError(f"the window's spans hold no train rows ({', '.join(sel.used)})",
-                            span=end_span, rule="train-rows")
+        raise PipelineError(
+            f"the window's spans hold no train rows ({', '.join(sel.used)})", span=end_span, rule="train-rows"
+        )
     with atomic_dir(out_dir) as tmp:
         layout, temp_dir = TransformLayout(tmp), tmp / ".tft-tmp"
         _run_beam(cfg, files, layout, temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
         manifest = {
-            "pipeline": cfg.name, "run_id": run_id, "end_span": end_span, "window": window,
-            "spans": sel.as_dict(), "rows": rows,
+            "pipeline": cfg.name,
+            "run_id": run_id,
+            "end_span": end_span,
+            "window": window,
+            "spans": sel.as_dict(),
+            "rows": rows,
             "raw_files": {split: [str(f) for f in files[split]] for split in SPLITS},
             "raw_eval_patterns": sorted({str(f.parent / "*.tfrecord.gz") for f in files["eval"]}),
             "transform_output": layout.tft_output.name,
-            "transformed": {split: Path(layout.transformed_pattern(split)).relative_to(tmp)
-                            .as_posix() for split in SPLITS},
-            "tensorflow": tf.__version__, "tensorflow_transform": tft.__version__,
+            "transformed": {
+                split: Path(layout.transformed_pattern(split)).relative_to(tmp).as_posix() for split in SPLITS
+            },
+            "tensorflow": tf.__version__,
+            "tensorflow_transform": tft.__version__,
         }
         atomic_write_json(layout.manifest, manifest)
-    return {"transform_dir": str(out_dir), "run_id": run_id, "spans_used": sel.used,
-            "spans_missing": sel.missing, "spans_skipped": sel.skipped,
-            "spans_unvalidated": sel.unvalidated, "warnings": sel.warnings(), "rows": rows}
+    return {
+        "transform_dir": str(out_dir),
+        "run_id": run_id,
+        "spans_used": sel.used,
+        "spans_missing": sel.missing,
+        "spans_skipped": sel.skipped,
+        "spans_unvalidated": sel.unvalidated,
+        "warnings": sel.warnings(),
+        "rows": rows,
+    }

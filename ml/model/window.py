@@ -1,4 +1,5 @@
 """Which spans feed a transform/evaluation: the window, minus missing and failed spans."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,11 +15,11 @@ from ml.spans import SpanPaths, parse_span, span_range
 
 @dataclass
 class SpanSelection:
-    window: list[str]                                      # every span id considered
-    used: list[str] = field(default_factory=list)          # ingested and not failed
-    missing: list[str] = field(default_factory=list)       # never ingested
+    window: list[str]  # every span id considered
+    used: list[str] = field(default_factory=list)  # ingested and not failed
+    missing: list[str] = field(default_factory=list)  # never ingested
     skipped: dict[str, str] = field(default_factory=dict)  # span -> why (failed validation)
-    unvalidated: list[str] = field(default_factory=list)   # used, but no verdict yet (warned)
+    unvalidated: list[str] = field(default_factory=list)  # used, but no verdict yet (warned)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -26,16 +27,14 @@ class SpanSelection:
     def warnings(self) -> list[str]:
         out = [f"span {s} not ingested: skipped" for s in self.missing]
         out += [f"span {s} skipped: {why}" for s, why in self.skipped.items()]
-        out += [f"span {s} has no validation verdict yet: used unvalidated"
-                for s in self.unvalidated]
+        out += [f"span {s} has no validation verdict yet: used unvalidated" for s in self.unvalidated]
         return out
 
 
 def window_ending(end_span: str, size: int) -> list[str]:
     """The `size` daily span ids ending at `end_span` (inclusive)."""
     if size < 1:
-        raise PipelineError(f"window must be >= 1 span, got {size}", span=end_span,
-                            rule="window-size")
+        raise PipelineError(f"window must be >= 1 span, got {size}", span=end_span, rule="window-size")
     end = dt.date.fromisoformat(parse_span(end_span))
     return span_range((end - dt.timedelta(days=size - 1)).isoformat(), end.isoformat())
 
@@ -83,8 +82,11 @@ def split_files(cfg: PipelineConfig, roots: Roots, spans: list[str], split: str)
     for span in spans:
         found = paths.split_files(span, split)
         if not found:
-            raise PipelineError(f"span {span} has no ingested {split} examples under "
-                                f"{paths.examples_dir(span) / split}", span=span,
-                                file=str(paths.examples_dir(span)), rule="examples-exist")
+            raise PipelineError(
+                f"span {span} has no ingested {split} examples under {paths.examples_dir(span) / split}",
+                span=span,
+                file=str(paths.examples_dir(span)),
+                rule="examples-exist",
+            )
         files.extend(found)
     return files

@@ -1,12 +1,13 @@
 """The serving root as TF Serving sees it, plus our bookkeeping (hidden, ignored by TF Serving).
 
-    <serving_root>/models.config                 ModelServerConfig (every model in the root)
-    <serving_root>/.lock                         fcntl lock taken by push / rollback
-    <serving_root>/<model>/<version>/            served SavedModels (integer folders only)
-    <serving_root>/<model>/<version>/assets.extra/push_metadata.json   our metadata
-    <serving_root>/<model>/.push-tmp-*           in-flight copies (non-integer: ignored)
-    <serving_root>/.retired/<model>/<version>/   versions taken out of service (never deleted)
+<serving_root>/models.config                 ModelServerConfig (every model in the root)
+<serving_root>/.lock                         fcntl lock taken by push / rollback
+<serving_root>/<model>/<version>/            served SavedModels (integer folders only)
+<serving_root>/<model>/<version>/assets.extra/push_metadata.json   our metadata
+<serving_root>/<model>/.push-tmp-*           in-flight copies (non-integer: ignored)
+<serving_root>/.retired/<model>/<version>/   versions taken out of service (never deleted)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """An exclusive fcntl lock on the serving root so pushes/rollbacks never interleave."""
+
 from __future__ import annotations
 
 import contextlib
@@ -29,9 +30,11 @@ def serving_lock(path: Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[N
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise PipelineError(f"serving root is locked by another push/rollback "
-                                        f"(waited {timeout_s:g}s): {path}", file=str(path),
-                                        rule="serving-lock") from None
+                    raise PipelineError(
+                        f"serving root is locked by another push/rollback (waited {timeout_s:g}s): {path}",
+                        file=str(path),
+                        rule="serving-lock",
+                    ) from None
                 time.sleep(0.2)
         try:
             yield

@@ -5,6 +5,7 @@ TF Serving serve the highest version folder (retiring a version = falling back).
 Start TF Serving with `--model_config_file=<root>/models.config
 --model_config_file_poll_wait_seconds=60` (it also re-scans version folders by itself).
 """
+
 from __future__ import annotations
 
 import re
@@ -27,9 +28,10 @@ def render(entries: dict[str, str]) -> str:
         f'    base_path: "{base}"\n'
         '    model_platform: "tensorflow"\n'
         "    model_version_policy { latest { num_versions: 1 } }\n"
-        "  }\n" for name, base in sorted(entries.items()))
-    return "# Written by `python -m ml push`; one entry per model.\nmodel_config_list {\n" \
-        f"{blocks}}}\n"
+        "  }\n"
+        for name, base in sorted(entries.items())
+    )
+    return f"# Written by `python -m ml push`; one entry per model.\nmodel_config_list {{\n{blocks}}}\n"
 
 
 def upsert(path: Path, model: str, base_path: str) -> dict[str, str]:

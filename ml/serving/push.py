@@ -4,6 +4,7 @@ The copy goes to a hidden temp folder on the same filesystem (saved_model.pb las
 rename makes `<serving_root>/<model>/<version>/` appear complete; TF Serving ignores
 non-integer folders. Metadata travels with the version in `assets.extra/push_metadata.json`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,28 +36,46 @@ def _gate(ok: bool, message: str, *, file: Path | str, rule: str) -> None:
 
 
 def check_blessing(layout: ModelLayout, blessing_path: Path, digest: str) -> dict:
-    _gate(blessing_path.is_file(), f"no blessing at {blessing_path}; run `evaluate` first",
-          file=blessing_path, rule="not-blessed")
+    _gate(
+        blessing_path.is_file(),
+        f"no blessing at {blessing_path}; run `evaluate` first",
+        file=blessing_path,
+        rule="not-blessed",
+    )
     blessing = read_json(blessing_path)
-    _gate(blessing.get("blessed") is True,
-          f"model {layout.root} is not blessed: {blessing.get('failing_metric')} failed on "
-          f"slice {blessing.get('failing_slice')} ({blessing_path})",
-          file=blessing_path, rule="not-blessed")
-    _gate(blessing.get("saved_model_digest") == digest,
-          f"blessing {blessing_path} was written for another model "
-          f"({blessing.get('saved_model')}), not {layout.saved_model}",
-          file=blessing_path, rule="blessing-mismatch")
+    _gate(
+        blessing.get("blessed") is True,
+        f"model {layout.root} is not blessed: {blessing.get('failing_metric')} failed on "
+        f"slice {blessing.get('failing_slice')} ({blessing_path})",
+        file=blessing_path,
+        rule="not-blessed",
+    )
+    _gate(
+        blessing.get("saved_model_digest") == digest,
+        f"blessing {blessing_path} was written for another model "
+        f"({blessing.get('saved_model')}), not {layout.saved_model}",
+        file=blessing_path,
+        rule="blessing-mismatch",
+    )
     return blessing
 
 
 def check_infra(layout: ModelLayout, digest: str) -> dict:
     path = layout.infra_blessing
-    _gate(path.is_file(), f"model {layout.root} was not infra-validated; run `infra-validate`",
-          file=path, rule="not-infra-validated")
+    _gate(
+        path.is_file(),
+        f"model {layout.root} was not infra-validated; run `infra-validate`",
+        file=path,
+        rule="not-infra-validated",
+    )
     infra = read_json(path)
-    _gate(infra.get("passed") is True and infra.get("saved_model_digest") == digest,
-          f"infra validation of {layout.saved_model} did not pass or is for another model: "
-          f"{infra.get('error', 'digest mismatch')}", file=path, rule="not-infra-validated")
+    _gate(
+        infra.get("passed") is True and infra.get("saved_model_digest") == digest,
+        f"infra validation of {layout.saved_model} did not pass or is for another model: "
+        f"{infra.get('error', 'digest mismatch')}",
+        file=path,
+        rule="not-infra-validated",
+    )
     return infra
 
 
@@ -64,10 +83,13 @@ def check_fresh(blessing: dict, serving: ServingLayout, blessing_path: Path) -> 
     """The blessing must have compared against what is served now."""
     against = (blessing.get("baseline") or {}).get("version")
     live = serving.latest()
-    _gate(against == live,
-          f"blessing {blessing_path} compared against served version {against}, but version "
-          f"{live} is served now; re-run `evaluate --baseline auto`",
-          file=blessing_path, rule="blessing-stale")
+    _gate(
+        against == live,
+        f"blessing {blessing_path} compared against served version {against}, but version "
+        f"{live} is served now; re-run `evaluate --baseline auto`",
+        file=blessing_path,
+        rule="blessing-stale",
+    )
 
 
 def copy_saved_model(source: Path, target: Path, metadata: dict) -> None:
@@ -110,25 +132,38 @@ def smoke_instances(blessing: dict, label: str, count: int) -> list[dict]:
     return [to_instance(r, drop=(label,)) for r in itertools.islice(records, count)]
 
 
-def smoke_test(cfg: PipelineConfig, url: str, model: str, version: int, blessing: dict,
-               timeout_s: float) -> dict:
+def smoke_test(
+    cfg: PipelineConfig, url: str, model: str, version: int, blessing: dict, timeout_s: float
+) -> dict:
     state = client.wait_until_available(url, model, version, timeout_s)
     instances = smoke_instances(blessing, cfg.label, int(cfg.serving.get("smoke_examples", 5)))
     try:
         predictions = client.predict(url, model, version, instances, RAW_SIGNATURE)
     except client.ServingError as exc:
-        raise PipelineError(f"smoke :predict on {model} version {version} failed: {exc}",
-                            file=url, rule="serving-smoke") from None
+        raise PipelineError(
+            f"smoke :predict on {model} version {version} failed: {exc}", file=url, rule="serving-smoke"
+        ) from None
     flat = [p[0] if isinstance(p, list) else p for p in predictions]
-    _gate(len(flat) == len(instances) and all(0.0 <= float(p) <= 1.0 for p in flat),
-          f"smoke :predict on {model} version {version} returned {predictions!r} for "
-          f"{len(instances)} instances", file=url, rule="serving-smoke")
+    _gate(
+        len(flat) == len(instances) and all(0.0 <= float(p) <= 1.0 for p in flat),
+        f"smoke :predict on {model} version {version} returned {predictions!r} for "
+        f"{len(instances)} instances",
+        file=url,
+        rule="serving-smoke",
+    )
     return {"state": state["state"], "smoke_predictions": flat}
 
 
-def push(cfg: PipelineConfig, roots: Roots, model: Path, blessing_path: Path, *,
-         serving_url: str | None = None, timeout_s: float | None = None,
-         tf_serving_root: str | None = None) -> dict:
+def push(
+    cfg: PipelineConfig,
+    roots: Roots,
+    model: Path,
+    blessing_path: Path,
+    *,
+    serving_url: str | None = None,
+    timeout_s: float | None = None,
+    tf_serving_root: str | None = None,
+) -> dict:
     layout = resolve_model(model)
     blessing_path = Path(blessing_path).resolve()
     digest = saved_model_digest(layout.saved_model)
@@ -141,28 +176,40 @@ def push(cfg: PipelineConfig, roots: Roots, model: Path, blessing_path: Path, *,
         check_fresh(blessing, serving, blessing_path)
         stale = _clean_stale_copies(serving)
         metadata = {
-            "model_name": serving.model, "source_model_dir": str(layout.root),
-            "source_saved_model": str(layout.saved_model), "saved_model_digest": digest,
-            "blessing_file": str(blessing_path), "blessed": True,
-            "metrics": blessing.get("candidate"), "auc_by_slice": blessing.get("auc_by_slice"),
-            "baseline": blessing.get("baseline"), "spans": blessing.get("spans"),
+            "model_name": serving.model,
+            "source_model_dir": str(layout.root),
+            "source_saved_model": str(layout.saved_model),
+            "saved_model_digest": digest,
+            "blessing_file": str(blessing_path),
+            "blessed": True,
+            "metrics": blessing.get("candidate"),
+            "auc_by_slice": blessing.get("auc_by_slice"),
+            "baseline": blessing.get("baseline"),
+            "spans": blessing.get("spans"),
             "infra_validated": infra.get("passed"),
             "train": read_json(layout.train_result).get("eval_metrics"),
-            "pushed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+            "pushed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
         version = install_version(serving, layout.saved_model, metadata)
         config = upsert(serving.models_config, serving.model, f"{served_root}/{serving.model}")
-        result = {"model": serving.model, "version": version,
-                  "version_dir": str(serving.version_dir(version)),
-                  "models_config": str(serving.models_config), "models": sorted(config),
-                  "stale_copies_removed": stale}
+        result = {
+            "model": serving.model,
+            "version": version,
+            "version_dir": str(serving.version_dir(version)),
+            "models_config": str(serving.models_config),
+            "models": sorted(config),
+            "stale_copies_removed": stale,
+        }
         if serving_url:
             try:
-                result["serving"] = smoke_test(cfg, serving_url, serving.model, version,
-                                               blessing, timeout_s)
+                result["serving"] = smoke_test(cfg, serving_url, serving.model, version, blessing, timeout_s)
             except PipelineError as exc:
                 retired = retire_version(serving, version, f"post-push check failed: {exc}")
                 raise PipelineError(
                     f"{exc.detail}; version {version} rolled back to {retired}, serving "
-                    f"version {serving.latest()}", file=exc.file, rule=exc.rule) from None
+                    f"version {serving.latest()}",
+                    file=exc.file,
+                    rule=exc.rule,
+                ) from None
         result["live_version"] = serving.latest()
     return result

@@ -1,4 +1,5 @@
 """Minimal TF Serving REST client (urllib only): model status, predict, wait for a version."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ class ServingError(Exception):
 
 def _call(url: str, body: dict | None = None, timeout_s: float = REQUEST_TIMEOUT_S) -> dict:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method="GET" if data is None else "POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return json.loads(response.read() or b"{}")
@@ -32,14 +34,18 @@ def _call(url: str, body: dict | None = None, timeout_s: float = REQUEST_TIMEOUT
 def model_status(base_url: str, model: str) -> list[dict]:
     """`GET /v1/models/<model>` -> `[{version:int, state, error_code, error_message}]`."""
     body = _call(f"{base_url.rstrip('/')}/v1/models/{model}")
-    return [{"version": int(s["version"]), "state": s.get("state"),
-             "error_code": s.get("status", {}).get("error_code", "OK"),
-             "error_message": s.get("status", {}).get("error_message", "")}
-            for s in body.get("model_version_status", [])]
+    return [
+        {
+            "version": int(s["version"]),
+            "state": s.get("state"),
+            "error_code": s.get("status", {}).get("error_code", "OK"),
+            "error_message": s.get("status", {}).get("error_message", ""),
+        }
+        for s in body.get("model_version_status", [])
+    ]
 
 
-def predict(base_url: str, model: str, version: int, instances: list[dict],
-            signature: str) -> list:
+def predict(base_url: str, model: str, version: int, instances: list[dict], signature: str) -> list:
     """`POST /v1/models/<model>/versions/<v>:predict` (row format) -> predictions."""
     url = f"{base_url.rstrip('/')}/v1/models/{model}/versions/{version}:predict"
     body = _call(url, {"signature_name": signature, "instances": instances})
@@ -48,8 +54,9 @@ def predict(base_url: str, model: str, version: int, instances: list[dict],
     return body["predictions"]
 
 
-def wait_until_available(base_url: str, model: str, version: int, timeout_s: float,
-                         poll_s: float = 1.0) -> dict:
+def wait_until_available(
+    base_url: str, model: str, version: int, timeout_s: float, poll_s: float = 1.0
+) -> dict:
     """Poll until `version` is AVAILABLE; raises PipelineError on a load error or timeout."""
     deadline = time.monotonic() + timeout_s
     last: object = "no answer yet"
@@ -63,12 +70,17 @@ def wait_until_available(base_url: str, model: str, version: int, timeout_s: flo
                 raise PipelineError(
                     f"TF Serving failed to load {model} version {version}: "
                     f"{state['error_code']} {state['error_message']}",
-                    file=base_url, rule="serving-load")
+                    file=base_url,
+                    rule="serving-load",
+                )
             last = state or f"version {version} not reported (reported: {sorted(states)})"
         except ServingError as exc:
             last = str(exc)
         if time.monotonic() >= deadline:
-            raise PipelineError(f"TF Serving did not report {model} version {version} AVAILABLE "
-                                f"within {timeout_s:g}s (last: {last})", file=base_url,
-                                rule="serving-timeout")
+            raise PipelineError(
+                f"TF Serving did not report {model} version {version} AVAILABLE "
+                f"within {timeout_s:g}s (last: {last})",
+                file=base_url,
+                rule="serving-timeout",
+            )
         time.sleep(poll_s)

@@ -4,6 +4,7 @@ Only report-like files are served (HTML, JSON, text, images, styles); examples, 
 protos and models are not. Mounted by plugins/ml_airflow_plugin.py; the API server binds to
 127.0.0.1 in the embedded set-up (scripts/airflow_env.sh).
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,26 @@ from starlette.exceptions import HTTPException
 
 from ml.roots import Roots
 
-REPORT_SUFFIXES = frozenset({".html", ".htm", ".json", ".txt", ".pbtxt", ".csv", ".css", ".js",
-                             ".png", ".svg", ".jpg", ".jpeg", ".gif", ".ico", ".woff", ".woff2"})
+REPORT_SUFFIXES = frozenset(
+    {
+        ".html",
+        ".htm",
+        ".json",
+        ".txt",
+        ".pbtxt",
+        ".csv",
+        ".css",
+        ".js",
+        ".png",
+        ".svg",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".ico",
+        ".woff",
+        ".woff2",
+    }
+)
 
 
 class ReportFiles(StaticFiles):

@@ -1,4 +1,5 @@
 """What a DAG run works on: its span and its run-specific folders (exposed as template macros)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,9 +24,11 @@ def run_span(explicit: str | None, anchor: dt.datetime | None, offset_days: int 
     if explicit:
         return parse_span(str(explicit))
     if anchor is None:
-        raise PipelineError("this run has no data interval (manual run without a logical date): "
-                            "pass the span, e.g. --conf '{\"span\": \"2013-01-14\"}'",
-                            rule="span-missing")
+        raise PipelineError(
+            "this run has no data interval (manual run without a logical date): "
+            'pass the span, e.g. --conf \'{"span": "2013-01-14"}\'',
+            rule="span-missing",
+        )
     return (anchor.date() + dt.timedelta(days=offset_days)).isoformat()
 
 

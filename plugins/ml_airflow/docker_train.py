@@ -7,6 +7,7 @@ mount belong to that user), without network, and is removed once finished. Its o
 streamed into the task log; the final JSON line (model_dir, metrics, ...) becomes the XCom.
 GPUs: `gpus` 0 = none, -1 = all, N = N (a Docker DeviceRequest; needs the NVIDIA toolkit).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,11 @@ from ml_airflow.train import EXIT_PIPELINE_ERROR, final_json, train_argv
 
 DEFAULT_IMAGE = "ml-trainer:latest"
 LOG_TAIL_LINES = 30
-NO_GPU_RUNTIME = re.compile(r"could not select device driver|nvidia-container-cli|"
-                            r"unknown or invalid runtime name: nvidia", re.IGNORECASE)
+NO_GPU_RUNTIME = re.compile(
+    r"could not select device driver|nvidia-container-cli|"
+    r"unknown or invalid runtime name: nvidia",
+    re.IGNORECASE,
+)
 
 
 def gpu_device_requests(gpus: int | str | None) -> list[DeviceRequest]:
@@ -54,14 +58,28 @@ class TrainerDockerOperator(DockerOperator):
     DockerOperator arguments (docker_url, cpus, mem_limit, ...) pass through.
     """
 
-    template_fields: Sequence[str] = (*DockerOperator.template_fields, "pipeline",
-                                      "transform_dir", "output_dir", "epochs")
+    template_fields: Sequence[str] = (
+        *DockerOperator.template_fields,
+        "pipeline",
+        "transform_dir",
+        "output_dir",
+        "epochs",
+    )
     ui_color = "#d1c4e9"
 
-    def __init__(self, *, pipeline: str, transform_dir: str, output_dir: str,
-                 epochs: int | str | None = None, gpus: int | str | None = 0,
-                 image: str | None = None, artifact_root: str | os.PathLike | None = None,
-                 pull: bool | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        pipeline: str,
+        transform_dir: str,
+        output_dir: str,
+        epochs: int | str | None = None,
+        gpus: int | str | None = 0,
+        image: str | None = None,
+        artifact_root: str | os.PathLike | None = None,
+        pull: bool | None = None,
+        **kwargs,
+    ) -> None:
         root = Roots.resolve(artifacts=artifact_root).artifacts
         devices = gpu_device_requests(gpus)
         no_gpu = {} if devices else {"CUDA_VISIBLE_DEVICES": ""}
@@ -71,12 +89,12 @@ class TrainerDockerOperator(DockerOperator):
             image=image or os.environ.get("ML_TRAIN_IMAGE") or DEFAULT_IMAGE,
             command=None,
             mounts=[Mount(target=str(root), source=str(root), type="bind")],
-            environment={"ML_ARTIFACT_ROOT": str(root), **no_gpu,
-                         **kwargs.pop("environment", {})},
+            environment={"ML_ARTIFACT_ROOT": str(root), **no_gpu, **kwargs.pop("environment", {})},
             device_requests=devices or None,
             mount_tmp_dir=False,
             auto_remove="success",
-            **kwargs)
+            **kwargs,
+        )
         self.pipeline, self.transform_dir, self.output_dir = pipeline, transform_dir, output_dir
         self.epochs, self.gpus = epochs, gpus
         self.pull = pull if pull is not None else os.environ.get("ML_TRAIN_PULL") == "1"
@@ -88,13 +106,17 @@ class TrainerDockerOperator(DockerOperator):
             if not _inside(getattr(self, name), self.artifact_root):
                 raise AirflowFailException(
                     f"{name}={getattr(self, name)} is not under the artifact root "
-                    f"{self.artifact_root}, the only folder mounted into the trainer container")
-        self.command = [*train_argv(self.pipeline, self.transform_dir, self.output_dir,
-                                    self.epochs)[1:],  # the image's entrypoint is `ml train`
-                        "--artifact-root", str(self.artifact_root)]
+                    f"{self.artifact_root}, the only folder mounted into the trainer container"
+                )
+        self.command = [
+            *train_argv(self.pipeline, self.transform_dir, self.output_dir, self.epochs)[
+                1:
+            ],  # the image's entrypoint is `ml train`
+            "--artifact-root",
+            str(self.artifact_root),
+        ]
         self.user = self.user or f"{os.getuid()}:{os.getgid()}"
-        self.labels = {"ml.trainer": "1", "airflow.dag_id": self.dag_id,
-                       "airflow.task_id": self.task_id}
+        self.labels = {"ml.trainer": "1", "airflow.dag_id": self.dag_id, "airflow.task_id": self.task_id}
         self._require_daemon()
         self._require_image()
         try:
@@ -107,13 +129,13 @@ class TrainerDockerOperator(DockerOperator):
                     f"ML_TRAIN_GPUS={self.gpus} requests GPUs, but the Docker host at "
                     f"{self.docker_url} has no GPU runtime ({exc.explanation or exc}). Set "
                     "ML_TRAIN_GPUS=0 to train on CPU, or install the NVIDIA container toolkit "
-                    "on the Docker host (and use a GPU trainer image).") from None
+                    "on the Docker host (and use a GPU trainer image)."
+                ) from None
             raise
         result = final_json([str(line) for line in lines or []])
         if result is None:
             raise AirflowException("the trainer container printed no final JSON result line")
-        self.log.info("train result: model_dir=%s device=%s", result.get("model_dir"),
-                      result.get("device"))
+        self.log.info("train result: model_dir=%s device=%s", result.get("model_dir"), result.get("device"))
         return result
 
     def _require_daemon(self) -> None:
@@ -124,22 +146,28 @@ class TrainerDockerOperator(DockerOperator):
                 f"cannot reach the Docker daemon at {self.docker_url}: {exc}. Start it "
                 "(`sudo systemctl start docker`, or `dockerd &` as root), or point DOCKER_HOST "
                 "at a reachable daemon (compose stack: tcp://docker-socket-proxy:2375); "
-                "ML_TRAIN_RUNNER=local trains without Docker.") from None
+                "ML_TRAIN_RUNNER=local trains without Docker."
+            ) from None
 
     def _require_image(self) -> None:
         if self.cli.images(name=self.image):
             return
-        hint = ("build it on the Docker host with `make trainer-image` (no registry reachable: "
-                "`make base-image && make trainer-image BASE_IMAGE=local/python:3.11-bookworm`)"
-                ", or point ML_TRAIN_IMAGE at an existing image")
+        hint = (
+            "build it on the Docker host with `make trainer-image` (no registry reachable: "
+            "`make base-image && make trainer-image BASE_IMAGE=local/python:3.11-bookworm`)"
+            ", or point ML_TRAIN_IMAGE at an existing image"
+        )
         if not self.pull:
-            raise AirflowFailException(f"trainer image {self.image} not found on the Docker host "
-                                       f"{self.docker_url}: {hint}")
+            raise AirflowFailException(
+                f"trainer image {self.image} not found on the Docker host {self.docker_url}: {hint}"
+            )
         try:
             self.cli.pull(self.image)
         except APIError as exc:
-            raise AirflowFailException(f"trainer image {self.image} not found and pulling it "
-                                       f"failed ({exc.explanation or exc}): {hint}") from None
+            raise AirflowFailException(
+                f"trainer image {self.image} not found and pulling it "
+                f"failed ({exc.explanation or exc}): {hint}"
+            ) from None
 
     def _fail_from_container(self, context, exc: DockerContainerFailedException) -> NoReturn:
         tail = [str(line) for line in (exc.logs or [])][-LOG_TAIL_LINES:]
@@ -150,4 +178,5 @@ class TrainerDockerOperator(DockerOperator):
             fail_for_good(context, errors[-1] if errors else "\n".join(tail))
         raise AirflowException(
             f"trainer container ({self.image}) exited with code {code}; last "
-            f"{len(tail)} log lines:\n" + "\n".join(tail)) from None
+            f"{len(tail)} log lines:\n" + "\n".join(tail)
+        ) from None

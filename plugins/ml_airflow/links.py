@@ -7,6 +7,7 @@ or `{"failure": file}` from a PipelineError (pushed empty first, so the lookup n
 Files under the artifact root are served by the `ml_artifacts` plugin route of the API server
 (`<api base_url>/ml-artifacts/...`); anything else becomes a `file://` URL.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

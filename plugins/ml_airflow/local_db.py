@@ -4,4 +4,5 @@ SQLite allows one writer at a time; pysqlite gives up after 5 s with "database i
 scheduler, dag-processor, API server and CLI calls (`backfill create`, `dags trigger`) write
 concurrently, so every connection waits up to 60 s for the lock instead.
 """
+
 CONNECT_ARGS = {"timeout": 60}

@@ -7,6 +7,7 @@ parse). The returned dict (paths, counts, metrics, blessed) becomes the task's X
 paragraph in the log; its fields land in XCom `ml_error` and its file behind the "Failure
 report" link. Any other exception (I/O, a killed process) fails the try and is retried.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,12 +35,12 @@ from ml_airflow.links import (
 
 def jsonable(result: dict) -> dict:
     """The result as strict JSON (paths -> str, NaN/inf -> None) so that XCom can store it."""
-    return json.loads(json.dumps(result, sort_keys=True, default=str),
-                      parse_constant=lambda _: None)
+    return json.loads(json.dumps(result, sort_keys=True, default=str), parse_constant=lambda _: None)
 
 
-def fail_for_good(context, message: str, reports: dict[str, str] | None = None,
-                  **fields: str | None) -> NoReturn:
+def fail_for_good(
+    context, message: str, reports: dict[str, str] | None = None, **fields: str | None
+) -> NoReturn:
     """Record the error (message, span, file, column, rule) and the reports it left in XCom,
     then fail the task without retries."""
     ti = context["ti"]
@@ -68,8 +69,7 @@ class MLCommandOperator(BaseOperator):
         context["ti"].xcom_push(key=REPORTS_XCOM, value={})
         result = self.run_ml(context, [self.command, *self.command_args()])
         result = self.extend(context, result)
-        context["ti"].xcom_push(key=REPORTS_XCOM,
-                                value=report_paths(self.operator_extra_links, result))
+        context["ti"].xcom_push(key=REPORTS_XCOM, value=report_paths(self.operator_extra_links, result))
         return result
 
     def extend(self, context, result: dict[str, Any]) -> dict[str, Any]:
@@ -89,15 +89,24 @@ class MLCommandOperator(BaseOperator):
         try:
             result = jsonable(run_command(argv))
         except PipelineError as exc:
-            fail_for_good(context, str(exc), self.failure_reports(exc), span=exc.span,
-                          file=exc.file, column=exc.column, rule=exc.rule)
+            fail_for_good(
+                context,
+                str(exc),
+                self.failure_reports(exc),
+                span=exc.span,
+                file=exc.file,
+                column=exc.column,
+                rule=exc.rule,
+            )
         except SystemExit as exc:  # argparse rejected the argv (usage printed above)
-            raise AirflowFailException(f"`python -m ml {shlex.join(argv)}` exited with "
-                                       f"{exc.code}: bad arguments for this ml version") from None
+            raise AirflowFailException(
+                f"`python -m ml {shlex.join(argv)}` exited with {exc.code}: bad arguments for this ml version"
+            ) from None
         code = int(result.pop("exit_code", 0) or 0)
         if code:
-            raise AirflowFailException(f"`ml {argv[0]}` finished with exit code {code}: "
-                                       f"{json.dumps(result, sort_keys=True)}")
+            raise AirflowFailException(
+                f"`ml {argv[0]}` finished with exit code {code}: {json.dumps(result, sort_keys=True)}"
+            )
         self.log.info("result: %s", json.dumps(result, sort_keys=True))
         return result
 
@@ -141,18 +150,23 @@ class ValidateOperator(SpanOperator):
     def extend(self, context, result: dict[str, Any]) -> dict[str, Any]:
         if not result.get("baseline_span"):
             return result
-        compared = self.run_ml(context, ["stats-html", "--span", self.span,
-                                         "--against", result["baseline_span"]])
+        compared = self.run_ml(
+            context, ["stats-html", "--span", self.span, "--against", result["baseline_span"]]
+        )
         return {**result, "stats_vs_previous_html": compared["stats_html"]}
 
     def failure_reports(self, exc: PipelineError) -> dict[str, str]:
         paths = SpanPaths(load_pipeline(self.pipeline), Roots.resolve())
-        written = {"data_docs": paths.data_docs_index(self.span),
-                   "stats_html": paths.stats_html(self.span),
-                   "anomalies_file": paths.anomalies_file(self.span),
-                   FAILURE_KEY: paths.verdict_file(self.span)}
-        return {**{key: str(path) for key, path in written.items() if path.is_file()},
-                **super().failure_reports(exc)}
+        written = {
+            "data_docs": paths.data_docs_index(self.span),
+            "stats_html": paths.stats_html(self.span),
+            "anomalies_file": paths.anomalies_file(self.span),
+            FAILURE_KEY: paths.verdict_file(self.span),
+        }
+        return {
+            **{key: str(path) for key, path in written.items() if path.is_file()},
+            **super().failure_reports(exc),
+        }
 
 
 class TransformOperator(MLCommandOperator):
@@ -161,8 +175,7 @@ class TransformOperator(MLCommandOperator):
     command = "transform"
     template_fields: Sequence[str] = ("pipeline", "end_span", "run_id", "window")
 
-    def __init__(self, *, end_span: str, run_id: str, window: int | str | None = None,
-                 **kwargs) -> None:
+    def __init__(self, *, end_span: str, run_id: str, window: int | str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.end_span, self.run_id, self.window = end_span, run_id, window
 
@@ -189,8 +202,11 @@ class EvaluateOperator(ModelOperator):
 
     command = "evaluate"
     template_fields: Sequence[str] = ("pipeline", "model", "baseline")
-    operator_extra_links = (ReportLink("Metrics per slice (TFMA)", "evaluation_dir", "metrics.json"),
-                            ReportLink("Blessing", "blessing"), FAILURE_LINK)
+    operator_extra_links = (
+        ReportLink("Metrics per slice (TFMA)", "evaluation_dir", "metrics.json"),
+        ReportLink("Blessing", "blessing"),
+        FAILURE_LINK,
+    )
 
     def __init__(self, *, baseline: str = "auto", **kwargs) -> None:
         super().__init__(**kwargs)

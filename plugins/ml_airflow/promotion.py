@@ -1,4 +1,5 @@
 """The promotion gate: only a blessed model goes on to infra-validation and push."""
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,12 @@ def is_blessed(evaluation: dict[str, Any] | None, ti=None) -> bool:
     reason = blessing_reason(evaluation)
     if ti is not None:
         ti.xcom_push(key=REASON_XCOM, value=reason)
-    log.info("model %s: %s%s", "BLESSED" if blessed else "NOT blessed", reason,
-             "" if blessed else " -> infra-validate and push are skipped; serving is unchanged")
+    log.info(
+        "model %s: %s%s",
+        "BLESSED" if blessed else "NOT blessed",
+        reason,
+        "" if blessed else " -> infra-validate and push are skipped; serving is unchanged",
+    )
     return blessed
 
 
@@ -54,6 +59,7 @@ class BlessingGateOperator(BaseOperator, SkipMixin):
         ti = context["ti"]
         if is_blessed(self.evaluation, ti):
             return True
-        self.skip(ti=ti, tasks=[task for task in self.get_flat_relatives(upstream=False)
-                                if not task.is_teardown])
+        self.skip(
+            ti=ti, tasks=[task for task in self.get_flat_relatives(upstream=False) if not task.is_teardown]
+        )
         return False

