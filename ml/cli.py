@@ -2,8 +2,9 @@
 
 Every command lives in its own module under `ml/commands/` (discovered, no registry to edit)
 exposing `HELP`, `add_arguments(parser)` and `run(args, cfg, roots) -> dict`. The CLI prints
-the returned dict as one final JSON line. A `PipelineError` becomes a one-paragraph message
-on stderr and exit code 2; a command may ask for another exit code with `result["exit_code"]`.
+the returned dict as one final JSON line on stdout (or, when it holds `text`, that text: a
+table); logs go to stderr. A `PipelineError` becomes a one-paragraph message on stderr and exit
+code 2; a command may ask for another exit code with `result["exit_code"]`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ml.errors import PipelineError
 from ml.roots import Roots
 
 EXIT_ERROR = 2
+TEXT_KEY = "text"  # a command's human-readable output (a table), printed instead of the JSON
 
 
 def command_modules() -> dict[str, object]:
@@ -57,7 +59,7 @@ def run_command(argv: Sequence[str]) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     try:
         result = run_command(sys.argv[1:] if argv is None else argv)
@@ -65,5 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     code = int(result.pop("exit_code", 0)) if isinstance(result, dict) else 0
-    print(json.dumps(result, sort_keys=True, default=str), flush=True)
+    text = result.pop(TEXT_KEY, None) if isinstance(result, dict) else None
+    print(text if text is not None else json.dumps(result, sort_keys=True, default=str), flush=True)
     return code
