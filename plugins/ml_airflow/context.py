@@ -14,18 +14,20 @@ SPAN_PARAM = "span"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def run_span(explicit: str | None, anchor: dt.datetime | None, offset_days: int = 0) -> str:
-    """The span a run works on: the `span` param/conf when given, else the anchor's date + offset.
+def run_span(explicit: str | None, anchor: dt.datetime | str | None, offset_days: int = 0) -> str:
+    """The span a run works on: the `span` param/conf when given, else the anchor + offset.
 
-    Ingest runs anchor on `data_interval_start` (the day they cover). Scheduled train runs anchor
-    on their logical date with offset -1: the last complete span before the run. A manual run
-    without a logical date has no anchor and must pass `{"span": "YYYY-MM-DD"}`.
+    Ingest runs are asset partitions: they anchor on the run's `partition_key`, which is the
+    span id. Scheduled train runs anchor on their logical date with offset -1: the last
+    complete span before the run. A manual run without either must pass `{"span": "YYYY-MM-DD"}`.
     """
     if explicit:
         return parse_span(str(explicit))
-    if anchor is None:
+    if isinstance(anchor, str) and anchor:
+        anchor = dt.datetime.fromisoformat(parse_span(anchor))
+    if not anchor:
         raise PipelineError(
-            "this run has no data interval (manual run without a logical date): "
+            "this run has no partition key and no data interval (a manual run): "
             'pass the span, e.g. --conf \'{"span": "2013-01-14"}\'',
             rule="span-missing",
         )

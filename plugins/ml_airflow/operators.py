@@ -148,10 +148,19 @@ class ValidateOperator(SpanOperator):
     )
 
     def extend(self, context, result: dict[str, Any]) -> dict[str, Any]:
+        self.emit_partitions(context, result)
         if not result.get("baseline_span"):
             return result
         compared = self.run_ml(context, ["stats-html", "--span", self.span, "--baseline"])
         return {**result, "stats_vs_previous_html": compared["stats_html"]}
+
+    def emit_partitions(self, context, result: dict[str, Any]) -> None:
+        """Every outlet asset event of a passed span carries the span as its partition key, also in
+        manual runs (whose DAG run has no partition key); a failed span emits none."""
+        for asset in self.outlets:
+            event = context["outlet_events"][asset]
+            event.add_partitions(self.span)
+            event.extra = {"span": self.span, "rows": result.get("rows"), "warnings": result.get("anomalies")}
 
     def failure_reports(self, exc: PipelineError) -> dict[str, str]:
         paths = SpanPaths(load_pipeline(self.pipeline), Roots.resolve())
@@ -165,6 +174,32 @@ class ValidateOperator(SpanOperator):
             **{key: str(path) for key, path in written.items() if path.is_file()},
             **super().failure_reports(exc),
         }
+
+
+class RetrainDecisionOperator(SpanOperator):
+    """`ml retrain-check`: continue to the train trigger only when the span calls for training
+    and no train run is queued or running already (that one will see the newest spans)."""
+
+    command = "retrain-check"
+    template_fields: Sequence[str] = ("pipeline", "span", "train_dag_id")
+
+    def __init__(self, *, train_dag_id: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.train_dag_id = train_dag_id
+
+    def extend(self, context, result: dict[str, Any]) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if not result["retrain"]:
+            raise AirflowSkipException(f"span {self.span}: no retraining: {result['reason']}")
+        pending = context["ti"].get_dr_count(dag_id=self.train_dag_id, states=["queued", "running"])
+        if pending:
+            raise AirflowSkipException(
+                f"span {self.span}: {result['reason']}, but {pending} {self.train_dag_id} run(s) are "
+                "queued or running already"
+            )
+        self.log.info("span %s: retraining: %s", self.span, result["reason"])
+        return result
 
 
 class TransformOperator(MLCommandOperator):
