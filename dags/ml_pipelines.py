@@ -1,32 +1,29 @@
-"""Every pipeline under ml/pipelines/ as three DAGs: `<p>_ingest`, `<p>_train`, `<p>_retrain_trigger`.
+"""Every pipeline under ml/pipelines/ as two DAGs: `<pipeline>_ingest` and `<pipeline>_train`.
 
 Wiring only. The steps are the thin operators of plugins/ml_airflow over the `ml` CLI; parsing
 this file imports Airflow, PyYAML and ml.config / ml.spans, never TensorFlow & co.
 
 * `<pipeline>_ingest` — one run per span, an Airflow asset partition (`CronPartitionTimetable`,
-  partition key = the span id), catchup from `span.start`: wait_for_span -> ingest -> validate.
-  `validate` emits the `<pipeline>_examples` asset event with partition_key = the span, only
-  after the span passed. Manual runs: conf `{"span": "YYYY-MM-DD"}`.
+  partition key = the span id), catchup from `span.start`: wait_for_span -> ingest -> validate
+  -> trigger_retrain. `validate` emits the `<pipeline>_examples` asset event with partition_key =
+  the span, only after the span passed; `trigger_retrain` starts the train DAG for the newest
+  validated span when `training.retrain_on` says so (drift on a watched feature, or N new
+  validated spans since the live model's window). Manual runs: conf `{"span": "YYYY-MM-DD"}`.
 * `<pipeline>_train` — on `span.train_schedule` (last complete span = the day before the run)
-  or with conf `{"span": ...}`: transform -> train -> evaluate -> is_blessed ->
-  infra_validate -> push (pool `ml_serving_push`, one push at a time).
-* `<pipeline>_retrain_trigger` — one run per `<pipeline>_examples` partition event: triggers the
-  train DAG for that span when `training.retrain_on` says so (drift on a watched feature, or N
-  new validated spans since the live model's window).
+  or with conf `{"span": ...}` (manual, or from `trigger_retrain`): transform -> train ->
+  evaluate -> is_blessed -> infra_validate -> push (pool `ml_serving_push`, one push at a time).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import (
     DAG,
     Asset,
     CronPartitionTimetable,
     CronTriggerTimetable,
     Param,
-    PartitionedAssetTimetable,
 )
 
 from ml.config import PipelineConfig, available_pipelines, load_pipeline
@@ -36,18 +33,17 @@ from ml_airflow.operators import (
     InfraValidateOperator,
     IngestOperator,
     PushOperator,
-    RetrainDecisionOperator,
     TransformOperator,
     ValidateOperator,
 )
 from ml_airflow.promotion import BlessingGateOperator
+from ml_airflow.retrain import RetrainTriggerOperator
 from ml_airflow.sensors import SpanSensor
 from ml_airflow.train import train_operator
 
 PUSH_POOL = "ml_serving_push"
 INGEST_MAX_ACTIVE_RUNS = 4
 INGEST_SPAN = "{{ ml_span(params.span, dag_run.partition_key) }}"
-PARTITION_SPAN = "{{ dag_run.partition_key }}"
 TRAIN_SPAN = "{{ ml_span(params.span, data_interval_end, -1) }}"
 DEFAULT_ARGS = {
     "owner": "ml",
@@ -91,7 +87,12 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
         catchup=True,
         max_active_runs=INGEST_MAX_ACTIVE_RUNS,
         default_args=DEFAULT_ARGS,
-        params={SPAN_PARAM: span_param()},
+        params={
+            SPAN_PARAM: span_param(),
+            "retrain": Param(
+                True, type="boolean", description="let this span trigger training when it calls for it"
+            ),
+        },
         user_defined_macros=MACROS,
         tags=["ml", cfg.name, "ingest"],
         doc_md=f"Span ingestion of pipeline `{cfg.name}`: one run per span, the run's partition key "
@@ -101,33 +102,13 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
         landed = SpanSensor(task_id="wait_for_span", **common)
         ingest = IngestOperator(task_id="ingest", **common)
         validate = ValidateOperator(task_id="validate", outlets=[examples_asset(cfg)], **common)
-        landed >> ingest >> validate
-    return dag
-
-
-def retrain_dag(cfg: PipelineConfig) -> DAG:
-    """One run per validated span (asset partition): start training when the data says so."""
-    with DAG(
-        dag_id=f"{cfg.name}_retrain_trigger",
-        schedule=PartitionedAssetTimetable(assets=examples_asset(cfg)),
-        start_date=start_date(cfg),
-        catchup=False,
-        max_active_runs=1,  # one decision at a time: each sees the previous one's train run
-        default_args={**DEFAULT_ARGS, "retries": 1},
-        tags=["ml", cfg.name, "train"],
-        doc_md=f"Data-aware retraining of pipeline `{cfg.name}`: on each validated span, "
-        "`training.retrain_on` of pipeline.yaml decides whether to trigger the train DAG now.",
-    ) as dag:
-        decide = RetrainDecisionOperator(
-            task_id="should_retrain", pipeline=cfg.name, span=PARTITION_SPAN, train_dag_id=f"{cfg.name}_train"
-        )
-        trigger = TriggerDagRunOperator(
-            task_id="trigger_train",
+        retrain = RetrainTriggerOperator(
+            task_id="trigger_retrain",
             trigger_dag_id=f"{cfg.name}_train",
-            conf={"span": xcom("should_retrain", "end_span"), "reason": xcom("should_retrain", "reason")},
-            trigger_run_id=f"retrain__{PARTITION_SPAN}__{{{{ ts_nodash }}}}",
+            enabled="{{ params.retrain }}",
+            **common,
         )
-        decide >> trigger
+        landed >> ingest >> validate >> retrain
     return dag
 
 
@@ -181,5 +162,5 @@ def train_dag(cfg: PipelineConfig) -> DAG:
 
 for _name in available_pipelines():
     _cfg = load_pipeline(_name)
-    for _dag in (ingest_dag(_cfg), train_dag(_cfg), retrain_dag(_cfg)):
+    for _dag in (ingest_dag(_cfg), train_dag(_cfg)):
         globals()[_dag.dag_id] = _dag

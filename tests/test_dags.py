@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from airflow.sdk import Asset, CronPartitionTimetable, CronTriggerTimetable, PartitionedAssetTimetable
+from airflow.sdk import Asset, CronPartitionTimetable, CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowSensorTimeout
 from starlette.testclient import TestClient
 
@@ -21,8 +21,9 @@ from ml.errors import PipelineError
 from ml_airflow.artifacts import artifacts_app
 from ml_airflow.context import run_slug, run_span
 from ml_airflow.links import ReportLink, report_paths, report_url
-from ml_airflow.operators import RetrainDecisionOperator, ValidateOperator, jsonable
+from ml_airflow.operators import ValidateOperator, jsonable
 from ml_airflow.promotion import BlessingGateOperator, blessing_reason, is_blessed
+from ml_airflow.retrain import RetrainTriggerOperator
 from ml_airflow.sensors import SpanSensor
 from ml_airflow.train import (
     LocalTrainOperator,
@@ -52,9 +53,7 @@ def dagbag() -> DagBag:
 
 def test_dagbag_imports_every_pipeline_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    expected = {
-        f"{p}_{kind}" for p in available_pipelines() for kind in ("ingest", "train", "retrain_trigger")
-    }
+    expected = {f"{p}_{kind}" for p in available_pipelines() for kind in ("ingest", "train")}
     assert set(dagbag.dags) == expected and "flights_ingest" in expected
 
 
@@ -100,7 +99,12 @@ def test_ingest_dag_shape(dagbag):
     assert dag.timetable.key_format == cfg.span_format  # partition key = span id
     assert dag.catchup is True and dag.max_active_runs == 4
     assert dag.start_date == dt.datetime.fromisoformat(cfg.span_start).replace(tzinfo=dt.UTC)
-    assert [t.task_id for t in dag.topological_sort()] == ["wait_for_span", "ingest", "validate"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "wait_for_span",
+        "ingest",
+        "validate",
+        "trigger_retrain",
+    ]
     sensor, ingest, validate = (dag.get_task(t) for t in ("wait_for_span", "ingest", "validate"))
     assert isinstance(sensor, SpanSensor) and sensor.mode == "reschedule"
     examples = Asset(name="flights_examples", uri="ml://flights/examples", group="ml")
@@ -109,7 +113,7 @@ def test_ingest_dag_shape(dagbag):
         assert {"pipeline", "span"} <= set(task.template_fields)
         assert task.span == "{{ ml_span(params.span, dag_run.partition_key) }}"
         assert task.retries == 2 and task.retry_delay == dt.timedelta(minutes=1)
-    assert set(dag.params) == {"span"}
+    assert set(dag.params) == {"span", "retrain"}
     assert {link.name for link in validate.operator_extra_links} >= {
         "Data Docs (Great Expectations)",
         "Statistics (TFDV)",
@@ -138,15 +142,12 @@ def test_train_dag_shape(dagbag):
     assert set(dag.params) == {"span", "window", "epochs"}
 
 
-def test_retrain_trigger_dag_shape(dagbag):
-    dag = dagbag.dags["flights_retrain_trigger"]
-    assert isinstance(dag.timetable, PartitionedAssetTimetable)
-    assert dag.max_active_runs == 1
-    assert [t.task_id for t in dag.topological_sort()] == ["should_retrain", "trigger_train"]
-    decide, trigger = dag.get_task("should_retrain"), dag.get_task("trigger_train")
-    assert isinstance(decide, RetrainDecisionOperator) and decide.span == "{{ dag_run.partition_key }}"
-    assert trigger.trigger_dag_id == "flights_train"
-    assert "end_span" in trigger.conf["span"]
+def test_ingest_dag_ends_with_the_retrain_trigger(dagbag):
+    dag = dagbag.dags["flights_ingest"]
+    trigger = dag.get_task("trigger_retrain")
+    assert isinstance(trigger, RetrainTriggerOperator) and trigger.upstream_task_ids == {"validate"}
+    assert trigger.trigger_dag_id == "flights_train" and trigger.max_active_tis_per_dag == 1
+    assert trigger.span == "{{ ml_span(params.span, dag_run.partition_key) }}"
 
 
 def test_span_templates_render_through_the_dag_macros(dagbag):

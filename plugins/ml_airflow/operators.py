@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator
@@ -81,34 +81,46 @@ class MLCommandOperator(BaseOperator):
         return {FAILURE_KEY: exc.file} if exc.file else {}
 
     def run_ml(self, context, argv: list[str]) -> dict[str, Any]:
-        """`python -m ml <argv> --pipeline P` in-process -> its JSON-safe result dict."""
-        from ml.cli import run_command
+        return run_ml(self, context, argv, self.failure_reports)
 
-        argv = [*argv[:1], "--pipeline", self.pipeline, *argv[1:]]
-        self.log.info("python -m ml %s", shlex.join(argv))
-        try:
-            result = jsonable(run_command(argv))
-        except PipelineError as exc:
-            fail_for_good(
-                context,
-                str(exc),
-                self.failure_reports(exc),
-                span=exc.span,
-                file=exc.file,
-                column=exc.column,
-                rule=exc.rule,
-            )
-        except SystemExit as exc:  # argparse rejected the argv (usage printed above)
-            raise AirflowFailException(
-                f"`python -m ml {shlex.join(argv)}` exited with {exc.code}: bad arguments for this ml version"
-            ) from None
-        code = int(result.pop("exit_code", 0) or 0)
-        if code:
-            raise AirflowFailException(
-                f"`ml {argv[0]}` finished with exit code {code}: {json.dumps(result, sort_keys=True)}"
-            )
-        self.log.info("result: %s", json.dumps(result, sort_keys=True))
-        return result
+
+def run_ml(
+    task: Any,
+    context,
+    argv: list[str],
+    failure_reports: Callable[[PipelineError], dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """`python -m ml <argv> --pipeline <task.pipeline>` in-process -> its JSON-safe result dict.
+
+    A PipelineError fails the task for good (see `fail_for_good`), with `failure_reports(exc)`.
+    """
+    from ml.cli import run_command
+
+    argv = [*argv[:1], "--pipeline", task.pipeline, *argv[1:]]
+    task.log.info("python -m ml %s", shlex.join(argv))
+    try:
+        result = jsonable(run_command(argv))
+    except PipelineError as exc:
+        fail_for_good(
+            context,
+            str(exc),
+            failure_reports(exc) if failure_reports else {},
+            span=exc.span,
+            file=exc.file,
+            column=exc.column,
+            rule=exc.rule,
+        )
+    except SystemExit as exc:  # argparse rejected the argv (usage printed above)
+        raise AirflowFailException(
+            f"`python -m ml {shlex.join(argv)}` exited with {exc.code}: bad arguments for this ml version"
+        ) from None
+    code = int(result.pop("exit_code", 0) or 0)
+    if code:
+        raise AirflowFailException(
+            f"`ml {argv[0]}` finished with exit code {code}: {json.dumps(result, sort_keys=True)}"
+        )
+    task.log.info("result: %s", json.dumps(result, sort_keys=True))
+    return result
 
 
 class SpanOperator(MLCommandOperator):
@@ -174,32 +186,6 @@ class ValidateOperator(SpanOperator):
             **{key: str(path) for key, path in written.items() if path.is_file()},
             **super().failure_reports(exc),
         }
-
-
-class RetrainDecisionOperator(SpanOperator):
-    """`ml retrain-check`: continue to the train trigger only when the span calls for training
-    and no train run is queued or running already (that one will see the newest spans)."""
-
-    command = "retrain-check"
-    template_fields: Sequence[str] = ("pipeline", "span", "train_dag_id")
-
-    def __init__(self, *, train_dag_id: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.train_dag_id = train_dag_id
-
-    def extend(self, context, result: dict[str, Any]) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        if not result["retrain"]:
-            raise AirflowSkipException(f"span {self.span}: no retraining: {result['reason']}")
-        pending = context["ti"].get_dr_count(dag_id=self.train_dag_id, states=["queued", "running"])
-        if pending:
-            raise AirflowSkipException(
-                f"span {self.span}: {result['reason']}, but {pending} {self.train_dag_id} run(s) are "
-                "queued or running already"
-            )
-        self.log.info("span %s: retraining: %s", self.span, result["reason"])
-        return result
 
 
 class TransformOperator(MLCommandOperator):
