@@ -9,7 +9,6 @@ result -> XCom.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import shlex
 import subprocess
@@ -23,38 +22,9 @@ from airflow.sdk.exceptions import AirflowException
 from ml.roots import PROJECT_ROOT
 from ml_airflow.links import FAILURE_LINK, REPORTS_XCOM
 from ml_airflow.operators import fail_for_good
+from ml_airflow.train_command import EXIT_PIPELINE_ERROR, final_json, parse_gpus, train_argv
 
 TRAIN_RUNNERS = ("local", "docker")
-EXIT_PIPELINE_ERROR = 2  # ml.cli.EXIT_ERROR: a PipelineError, retrying cannot help
-
-
-def train_argv(
-    pipeline: str, transform_dir: str, output_dir: str, epochs: int | str | None = None
-) -> list[str]:
-    """`ml` argv of the train command (shared by every runner)."""
-    argv = ["train", "--pipeline", pipeline, "--transform-dir", transform_dir, "--output", output_dir]
-    return argv + (["--epochs", str(epochs)] if epochs not in (None, "") else [])
-
-
-def final_json(lines: Sequence[str]) -> dict[str, Any] | None:
-    """The last line that is a JSON object (the `ml` CLI's result line); NaN/inf -> None, as
-    XCom stores strict JSON only."""
-    for line in reversed(lines):
-        text = line.strip()
-        if text.startswith("{"):
-            try:
-                value = json.loads(text, parse_constant=lambda _: None)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                return value
-    return None
-
-
-def parse_gpus(text: str | int | None) -> int:
-    """ML_TRAIN_GPUS: 0/empty = CPU only, -1 or `all` = every GPU, N = N GPUs."""
-    value = str(text if text is not None else "").strip().lower()
-    return -1 if value == "all" else int(value or 0)
 
 
 def gpu_env(gpus: int) -> dict[str, str]:
@@ -150,15 +120,13 @@ def train_operator(
     if runner == "docker":
         from ml_airflow.docker_train import TrainerDockerOperator
 
-        image = {"image": os.environ["ML_TRAIN_IMAGE"]} if os.environ.get("ML_TRAIN_IMAGE") else {}
-        return TrainerDockerOperator(
+        return TrainerDockerOperator(  # its image: ML_TRAIN_IMAGE, else ml-trainer:latest
             task_id=task_id,
             pipeline=pipeline,
             transform_dir=transform_dir,
             output_dir=output_dir,
             epochs=epochs,
             gpus=gpus,
-            **image,
             **kwargs,
         )
     if runner != "local":
