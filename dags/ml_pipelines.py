@@ -82,7 +82,7 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
         doc_md=f"Daily span ingestion of pipeline `{cfg.name}` (see dags/ml_pipelines.py).",
     ) as dag:
         common = {"pipeline": cfg.name, "span": INGEST_SPAN}
-        landed = SpanSensor(task_id="wait_for_span", **common)
+        landed = SpanSensor(task_id="wait_for_span", pipeline=cfg.name, span=INGEST_SPAN)
         ingest = IngestOperator(task_id="ingest", outlets=[examples_asset(cfg)], **common)
         validate = ValidateOperator(task_id="validate", **common)
         landed >> ingest >> validate

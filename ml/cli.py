@@ -15,6 +15,7 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from ml import commands
 from ml.config import load_pipeline
@@ -24,7 +25,7 @@ from ml.roots import Roots
 EXIT_ERROR = 2
 
 
-def command_modules() -> dict[str, object]:
+def command_modules() -> dict[str, ModuleType]:
     mods = {}
     for info in pkgutil.iter_modules(commands.__path__):
         if not info.name.startswith("_"):
