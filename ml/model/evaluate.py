@@ -18,28 +18,15 @@ from ml.atomic import atomic_dir, atomic_write_json, read_json
 from ml.beam import pipeline_options
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
-from ml.model.layout import find_saved_model, resolve_model, saved_model_digest
+from ml.model.layout import Baseline, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.model.window import parse_span_range, select_spans, split_files
 from ml.roots import Roots
-from ml.serving.layout import ServingLayout
 from ml.spans import SpanPaths
 
 CANDIDATE, BASELINE = "candidate", "baseline"
 OVERALL = "Overall"
 GATE_METRIC = "AUC"
-
-
-def resolve_baseline(layout: ServingLayout, baseline: str) -> dict | None:
-    """`auto`: the newest served version (None if nothing is served); `none`; or a path."""
-    if baseline == "none":
-        return None
-    if baseline == "auto":
-        version = layout.latest()
-        return None if version is None else {"path": str(layout.version_dir(version)), "version": version}
-    path = find_saved_model(baseline)
-    served = path.parent == layout.base.resolve() and path.name.isdigit()
-    return {"path": str(path), "version": int(path.name) if served else None}
 
 
 def eval_config(cfg: PipelineConfig, with_baseline: bool) -> tfma.EvalConfig:
@@ -146,7 +133,7 @@ def read_failures(output: Path) -> tuple[bool, list[dict]]:
 
 
 def _run_tfma(
-    cfg: PipelineConfig, saved_model: Path, baseline: dict | None, files: list[Path], output: Path
+    cfg: PipelineConfig, saved_model: Path, baseline: Baseline | None, files: list[Path], output: Path
 ) -> None:
     config = eval_config(cfg, baseline is not None)
     models = [
@@ -157,7 +144,7 @@ def _run_tfma(
     if baseline:
         models.append(
             tfma.default_eval_shared_model(
-                eval_saved_model_path=baseline["path"], model_name=BASELINE, eval_config=config
+                eval_saved_model_path=str(baseline.path), model_name=BASELINE, eval_config=config
             )
         )
     source = tfxio.TFExampleRecord(
@@ -193,18 +180,18 @@ def evaluate(
     roots: Roots,
     model: Path,
     *,
-    baseline: str = "auto",
+    baseline: Baseline | None = None,
     spans: str | None = None,
     output: Path | None = None,
 ) -> dict:
+    """TFMA of `model` on its eval spans, against `baseline` (None: thresholds only)."""
     layout = resolve_model(model)
     train_result = read_json(layout.train_result)
     used = eval_spans(cfg, roots, train_result, spans)
     files = split_files(cfg, roots, used, "eval")
-    base = resolve_baseline(ServingLayout.of(cfg, roots), baseline)
     output = Path(output).resolve() if output else SpanPaths(cfg, roots).evaluation_dir(layout.root.name)
     with atomic_dir(output) as tmp:
-        _run_tfma(cfg, layout.saved_model, base, files, tmp / "tfma")
+        _run_tfma(cfg, layout.saved_model, baseline, files, tmp / "tfma")
         metrics = read_metrics(tmp / "tfma")
         blessed, failures = read_failures(tmp / "tfma")
         overall = metrics.get(OVERALL, {})
@@ -213,7 +200,7 @@ def evaluate(
             "model_dir": str(layout.root),
             "saved_model": str(layout.saved_model),
             "saved_model_digest": saved_model_digest(layout.saved_model),
-            "baseline": base,
+            "baseline": baseline.as_dict() if baseline else None,
             "spans": used,
             "eval_files": [str(f) for f in files],
             "thresholds": cfg.eval_thresholds,
