@@ -15,7 +15,7 @@ from google.protobuf import text_format
 from tfx_bsl.public import tfxio
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
-from ml.beam import pipeline_options
+from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.layout import Baseline, resolve_model, saved_model_digest
@@ -191,7 +191,10 @@ def evaluate(
     files = split_files(cfg, roots, used, "eval")
     output = Path(output).resolve() if output else SpanPaths(cfg, roots).evaluation_dir(layout.root.name)
     with atomic_dir(output) as tmp:
-        _run_tfma(cfg, layout.saved_model, baseline, files, tmp / "tfma")
+        try:
+            _run_tfma(cfg, layout.saved_model, baseline, files, tmp / "tfma")
+        finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
+            release_shared_objects()
         metrics = read_metrics(tmp / "tfma")
         blessed, failures = read_failures(tmp / "tfma")
         overall = metrics.get(OVERALL, {})
