@@ -65,9 +65,9 @@ def module_imports(module: str, path: Path, modules: Mapping[str, Path]) -> set[
         if isinstance(node, ast.Import):
             found = [_resolve(alias.name, modules) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
+            if node.level:  # relative: `.` is the module's package, `..` its parent, ...
                 anchor = package.split(".") if package else []
-                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+                anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join([*anchor, *([node.module] if node.module else [])])
             else:
                 base = node.module or ""
