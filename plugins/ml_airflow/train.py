@@ -14,7 +14,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
@@ -23,6 +23,9 @@ from ml.roots import PROJECT_ROOT
 from ml_airflow.links import FAILURE_LINK, REPORTS_XCOM
 from ml_airflow.operators import fail_for_good
 from ml_airflow.train_command import EXIT_PIPELINE_ERROR, final_json, parse_gpus, train_argv
+
+if TYPE_CHECKING:
+    from ml_airflow.docker_train import TrainerDockerOperator
 
 TRAIN_RUNNERS = ("local", "docker")
 
@@ -117,21 +120,14 @@ def train_operator(
     """The train task for the runner chosen by ML_TRAIN_RUNNER / ML_TRAIN_GPUS (/ ML_TRAIN_IMAGE)."""
     runner = (os.environ.get("ML_TRAIN_RUNNER") or "local").strip().lower()
     gpus = parse_gpus(os.environ.get("ML_TRAIN_GPUS"))
-    if runner == "docker":
-        from ml_airflow.docker_train import TrainerDockerOperator
-
-        return TrainerDockerOperator(  # its image: ML_TRAIN_IMAGE, else ml-trainer:latest
-            task_id=task_id,
-            pipeline=pipeline,
-            transform_dir=transform_dir,
-            output_dir=output_dir,
-            epochs=epochs,
-            gpus=gpus,
-            **kwargs,
-        )
-    if runner != "local":
+    operator: type[LocalTrainOperator | TrainerDockerOperator]
+    if runner == "docker":  # the Docker provider is imported only when it is used
+        from ml_airflow.docker_train import TrainerDockerOperator as operator  # image: ML_TRAIN_IMAGE
+    elif runner == "local":
+        operator = LocalTrainOperator
+    else:
         raise ValueError(f"ML_TRAIN_RUNNER={runner!r}: expected one of {', '.join(TRAIN_RUNNERS)}")
-    return LocalTrainOperator(
+    return operator(
         task_id=task_id,
         pipeline=pipeline,
         transform_dir=transform_dir,
