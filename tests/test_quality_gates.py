@@ -214,6 +214,9 @@ def test_ci_run_and_the_workflow_call_the_same_existing_make_targets():
     assert sorted(set(workflow)) == sorted(set(ci_run)), f"workflow {workflow} vs .ci/run {ci_run}"
     missing = sorted(set(workflow + ci_run) - known)
     assert not missing, f"make targets the Makefile lacks: {missing}"
+    # every test target of the Makefile runs in CI (e.g. browser-test, once the Makefile has it)
+    test_targets = {t for t in known if t == "test" or t.endswith("-test")}
+    assert test_targets <= set(ci_run), f"test targets CI does not run: {sorted(test_targets - set(ci_run))}"
 
 
 def test_workflow_pins_python_and_caches_uv():
