@@ -15,7 +15,10 @@ export PYTHONWARNINGS := ignore::FutureWarning
 DEMO_FROM ?= 2013-01-01
 DEMO_TO ?= 2013-01-14
 
-.PHONY: setup test lint demo demo-cli airflow lock bench clean
+# Python sources that ruff checks and formats (the type checker's list is in pyproject.toml).
+LINT_PATHS := ml dags plugins tests bench scripts
+
+.PHONY: setup test lint hooks demo demo-cli airflow lock bench clean
 
 setup: $(STAMP)
 
@@ -29,12 +32,18 @@ lock:
 	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
 	$(MAKE) docker-locks
 
+# Every quality gate, as CI and the pre-commit hooks run them: lint rules, formatting, types.
 lint: setup
-	$(PY) -m ruff check ml dags plugins tests bench scripts
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+	$(PY) -m mypy
 
-test: setup
-	$(PY) -m ruff check ml dags plugins tests bench scripts
+test: lint
 	$(PY) -m pytest
+
+# The same gates before every commit (.pre-commit-config.yaml; hooks run the venv's tools).
+hooks: setup
+	$(PY) -m pre_commit install
 
 # Pipeline CLI steps on the demo spans (no Airflow).
 demo-cli: setup

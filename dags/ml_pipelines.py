@@ -99,7 +99,7 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
         "(see dags/ml_pipelines.py).",
     ) as dag:
         common = {"pipeline": cfg.name, "span": INGEST_SPAN}
-        landed = SpanSensor(task_id="wait_for_span", **common)
+        landed = SpanSensor(task_id="wait_for_span", pipeline=cfg.name, span=INGEST_SPAN)
         ingest = IngestOperator(task_id="ingest", **common)
         validate = ValidateOperator(task_id="validate", outlets=[examples_asset(cfg)], **common)
         retrain = RetrainTriggerOperator(
