@@ -259,11 +259,8 @@ def _results_store_holds_the_history(world: dict) -> None:
     ]
 
     def snapshot() -> dict:
+        # span rows: tests/test_drift.py (this fixture hand-writes verdicts, bypassing validate)
         return {
-            "spans": [
-                {k: v for k, v in r.items() if k != "updated_at"} for r in queries.spans(store, "flights")
-            ],
-            "checks": [{k: v for k, v in r.items() if k != "id"} for r in queries.checks(store, "flights")],
             "models": queries.models(store, "flights"),
             "metrics": queries.model_metrics(store, "flights"),
             "events": queries.serving_events(store, "flights"),

@@ -225,6 +225,9 @@ def test_schema_infer_writes_a_parsable_schema(roots, flights_cfg, tmp_path):
     label = next(f for f in schema.feature if f.name == flights_cfg.label_source)
     assert list(label.not_in_environment) == ["SERVING"]
     assert set(schema.default_environment) == {"TRAINING", "SERVING"}
+    # month is 1 all January: an int column, not a bool_domain that would let month=2 pass
+    month = next(f for f in schema.feature if f.name == "month")
+    assert month.WhichOneof("domain_info") != "bool_domain"
 
 
 def test_committed_schema_domains_cover_all_of_2013(flights_cfg):

@@ -49,14 +49,28 @@ def write_schema(schema: schema_pb2.Schema, path: Path) -> Path:
 def infer_schema(
     cfg: PipelineConfig, stats: statistics_pb2.DatasetFeatureStatisticsList
 ) -> schema_pb2.Schema:
-    """`tfdv.infer_schema` + the TRAINING/SERVING environments (the label source is not served)."""
+    """`tfdv.infer_schema` + the TRAINING/SERVING environments (the label source is not served).
+
+    TFDV gives an integer column that happens to hold only 0/1 (or one value, e.g. month=1 in a
+    January span) a `bool_domain`; a declared `int` column keeps an integer domain instead (its
+    declared min/max when pipeline.yaml has them), so later values such as month=2 are checked
+    as integers, not accepted silently.
+    """
     import tensorflow_data_validation as tfdv
 
     schema = tfdv.infer_schema(stats, infer_feature_shape=False)
     schema.default_environment[:] = [TRAINING, SERVING]
+    declared = cfg.raw_column_types
     for feature in schema.feature:
         if feature.name == cfg.label_source:
             feature.not_in_environment[:] = [SERVING]
+        if declared.get(feature.name) == "int" and feature.HasField("bool_domain"):
+            feature.ClearField("bool_domain")
+            spec = next((f for f in cfg.features if f.name == feature.name), None)
+            if spec is not None and spec.min is not None:
+                feature.int_domain.min = int(spec.min)
+            if spec is not None and spec.max is not None:
+                feature.int_domain.max = int(spec.max)
     return schema
 
 
