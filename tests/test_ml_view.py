@@ -183,3 +183,16 @@ def test_report_links_are_host_relative(artifact_root):
     assert report_url(str(report)) == f"/ml-artifacts/flights/spans/{SPAN}/validation/data%20docs.html"
     assert report_url("/elsewhere/x.html") == "" and report_url(None) == ""
     assert os.environ["AIRFLOW__API__BASE_URL"].startswith("http")  # the base URL is not in the link
+
+
+def test_failed_ingest_leaves_its_report_under_the_artifact_root(tmp_path, monkeypatch):
+    from ml.errors import PipelineError
+    from ml_airflow.links import report_url
+    from ml_airflow.operators import IngestOperator
+
+    monkeypatch.setenv("ML_ARTIFACT_ROOT", str(tmp_path))
+    op = IngestOperator(task_id="ingest", pipeline="flights", span="2013-01-05")
+    error = PipelineError("column 'dep_delay' must be float", span="2013-01-05", file="/landing/f.csv")
+    path = op.failure_reports(error)["failure"]
+    assert json.loads(Path(path).read_text())["file"] == "/landing/f.csv"
+    assert report_url(path) == "/ml-artifacts/flights/spans/2013-01-05/ingest_failure.json"

@@ -32,6 +32,8 @@ from ml_airflow.links import (
     report_paths,
 )
 
+INGEST_FAILURE = "ingest_failure.json"
+
 
 def jsonable(result: dict) -> dict:
     """The result as strict JSON (paths -> str, NaN/inf -> None) so that XCom can store it."""
@@ -83,7 +85,10 @@ class MLCommandOperator(BaseOperator):
     def run_ml(self, context, argv: list[str]) -> dict[str, Any]:
         """`python -m ml <argv> --pipeline P` in-process -> its JSON-safe result dict."""
         from ml.cli import run_command
+        from ml.logs import quiet_libraries
+        from ml.summaries import summary
 
+        quiet_libraries()
         argv = [*argv[:1], "--pipeline", self.pipeline, *argv[1:]]
         self.log.info("python -m ml %s", shlex.join(argv))
         try:
@@ -107,7 +112,8 @@ class MLCommandOperator(BaseOperator):
             raise AirflowFailException(
                 f"`ml {argv[0]}` finished with exit code {code}: {json.dumps(result, sort_keys=True)}"
             )
-        self.log.info("result: %s", json.dumps(result, sort_keys=True))
+        self.log.info("%s", summary(result) or f"{argv[0]}: done")
+        self.log.debug("result:\n%s", json.dumps(result, sort_keys=True, indent=2))
         return result
 
 
@@ -125,9 +131,24 @@ class SpanOperator(MLCommandOperator):
 
 
 class IngestOperator(SpanOperator):
-    """Landing CSV(s) of the span -> validated train/eval tf.Example TFRecords."""
+    """Landing CSV(s) of the span -> validated train/eval tf.Example TFRecords.
+
+    A failed ingest leaves `<artifact_root>/<pipeline>/spans/<span>/ingest_failure.json` (the
+    error's fields), served by the ML view like every other report, behind "Failure report"
+    (the landing CSV it names is outside the artifact root and would get no link).
+    """
 
     command = "ingest"
+
+    def failure_reports(self, exc: PipelineError) -> dict[str, str]:
+        from ml.atomic import atomic_write_json
+
+        report = SpanPaths(load_pipeline(self.pipeline), Roots.resolve()).span_dir(self.span) / INGEST_FAILURE
+        if not report.is_file():  # the ingest command may already have written it
+            report.parent.mkdir(parents=True, exist_ok=True)
+            fields = {"message": str(exc), "span": exc.span, "file": exc.file, "column": exc.column}
+            atomic_write_json(report, {**fields, "rule": exc.rule, "step": self.command})
+        return {FAILURE_KEY: str(report)}
 
 
 class ValidateOperator(SpanOperator):
