@@ -2,8 +2,9 @@
 
 Every command lives in its own module under `ml/commands/` (discovered, no registry to edit)
 exposing `HELP`, `add_arguments(parser)` and `run(args, cfg, roots) -> dict`. The CLI prints
-the returned dict as one final JSON line. A `PipelineError` becomes a one-paragraph message
-on stderr and exit code 2; a command may ask for another exit code with `result["exit_code"]`.
+the returned dict as one final JSON line on stdout (or, when it holds `text`, that text: a
+table); logs go to stderr. A `PipelineError` becomes a one-paragraph message on stderr and exit
+code 2; a command may ask for another exit code with `result["exit_code"]`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ml.roots import Roots
 from ml.summaries import summary
 
 EXIT_ERROR = 2
+TEXT_KEY = "text"  # a command's human-readable output (a table), printed instead of the JSON
 
 
 def command_modules() -> dict[str, object]:
@@ -59,7 +61,7 @@ def run_command(argv: Sequence[str]) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     quiet_libraries()
     try:
@@ -70,5 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = int(result.pop("exit_code", 0)) if isinstance(result, dict) else 0
     if isinstance(result, dict) and (line := summary(result)):
         print(line, file=sys.stderr, flush=True)
-    print(json.dumps(result, sort_keys=True, default=str), flush=True)
+    text = result.pop(TEXT_KEY, None) if isinstance(result, dict) else None
+    print(text if text is not None else json.dumps(result, sort_keys=True, default=str), flush=True)
     return code

@@ -52,6 +52,18 @@ def previous_day(span: str) -> str:
     return (dt.date.fromisoformat(parse_span(span)) - dt.timedelta(days=1)).isoformat()
 
 
+def previous_spans(cfg: PipelineConfig, span: str, count: int) -> list[str]:
+    """Up to `count` spans before `span` in the pipeline's cadence, nearest first, never before
+    `span.start`."""
+    day = dt.date.fromisoformat(parse_span(span))
+    first = dt.date.fromisoformat(cfg.span_start)
+    return [
+        (day - dt.timedelta(days=i)).isoformat()
+        for i in range(1, count + 1)
+        if day - dt.timedelta(days=i) >= first
+    ]
+
+
 class SpanPaths:
     """All paths of one pipeline; span-specific ones take a validated span id."""
 
@@ -83,6 +95,14 @@ class SpanPaths:
     def ingest_summary(self, span: str) -> Path:
         return self.examples_dir(span) / "summary.json"
 
+    def ingest_failure_file(self, span: str) -> Path:
+        """The failure report of the span's last ingest (removed again by a successful one)."""
+        return self.span_dir(span) / "ingest_failure.json"
+
+    def timings_file(self, span: str) -> Path:
+        """Seconds each step took on the span (`{"ingest": s, "validate": s}`)."""
+        return self.span_dir(span) / "timings.json"
+
     def validation_dir(self, span: str) -> Path:
         return self.span_dir(span) / "validation"
 
@@ -96,6 +116,10 @@ class SpanPaths:
         """TFDV Anomalies proto (text) of every TFDV check of the span."""
         return self.validation_dir(span) / "anomalies.pbtxt"
 
+    def baseline_stats_file(self, span: str) -> Path:
+        """Statistics of the span's drift baseline (the spans it was compared with)."""
+        return self.validation_dir(span) / "baseline_stats.tfrecord"
+
     def serving_stats_file(self, span: str) -> Path:
         return self.validation_dir(span) / "serving_stats.tfrecord"
 
@@ -104,6 +128,8 @@ class SpanPaths:
         return self.validation_dir(span) / "data_docs" / "index.html"
 
     def stats_html(self, span: str, against: str | None = None) -> Path:
+        if against == "baseline":
+            return self.validation_dir(span) / "stats_vs_baseline.html"
         name = f"stats_vs_{parse_span(against)}.html" if against else "stats.html"
         return self.validation_dir(span) / name
 

@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.model.evaluate import evaluate
+    from ml.results import open_store
+    from ml.results.record import record_evaluation
 
     result = evaluate(
         cfg,
@@ -53,4 +55,5 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         "evaluation_dir",
         "model_dir",
     )
+    record_evaluation(open_store(cfg, roots), cfg, Path(result["evaluation_dir"]))
     return {"command": "evaluate", **{k: result[k] for k in keep}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ml.commands._results import run_span_step
 from ml.config import PipelineConfig
 from ml.data.ingest import ingest_span
 from ml.roots import Roots
@@ -16,4 +17,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
-    return {"command": "ingest", **ingest_span(cfg, roots, args.span)}
+    result = run_span_step(cfg, roots, args.span, "ingest", lambda: ingest_span(cfg, roots, args.span))
+    return {"command": "ingest", **result}

@@ -33,17 +33,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+    from ml.commands._serving import record_serving_history
     from ml.serving.push import push
 
-    return {
-        "command": "push",
-        **push(
-            cfg,
-            roots,
-            Path(args.model),
-            Path(args.blessing),
-            serving_url=args.serving_url,
-            timeout_s=args.timeout,
-            tf_serving_root=args.tf_serving_root,
-        ),
-    }
+    try:
+        return {
+            "command": "push",
+            **push(
+                cfg,
+                roots,
+                Path(args.model),
+                Path(args.blessing),
+                serving_url=args.serving_url,
+                timeout_s=args.timeout,
+                tf_serving_root=args.tf_serving_root,
+            ),
+        }
+    finally:  # a push that rolled itself back after a failed smoke test is history too
+        record_serving_history(cfg, roots)

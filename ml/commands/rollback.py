@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+    from ml.commands._serving import record_serving_history
     from ml.serving.rollback import rollback
 
-    return {"command": "rollback", **rollback(cfg, roots, args.to_version)}
+    result = rollback(cfg, roots, args.to_version)
+    record_serving_history(cfg, roots)
+    return {"command": "rollback", **result}

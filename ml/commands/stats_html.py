@@ -14,7 +14,11 @@ HELP = "write TFDV's HTML view of a validated span's statistics (optionally agai
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--span", required=True, help="span id YYYY-MM-DD")
-    parser.add_argument("--against", metavar="PREV", help="a second validated span to compare with")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--against", metavar="PREV", help="a second validated span to compare with")
+    group.add_argument(
+        "--baseline", action="store_true", help="compare with the span's drift baseline statistics"
+    )
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
@@ -25,9 +29,14 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     paths = SpanPaths(cfg, roots)
     span = parse_span(args.span)
     against = parse_span(args.against) if args.against else None
+    wanted = [(span, paths.stats_file(span))]
+    if against:
+        wanted.append((against, paths.stats_file(against)))
+    elif args.baseline:
+        against = "baseline"
+        wanted.append((span, paths.baseline_stats_file(span)))
     loaded = []
-    for name in filter(None, (span, against)):
-        path = paths.stats_file(name)
+    for name, path in wanted:
         if not path.is_file():
             raise PipelineError(
                 f"span {name} has no statistics ({path}); run `python -m ml validate --span {name}` first",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ml.commands._results import run_span_step
 from ml.config import PipelineConfig
 from ml.roots import Roots
 
 HELP = (
     "check one raw span: Great Expectations suite, TFDV statistics vs the curated schema, "
-    "drift vs the previous validated span, skew vs the serving log"
+    "drift vs the span(s) before it in the cadence, skew vs the serving log"
 )
 
 
@@ -18,11 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--previous",
         metavar="SPAN",
-        help="drift baseline span (default: the latest passed span before --span)",
+        help="drift baseline span (default: checks.drift.baseline of pipeline.yaml, the span before)",
     )
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.data.validate import validate_span
 
-    return {"command": "validate", **validate_span(cfg, roots, args.span, args.previous)}
+    result = run_span_step(
+        cfg, roots, args.span, "validate", lambda: validate_span(cfg, roots, args.span, args.previous)
+    )
+    return {"command": "validate", **result}

@@ -34,6 +34,7 @@ class ExpectationResult:
     failures: list[tuple[str, str, str]]  # (column, expectation type, description)
     evaluated: int
     docs_index: Path
+    results: list[dict]  # every expectation: {column, expectation, passed}
 
 
 def build_suite(cfg: PipelineConfig):
@@ -145,4 +146,12 @@ def run_expectations(
         failures=failures,
         evaluated=len(results.results),
         docs_index=docs_dir / "index.html",
+        results=[
+            {
+                "column": r.expectation_config.kwargs.get("column") or TABLE,
+                "expectation": r.expectation_config.type,
+                "passed": bool(r.success),
+            }
+            for r in results.results
+        ],
     )

@@ -3,7 +3,8 @@
 Checks, each with a configurable severity (`checks.<name>.severity: block|warn`):
 - great_expectations: the suite of ml.data.expectations on the raw span (+ HTML Data Docs);
 - schema: TFDV statistics of the span against the curated schema.pbtxt;
-- drift: L-infinity / Jensen-Shannon distance to the previous validated span's statistics;
+- drift: L-infinity / Jensen-Shannon distance to the baseline spans (ml.data.baseline: the
+  span before in the cadence, or a trailing window; the same whatever order spans run in);
 - skew: the same comparators against the statistics of the span's serving-request log.
 All artifacts are written first; then blocking anomalies raise PipelineError (CLI exit 2).
 """
@@ -14,10 +15,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml.atomic import atomic_dir, atomic_write_json, atomic_write_text, read_json
+from ml.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from ml.config import PipelineConfig
 from ml.data import anomalies as anomaly_util
 from ml.data.anomalies import Anomaly
+from ml.data.baseline import Baseline, resolve_baseline
 from ml.data.expectations import run_expectations
 from ml.data.raw import read_raw_span
 from ml.data.schema import (
@@ -29,7 +31,6 @@ from ml.data.schema import (
 )
 from ml.data.stats import (
     compute_statistics,
-    load_statistics,
     serving_columns,
     span_columns,
     statistics_html,
@@ -61,37 +62,18 @@ class CheckOutcome:
         }
 
 
-def baseline_span(paths: SpanPaths, span: str) -> str | None:
-    """The latest span before `span` whose validation passed (not necessarily the day before)."""
-    for candidate in reversed(paths.validated_spans()):
-        if (
-            candidate < span
-            and paths.verdict_file(candidate).is_file()
-            and read_json(paths.verdict_file(candidate)).get("passed")
-        ):
-            return candidate
-    return None
-
-
 def serving_log_files(cfg: PipelineConfig, paths: SpanPaths, span: str) -> list[Path]:
     folder = paths.serving_log_dir(span)
     return sorted(p for p in folder.glob(cfg.landing_glob) if p.is_file()) if folder.is_dir() else []
 
 
-def _resolve_baseline(paths: SpanPaths, span: str, previous: str | None) -> str | None:
-    if previous is None:
-        return baseline_span(paths, span)
+def explicit_baseline(cfg: PipelineConfig, paths: SpanPaths, span: str, previous: str) -> Baseline:
+    """`--previous SPAN`: compare with exactly that landed span."""
     previous = parse_span(previous)
     if previous == span:
         raise PipelineError(f"--previous {previous} is the span itself", span=span, rule="previous-span")
-    if not paths.stats_file(previous).is_file():
-        raise PipelineError(
-            f"previous span {previous} has no statistics ({paths.stats_file(previous)}); validate it first",
-            span=span,
-            file=str(paths.stats_file(previous)),
-            rule="previous-stats-exist",
-        )
-    return previous
+    files = read_raw_span(cfg, paths.landing_dir(previous), previous).files
+    return Baseline(spans=[previous], files=files, reason=f"--previous {previous} given")
 
 
 def severity(cfg: PipelineConfig, check: str) -> str:
@@ -117,12 +99,24 @@ def _tfdv_check(name: str, cfg: PipelineConfig, stats, schema, **control) -> tup
     return proto, anomaly_util.from_tfdv(proto, check=name, severity=level)
 
 
+def compare(name: str, cfg: PipelineConfig, stats, schema, other) -> tuple:
+    """The drift or skew check of `stats` against `other` statistics: (proto, anomalies, measurements).
+
+    The validate step and `calibrate-drift` both measure distances through this one function.
+    """
+    control = {"previous_statistics" if name == "drift" else "serving_statistics": other}
+    proto, found = _tfdv_check(name, cfg, stats, schema, **control)
+    return proto, found, anomaly_util.measurements(proto, f"{name}_measurements")
+
+
 def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | None = None) -> dict:
     span = parse_span(span)
     paths = SpanPaths(cfg, roots)
     raw = read_raw_span(cfg, paths.landing_dir(span), span)
     schema = load_schema(cfg.schema_path)
-    baseline = _resolve_baseline(paths, span, previous)
+    baseline = (
+        explicit_baseline(cfg, paths, span, previous) if previous else resolve_baseline(cfg, roots, span)
+    )
     serving_files = serving_log_files(cfg, paths, span)
     final = paths.validation_dir(span)
     outcomes: dict[str, CheckOutcome] = {}
@@ -140,7 +134,11 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | 
             level,
             True,
             [Anomaly(col, kind, desc, "great_expectations", level) for col, kind, desc in ge.failures],
-            {"expectations": ge.evaluated, "data_docs": str(docs_index.relative_to(final))},
+            {
+                "expectations": ge.evaluated,
+                "data_docs": str(docs_index.relative_to(final)),
+                "results": ge.results,
+            },
         )
 
         stats = compute_statistics(
@@ -152,14 +150,18 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | 
         )
 
         drift = CheckOutcome(
-            "drift", severity(cfg, "drift"), baseline is not None, details={"baseline_span": baseline}
+            "drift", severity(cfg, "drift"), bool(baseline.spans), details=baseline.as_dict()
         )
-        if baseline is not None:
-            proto, drift.anomalies = _tfdv_check(
-                "drift", cfg, stats, schema, previous_statistics=load_statistics(paths.stats_file(baseline))
+        if baseline.spans:
+            previous_stats = compute_statistics(
+                baseline.files, span_columns(cfg), inside(paths.baseline_stats_file(span)), schema=schema
             )
-            drift.details["measurements"] = anomaly_util.measurements(proto, "drift_measurements")
+            proto, drift.anomalies, drift.details["measurements"] = compare(
+                "drift", cfg, stats, schema, previous_stats
+            )
             anomaly_util.merge(merged, proto)
+        else:
+            log.warning("span %s: drift not checked: %s", span, baseline.reason)
         outcomes["drift"] = drift
 
         skew = CheckOutcome(
@@ -172,9 +174,8 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | 
             serving = compute_statistics(
                 serving_files, serving_columns(cfg), inside(paths.serving_stats_file(span)), schema=schema
             )
-            proto, skew.anomalies = _tfdv_check("skew", cfg, stats, schema, serving_statistics=serving)
+            proto, skew.anomalies, skew.details["measurements"] = compare("skew", cfg, stats, schema, serving)
             skew.details["serving_rows"] = int(serving.datasets[0].num_examples)
-            skew.details["measurements"] = anomaly_util.measurements(proto, "skew_measurements")
             anomaly_util.merge(merged, proto)
         outcomes["skew"] = skew
 
@@ -222,7 +223,8 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | 
             }
             for name in CHECKS
         },
-        "baseline_span": baseline,
+        **baseline.as_dict(),
+        "baseline_stats_file": str(paths.baseline_stats_file(span)) if baseline.spans else None,
         "stats_file": str(paths.stats_file(span)),
         "serving_stats_file": str(paths.serving_stats_file(span)) if serving_files else None,
         "anomalies_file": str(paths.anomalies_file(span)),

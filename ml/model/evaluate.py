@@ -7,6 +7,7 @@ Output dir `E` (written atomically): `E/tfma/` (TFMA eval + validation result, r
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import apache_beam as beam
@@ -229,6 +230,7 @@ def evaluate(
             },
             "evaluation_dir": str(output),
             "tfma_dir": str(output / "tfma"),
+            "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         atomic_write_json(tmp / "metrics.json", metrics)
         atomic_write_json(tmp / "blessing.json", blessing)

@@ -156,7 +156,7 @@ class ValidateOperator(SpanOperator):
 
     The reports are written before a blocking failure, so the links work on failed runs too
     ("Failure report" is then the verdict). When the span had a drift baseline, `stats-html
-    --against` adds the side-by-side statistics view.
+    --baseline` adds the side-by-side statistics view.
     """
 
     command = "validate"
@@ -171,9 +171,7 @@ class ValidateOperator(SpanOperator):
     def extend(self, context, result: dict[str, Any]) -> dict[str, Any]:
         if not result.get("baseline_span"):
             return result
-        compared = self.run_ml(
-            context, ["stats-html", "--span", self.span, "--against", result["baseline_span"]]
-        )
+        compared = self.run_ml(context, ["stats-html", "--span", self.span, "--baseline"])
         return {**result, "stats_vs_previous_html": compared["stats_html"]}
 
     def failure_reports(self, exc: PipelineError) -> dict[str, str]:

@@ -1,0 +1,62 @@
+"""Glue between the steps and the results store: time a span step, keep its failure report,
+record the span's rows afterwards (also when the step failed with a PipelineError)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ml.atomic import atomic_write_json, read_json
+from ml.config import PipelineConfig
+from ml.errors import PipelineError
+from ml.results import open_store
+from ml.results.record import record_span
+from ml.roots import Roots
+from ml.spans import SpanPaths, parse_span
+
+
+def _save_timing(paths: SpanPaths, span: str, step: str, seconds: float) -> None:
+    path = paths.timings_file(span)
+    timings = read_json(path) if path.is_file() else {}
+    atomic_write_json(path, {**timings, step: round(seconds, 3)})
+
+
+@contextlib.contextmanager
+def _ingest_failure_report(paths: SpanPaths, span: str) -> Iterator[None]:
+    report = paths.ingest_failure_file(span)
+    try:
+        yield
+    except PipelineError as exc:
+        atomic_write_json(
+            report,
+            {
+                "span": span,
+                "message": str(exc),
+                "file": exc.file,
+                "column": exc.column,
+                "rule": exc.rule,
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            },
+        )
+        raise
+    report.unlink(missing_ok=True)
+
+
+def run_span_step(
+    cfg: PipelineConfig, roots: Roots, span: str, step: str, fn: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run one span step (`ingest` | `validate`), then record the span in the results store."""
+    span = parse_span(span)
+    paths = SpanPaths(cfg, roots)
+    started = time.monotonic()
+    guard = _ingest_failure_report(paths, span) if step == "ingest" else contextlib.nullcontext()
+    try:
+        with guard:
+            return fn()
+    finally:
+        if paths.span_dir(span).is_dir():
+            _save_timing(paths, span, step, time.monotonic() - started)
+            record_span(open_store(cfg, roots), cfg, roots, span)

@@ -1,0 +1,79 @@
+"""`results rebuild | spans [--last N] | models [--json]`: the pipeline's results store."""
+
+from __future__ import annotations
+
+import argparse
+
+from ml.config import PipelineConfig
+from ml.roots import Roots
+from ml.table import render_table
+
+HELP = "the pipeline's results store: rebuild it from the artifacts, or print its spans or models"
+
+SPAN_COLUMNS = (
+    ("span", "span"),
+    ("status", "status"),
+    ("rows", "rows"),
+    ("train", "train_rows"),
+    ("eval", "eval_rows"),
+    ("GE failed", "ge_failed"),
+    ("schema", "schema_anomalies"),
+    ("drift", "drift_alarms"),
+    ("skew", "skew_alarms"),
+    ("baseline", "baseline_span"),
+    ("validate s", "validate_seconds"),
+)
+MODEL_COLUMNS = (
+    ("run", "run_id"),
+    ("window", "window"),
+    ("AUC", "auc"),
+    ("blessed", "blessed"),
+    ("decided by", "decided_by"),
+    ("version", "pushed_version"),
+    ("live", "live"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("rebuild", "spans", "models"))
+    parser.add_argument("--last", type=int, help="spans: only the newest N spans")
+    parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+
+
+def _models(store, cfg: PipelineConfig) -> list[dict]:
+    from ml.results import queries
+
+    overall = {
+        (m["run_id"], m["metric"]): m["value"]
+        for m in queries.model_metrics(store, cfg.name)
+        if m["slice"] == "Overall" and m["model"] == "candidate"
+    }
+    rows = queries.models(store, cfg.name)
+    for row in rows:
+        row["window"] = f"{row['first_span']}..{row['last_span']}" if row["first_span"] else None
+        row["auc"] = overall.get((row["run_id"], "auc"))
+    return rows
+
+
+def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+    from ml.results import open_store, queries
+
+    store = open_store(cfg, roots)
+    if args.action == "rebuild":
+        from ml.results.rebuild import rebuild
+        from ml.serving.history import serving_events
+        from ml.serving.layout import ServingLayout
+
+        return {
+            "command": "results",
+            "action": "rebuild",
+            **rebuild(store, cfg, roots, serving_events(ServingLayout.of(cfg, roots))),
+        }
+    if args.action == "spans":
+        rows, columns = queries.spans(store, cfg.name, last=args.last), SPAN_COLUMNS
+    else:
+        rows, columns = _models(store, cfg), MODEL_COLUMNS
+    result = {"command": "results", "action": args.action, "rows": rows}
+    if not args.json:
+        result["text"] = render_table([h for h, _ in columns], [[r.get(k) for _, k in columns] for r in rows])
+    return result

@@ -1,0 +1,229 @@
+"""What each step writes into the results store, always derived from the artifacts on disk.
+
+`ml/commands/*` call these after their step returned (or failed with a report), and
+`rebuild` calls the same functions over every artifact, so a rebuilt store equals the live one.
+Each function replaces the rows it owns: re-running a step replaces its results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ml.atomic import read_json
+from ml.config import PipelineConfig
+from ml.results import schema as t
+from ml.results.store import ResultsStore
+from ml.roots import Roots
+from ml.spans import SpanPaths
+
+COMPARATORS = {"L_INFTY": "linf", "JENSEN_SHANNON_DIVERGENCE": "jsd", "NORMALIZED_ABSOLUTE_DIFFERENCE": "nad"}
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    return read_json(path) if path.is_file() else None
+
+
+def _comparison_rows(check: dict, name: str, anomalies: list[dict]) -> list[dict]:
+    """One row per compared feature of a drift or skew check (distance, threshold, comparator)."""
+    alarmed = {a["feature"] for a in anomalies if a["check"] == name}
+    baseline = check.get("baseline_span")
+    return [
+        {
+            "check": name,
+            "name": feature,
+            "kind": m["type"],
+            "passed": feature not in alarmed,
+            "value": m["value"],
+            "threshold": m["threshold"],
+            "comparator": COMPARATORS.get(m["type"], m["type"].lower()),
+            "baseline_span": baseline,
+            "severity": check.get("severity"),
+        }
+        for feature, m in sorted((check.get("measurements") or {}).items())
+    ]
+
+
+def check_rows(verdict: dict) -> list[dict]:
+    """Every GE expectation (pass or fail), schema anomaly and drift/skew feature of a verdict."""
+    checks, anomalies = verdict["checks"], verdict["anomalies"]
+    ge = checks["great_expectations"]
+    rows = [
+        {
+            "check": "great_expectations",
+            "name": r["column"],
+            "kind": r["expectation"],
+            "passed": r["passed"],
+            "severity": ge["severity"],
+            "detail": r.get("detail"),
+        }
+        for r in ge.get("results", [])
+    ]
+    rows += [
+        {
+            "check": "schema",
+            "name": a["feature"],
+            "kind": a["kind"],
+            "passed": False,
+            "severity": a["severity"],
+            "detail": a["description"],
+        }
+        for a in anomalies
+        if a["check"] == "schema"
+    ]
+    for name in ("drift", "skew"):
+        rows += _comparison_rows(checks[name], name, anomalies)
+    return rows
+
+
+def span_row(paths: SpanPaths, span: str) -> tuple[dict, list[dict]] | None:
+    """The span's row and check rows from its artifacts; None when nothing was written yet."""
+    summary = _json(paths.ingest_summary(span))
+    failure = _json(paths.ingest_failure_file(span))
+    verdict = _json(paths.verdict_file(span))
+    timings = _json(paths.timings_file(span)) or {}
+    if summary is None and failure is None and verdict is None:
+        return None
+    row: dict[str, Any] = {
+        "pipeline": paths.cfg.name,
+        "span": span,
+        "ingest_seconds": timings.get("ingest"),
+        "validate_seconds": timings.get("validate"),
+        "updated_at": now(),
+    }
+    if summary:
+        row.update(
+            rows=summary["rows_in"],
+            train_rows=summary["rows_out"].get("train"),
+            eval_rows=summary["rows_out"].get("eval"),
+            label_positive_rate=summary.get("label_positive_rate"),
+        )
+    checks: list[dict] = []
+    if failure is not None:
+        row.update(status="ingest_failed", error=failure.get("message"))
+    elif verdict is not None:
+        c = verdict["checks"]
+        drift = c["drift"]
+        row.update(
+            status="passed" if verdict["passed"] else "failed",
+            rows=verdict["rows"],
+            ge_evaluated=c["great_expectations"].get("expectations"),
+            ge_failed=c["great_expectations"]["anomalies"],
+            schema_anomalies=c["schema"]["anomalies"],
+            drift_ran=drift["ran"],
+            drift_alarms=drift["anomalies"],
+            skew_ran=c["skew"]["ran"],
+            skew_alarms=c["skew"]["anomalies"],
+            baseline_span=drift.get("baseline_span"),
+            baseline_reason=drift.get("baseline_reason"),
+            blocking=verdict["blocking"],
+            warnings=verdict["warnings"],
+        )
+        checks = check_rows(verdict)
+    else:
+        row["status"] = "ingested"
+    return row, checks
+
+
+def _replace_span(conn: Connection, row: dict, checks: list[dict]) -> None:
+    key = (t.spans.c.pipeline == row["pipeline"]) & (t.spans.c.span == row["span"])
+    conn.execute(sa.delete(t.spans).where(key))
+    conn.execute(
+        sa.delete(t.checks).where((t.checks.c.pipeline == row["pipeline"]) & (t.checks.c.span == row["span"]))
+    )
+    conn.execute(sa.insert(t.spans), [row])
+    if checks:
+        base = {"pipeline": row["pipeline"], "span": row["span"]}
+        full = [{c.name: None for c in t.checks.columns if c.name != "id"} | base | r for r in checks]
+        conn.execute(sa.insert(t.checks), full)
+
+
+def record_span(store: ResultsStore, cfg: PipelineConfig, roots: Roots, span: str) -> dict | None:
+    """Replace the span's rows from its artifacts (summary, ingest failure, verdict, timings)."""
+    found = span_row(SpanPaths(cfg, roots), span)
+    if found is None:
+        return None
+    store.write(_replace_span, *found)
+    return found[0]
+
+
+def evaluation_rows(cfg: PipelineConfig, evaluation_dir: Path) -> dict[str, Any] | None:
+    """The model row, its lineage and metric rows from an evaluation dir (blessing + metrics)."""
+    blessing = _json(evaluation_dir / "blessing.json")
+    metrics = _json(evaluation_dir / "metrics.json")
+    if blessing is None or metrics is None:
+        return None
+    model_dir = Path(blessing["model_dir"])
+    train = _json(model_dir / "train_result.json") or {}
+    run_id = model_dir.name
+    failures = blessing.get("failures") or []
+    trained = sorted(train.get("spans") or [])
+    decided = f"{failures[0]['metric']} on {failures[0]['slice']}" if failures else None
+    model = {
+        "pipeline": cfg.name,
+        "run_id": run_id,
+        "model_dir": str(model_dir),
+        "evaluation_dir": str(evaluation_dir),
+        "first_span": trained[0] if trained else None,
+        "last_span": trained[-1] if trained else None,
+        "blessed": bool(blessing["blessed"]),
+        "decided_by": decided,
+        "reason": failures[0].get("message") if failures else None,
+        "thresholds": blessing.get("thresholds"),
+        "baseline_version": (blessing.get("baseline") or {}).get("version"),
+        "evaluated_at": blessing.get("evaluated_at"),
+    }
+    lineage = [{"span": s, "role": "train"} for s in trained]
+    lineage += [{"span": s, "role": "eval"} for s in sorted(blessing.get("spans") or [])]
+    values = [
+        {"model": group, "slice": slice_name, "metric": metric, "value": value}
+        for slice_name, groups in metrics.items()
+        for group, named in groups.items()
+        for metric, value in named.items()
+    ]
+    return {"model": model, "lineage": lineage, "metrics": values}
+
+
+def _replace_model(conn: Connection, rows: dict[str, Any]) -> None:
+    model = rows["model"]
+    base = {"pipeline": model["pipeline"], "run_id": model["run_id"]}
+    for table in (t.models, t.model_spans, t.model_metrics):
+        conn.execute(
+            sa.delete(table).where(
+                (table.c.pipeline == base["pipeline"]) & (table.c.run_id == base["run_id"])
+            )
+        )
+    conn.execute(sa.insert(t.models), [model])
+    if rows["lineage"]:
+        conn.execute(sa.insert(t.model_spans), [base | r for r in rows["lineage"]])
+    if rows["metrics"]:
+        conn.execute(sa.insert(t.model_metrics), [base | r for r in rows["metrics"]])
+
+
+def record_evaluation(store: ResultsStore, cfg: PipelineConfig, evaluation_dir: Path) -> dict | None:
+    """Replace one training run's model row, lineage and metrics from its evaluation dir."""
+    rows = evaluation_rows(cfg, Path(evaluation_dir))
+    if rows is None:
+        return None
+    store.write(_replace_model, rows)
+    return rows["model"]
+
+
+def _replace_serving(conn: Connection, pipeline: str, events: list[dict]) -> None:
+    conn.execute(sa.delete(t.serving_events).where(t.serving_events.c.pipeline == pipeline))
+    if events:
+        conn.execute(sa.insert(t.serving_events), [{"pipeline": pipeline} | e for e in events])
+
+
+def record_serving(store: ResultsStore, cfg: PipelineConfig, events: list[dict]) -> int:
+    """Replace the pipeline's serving history (push + rollback events from the serving root)."""
+    store.write(_replace_serving, cfg.name, events)
+    return len(events)

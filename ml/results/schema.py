@@ -1,0 +1,117 @@
+"""The results store's tables (SQLAlchemy Core): one schema for SQLite and Postgres.
+
+Every table carries the pipeline name, so one Postgres database serves every pipeline while
+the embedded default keeps one SQLite file per pipeline. Rows are replaced, never appended to,
+when a step re-runs (a re-validated span replaces its span row and its check rows).
+Changing a table means a new Alembic revision under `migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+spans = sa.Table(
+    "spans",
+    metadata,
+    sa.Column("pipeline", sa.String(100), primary_key=True),
+    sa.Column("span", sa.String(40), primary_key=True),
+    # ingested | ingest_failed | passed | failed (validation blocked)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("rows", sa.Integer),
+    sa.Column("train_rows", sa.Integer),
+    sa.Column("eval_rows", sa.Integer),
+    sa.Column("label_positive_rate", sa.Float),
+    sa.Column("ge_evaluated", sa.Integer),
+    sa.Column("ge_failed", sa.Integer),
+    sa.Column("schema_anomalies", sa.Integer),
+    sa.Column("drift_ran", sa.Boolean),
+    sa.Column("drift_alarms", sa.Integer),
+    sa.Column("skew_ran", sa.Boolean),
+    sa.Column("skew_alarms", sa.Integer),
+    sa.Column("baseline_span", sa.String(40)),
+    sa.Column("baseline_reason", sa.Text),
+    sa.Column("blocking", sa.Integer),
+    sa.Column("warnings", sa.Integer),
+    sa.Column("ingest_seconds", sa.Float),
+    sa.Column("validate_seconds", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+# One row per GE expectation, per schema anomaly and per drift/skew feature of a span.
+checks = sa.Table(
+    "checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(100), nullable=False),
+    sa.Column("span", sa.String(40), nullable=False),
+    sa.Column("check", sa.String(40), nullable=False),  # great_expectations|schema|drift|skew
+    sa.Column("name", sa.String(200), nullable=False),  # feature / column, or *table*
+    sa.Column("kind", sa.String(200)),  # expectation type, anomaly type or comparator
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("comparator", sa.String(40)),
+    sa.Column("baseline_span", sa.String(40)),
+    sa.Column("severity", sa.String(10)),
+    sa.Column("detail", sa.Text),
+    sa.Index("ix_checks_span", "pipeline", "span"),
+    sa.Index("ix_checks_feature", "pipeline", "check", "name"),
+)
+
+# One row per training run (model dir), written when it is evaluated.
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("pipeline", sa.String(100), primary_key=True),
+    sa.Column("run_id", sa.String(100), primary_key=True),
+    sa.Column("model_dir", sa.Text, nullable=False),
+    sa.Column("evaluation_dir", sa.Text),
+    sa.Column("first_span", sa.String(40)),
+    sa.Column("last_span", sa.String(40)),
+    sa.Column("blessed", sa.Boolean),
+    sa.Column("decided_by", sa.Text),  # the check that decided (metric@slice), None = all passed
+    sa.Column("reason", sa.Text),
+    sa.Column("thresholds", sa.JSON),
+    sa.Column("baseline_version", sa.Integer),
+    sa.Column("evaluated_at", sa.String(40)),
+)
+
+# Lineage: which spans a model was trained (role=train) and evaluated (role=eval) on.
+model_spans = sa.Table(
+    "model_spans",
+    metadata,
+    sa.Column("pipeline", sa.String(100), primary_key=True),
+    sa.Column("run_id", sa.String(100), primary_key=True),
+    sa.Column("span", sa.String(40), primary_key=True),
+    sa.Column("role", sa.String(10), primary_key=True),
+    sa.Index("ix_model_spans_span", "pipeline", "span"),
+)
+
+model_metrics = sa.Table(
+    "model_metrics",
+    metadata,
+    sa.Column("pipeline", sa.String(100), primary_key=True),
+    sa.Column("run_id", sa.String(100), primary_key=True),
+    sa.Column("model", sa.String(20), primary_key=True),  # candidate | baseline | diff
+    sa.Column("slice", sa.String(200), primary_key=True),  # Overall, carrier=AA, ...
+    sa.Column("metric", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Float),
+)
+
+# Served versions: one `push` row per version, one `rollback` row per retired version.
+serving_events = sa.Table(
+    "serving_events",
+    metadata,
+    sa.Column("pipeline", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("event", sa.String(20), primary_key=True),  # push | rollback
+    sa.Column("model_name", sa.String(100), nullable=False),
+    sa.Column("run_id", sa.String(100)),
+    sa.Column("at", sa.String(40)),
+    sa.Column("detail", sa.Text),
+)
+
+TABLES = (spans, checks, models, model_spans, model_metrics, serving_events)
