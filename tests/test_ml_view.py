@@ -196,3 +196,66 @@ def test_failed_ingest_leaves_its_report_under_the_artifact_root(tmp_path, monke
     path = op.failure_reports(error)["failure"]
     assert json.loads(Path(path).read_text())["file"] == "/landing/f.csv"
     assert report_url(path) == "/ml-artifacts/flights/spans/2013-01-05/ingest_failure.json"
+
+
+def fill_store(root: Path) -> None:
+    """A small results store: a passed span, a failed ingest, drift rows, one model, one push."""
+    import sqlalchemy as sa
+
+    from ml.config import load_pipeline
+    from ml.results import open_store
+    from ml.results import schema as t
+    from ml.roots import Roots
+
+    store = open_store(load_pipeline("flights"), Roots.resolve(artifacts=root))
+    now = "2026-01-01T00:00:00Z"
+    span = {"pipeline": "flights", "updated_at": now, "drift_ran": True, "skew_ran": False}
+    rows = [
+        span | {"span": "2013-01-01", "status": "passed", "rows": 842, "ge_evaluated": 43, "ge_failed": 0},
+        span
+        | {"span": SPAN, "status": "passed", "rows": 943, "ge_evaluated": 43, "baseline_span": "2013-01-01"},
+        span | {"span": FAILED, "status": "ingest_failed", "error": "dep_delay must be float"},
+    ]
+    drift = {"pipeline": "flights", "check": "drift", "comparator": "jsd", "threshold": 0.5}
+    checks = [
+        drift
+        | {"span": SPAN, "name": "dep_delay", "value": 0.2, "passed": True, "baseline_span": "2013-01-01"},
+    ]
+    model = {"pipeline": "flights", "run_id": RUN, "model_dir": f"/m/{RUN}", "evaluation_dir": f"/e/{RUN}"}
+    model |= {"first_span": "2013-01-01", "last_span": SPAN, "blessed": True, "evaluated_at": now}
+    metric = {"pipeline": "flights", "run_id": RUN, "model": "candidate", "slice": "Overall"}
+    push = {
+        "pipeline": "flights",
+        "version": 1,
+        "event": "push",
+        "model_name": "flights",
+        "run_id": RUN,
+        "at": now,
+    }
+
+    def fill(conn) -> None:
+        for table, values in ((t.spans, rows), (t.checks, checks)):
+            for row in values:
+                conn.execute(sa.insert(table).values(**row))
+        conn.execute(sa.insert(t.models), [model])
+        conn.execute(sa.insert(t.model_metrics), [metric | {"metric": "auc", "value": 0.71}])
+        conn.execute(sa.insert(t.serving_events), [push])
+
+    store.write(fill)
+
+
+def test_pipeline_view_grid_drift_and_models(client, tokens, artifact_root):
+    fill_store(artifact_root)
+    page = client.get("/ml-artifacts/flights/", headers=auth(tokens))
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'data-span="2013-01-01" data-check="GE"' in html and "c-passed" in html
+    assert f'href="/ml-artifacts/flights/spans/{FAILED}/ingest_failure.json"' in html and "c-failed" in html
+    assert f'href="/ml-artifacts/flights/stats/{SPAN}?against=2013-01-01"' in html
+    assert 'id="drift-plot"' in html and "0.7100" in html and "blessed" in html and "live" in html
+    assert "https://" not in html
+    spans = client.get("/ml-artifacts/flights/api/spans", headers=auth(tokens)).json()
+    assert [s["status"] for s in spans] == ["passed", "passed", "ingest_failed"]
+    models = client.get("/ml-artifacts/flights/api/models", headers=auth(tokens)).json()
+    assert models[0]["run_id"] == RUN and models[0]["pushed_version"] == 1 and models[0]["live"] is True
+    assert client.get("/ml-artifacts/flights/api/spans").status_code == 401

@@ -24,11 +24,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ml.config import available_pipelines
 from ml.roots import Roots
-from ml_airflow.links import ERROR_XCOM, REPORTS_XCOM
+from ml_airflow.links import ARTIFACTS_PREFIX, ERROR_XCOM, REPORTS_XCOM
 from ml_airflow.ui import reports
+from ml_airflow.ui import view as view_models
 from ml_airflow.ui.auth import Pipeline, User, can_read, pipeline_of_dag
 from ml_airflow.ui.files import clean_parts, media_type, pipeline_root, resolve_under
 from ml_airflow.ui.static_files import STATIC, ge_static, plotly_js
+from ml_airflow.ui.store import store_for
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -125,6 +127,45 @@ def create_app(roots: Roots | None = None) -> FastAPI:
     def pipeline_slash(pipeline: Pipeline, request: Request) -> RedirectResponse:
         return RedirectResponse(f"{base_url(request)}/{pipeline}/", status.HTTP_307_TEMPORARY_REDIRECT)
 
+    def pipeline_page(request: Request, pipeline: str) -> HTMLResponse:
+        view = view_models
+        store = store_for(pipeline, roots)
+        base = f"{base_url(request)}/{pipeline}"
+        columns = view.grid(store, pipeline, base, task_urls(request, pipeline))
+        models = view.model_rows(store, pipeline, base)
+        counts: dict[str, int] = {}
+        for col in columns:
+            counts[col.status] = counts.get(col.status, 0) + 1
+        figures = {
+            "drift": view.distance_figure(store, pipeline, "drift"),
+            "skew": view.distance_figure(store, pipeline, "skew"),
+            "volume": view.volume_figure(store, pipeline),
+        }
+        names = sorted({k for m in models for k in m.overall})
+        return page(
+            request,
+            "pipeline.html",
+            pipeline=pipeline,
+            columns=columns,
+            checks=view.CHECKS,
+            cell_px=max(3, min(28, 1100 // max(len(columns), 1))),
+            counts=counts,
+            figures=figures,
+            models=models,
+            metric_names=[n for n in METRICS_SHOWN if n in names],
+            events=view.serving_history(store, pipeline),
+            schedule_note=schedule_note(),
+        )
+
+    @app.get("/{pipeline}/api/spans")
+    def api_spans(pipeline: Pipeline, request: Request) -> list[view_models.SpanColumn]:
+        base = f"{base_url(request)}/{pipeline}"
+        return view_models.grid(store_for(pipeline, roots), pipeline, base, task_urls(request, pipeline))
+
+    @app.get("/{pipeline}/api/models")
+    def api_models(pipeline: Pipeline, request: Request) -> list[view_models.ModelRow]:
+        return view_models.model_rows(store_for(pipeline, roots), pipeline, f"{base_url(request)}/{pipeline}")
+
     @app.get("/{pipeline}/stats/{span}", response_class=HTMLResponse)
     def stats_page(pipeline: Pipeline, span: str, request: Request, against: str | None = None) -> Response:
         from ml_airflow.ui.render import stats_page as render
@@ -150,7 +191,7 @@ def create_app(roots: Roots | None = None) -> FastAPI:
         root = artifacts(pipeline)
         parts = clean_parts(path)
         if not parts:
-            return page(request, "pipeline.html", pipeline=pipeline)
+            return pipeline_page(request, pipeline)
         if len(parts) == 4 and parts[0] == "spans" and parts[2] == "validation":
             legacy = parts[3]  # Facets pages of `stats-html`: our own rendering instead
             if legacy == "stats.html" or (legacy.startswith("stats_vs_") and legacy.endswith(".html")):
@@ -182,6 +223,35 @@ def create_app(roots: Roots | None = None) -> FastAPI:
 
 
 CACHE = {"Cache-Control": "private, max-age=3600"}
+METRICS_SHOWN = ("example_count", "auc", "binary_accuracy", "precision", "recall", "calibration")
+
+
+def task_urls(request: Request, pipeline: str) -> dict[str, str]:
+    """`{span: URL of its validate task instance}` in the Airflow UI ({} without a metadata DB)."""
+    from ml_airflow.ui.airflow_runs import span_runs, task_url
+
+    ui_base = base_url(request).removesuffix(ARTIFACTS_PREFIX)
+    dag_id = f"{pipeline}_ingest"
+    try:
+        runs = span_runs(dag_id)
+    except Exception:  # noqa: BLE001  (the view still works without run links)
+        return {}
+    return {span: task_url(ui_base, dag_id, run_id, "validate") for span, run_id in runs.items()}
+
+
+def schedule_note() -> str:
+    """Says so when the scheduler creates no cron runs (the local default)."""
+    from airflow.configuration import conf
+
+    if conf.getboolean("scheduler", "use_job_schedule", fallback=True):
+        return ""
+    return (
+        "Cron scheduling is off here ([scheduler] use_job_schedule = False, the local default): "
+        "spans are ingested by backfills and manual triggers only, so no run happens on its own "
+        'and the DAGs\' "Next Run" is not going to happen.'
+    )
+
+
 STATS = frozenset({".tfrecord"})
 
 
