@@ -32,8 +32,6 @@ from ml_airflow.links import (
     report_paths,
 )
 
-INGEST_FAILURE = "ingest_failure.json"
-
 
 def jsonable(result: dict) -> dict:
     """The result as strict JSON (paths -> str, NaN/inf -> None) so that XCom can store it."""
@@ -143,8 +141,8 @@ class IngestOperator(SpanOperator):
     def failure_reports(self, exc: PipelineError) -> dict[str, str]:
         from ml.atomic import atomic_write_json
 
-        report = SpanPaths(load_pipeline(self.pipeline), Roots.resolve()).span_dir(self.span) / INGEST_FAILURE
-        if not report.is_file():  # the ingest command may already have written it
+        report = SpanPaths(load_pipeline(self.pipeline), Roots.resolve()).ingest_failure_file(self.span)
+        if not report.is_file():  # the ingest command writes it; a failure before it did
             report.parent.mkdir(parents=True, exist_ok=True)
             fields = {"message": str(exc), "span": exc.span, "file": exc.file, "column": exc.column}
             atomic_write_json(report, {**fields, "rule": exc.rule, "step": self.command})
