@@ -15,7 +15,7 @@ export PYTHONWARNINGS := ignore::FutureWarning
 DEMO_FROM ?= 2013-01-01
 DEMO_TO ?= 2013-01-14
 
-.PHONY: setup test lint demo demo-cli airflow lock bench clean
+.PHONY: setup test lint demo demo-cli airflow lock bench clean browser-test
 
 setup: $(STAMP)
 
@@ -53,6 +53,15 @@ airflow: setup
 	@bash scripts/airflow_setup.sh
 	@source scripts/airflow_env.sh && echo "Airflow UI: $$AIRFLOW__API__BASE_URL  (no login: local" \
 	  "simple auth manager, everyone is admin; Ctrl-C stops it)" && exec airflow standalone
+
+# The ML view in headless Chromium (Selenium) against the real API server: installs Debian's
+# chromium + chromium-driver when missing; screenshots go to .local/screenshots.
+browser-test: setup
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "apt-get install chromium chromium-driver"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	ML_BROWSER_TEST=1 ML_SCREENSHOTS=$(LOCAL)/screenshots $(PY) -m pytest tests/test_browser.py -q -s
+	@echo "screenshots: $(LOCAL)/screenshots"
 
 bench: setup
 	$(PY) bench/stats_throughput.py
