@@ -60,6 +60,12 @@ def span_param() -> Param:
     )
 
 
+def ingest_span(cfg: PipelineConfig) -> str:
+    """The span template of an ingest run; a manual run without one picks the newest landed
+    span with no successful run (ml_airflow.context.run_span)."""
+    return f"{{{{ ml_span(params.span, data_interval_start, 0, dag_run, '{cfg.name}') }}}}"
+
+
 def examples_asset(cfg: PipelineConfig) -> Asset:
     return Asset(name=f"{cfg.name}_examples", uri=f"ml://{cfg.name}/examples", group="ml")
 
@@ -81,7 +87,7 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
         tags=["ml", cfg.name, "ingest"],
         doc_md=f"Daily span ingestion of pipeline `{cfg.name}` (see dags/ml_pipelines.py).",
     ) as dag:
-        common = {"pipeline": cfg.name, "span": INGEST_SPAN}
+        common = {"pipeline": cfg.name, "span": ingest_span(cfg)}
         landed = SpanSensor(task_id="wait_for_span", **common)
         ingest = IngestOperator(task_id="ingest", outlets=[examples_asset(cfg)], **common)
         validate = ValidateOperator(task_id="validate", **common)

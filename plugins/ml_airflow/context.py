@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from ml.config import load_pipeline
 from ml.errors import PipelineError
@@ -14,15 +15,27 @@ SPAN_PARAM = "span"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def run_span(explicit: str | None, anchor: dt.datetime | None, offset_days: int = 0) -> str:
+def run_span(
+    explicit: str | None,
+    anchor: dt.datetime | None,
+    offset_days: int = 0,
+    dag_run: Any = None,
+    pipeline: str | None = None,
+) -> str:
     """The span a run works on: the `span` param/conf when given, else the anchor's date + offset.
 
     Ingest runs anchor on `data_interval_start` (the day they cover). Scheduled train runs anchor
     on their logical date with offset -1: the last complete span before the run. A manual run
-    without a logical date has no anchor and must pass `{"span": "YYYY-MM-DD"}`.
+    of `pipeline` without a span takes the newest landed span that has no successful run yet
+    (ml_airflow.manual_span), or fails at once saying how to pass one; so does one without a
+    logical date when no pipeline is given.
     """
     if explicit:
         return parse_span(str(explicit))
+    if pipeline and str(getattr(dag_run, "run_type", "")).lower().endswith("manual"):
+        from ml_airflow.manual_span import newest_unfinished_span
+
+        return newest_unfinished_span(pipeline)
     if anchor is None:
         raise PipelineError(
             "this run has no data interval (manual run without a logical date): "
