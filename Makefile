@@ -49,10 +49,11 @@ demo: setup
 	DEMO_FROM=$(DEMO_FROM) DEMO_TO=$(DEMO_TO) bash scripts/demo.sh
 
 # Airflow UI on http://localhost:8080 (airflow standalone) over the same state as `make demo`.
+# Login required (scripts/airflow_login.sh): user admin, password ML_AIRFLOW_ADMIN_PASSWORD or
+# the generated one (the path is printed).
 airflow: setup
 	@bash scripts/airflow_setup.sh
-	@source scripts/airflow_env.sh && echo "Airflow UI: $$AIRFLOW__API__BASE_URL  (no login: local" \
-	  "simple auth manager, everyone is admin; Ctrl-C stops it)" && exec airflow standalone
+	@source scripts/airflow_env.sh && source scripts/airflow_login.sh && exec airflow standalone
 
 # The ML view in headless Chromium (Selenium) against the real API server: installs Debian's
 # chromium + chromium-driver when missing; screenshots go to .local/screenshots.

@@ -202,7 +202,7 @@ def distance_figure(store: ResultsStore, pipeline: str, check: str) -> dict[str,
             "name": f,
             "x": spans,
             "y": z[f],
-            "xaxis": "x",
+            "xaxis": "x2",
             "yaxis": "y2",
             "hovertemplate": f"{f} %{{x}}: %{{y}}<extra></extra>",
         }
@@ -214,16 +214,19 @@ def distance_figure(store: ResultsStore, pipeline: str, check: str) -> dict[str,
         "name": "threshold",
         "x": [spans[0], spans[-1]],
         "y": [1, 1],
+        "xaxis": "x2",
         "yaxis": "y2",
         "line": {"dash": "dash", "color": "#c53030"},
     }
+    dates = {"type": "date", "tickformat": "%b %d\n%Y"}
     layout = {
-        "height": 160 + 22 * len(features) + 200,
+        "height": 260 + 22 * len(features),
         "margin": {"l": 90, "r": 20, "t": 10, "b": 30},
-        "yaxis": {"domain": [0.45, 1], "automargin": True},
-        "yaxis2": {"domain": [0, 0.38], "title": {"text": "distance / threshold"}, "rangemode": "tozero"},
-        "xaxis": {"type": "date"},
-        "legend": {"orientation": "h", "y": -0.12},
+        "xaxis": {**dates, "anchor": "y"},
+        "xaxis2": {**dates, "anchor": "y2", "matches": "x"},
+        "yaxis": {"domain": [0.52, 1], "automargin": True},
+        "yaxis2": {"domain": [0, 0.36], "title": {"text": "distance / threshold"}, "rangemode": "tozero"},
+        "legend": {"orientation": "h", "y": -0.15},
     }
     return {"data": [heatmap, *lines, threshold], "layout": layout}
 
@@ -256,7 +259,7 @@ def volume_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
         "layout": {
             "height": 240,
             "margin": {"l": 50, "r": 50, "t": 10, "b": 30},
-            "xaxis": {"type": "date"},
+            "xaxis": {"type": "date", "tickformat": "%b %d\n%Y"},
             "yaxis": {"title": {"text": "rows"}},
             "yaxis2": {
                 "overlaying": "y",

@@ -39,26 +39,36 @@ def _metrics_pb2() -> ModuleType | None:
     return module
 
 
-def calibration(tfma_dir: Path) -> dict[str, list[float]]:
-    """Mean prediction vs mean label per calibration bucket of the overall slice (candidate)."""
+def calibration(tfma_dir: Path, bins: int = 10) -> dict[str, list[float]]:
+    """Mean prediction vs observed rate of the overall slice (candidate), TFMA's calibration
+    histogram buckets regrouped into `bins` equal-width prediction bins."""
     pb2 = _metrics_pb2()
     files = sorted(tfma_dir.glob("plots*"))
     points: dict[str, list[float]] = {"prediction": [], "label": [], "count": []}
     if pb2 is None or not files:
         return points
+    sums = [[0.0, 0.0, 0.0] for _ in range(bins)]  # examples, predictions, labels
     for record in read_records(files[0]):
         plots = pb2.PlotsForSlice.FromString(record)
         if plots.slice_key.single_slice_keys:
             continue
         for kv in plots.plot_keys_and_values:
-            if kv.key.model_name not in ("", "candidate") or kv.key.is_diff:
+            if kv.key.model_name not in ("", "candidate") or getattr(kv.key, "is_diff", False):
                 continue
             for b in kv.value.calibration_histogram_buckets.buckets:
                 n = b.num_weighted_examples.value
-                if n > 0:
-                    points["prediction"].append(b.total_weighted_refined_prediction.value / n)
-                    points["label"].append(b.total_weighted_label.value / n)
-                    points["count"].append(n)
+                if n <= 0:
+                    continue
+                mean = b.total_weighted_refined_prediction.value / n
+                acc = sums[min(bins - 1, max(0, int(mean * bins)))]
+                acc[0] += n
+                acc[1] += b.total_weighted_refined_prediction.value
+                acc[2] += b.total_weighted_label.value
+    for n, pred, label in sums:
+        if n > 0:
+            points["prediction"].append(round(pred / n, 4))
+            points["label"].append(round(label / n, 4))
+            points["count"].append(n)
     return points
 
 
@@ -86,10 +96,11 @@ def context(folder: Path) -> dict[str, Any]:
             "data": [
                 {
                     "type": "scatter",
-                    "mode": "markers",
-                    "name": "buckets",
+                    "mode": "lines+markers",
+                    "name": "model",
                     "x": cal["prediction"],
                     "y": cal["label"],
+                    "text": [f"{c:.0f} examples" for c in cal["count"]],
                 },
                 {
                     "type": "scatter",
