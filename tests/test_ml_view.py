@@ -259,3 +259,23 @@ def test_pipeline_view_grid_drift_and_models(client, tokens, artifact_root):
     models = client.get("/ml-artifacts/flights/api/models", headers=auth(tokens)).json()
     assert models[0]["run_id"] == RUN and models[0]["pushed_version"] == 1 and models[0]["live"] is True
     assert client.get("/ml-artifacts/flights/api/spans").status_code == 401
+
+
+def test_task_instance_tab_builds_links_at_click_time(client, tokens, artifact_root):
+    from ml_airflow.ui.task_reports import report_links
+
+    verdict = artifact_root / "flights" / "spans" / SPAN / "validation" / "verdict.json"
+    reports = {
+        "failure": str(verdict),
+        "evaluation_dir": str(artifact_root / "flights" / "evaluations" / RUN),
+    }
+    reports["elsewhere"] = "/etc/passwd"
+    links = report_links((artifact_root / "flights").resolve(), "/p/ml-artifacts/flights", reports)
+    assert links == [
+        ("Failure report", f"/p/ml-artifacts/flights/spans/{SPAN}/validation/verdict.json"),
+        ("Evaluation (TFMA)", f"/p/ml-artifacts/flights/tfma/{RUN}"),
+    ]
+    tab = client.get("/ml-artifacts/_ti/flights_ingest/manual__x/validate/-1", headers=auth(tokens))
+    assert tab.status_code == 200 and "this task left no report" in tab.text
+    assert client.get("/ml-artifacts/_ti/flights_ingest/manual__x/validate/-1").status_code == 401
+    assert client.get("/ml-artifacts/_ti/other_dag/r/t/-1", headers=auth(tokens)).status_code == 404

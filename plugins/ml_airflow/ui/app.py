@@ -14,7 +14,6 @@ Every route depends on `auth.py`. URLs in the pages are host-relative (built fro
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,16 @@ TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
-TEMPLATES.filters["tojson_compact"] = lambda value: json.dumps(value, separators=(",", ":"))
+
+
+def metric(value: float | None, name: str = "") -> str:
+    """A metric for a table cell: counts with separators, NaN/None as a dash."""
+    if value is None or value != value:  # noqa: PLR0124  (NaN != NaN)
+        return "–"
+    return f"{value:,.0f}" if name == "example_count" else f"{value:.4f}"
+
+
+TEMPLATES.filters["metric"] = metric
 
 
 def base_url(request: Request) -> str:
