@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, CronTriggerTimetable, Param
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, CronTriggerTimetable, Param, conf
 
 from ml.config import PipelineConfig, available_pipelines, load_pipeline
 from ml_airflow.context import MACROS, SPAN_PARAM
@@ -60,6 +60,17 @@ def span_param() -> Param:
     )
 
 
+def cron_note() -> str:
+    """Said in the DAG docs when the scheduler runs no cron (the local default): "Next Run" is
+    Airflow's computation, not a run that will happen."""
+    if conf.getboolean("scheduler", "use_job_schedule", fallback=True):
+        return ""
+    return (
+        "\n\n**Cron is off here** (`[scheduler] use_job_schedule = False`, the local default):"
+        ' runs come from backfills and manual triggers only; the "Next Run" shown will not happen.'
+    )
+
+
 def ingest_span(cfg: PipelineConfig) -> str:
     """The span template of an ingest run; a manual run without one picks the newest landed
     span with no successful run (ml_airflow.context.run_span)."""
@@ -85,7 +96,7 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
         params={SPAN_PARAM: span_param()},
         user_defined_macros=MACROS,
         tags=["ml", cfg.name, "ingest"],
-        doc_md=f"Daily span ingestion of pipeline `{cfg.name}` (see dags/ml_pipelines.py).",
+        doc_md=f"Daily span ingestion of pipeline `{cfg.name}` (see dags/ml_pipelines.py).{cron_note()}",
     ) as dag:
         common = {"pipeline": cfg.name, "span": ingest_span(cfg)}
         landed = SpanSensor(task_id="wait_for_span", **common)
@@ -110,7 +121,7 @@ def train_dag(cfg: PipelineConfig) -> DAG:
             "epochs": optional("integer", "training epochs (training.epochs)"),
         },
         tags=["ml", cfg.name, "train"],
-        doc_md=f"Continuous training of pipeline `{cfg.name}` (see dags/ml_pipelines.py).",
+        doc_md=f"Continuous training of pipeline `{cfg.name}` (see dags/ml_pipelines.py).{cron_note()}",
     ) as dag:
         model = xcom("train", "model_dir")
         transform = TransformOperator(
