@@ -100,7 +100,7 @@ def test_ingest_dag_shape(dagbag):
     assert ingest.outlets == [Asset(name="flights_examples", uri="ml://flights/examples", group="ml")]
     for task in (sensor, ingest, validate):
         assert {"pipeline", "span"} <= set(task.template_fields)
-        assert task.span == "{{ ml_span(params.span, data_interval_start) }}"
+        assert task.span == "{{ ml_span(params.span, data_interval_start, 0, dag_run, 'flights') }}"
         assert task.retries == 2 and task.retry_delay == dt.timedelta(minutes=1)
     assert set(dag.params) == {"span"}
     assert {link.name for link in validate.operator_extra_links} >= {
