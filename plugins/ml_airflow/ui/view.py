@@ -151,6 +151,12 @@ def grid(store: ResultsStore, pipeline: str, base: str, task_urls: dict[str, str
     return columns
 
 
+def date_axis(spans: list[str]) -> dict[str, Any]:
+    """A date x axis; one tick per day for up to a month of spans (not plotly's 12 h ticks)."""
+    axis: dict[str, Any] = {"type": "date", "tickformat": "%b %d\n%Y"}
+    return axis | {"dtick": 86_400_000} if len(spans) <= 31 else axis
+
+
 def _ratio(value: float | None, threshold: float | None) -> float | None:
     if value is None or not threshold:
         return None
@@ -218,7 +224,7 @@ def distance_figure(store: ResultsStore, pipeline: str, check: str) -> dict[str,
         "yaxis": "y2",
         "line": {"dash": "dash", "color": "#c53030"},
     }
-    dates = {"type": "date", "tickformat": "%b %d\n%Y"}
+    dates = date_axis(spans)
     layout = {
         "height": 260 + 22 * len(features),
         "margin": {"l": 90, "r": 20, "t": 10, "b": 30},
@@ -259,7 +265,7 @@ def volume_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
         "layout": {
             "height": 240,
             "margin": {"l": 50, "r": 50, "t": 10, "b": 30},
-            "xaxis": {"type": "date", "tickformat": "%b %d\n%Y"},
+            "xaxis": date_axis(spans),
             "yaxis": {"title": {"text": "rows"}},
             "yaxis2": {
                 "overlaying": "y",
