@@ -68,6 +68,7 @@ bench: setup
 	$(PY) bench/stats_throughput.py
 	$(PY) bench/dag_parse.py
 	$(PY) bench/train_first_fit.py
+	$(PY) bench/results_read.py
 
 clean:
 	rm -rf $(LOCAL)

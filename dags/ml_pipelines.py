@@ -3,18 +3,29 @@
 Wiring only. The steps are the thin operators of plugins/ml_airflow over the `ml` CLI; parsing
 this file imports Airflow, PyYAML and ml.config / ml.spans, never TensorFlow & co.
 
-* `<pipeline>_ingest` — one run per daily span (its data interval), catchup from `span.start`:
-  wait_for_span -> ingest -> validate. Manual runs: conf `{"span": "YYYY-MM-DD"}`.
+* `<pipeline>_ingest` — one run per span, an Airflow asset partition (`CronPartitionTimetable`,
+  partition key = the span id), catchup from `span.start`: wait_for_span -> ingest -> validate
+  -> trigger_retrain. `validate` emits the `<pipeline>_examples` asset event with partition_key =
+  the span, only after the span passed; `trigger_retrain` starts the train DAG for the newest
+  validated span when `training.retrain_on` says so (drift on a watched feature, or N new
+  validated spans since the live model's window). Manual runs: conf `{"span": "YYYY-MM-DD"}`.
 * `<pipeline>_train` — on `span.train_schedule` (last complete span = the day before the run)
-  or manually with conf `{"span": ...}`: transform -> train -> evaluate -> is_blessed ->
-  infra_validate -> push (pool `ml_serving_push`, one push at a time).
+  or with conf `{"span": ...}` (manual, or from `trigger_retrain`): transform -> train ->
+  evaluate -> is_blessed -> infra_validate -> push (pool `ml_serving_push`, one push at a time).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, CronTriggerTimetable, Param, conf
+from airflow.sdk import (
+    DAG,
+    Asset,
+    CronPartitionTimetable,
+    CronTriggerTimetable,
+    Param,
+    conf,
+)
 
 from ml.config import PipelineConfig, available_pipelines, load_pipeline
 from ml_airflow.context import MACROS, SPAN_PARAM
@@ -27,12 +38,12 @@ from ml_airflow.operators import (
     ValidateOperator,
 )
 from ml_airflow.promotion import BlessingGateOperator
+from ml_airflow.retrain import RetrainTriggerOperator
 from ml_airflow.sensors import SpanSensor
 from ml_airflow.train import train_operator
 
 PUSH_POOL = "ml_serving_push"
 INGEST_MAX_ACTIVE_RUNS = 4
-INGEST_SPAN = "{{ ml_span(params.span, data_interval_start) }}"
 TRAIN_SPAN = "{{ ml_span(params.span, data_interval_end, -1) }}"
 DEFAULT_ARGS = {
     "owner": "ml",
@@ -56,7 +67,7 @@ def span_param() -> Param:
         None,
         type=["null", "string"],
         format="date",
-        description="span YYYY-MM-DD; empty = derived from the run's data interval",
+        description="span YYYY-MM-DD; empty = the run's partition key (ingest) or data interval (train)",
     )
 
 
@@ -74,7 +85,7 @@ def cron_note() -> str:
 def ingest_span(cfg: PipelineConfig) -> str:
     """The span template of an ingest run; a manual run without one picks the newest landed
     span with no successful run (ml_airflow.context.run_span)."""
-    return f"{{{{ ml_span(params.span, data_interval_start, 0, dag_run, '{cfg.name}') }}}}"
+    return f"{{{{ ml_span(params.span, dag_run.partition_key, 0, dag_run, '{cfg.name}') }}}}"
 
 
 def examples_asset(cfg: PipelineConfig) -> Asset:
@@ -88,21 +99,33 @@ def start_date(cfg: PipelineConfig) -> dt.datetime:
 def ingest_dag(cfg: PipelineConfig) -> DAG:
     with DAG(
         dag_id=f"{cfg.name}_ingest",
-        schedule=CronDataIntervalTimetable(cfg.ingest_schedule, timezone="UTC"),
+        schedule=CronPartitionTimetable(cfg.ingest_schedule, timezone="UTC", key_format=cfg.span_format),
         start_date=start_date(cfg),
         catchup=True,
         max_active_runs=INGEST_MAX_ACTIVE_RUNS,
         default_args=DEFAULT_ARGS,
-        params={SPAN_PARAM: span_param()},
+        params={
+            SPAN_PARAM: span_param(),
+            "retrain": Param(
+                True, type="boolean", description="let this span trigger training when it calls for it"
+            ),
+        },
         user_defined_macros=MACROS,
         tags=["ml", cfg.name, "ingest"],
-        doc_md=f"Daily span ingestion of pipeline `{cfg.name}` (see dags/ml_pipelines.py).{cron_note()}",
+        doc_md=f"Span ingestion of pipeline `{cfg.name}`: one run per span, the run's partition key "
+        f"(see dags/ml_pipelines.py).{cron_note()}",
     ) as dag:
         common = {"pipeline": cfg.name, "span": ingest_span(cfg)}
         landed = SpanSensor(task_id="wait_for_span", **common)
-        ingest = IngestOperator(task_id="ingest", outlets=[examples_asset(cfg)], **common)
-        validate = ValidateOperator(task_id="validate", **common)
-        landed >> ingest >> validate
+        ingest = IngestOperator(task_id="ingest", **common)
+        validate = ValidateOperator(task_id="validate", outlets=[examples_asset(cfg)], **common)
+        retrain = RetrainTriggerOperator(
+            task_id="trigger_retrain",
+            trigger_dag_id=f"{cfg.name}_train",
+            enabled="{{ params.retrain }}",
+            **common,
+        )
+        landed >> ingest >> validate >> retrain
     return dag
 
 
@@ -155,5 +178,6 @@ def train_dag(cfg: PipelineConfig) -> DAG:
 
 
 for _name in available_pipelines():
-    for _dag in (ingest_dag(load_pipeline(_name)), train_dag(load_pipeline(_name))):
+    _cfg = load_pipeline(_name)
+    for _dag in (ingest_dag(_cfg), train_dag(_cfg)):
         globals()[_dag.dag_id] = _dag

@@ -3,7 +3,8 @@
     python scripts/airflow_wait.py --dag-id flights_ingest --from 2013-01-01 --to 2013-01-14
     python scripts/airflow_wait.py --dag-id flights_train --run-id demo__20240101T000000
 
-Runs are matched by logical date (a backfill's runs: one per day from..to inclusive) or by run id.
+Runs are matched by partition date (the ingest DAGs are asset-partitioned: a backfill makes one
+run per span from..to inclusive, its partition key being the span) or by run id.
 Prints progress, then each finished run with its failed tasks. When backfill runs were waited
 for, it also waits until the scheduler has closed the DAG's backfill (every 30 s), so that the
 next `airflow backfill create` is accepted. Exit 0: all succeeded; 1: a run failed;
@@ -70,10 +71,9 @@ def fetch_runs(api: Api, args) -> list[dict]:
             if exc.code == 404:
                 return []
             raise
-    gte, lte, _ = day_bounds(args.start, args.end)
-    return api.get(base, logical_date_gte=gte, logical_date_lte=lte, limit=1000, order_by="logical_date")[
-        "dag_runs"
-    ]
+    return api.get(
+        base, partition_date_gte=args.start, partition_date_lte=args.end, limit=1000, order_by="run_after"
+    )["dag_runs"]
 
 
 def open_backfills(api: Api, dag_id: str) -> list[int]:

@@ -1,11 +1,15 @@
-"""End to end through the real Airflow 3 processes: `airflow backfill create` of three ingest
-spans runs to success under scheduler + dag-processor + api-server (scripts/airflow_services.sh),
-the extra links resolve to reports served by the API server, and re-running a span with the
+"""End to end through the real Airflow 3 processes: `airflow backfill create` of four ingest
+spans runs to success under scheduler + dag-processor + api-server (scripts/airflow_services.sh);
+each run is an asset partition (partition key = span); `validate` emits one examples asset event
+per span with that partition key; each run's `trigger_retrain` decides and, for the span whose
+departure delays shifted (a dep_delay drift alarm), triggers the train DAG for the newest span;
+the extra links resolve to reports served by the API server; and re-running a span with the
 real CLI (`--reprocess-behavior completed`) rewrites byte-identical examples.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -27,7 +31,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "scripts" / "airflow_services.sh"
-FIRST, LAST = "2013-01-02", "2013-01-04"
+FIRST, LAST = "2013-01-02", "2013-01-05"
+SHIFTED = "2013-01-05"  # departures 3 h late: a dep_delay drift alarm vs 2013-01-04
 
 
 def airflow(*args: str, env: dict[str, str], timeout: float = 300) -> str:
@@ -77,6 +82,15 @@ def get_json(url: str) -> dict:
 def roots(tmp_path_factory, landed_data_root) -> Roots:
     base = tmp_path_factory.mktemp("scheduler")
     shutil.copytree(landed_data_root, base / "data")
+    csv_file = base / "data" / "flights" / f"span={SHIFTED}" / "flights.csv"
+    with open(csv_file, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(csv_file, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(
+            {**r, "dep_delay": str(float(r["dep_delay"]) + 180) if r["dep_delay"] else ""} for r in rows
+        )
     return Roots.resolve(base / "data", base / "artifacts", base / "serving")
 
 
@@ -93,13 +107,16 @@ def airflow_up(airflow_db, roots):
         subprocess.run(["bash", str(SERVICES), "start"], env=env, cwd=ROOT, check=True, timeout=420)
         base = env["AIRFLOW__API__BASE_URL"]
         deadline = time.monotonic() + 240
-        while True:  # the dag-processor's first parse of dags/
-            try:
-                get_json(f"{base}/api/v2/dags/flights_ingest")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "flights_ingest never reached the API"
-                time.sleep(3)
+        for dag_id in ("flights_ingest", "flights_train"):
+            while True:  # the dag-processor's first parse of dags/
+                try:
+                    get_json(f"{base}/api/v2/dags/{dag_id}")
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, f"{dag_id} never reached the API"
+                    time.sleep(3)
+        # a triggered train run stays queued (asserted, not run: the model tests train)
+        airflow("dags", "pause", "flights_train", env=env)
         yield env
     finally:
         subprocess.run(["bash", str(SERVICES), "stop"], env=env, cwd=ROOT, timeout=120)
@@ -117,13 +134,34 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
         assert paths.ingest_summary(span).is_file() and paths.verdict_file(span).is_file()
         assert json.loads(paths.verdict_file(span).read_text())["passed"] is True
 
-    # The validate task's extra links point at the ML view's report route, which serves them.
+    # Every backfill run is an asset partition whose key is its span ...
     base = env["AIRFLOW__API__BASE_URL"]
-    runs = get_json(
-        f"{base}/api/v2/dags/flights_ingest/dagRuns?logical_date_gte={FIRST}T00:00:00Z"
-        f"&logical_date_lte={FIRST}T00:00:00Z"
-    )["dag_runs"]
-    assert [r["run_type"] for r in runs] == ["backfill"]
+    runs = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns?limit=100")["dag_runs"]
+    assert sorted(r["partition_key"] for r in runs) == span_range(FIRST, LAST)
+    assert {r["run_type"] for r in runs} == {"backfill"}
+    # ... and validate emitted one examples event per span, each with the span as partition key
+    events = get_json(f"{base}/api/v2/assets/events?source_dag_id=flights_ingest&limit=100")["asset_events"]
+    assert sorted((e["source_task_id"], e["partition_key"]) for e in events) == [
+        ("validate", span) for span in span_range(FIRST, LAST)
+    ]
+    assert all(e["extra"]["span"] == e["partition_key"] for e in events)
+
+    # Data-aware retraining: each run decided once; only the dep_delay alarm of the shifted span
+    # triggered training, for the newest validated span (flights_train is paused: its run waits)
+    decided = {}
+    for run in runs:
+        run_id = urllib.parse.quote(run["dag_run_id"], safe="")
+        ti = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns/{run_id}/taskInstances/trigger_retrain")
+        decided[run["partition_key"]] = ti["state"]
+    assert decided == {**dict.fromkeys(span_range(FIRST, LAST), "skipped"), SHIFTED: "success"}
+    train_runs = get_json(f"{base}/api/v2/dags/flights_train/dagRuns?limit=100")["dag_runs"]
+    assert [(r["conf"]["span"], r["dag_run_id"].startswith("retrain__")) for r in train_runs] == [
+        (LAST, True)
+    ]
+    assert "dep_delay" in train_runs[0]["conf"]["reason"]
+
+    # The validate task's extra links point at the ML view's report route, which serves them.
+    runs = [r for r in runs if r["partition_key"] == FIRST]
     run_id = urllib.parse.quote(runs[0]["dag_run_id"], safe="")
     links = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns/{run_id}/taskInstances/validate/links")[
         "extra_links"
@@ -133,6 +171,16 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
     with urllib.request.urlopen(f"{base}{docs}", timeout=30) as resp:
         assert resp.status == 200 and b"<html" in resp.read(2000).lower()
     assert links["Failure report"] is None
+
+    # The ML view: the spans in its grid, each linked to its validate task instance, whose
+    # Reports tab lists the same reports (URLs built when the tab is opened)
+    with urllib.request.urlopen(f"{base}/ml-artifacts/flights/", timeout=30) as resp:
+        page = resp.read().decode()
+    assert f'data-span="{FIRST}" data-check="GE"' in page
+    assert f"/dags/flights_ingest/runs/{run_id}/tasks/validate" in page
+    with urllib.request.urlopen(f"{base}/ml-artifacts/_ti/flights_ingest/{run_id}/validate/-1") as resp:
+        tab = resp.read().decode()
+    assert "Data Docs (Great Expectations)" in tab and "/ml-artifacts/flights/spans/" in tab
 
 
 def test_rerunning_a_span_is_idempotent(airflow_up, roots):

@@ -7,11 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable
+from airflow.sdk import Asset, CronPartitionTimetable, CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from ml.config import available_pipelines, load_pipeline
@@ -20,6 +21,7 @@ from ml_airflow.context import run_slug, run_span
 from ml_airflow.links import ReportLink, report_paths, report_url
 from ml_airflow.operators import ValidateOperator, jsonable
 from ml_airflow.promotion import BlessingGateOperator, blessing_reason, is_blessed
+from ml_airflow.retrain import RetrainTriggerOperator
 from ml_airflow.sensors import SpanSensor
 from ml_airflow.train import (
     LocalTrainOperator,
@@ -90,19 +92,26 @@ def test_plugin_folder_loads_only_the_plugin(fresh_parse):
 def test_ingest_dag_shape(dagbag):
     cfg = load_pipeline("flights")
     dag = dagbag.dags["flights_ingest"]
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert isinstance(dag.timetable, CronPartitionTimetable)  # one asset partition per span
     assert dag.timetable.expression == "0 0 * * *"  # span.ingest_schedule "@daily"
+    assert dag.timetable.key_format == cfg.span_format  # partition key = span id
     assert dag.catchup is True and dag.max_active_runs == 4
     assert dag.start_date == dt.datetime.fromisoformat(cfg.span_start).replace(tzinfo=dt.UTC)
-    assert [t.task_id for t in dag.topological_sort()] == ["wait_for_span", "ingest", "validate"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "wait_for_span",
+        "ingest",
+        "validate",
+        "trigger_retrain",
+    ]
     sensor, ingest, validate = (dag.get_task(t) for t in ("wait_for_span", "ingest", "validate"))
     assert isinstance(sensor, SpanSensor) and sensor.mode == "reschedule"
-    assert ingest.outlets == [Asset(name="flights_examples", uri="ml://flights/examples", group="ml")]
+    examples = Asset(name="flights_examples", uri="ml://flights/examples", group="ml")
+    assert ingest.outlets == [] and validate.outlets == [examples]  # emitted only after validation
     for task in (sensor, ingest, validate):
         assert {"pipeline", "span"} <= set(task.template_fields)
-        assert task.span == "{{ ml_span(params.span, data_interval_start, 0, dag_run, 'flights') }}"
+        assert task.span == "{{ ml_span(params.span, dag_run.partition_key, 0, dag_run, 'flights') }}"
         assert task.retries == 2 and task.retry_delay == dt.timedelta(minutes=1)
-    assert set(dag.params) == {"span"}
+    assert set(dag.params) == {"span", "retrain"}
     assert {link.name for link in validate.operator_extra_links} >= {
         "Data Docs (Great Expectations)",
         "Statistics (TFDV)",
@@ -131,12 +140,20 @@ def test_train_dag_shape(dagbag):
     assert set(dag.params) == {"span", "window", "epochs"}
 
 
+def test_ingest_dag_ends_with_the_retrain_trigger(dagbag):
+    dag = dagbag.dags["flights_ingest"]
+    trigger = dag.get_task("trigger_retrain")
+    assert isinstance(trigger, RetrainTriggerOperator) and trigger.upstream_task_ids == {"validate"}
+    assert trigger.trigger_dag_id == "flights_train" and trigger.max_active_tis_per_dag == 1
+    assert trigger.span == "{{ ml_span(params.span, dag_run.partition_key, 0, dag_run, 'flights') }}"
+
+
 def test_span_templates_render_through_the_dag_macros(dagbag):
     env = dagbag.dags["flights_ingest"].get_template_env()
-    render = env.from_string("{{ ml_span(params.span, data_interval_start) }}").render
-    start = dt.datetime(2013, 2, 3, tzinfo=dt.UTC)
-    assert render(params={"span": None}, data_interval_start=start) == "2013-02-03"
-    assert render(params={"span": "2013-01-14"}, data_interval_start=start) == "2013-01-14"
+    render = env.from_string("{{ ml_span(params.span, dag_run.partition_key) }}").render
+    run = types.SimpleNamespace(partition_key="2013-02-03")
+    assert render(params={"span": None}, dag_run=run) == "2013-02-03"
+    assert render(params={"span": "2013-01-14"}, dag_run=run) == "2013-01-14"
     train_env = dagbag.dags["flights_train"].get_template_env()
     monday = dt.datetime(2013, 1, 14, 6, tzinfo=dt.UTC)
     assert (

@@ -42,6 +42,7 @@ def test_manual_run_takes_the_newest_landed_span_without_success(tmp_path, monke
     assert run_span(None, start, 0, MANUAL, "flights") == "2013-01-03"
     assert run_span(None, start, 0, SCHEDULED, "flights") == "2026-12-01"
     assert run_span("2013-01-02", start, 0, MANUAL, "flights") == "2013-01-02"
+    assert run_span(None, "2013-01-01", 0, MANUAL, "flights") == "2013-01-01"  # a partition key
 
     store = open_store(load_pipeline("flights"), Roots.resolve())
     row = {"pipeline": "flights", "status": "passed", "updated_at": "now"}

@@ -228,6 +228,53 @@ def test_second_model_interrupted_push_then_version_2_then_rollback(world, monke
     assert err.value.rule == "rollback-last-version" and serving.versions() == [1]
     status = cli(roots, "serving-status")
     assert status["live_version"] == 1 and [r["version"] for r in status["retired"]] == [2]
+    _results_store_holds_the_history(world)
+
+
+def _results_store_holds_the_history(world: dict) -> None:
+    """Every evaluation, push and rollback above landed in the results store, with lineage."""
+    from ml.config import load_pipeline
+    from ml.results import open_store, queries
+
+    roots, first = world["roots"], Path(world["model"]).name
+    store = open_store(load_pipeline("flights"), roots)
+    runs = {m["run_id"]: m for m in queries.models(store, "flights")}
+    assert set(runs) == {first, "shuffled", "m2"}
+    assert runs[first]["live"] and runs[first]["pushed_version"] == 1 and runs[first]["blessed"]
+    assert runs["m2"]["pushed_version"] == 2 and not runs["m2"]["live"]
+    assert runs["shuffled"]["blessed"] is False and runs["shuffled"]["decided_by"] == "auc on Overall"
+    events = [(e["version"], e["event"], e["run_id"]) for e in queries.serving_events(store, "flights")]
+    assert events == [(1, "push", first), (2, "push", "m2"), (2, "rollback", "m2")]
+    trained = sorted(read_json(Path(world["model"]) / "train_result.json")["spans"])
+    assert queries.spans_of_version(store, "flights", 1) == trained  # which spans trained the live model
+    seen = queries.models_of_span(store, "flights", trained[0])  # which models saw this span
+    assert {(r["run_id"], r["role"]) for r in seen} >= {(first, "train"), ("m2", "train"), (first, "eval")}
+    overall = [
+        m
+        for m in queries.model_metrics(store, "flights", first)
+        if m["slice"] == "Overall" and m["metric"] == "auc"
+    ]
+    assert [m["value"] for m in overall if m["model"] == "candidate"] == [
+        world["evaluation"]["candidate"]["auc"]
+    ]
+
+    def snapshot() -> dict:
+        return {
+            "spans": [
+                {k: v for k, v in r.items() if k != "updated_at"} for r in queries.spans(store, "flights")
+            ],
+            "checks": [{k: v for k, v in r.items() if k != "id"} for r in queries.checks(store, "flights")],
+            "models": queries.models(store, "flights"),
+            "metrics": queries.model_metrics(store, "flights"),
+            "events": queries.serving_events(store, "flights"),
+            "lineage": [queries.models_of_span(store, "flights", s) for s in trained],
+        }
+
+    before = snapshot()
+    assert cli(roots, "results", "rebuild")["models"] == 3
+    assert snapshot() == before
+    table = cli(roots, "results", "models")["text"].splitlines()
+    assert table[0].split()[:3] == ["run", "window", "AUC"] and len(table) == 2 + 3
 
 
 def test_push_waits_for_tf_serving_double_and_rolls_back_when_load_fails(world, tmp_path):

@@ -80,8 +80,10 @@ def test_landing_ingest_validate_three_january_spans(roots, flights_cfg):
         assert verdict["checks"]["great_expectations"]["expectations"] > 30
         assert verdict["checks"]["skew"]["ran"]  # the landing fixture writes serving logs
         assert verdict["checks"]["skew"]["measurements"]["dep_delay"]["value"] == 0.0
-    # drift ran against the previous day, and consecutive January days are not flagged
-    assert [r["baseline_span"] for r in results] == [None, "2013-01-01", "2013-01-02"]
+    # drift ran against the days before (a 7-span window, here the 1-2 days since span.start),
+    # and consecutive January days are not flagged; the first span says why it has no baseline
+    assert [r["baseline_spans"] for r in results] == [[], ["2013-01-01"], ["2013-01-01", "2013-01-02"]]
+    assert "first span" in results[0]["baseline_reason"]
     assert results[2]["checks"]["drift"] == {"ran": True, "passed": True, "anomalies": 0, "severity": "warn"}
     # re-running gives the same artifacts and leaves no temp folders behind
     validation = SpanPaths(flights_cfg, roots).validation_dir(spans[2])
@@ -114,8 +116,8 @@ def test_unseen_category_fails_with_span_column_and_kind(roots, flights_cfg):
     }.items() <= verdict["anomalies"][0].items()
     anomalies = _parse_anomalies(SpanPaths(flights_cfg, roots).anomalies_file("2013-01-02"))
     assert "carrier" in anomalies.anomaly_info
-    # a failed span is never a drift baseline: Jan 3 compares with Jan 1
-    assert cli(roots, "validate", "--span", "2013-01-03")["baseline_span"] == "2013-01-01"
+    # baselines depend on the data only: Jan 2 passes ingest's checks, so Jan 3 still includes it
+    assert cli(roots, "validate", "--span", "2013-01-03")["baseline_span"] == "2013-01-02"
 
 
 def test_cli_exit_code_and_message_for_blocking_anomalies(roots, capsys):
@@ -137,11 +139,15 @@ def test_cli_exit_code_and_message_for_blocking_anomalies(roots, capsys):
 
 
 def test_drift_september_vs_january_is_flagged_january_days_are_not(roots, flights_cfg):
-    cli(roots, "validate", "--span", "2013-01-06")
     jan7 = cli(roots, "validate", "--span", "2013-01-07")
-    assert jan7["baseline_span"] == "2013-01-06" and jan7["checks"]["drift"]["anomalies"] == 0
-    # the previous *available* span of Sep 10 is Jan 7, not Sep 9
-    sep = cli(roots, "validate", "--span", "2013-09-10")
+    assert jan7["baseline_span"] == "2013-01-06" and jan7["checks"]["drift"]["ran"]
+    assert not [w for w in jan7["warnings"] if w.startswith("temp ")]  # a January week: no temp alarm
+    # Sep 3..9 never landed: no baseline, and the result says why (never skipped silently)
+    alone = cli(roots, "validate", "--span", "2013-09-10")
+    assert alone["checks"]["drift"]["ran"] is False and alone["baseline_spans"] == []
+    assert "2013-09-09 not landed" in alone["baseline_reason"]
+    # an explicit baseline: Sep 10 against Jan 7
+    sep = cli(roots, "validate", "--span", "2013-09-10", "--previous", "2013-01-07")
     assert sep["baseline_span"] == "2013-01-07"
     assert sep["passed"] is True  # drift is configured as a warning
     drift = [a for a in _verdict(roots, flights_cfg, "2013-09-10")["anomalies"] if a["check"] == "drift"]
@@ -153,11 +159,8 @@ def test_drift_september_vs_january_is_flagged_january_days_are_not(roots, fligh
     threshold = flights_cfg.check("drift").thresholds["temp"]["jsd"]
     measured = _verdict(roots, flights_cfg, "2013-09-10")["checks"]["drift"]["measurements"]
     assert measured["temp"]["value"] > threshold == measured["temp"]["threshold"]
-    # an explicit baseline
-    again = cli(roots, "validate", "--span", "2013-09-10", "--previous", "2013-01-06")
-    assert again["baseline_span"] == "2013-01-06" and again["checks"]["drift"]["anomalies"] >= 1
-    with pytest.raises(PipelineError, match="previous-stats-exist"):
-        cli(roots, "validate", "--span", "2013-09-10", "--previous", "2013-01-02")
+    with pytest.raises(PipelineError, match="span-folder-exists"):
+        cli(roots, "validate", "--span", "2013-09-10", "--previous", "2013-09-01")
 
 
 def test_skew_of_a_shifted_serving_log_is_flagged(roots, flights_cfg):

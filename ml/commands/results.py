@@ -1,4 +1,4 @@
-"""`results rebuild | spans [--last N] | models [--json]`: the pipeline's results store."""
+"""`results init | rebuild | spans [--last N] | models [--json]`: the pipeline's results store."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from ml.config import PipelineConfig
 from ml.roots import Roots
 from ml.table import render_table
 
-HELP = "the pipeline's results store: rebuild it from the artifacts, or print its spans or models"
+HELP = (
+    "the pipeline's results store: init (create the database, migrate), rebuild it from the "
+    "artifacts, or print its spans or models"
+)
 
 SPAN_COLUMNS = (
     ("span", "span"),
@@ -35,7 +38,7 @@ MODEL_COLUMNS = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("rebuild", "spans", "models"))
+    parser.add_argument("action", choices=("init", "rebuild", "spans", "models"))
     parser.add_argument("--last", type=int, help="spans: only the newest N spans")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
@@ -58,6 +61,12 @@ def _models(store, cfg: PipelineConfig) -> list[dict]:
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.results import open_store, queries
 
+    if args.action == "init":
+        from ml.results.store import create_database, results_url
+
+        created = create_database(results_url(cfg, roots))
+        open_store(cfg, roots).migrate()
+        return {"command": "results", "action": "init", "created_database": created}
     store = open_store(cfg, roots)
     if args.action == "rebuild":
         from ml.results.rebuild import rebuild

@@ -81,7 +81,7 @@ def _ingest_outcome(paths: SpanPaths, span: str) -> str | None:
         from ml.atomic import read_json
 
         failure = read_json(paths.ingest_failure_file(span))
-        return f"failed ingest ({failure.get('rule') or failure.get('message')})"
+        return f"failed ingest ({failure.get('rule') or 'see its ingest_failure.json'})"
     if paths.ingest_summary(span).is_file():
         return "ok"
     return None
@@ -93,7 +93,7 @@ def _checked_in_memory(cfg: PipelineConfig, paths: SpanPaths, span: str) -> tupl
         raw = read_raw_span(cfg, paths.landing_dir(span), span)
         prepare_examples(cfg, raw.frame, span, str(raw.files[0]))
     except PipelineError as exc:
-        return f"fails ingest ({exc.rule})", []
+        return f"failed ingest ({exc.rule})", []
     return "ok", raw.files
 
 

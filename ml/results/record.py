@@ -109,6 +109,8 @@ def span_row(paths: SpanPaths, span: str) -> tuple[dict, list[dict]] | None:
     checks: list[dict] = []
     if failure is not None:
         row.update(status="ingest_failed", error=failure.get("message"))
+    elif verdict is not None and "checks" not in verdict:  # a hand-written verdict: its flag only
+        row.update(status="passed" if verdict.get("passed") else "failed")
     elif verdict is not None:
         c = verdict["checks"]
         drift = c["drift"]
@@ -146,12 +148,17 @@ def _replace_span(conn: Connection, row: dict, checks: list[dict]) -> None:
         conn.execute(sa.insert(t.checks), full)
 
 
+def write_span(store: ResultsStore, row: dict, checks: list[dict]) -> None:
+    """Replace one span's row and check rows in one transaction."""
+    store.write(_replace_span, row, checks)
+
+
 def record_span(store: ResultsStore, cfg: PipelineConfig, roots: Roots, span: str) -> dict | None:
     """Replace the span's rows from its artifacts (summary, ingest failure, verdict, timings)."""
     found = span_row(SpanPaths(cfg, roots), span)
     if found is None:
         return None
-    store.write(_replace_span, *found)
+    write_span(store, *found)
     return found[0]
 
 

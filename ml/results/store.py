@@ -68,6 +68,25 @@ def _engine(url: str) -> Engine:
     return engine
 
 
+def create_database(url: str) -> bool:
+    """Create the Postgres database named in `url` when it does not exist (SQLite: no-op)."""
+    parsed = sa.engine.make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        return False
+    server = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as conn:
+            found = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+            )
+            if found.scalar():
+                return False
+            conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}"')
+            return True
+    finally:
+        server.dispose()
+
+
 class ResultsStore:
     """One results database (SQLite file or Postgres); see the module docstring."""
 

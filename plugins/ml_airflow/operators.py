@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator
@@ -81,38 +81,50 @@ class MLCommandOperator(BaseOperator):
         return {FAILURE_KEY: exc.file} if exc.file else {}
 
     def run_ml(self, context, argv: list[str]) -> dict[str, Any]:
-        """`python -m ml <argv> --pipeline P` in-process -> its JSON-safe result dict."""
-        from ml.cli import run_command
-        from ml.logs import quiet_libraries
-        from ml.summaries import summary
+        return run_ml(self, context, argv, self.failure_reports)
 
-        quiet_libraries()
-        argv = [*argv[:1], "--pipeline", self.pipeline, *argv[1:]]
-        self.log.info("python -m ml %s", shlex.join(argv))
-        try:
-            result = jsonable(run_command(argv))
-        except PipelineError as exc:
-            fail_for_good(
-                context,
-                str(exc),
-                self.failure_reports(exc),
-                span=exc.span,
-                file=exc.file,
-                column=exc.column,
-                rule=exc.rule,
-            )
-        except SystemExit as exc:  # argparse rejected the argv (usage printed above)
-            raise AirflowFailException(
-                f"`python -m ml {shlex.join(argv)}` exited with {exc.code}: bad arguments for this ml version"
-            ) from None
-        code = int(result.pop("exit_code", 0) or 0)
-        if code:
-            raise AirflowFailException(
-                f"`ml {argv[0]}` finished with exit code {code}: {json.dumps(result, sort_keys=True)}"
-            )
-        self.log.info("%s", summary(result) or f"{argv[0]}: done")
-        self.log.debug("result:\n%s", json.dumps(result, sort_keys=True, indent=2))
-        return result
+
+def run_ml(
+    task: Any,
+    context,
+    argv: list[str],
+    failure_reports: Callable[[PipelineError], dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """`python -m ml <argv> --pipeline <task.pipeline>` in-process -> its JSON-safe result dict.
+
+    A PipelineError fails the task for good (see `fail_for_good`), with `failure_reports(exc)`.
+    """
+    from ml.cli import run_command
+    from ml.logs import quiet_libraries
+    from ml.summaries import summary
+
+    quiet_libraries()
+    argv = [*argv[:1], "--pipeline", task.pipeline, *argv[1:]]
+    task.log.info("python -m ml %s", shlex.join(argv))
+    try:
+        result = jsonable(run_command(argv))
+    except PipelineError as exc:
+        fail_for_good(
+            context,
+            str(exc),
+            failure_reports(exc) if failure_reports else {},
+            span=exc.span,
+            file=exc.file,
+            column=exc.column,
+            rule=exc.rule,
+        )
+    except SystemExit as exc:  # argparse rejected the argv (usage printed above)
+        raise AirflowFailException(
+            f"`python -m ml {shlex.join(argv)}` exited with {exc.code}: bad arguments for this ml version"
+        ) from None
+    code = int(result.pop("exit_code", 0) or 0)
+    if code:
+        raise AirflowFailException(
+            f"`ml {argv[0]}` finished with exit code {code}: {json.dumps(result, sort_keys=True)}"
+        )
+    task.log.info("%s", summary(result) or f"{argv[0]}: done")  # one line in plain words
+    task.log.debug("result:\n%s", json.dumps(result, sort_keys=True, indent=2))
+    return result
 
 
 class SpanOperator(MLCommandOperator):
@@ -167,10 +179,19 @@ class ValidateOperator(SpanOperator):
     )
 
     def extend(self, context, result: dict[str, Any]) -> dict[str, Any]:
+        self.emit_partitions(context, result)
         if not result.get("baseline_span"):
             return result
         compared = self.run_ml(context, ["stats-html", "--span", self.span, "--baseline"])
         return {**result, "stats_vs_previous_html": compared["stats_html"]}
+
+    def emit_partitions(self, context, result: dict[str, Any]) -> None:
+        """Every outlet asset event of a passed span carries the span as its partition key, also in
+        manual runs (whose DAG run has no partition key); a failed span emits none."""
+        for asset in self.outlets:
+            event = context["outlet_events"][asset]
+            event.add_partitions(self.span)
+            event.extra = {"span": self.span, "rows": result.get("rows"), "warnings": result.get("anomalies")}
 
     def failure_reports(self, exc: PipelineError) -> dict[str, str]:
         paths = SpanPaths(load_pipeline(self.pipeline), Roots.resolve())

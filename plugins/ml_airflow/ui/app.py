@@ -180,11 +180,13 @@ def create_app(roots: Roots | None = None) -> FastAPI:
 
         root = artifacts(pipeline)
         current = resolve_under(root, f"spans/{span}/validation/stats.tfrecord", suffixes=STATS)
-        other = (
-            resolve_under(root, f"spans/{against}/validation/stats.tfrecord", suffixes=STATS)
-            if against
-            else None
+        # `against=baseline`: the statistics of the span's drift baseline (its window of spans)
+        other_file = (
+            f"spans/{span}/validation/baseline_stats.tfrecord"
+            if against == "baseline"
+            else f"spans/{against}/validation/stats.tfrecord"
         )
+        other = resolve_under(root, other_file, suffixes=STATS) if against else None
         return page(request, "stats.html", pipeline=pipeline, **render.context(span, current, against, other))
 
     @app.get("/{pipeline}/tfma/{run_id}", response_class=HTMLResponse)
