@@ -278,6 +278,43 @@ def volume_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
     }
 
 
+def slice_figure(store: ResultsStore, pipeline: str, metric: str = "auc") -> dict[str, Any] | None:
+    """Heatmap slice x training run of the candidate's `metric` (per-slice metrics of every run)."""
+    rows = [
+        m
+        for m in queries.model_metrics(store, pipeline)
+        if m["model"] == "candidate" and m["metric"] == metric
+    ]
+    if not rows:
+        return None
+    runs = [r["run_id"] for r in queries.models(store, pipeline)]
+    runs = [r for r in runs if any(m["run_id"] == r for m in rows)]
+    slices = sorted({m["slice"] for m in rows}, key=lambda s: (s != "Overall", s))
+    value = {(m["run_id"], m["slice"]): m["value"] for m in rows}
+    z = [[value.get((run, s)) for run in runs] for s in slices]
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": runs,
+                "y": slices,
+                "z": z,
+                "zmin": 0.5,
+                "zmax": 1.0,
+                "colorscale": "RdYlGn",
+                "colorbar": {"title": {"text": metric}, "thickness": 10},
+                "hovertemplate": f"%{{y}} · %{{x}}: {metric} %{{z:.3f}}<extra></extra>",
+            }
+        ],
+        "layout": {
+            "height": 120 + 18 * len(slices),
+            "margin": {"l": 110, "r": 20, "t": 10, "b": 90},
+            "xaxis": {"type": "category"},
+            "yaxis": {"autorange": "reversed"},
+        },
+    }
+
+
 def model_rows(store: ResultsStore, pipeline: str, base: str) -> list[ModelRow]:
     overall: dict[str, dict[str, float | None]] = {}
     for m in queries.model_metrics(store, pipeline):
