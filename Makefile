@@ -15,7 +15,10 @@ export PYTHONWARNINGS := ignore::FutureWarning
 DEMO_FROM ?= 2013-01-01
 DEMO_TO ?= 2013-01-14
 
-.PHONY: setup test lint demo demo-cli airflow lock bench clean browser-test
+# Python sources that ruff checks and formats (the type checker's list is in pyproject.toml).
+LINT_PATHS := ml dags plugins tests bench scripts
+
+.PHONY: setup test lint hooks demo demo-cli airflow lock bench clean browser-test
 
 setup: $(STAMP)
 
@@ -29,12 +32,18 @@ lock:
 	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
 	$(MAKE) docker-locks
 
+# Every quality gate, as CI and the pre-commit hooks run them: lint rules, formatting, types.
 lint: setup
-	$(PY) -m ruff check ml dags plugins tests bench scripts
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+	$(PY) -m mypy
 
-test: setup
-	$(PY) -m ruff check ml dags plugins tests bench scripts
+test: lint
 	$(PY) -m pytest
+
+# The same gates before every commit (.pre-commit-config.yaml; hooks run the venv's tools).
+hooks: setup
+	$(PY) -m pre_commit install
 
 # Pipeline CLI steps on the demo spans (no Airflow).
 demo-cli: setup
@@ -56,9 +65,10 @@ airflow: setup
 	@source scripts/airflow_env.sh && source scripts/airflow_login.sh && exec airflow standalone
 
 # The ML view in headless Chromium (Selenium) against the real API server: installs Debian's
-# chromium + chromium-driver when missing; screenshots go to .local/screenshots.
+# chromium + chromium-driver when no Chromium/Chrome + chromedriver is there (as root);
+# screenshots go to .local/screenshots.
 browser-test: setup
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	@{ command -v chromium || command -v google-chrome; } >/dev/null && command -v chromedriver >/dev/null || { \
 	  echo "apt-get install chromium chromium-driver"; apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	ML_BROWSER_TEST=1 ML_SCREENSHOTS=$(LOCAL)/screenshots $(PY) -m pytest tests/test_browser.py -q -s

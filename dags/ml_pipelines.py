@@ -116,7 +116,7 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
         f"(see dags/ml_pipelines.py).{cron_note()}",
     ) as dag:
         common = {"pipeline": cfg.name, "span": ingest_span(cfg)}
-        landed = SpanSensor(task_id="wait_for_span", **common)
+        landed = SpanSensor(task_id="wait_for_span", pipeline=cfg.name, span=common["span"])
         ingest = IngestOperator(task_id="ingest", **common)
         validate = ValidateOperator(task_id="validate", outlets=[examples_asset(cfg)], **common)
         retrain = RetrainTriggerOperator(

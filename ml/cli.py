@@ -16,6 +16,7 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from ml import commands
 from ml.config import load_pipeline
@@ -28,7 +29,7 @@ EXIT_ERROR = 2
 TEXT_KEY = "text"  # a command's human-readable output (a table), printed instead of the JSON
 
 
-def command_modules() -> dict[str, object]:
+def command_modules() -> dict[str, ModuleType]:
     mods = {}
     for info in pkgutil.iter_modules(commands.__path__):
         if not info.name.startswith("_"):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,6 +57,17 @@ from ml.roots import Roots  # noqa: E402
 
 LANDED_SPANS = ("2013-01-01", "2013-01-07")  # inclusive range written for every session
 EXTRA_SPANS = ("2013-09-10",)  # a late-summer span for drift tests
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Free what the tests left of TensorFlow (SavedModels in Beam's Shared cache or in
+    reference cycles) while TensorFlow's modules are whole: at interpreter exit their finalizers
+    fail with `Exception ignored in: <function AtomicFunction.__del__ ...>` tracebacks."""
+    if "apache_beam" in sys.modules:
+        from ml.beam import release_shared_objects
+
+        release_shared_objects()
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ threshold, so infra-validate and push are skipped and the served version stays p
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import random
 import shutil
@@ -109,7 +110,11 @@ def ingest_runs(dags):
     backfill runs, whose span is their partition key)."""
     dag = dags["flights_ingest"]
     return {
-        span: dag.test(logical_date=None, run_conf={"span": span}) for span in ("2013-01-06", "2013-01-07")
+        # distinct logical dates: dag.test() replaces an earlier run of the same logical date (None too)
+        span: dag.test(
+            logical_date=dt.datetime.fromisoformat(span).replace(tzinfo=dt.UTC), run_conf={"span": span}
+        )
+        for span in ("2013-01-06", "2013-01-07")
     }
 
 

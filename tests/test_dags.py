@@ -23,13 +23,8 @@ from ml_airflow.operators import ValidateOperator, jsonable
 from ml_airflow.promotion import BlessingGateOperator, blessing_reason, is_blessed
 from ml_airflow.retrain import RetrainTriggerOperator
 from ml_airflow.sensors import SpanSensor
-from ml_airflow.train import (
-    LocalTrainOperator,
-    final_json,
-    gpu_env,
-    parse_gpus,
-    train_operator,
-)
+from ml_airflow.train import LocalTrainOperator, gpu_env, train_operator
+from ml_airflow.train_command import final_json, parse_gpus
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "dags"

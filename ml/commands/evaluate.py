@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from ml.config import PipelineConfig
+from ml.model.layout import Baseline, find_saved_model
 from ml.roots import Roots
+from ml.serving.layout import ServingLayout
 
 HELP = (
     "TFMA evaluation on the raw eval split, sliced, with thresholds vs the served model; "
@@ -27,6 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def resolve_baseline(layout: ServingLayout, baseline: str) -> Baseline | None:
+    """`auto`: the newest served version (None if nothing is served); `none`; or a path (its
+    version when it is one of the served version folders)."""
+    if baseline == "none":
+        return None
+    if baseline == "auto":
+        version = layout.latest()
+        return None if version is None else Baseline(layout.version_dir(version), version)
+    path = find_saved_model(baseline)
+    served = path.parent == layout.base.resolve() and path.name.isdigit()
+    return Baseline(path, int(path.name) if served else None)
+
+
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.model.evaluate import evaluate
     from ml.results import open_store
@@ -36,7 +51,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         cfg,
         roots,
         Path(args.model),
-        baseline=args.baseline,
+        baseline=resolve_baseline(ServingLayout.of(cfg, roots), args.baseline),
         spans=args.spans,
         output=Path(args.output) if args.output else None,
     )

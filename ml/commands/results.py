@@ -13,7 +13,9 @@ HELP = (
     "artifacts, or print its spans or models"
 )
 
-SPAN_COLUMNS = (
+Columns = tuple[tuple[str, str], ...]  # (header, row key)
+
+SPAN_COLUMNS: Columns = (
     ("span", "span"),
     ("status", "status"),
     ("rows", "rows"),
@@ -26,7 +28,7 @@ SPAN_COLUMNS = (
     ("baseline", "baseline_span"),
     ("validate s", "validate_seconds"),
 )
-MODEL_COLUMNS = (
+MODEL_COLUMNS: Columns = (
     ("run", "run_id"),
     ("window", "window"),
     ("AUC", "auc"),
@@ -78,6 +80,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
             "action": "rebuild",
             **rebuild(store, cfg, roots, serving_events(ServingLayout.of(cfg, roots))),
         }
+    columns: Columns
     if args.action == "spans":
         rows, columns = queries.spans(store, cfg.name, last=args.last), SPAN_COLUMNS
     else:

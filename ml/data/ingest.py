@@ -96,6 +96,7 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
     raw = read_raw_span(cfg, paths.landing_dir(span), span)
     prepared = prepare_examples(cfg, raw.frame, span, str(raw.files[0]))
     types = example_types(cfg)
+    rows_out: dict[str, int] = {}
     summary = {
         "pipeline": cfg.name,
         "span": span,
@@ -103,7 +104,7 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
         "rows_in": int(len(raw.frame)),
         "rows_dropped": prepared.dropped,
         "values_imputed": prepared.imputed,
-        "rows_out": {},
+        "rows_out": rows_out,
         "label_positive_rate": round(float(prepared.frame[cfg.label].mean()), 6)
         if len(prepared.frame)
         else None,
@@ -113,9 +114,7 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
         for split in SPLITS:
             part = prepared.frame[prepared.frame["__split__"] == split]
             (tmp / split).mkdir()
-            summary["rows_out"][split] = write_tfrecords(
-                tmp / split / SHARD_NAME, serialize_examples(part, types)
-            )
+            rows_out[split] = write_tfrecords(tmp / split / SHARD_NAME, serialize_examples(part, types))
         atomic_write_json(tmp / "summary.json", summary)
     summary["examples_dir"] = str(examples_dir)
     return summary

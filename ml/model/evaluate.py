@@ -16,31 +16,18 @@ from google.protobuf import text_format
 from tfx_bsl.public import tfxio
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
-from ml.beam import pipeline_options
+from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
-from ml.model.layout import find_saved_model, resolve_model, saved_model_digest
+from ml.model.layout import Baseline, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.model.window import parse_span_range, select_spans, split_files
 from ml.roots import Roots
-from ml.serving.layout import ServingLayout
 from ml.spans import SpanPaths
 
 CANDIDATE, BASELINE = "candidate", "baseline"
 OVERALL = "Overall"
 GATE_METRIC = "AUC"
-
-
-def resolve_baseline(layout: ServingLayout, baseline: str) -> dict | None:
-    """`auto`: the newest served version (None if nothing is served); `none`; or a path."""
-    if baseline == "none":
-        return None
-    if baseline == "auto":
-        version = layout.latest()
-        return None if version is None else {"path": str(layout.version_dir(version)), "version": version}
-    path = find_saved_model(baseline)
-    served = path.parent == layout.base.resolve() and path.name.isdigit()
-    return {"path": str(path), "version": int(path.name) if served else None}
 
 
 def eval_config(cfg: PipelineConfig, with_baseline: bool) -> tfma.EvalConfig:
@@ -147,7 +134,7 @@ def read_failures(output: Path) -> tuple[bool, list[dict]]:
 
 
 def _run_tfma(
-    cfg: PipelineConfig, saved_model: Path, baseline: dict | None, files: list[Path], output: Path
+    cfg: PipelineConfig, saved_model: Path, baseline: Baseline | None, files: list[Path], output: Path
 ) -> None:
     config = eval_config(cfg, baseline is not None)
     models = [
@@ -158,7 +145,7 @@ def _run_tfma(
     if baseline:
         models.append(
             tfma.default_eval_shared_model(
-                eval_saved_model_path=baseline["path"], model_name=BASELINE, eval_config=config
+                eval_saved_model_path=str(baseline.path), model_name=BASELINE, eval_config=config
             )
         )
     source = tfxio.TFExampleRecord(
@@ -194,18 +181,21 @@ def evaluate(
     roots: Roots,
     model: Path,
     *,
-    baseline: str = "auto",
+    baseline: Baseline | None = None,
     spans: str | None = None,
     output: Path | None = None,
 ) -> dict:
+    """TFMA of `model` on its eval spans, against `baseline` (None: thresholds only)."""
     layout = resolve_model(model)
     train_result = read_json(layout.train_result)
     used = eval_spans(cfg, roots, train_result, spans)
     files = split_files(cfg, roots, used, "eval")
-    base = resolve_baseline(ServingLayout.of(cfg, roots), baseline)
     output = Path(output).resolve() if output else SpanPaths(cfg, roots).evaluation_dir(layout.root.name)
     with atomic_dir(output) as tmp:
-        _run_tfma(cfg, layout.saved_model, base, files, tmp / "tfma")
+        try:
+            _run_tfma(cfg, layout.saved_model, baseline, files, tmp / "tfma")
+        finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
+            release_shared_objects()
         metrics = read_metrics(tmp / "tfma")
         blessed, failures = read_failures(tmp / "tfma")
         overall = metrics.get(OVERALL, {})
@@ -214,7 +204,7 @@ def evaluate(
             "model_dir": str(layout.root),
             "saved_model": str(layout.saved_model),
             "saved_model_digest": saved_model_digest(layout.saved_model),
-            "baseline": base,
+            "baseline": baseline.as_dict() if baseline else None,
             "spans": used,
             "eval_files": [str(f) for f in files],
             "thresholds": cfg.eval_thresholds,

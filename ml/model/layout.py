@@ -66,6 +66,18 @@ class ModelLayout:
         return self.root / "infra_blessing.json"
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """The model a candidate is compared with: its SavedModel folder and, when it is a served
+    version, that version number (resolved by the caller, e.g. from the serving root)."""
+
+    path: Path
+    version: int | None = None
+
+    def as_dict(self) -> dict[str, str | int | None]:
+        return {"path": str(self.path), "version": self.version}
+
+
 def resolve_model(path: str | Path) -> ModelLayout:
     """Accept a model dir `M` or its `M/saved_model` folder."""
     path = Path(path).resolve()

@@ -20,7 +20,7 @@ from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
-from ml.beam import pipeline_options
+from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.features import raw_feature_spec
@@ -142,7 +142,10 @@ def run_transform(
         )
     with atomic_dir(out_dir) as tmp:
         layout, temp_dir = TransformLayout(tmp), tmp / ".tft-tmp"
-        _run_beam(cfg, files, layout, temp_dir)
+        try:
+            _run_beam(cfg, files, layout, temp_dir)
+        finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
+            release_shared_objects()
         shutil.rmtree(temp_dir, ignore_errors=True)
         manifest = {
             "pipeline": cfg.name,

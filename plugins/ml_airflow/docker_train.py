@@ -24,7 +24,7 @@ from docker.types import DeviceRequest, Mount
 
 from ml.roots import Roots
 from ml_airflow.operators import fail_for_good
-from ml_airflow.train import EXIT_PIPELINE_ERROR, final_json, train_argv
+from ml_airflow.train_command import EXIT_PIPELINE_ERROR, final_json, parse_gpus, train_argv
 
 DEFAULT_IMAGE = "ml-trainer:latest"
 LOG_TAIL_LINES = 30
@@ -37,8 +37,7 @@ NO_GPU_RUNTIME = re.compile(
 
 def gpu_device_requests(gpus: int | str | None) -> list[DeviceRequest]:
     """Docker device requests for `gpus`: none for 0, all GPUs for -1 (or "all"), else N."""
-    text = str(gpus if gpus is not None else 0).strip().lower()
-    count = -1 if text == "all" else int(text or 0)
+    count = parse_gpus(gpus)
     if count == 0:
         return []
     return [DeviceRequest(count=-1 if count < 0 else count, capabilities=[["gpu"]])]
@@ -101,20 +100,17 @@ class TrainerDockerOperator(DockerOperator):
         self.artifact_root = root
 
     # ---- execute
-    def execute(self, context) -> dict[str, Any]:
+    # The XCom is the command's parsed result line, not DockerOperator's log lines.
+    def execute(self, context) -> dict[str, Any]:  # type: ignore[override]
         for name in ("transform_dir", "output_dir"):
             if not _inside(getattr(self, name), self.artifact_root):
                 raise AirflowFailException(
                     f"{name}={getattr(self, name)} is not under the artifact root "
                     f"{self.artifact_root}, the only folder mounted into the trainer container"
                 )
-        self.command = [
-            *train_argv(self.pipeline, self.transform_dir, self.output_dir, self.epochs)[
-                1:
-            ],  # the image's entrypoint is `ml train`
-            "--artifact-root",
-            str(self.artifact_root),
-        ]
+        argv = train_argv(self.pipeline, self.transform_dir, self.output_dir, self.epochs)
+        # the image's entrypoint is `ml train`: the arguments after `train`
+        self.command = [*argv[1:], "--artifact-root", str(self.artifact_root)]
         self.user = self.user or f"{os.getuid()}:{os.getgid()}"
         self.labels = {"ml.trainer": "1", "airflow.dag_id": self.dag_id, "airflow.task_id": self.task_id}
         self._require_daemon()

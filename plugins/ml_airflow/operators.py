@@ -55,7 +55,7 @@ class MLCommandOperator(BaseOperator):
 
     command: ClassVar[str]
     template_fields: Sequence[str] = ("pipeline",)
-    operator_extra_links = (FAILURE_LINK,)
+    operator_extra_links: tuple[ReportLink, ...] = (FAILURE_LINK,)
     ui_color = "#e3f2fd"
 
     def __init__(self, *, pipeline: str, **kwargs) -> None:

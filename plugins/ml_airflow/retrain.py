@@ -29,6 +29,8 @@ from ml_airflow.operators import run_ml
 
 class RetrainTriggerOperator(TriggerDagRunOperator):
     template_fields: Sequence[str] = (*TriggerDagRunOperator.template_fields, "pipeline", "span", "enabled")
+    # no "Triggered DAG" button: it errors on the (usual) skipped decision; the run id is logged
+    operator_extra_links: list = []
     ui_color = "#ede7f6"
 
     def __init__(

@@ -9,13 +9,12 @@ result -> XCom.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
@@ -23,38 +22,12 @@ from airflow.sdk.exceptions import AirflowException
 from ml.roots import PROJECT_ROOT
 from ml_airflow.links import FAILURE_LINK, REPORTS_XCOM
 from ml_airflow.operators import fail_for_good
+from ml_airflow.train_command import EXIT_PIPELINE_ERROR, final_json, parse_gpus, train_argv
+
+if TYPE_CHECKING:
+    from ml_airflow.docker_train import TrainerDockerOperator
 
 TRAIN_RUNNERS = ("local", "docker")
-EXIT_PIPELINE_ERROR = 2  # ml.cli.EXIT_ERROR: a PipelineError, retrying cannot help
-
-
-def train_argv(
-    pipeline: str, transform_dir: str, output_dir: str, epochs: int | str | None = None
-) -> list[str]:
-    """`ml` argv of the train command (shared by every runner)."""
-    argv = ["train", "--pipeline", pipeline, "--transform-dir", transform_dir, "--output", output_dir]
-    return argv + (["--epochs", str(epochs)] if epochs not in (None, "") else [])
-
-
-def final_json(lines: Sequence[str]) -> dict[str, Any] | None:
-    """The last line that is a JSON object (the `ml` CLI's result line); NaN/inf -> None, as
-    XCom stores strict JSON only."""
-    for line in reversed(lines):
-        text = line.strip()
-        if text.startswith("{"):
-            try:
-                value = json.loads(text, parse_constant=lambda _: None)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                return value
-    return None
-
-
-def parse_gpus(text: str | int | None) -> int:
-    """ML_TRAIN_GPUS: 0/empty = CPU only, -1 or `all` = every GPU, N = N GPUs."""
-    value = str(text if text is not None else "").strip().lower()
-    return -1 if value == "all" else int(value or 0)
 
 
 def gpu_env(gpus: int) -> dict[str, str]:
@@ -147,23 +120,14 @@ def train_operator(
     """The train task for the runner chosen by ML_TRAIN_RUNNER / ML_TRAIN_GPUS (/ ML_TRAIN_IMAGE)."""
     runner = (os.environ.get("ML_TRAIN_RUNNER") or "local").strip().lower()
     gpus = parse_gpus(os.environ.get("ML_TRAIN_GPUS"))
-    if runner == "docker":
-        from ml_airflow.docker_train import TrainerDockerOperator
-
-        image = {"image": os.environ["ML_TRAIN_IMAGE"]} if os.environ.get("ML_TRAIN_IMAGE") else {}
-        return TrainerDockerOperator(
-            task_id=task_id,
-            pipeline=pipeline,
-            transform_dir=transform_dir,
-            output_dir=output_dir,
-            epochs=epochs,
-            gpus=gpus,
-            **image,
-            **kwargs,
-        )
-    if runner != "local":
+    operator: type[LocalTrainOperator | TrainerDockerOperator]
+    if runner == "docker":  # the Docker provider is imported only when it is used
+        from ml_airflow.docker_train import TrainerDockerOperator as operator  # image: ML_TRAIN_IMAGE
+    elif runner == "local":
+        operator = LocalTrainOperator
+    else:
         raise ValueError(f"ML_TRAIN_RUNNER={runner!r}: expected one of {', '.join(TRAIN_RUNNERS)}")
-    return LocalTrainOperator(
+    return operator(
         task_id=task_id,
         pipeline=pipeline,
         transform_dir=transform_dir,

@@ -30,8 +30,11 @@ def task_xcoms(dag_id: str, run_id: str, task_id: str, map_index: int) -> dict[s
 
     with create_session() as session:
         query = XComModel.get_many(run_id=run_id, dag_ids=dag_id, task_ids=task_id, map_indexes=map_index)
-        rows = session.scalars(query.where(XComModel.key.in_([REPORTS_XCOM, ERROR_XCOM]))).all()
-        return {row.key: XComModel.deserialize_value(row) for row in rows}
+        found: dict[str, Any] = {}
+        for row in session.scalars(query.where(XComModel.key.in_([REPORTS_XCOM, ERROR_XCOM]))):
+            xcom: Any = row  # an XComModel (get_many's Select is typed as rows of tuples)
+            found[xcom.key] = XComModel.deserialize_value(xcom)
+        return found
 
 
 def report_links(artifacts: Path, pipeline_url: str, reports: dict[str, str]) -> list[tuple[str, str]]:

@@ -345,4 +345,4 @@ def model_rows(store: ResultsStore, pipeline: str, base: str) -> list[ModelRow]:
 
 def serving_history(store: ResultsStore, pipeline: str) -> list[ServingEvent]:
     events = sorted(queries.serving_events(store, pipeline), key=lambda e: (e.get("at") or "", e["version"]))
-    return [ServingEvent(**{k: e.get(k) for k in ServingEvent.model_fields}) for e in events[::-1]]
+    return [ServingEvent.model_validate(e) for e in events[::-1]]
