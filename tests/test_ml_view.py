@@ -49,6 +49,7 @@ def artifact_root(tmp_path: Path, monkeypatch) -> Path:
     (validation / "verdict.json").write_text(json.dumps({"passed": True}))
     (validation / "anomalies.pbtxt").write_text('anomaly_info { key: "carrier" }\n')
     write_tfrecords(validation / "stats.tfrecord", [stats_record()])
+    write_tfrecords(validation / "baseline_stats.tfrecord", [stats_record()])
     (validation / "data_docs" / "index.html").write_text(
         '<html><head><script src="https://code.jquery.com/jquery-3.7.1.min.js"></script>'
         '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>'
@@ -162,6 +163,8 @@ def test_reports_render_offline(client, tokens):
     stats = client.get(f"{base}/stats/{SPAN}", headers=auth(tokens)).text
     assert "dep_delay" in stats and "carrier" in stats and "/ml-artifacts/_static/plotly.min.js" in stats
     assert "https://" not in stats
+    window = client.get(f"{base}/stats/{SPAN}?against=baseline", headers=auth(tokens))
+    assert window.status_code == 200 and "against baseline" in window.text
     legacy = client.get(
         f"{base}/spans/{SPAN}/validation/stats.html", headers=auth(tokens), follow_redirects=False
     )

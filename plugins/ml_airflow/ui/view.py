@@ -110,7 +110,8 @@ def span_cells(row: dict[str, Any], base: str) -> list[Cell]:
         )
     )
     baseline = row.get("baseline_span")
-    against = f"?against={baseline}" if baseline else ""
+    # the span against the one it was compared with, or against its baseline window's statistics
+    against = f"?against={baseline}" if baseline else ("?against=baseline" if row.get("drift_ran") else "")
     drift_text = f"{span}: drift vs {baseline}" if baseline else f"{span}: drift"
     cells.append(
         _check_cell(
