@@ -170,6 +170,9 @@ def test_ml_view_in_a_real_browser(api_server, browser):
     assert "Overall" in table.text and "carrier=" in table.text
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#auc .main-svg")))
     browser.save_screenshot(str(SHOTS / "03-tfma.png"))
+    calibration = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#calibration .main-svg")))
+    browser.execute_script("arguments[0].scrollIntoView()", calibration)
+    browser.save_screenshot(str(SHOTS / "03b-tfma-calibration.png"))
     seen += requested_urls(browser)
 
     # a statistics page: rendered tables and histograms, not a blank Facets frame
