@@ -89,7 +89,7 @@ def context(folder: Path) -> dict[str, Any]:
             "layout": {
                 "height": 300,
                 "margin": {"t": 10, "b": 90},
-                "yaxis": {"range": [0, 1], "title": "AUC"},
+                "yaxis": {"range": [0, 1], "title": {"text": "AUC"}},
             },
         },
         "calibration": {
@@ -115,8 +115,8 @@ def context(folder: Path) -> dict[str, Any]:
                 "height": 320,
                 "width": 360,
                 "margin": {"t": 10},
-                "xaxis": {"title": "mean prediction", "range": [0, 1]},
-                "yaxis": {"title": "observed delayed rate", "range": [0, 1]},
+                "xaxis": {"title": {"text": "mean prediction"}, "range": [0, 1]},
+                "yaxis": {"title": {"text": "observed delayed rate"}, "range": [0, 1]},
             },
         },
     }
