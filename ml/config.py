@@ -197,6 +197,57 @@ def _load_module(path: str, module_name: str) -> ModuleType:
     return module
 
 
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PipelineError(
+            f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}",
+            file=str(path),
+            rule="pipeline-yaml",
+        ) from None
+    if not isinstance(raw, dict):
+        raise PipelineError(
+            f"{path}: expected a mapping of settings, got {type(raw).__name__}",
+            file=str(path),
+            rule="pipeline-yaml",
+        )
+    return raw
+
+
+def config_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """`[(dotted key, what is wrong)]` of a pipeline.yaml mapping (ml.config_schema, pydantic)."""
+    from pydantic import ValidationError
+
+    from ml.config_schema import PipelineYaml
+
+    try:
+        PipelineYaml.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"] if p != "[key]")
+            message = err["msg"].removeprefix("Value error, ")
+            if key:
+                problems.append((key, message))
+            else:  # the cross-checks: "key: what; key: what"
+                problems += [tuple(part.split(": ", 1)) for part in message.split("; ")]  # type: ignore[misc]
+        return problems
+    return []
+
+
+def check_config(raw: dict[str, Any], path: Path) -> None:
+    """One PipelineError naming the file, every wrong key and what is wrong with it."""
+    problems = config_problems(raw)
+    if problems:
+        listed = "; ".join(f"{key}: {why}" for key, why in problems)
+        raise PipelineError(
+            f"{path} is invalid: {listed}", file=str(path), column=problems[0][0], rule="pipeline-config"
+        )
+
+
 def available_pipelines() -> list[str]:
     return sorted(p.parent.name for p in PIPELINES_DIR.glob("*/pipeline.yaml"))
 
@@ -212,22 +263,18 @@ def load_pipeline(name: str) -> PipelineConfig:
             file=str(path),
             rule="pipeline-exists",
         )
-    raw = yaml.safe_load(path.read_text())
-    features = []
-    for fname, spec in raw.get("features", {}).items():
-        ftype = spec.get("type")
-        if ftype not in FEATURE_TYPES:
-            raise PipelineError(
-                f"feature {fname!r} has type {ftype!r}; expected one of {FEATURE_TYPES}",
-                file=str(path),
-                column=fname,
-                rule="feature-type",
-            )
-        features.append(
-            FeatureSpec(
-                name=fname, type=ftype, default=spec.get("default"), min=spec.get("min"), max=spec.get("max")
-            )
+    raw = _read_yaml(path)
+    check_config(raw, path)
+    features = [
+        FeatureSpec(
+            name=fname,
+            type=spec["type"],
+            default=spec.get("default"),
+            min=spec.get("min"),
+            max=spec.get("max"),
         )
+        for fname, spec in raw["features"].items()
+    ]
     return PipelineConfig(
         name=raw.get("name", name),
         model_name=raw.get("model_name", name),

@@ -52,7 +52,9 @@ def drift_series(store: ResultsStore, pipeline: str, check: str = "drift") -> li
 def serving_events(store: ResultsStore, pipeline: str) -> list[dict]:
     e = t.serving_events.c
     return store.read(
-        sa.select(t.serving_events).where(e.pipeline == pipeline).order_by(e.version, e.event.desc())
+        sa.select(t.serving_events)
+        .where(e.pipeline == pipeline)
+        .order_by(e.version, e.event)  # push < rollback
     )
 
 

@@ -1,0 +1,101 @@
+"""pipeline.yaml is checked when it is loaded: one message per mistake, naming file, key, what."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ml.config import check_config, config_problems, load_pipeline
+from ml.errors import PipelineError
+
+from conftest import cli
+
+
+@pytest.fixture
+def raw(flights_cfg) -> dict:
+    return copy.deepcopy(flights_cfg.raw)
+
+
+def test_the_bundled_pipeline_is_valid(raw, roots):
+    assert config_problems(raw) == []
+    assert cli(roots, "check")["ok"] is True
+
+
+MISTAKES = [
+    # (what the user wrote, the key named, words of the message)
+    (
+        lambda r: r["features"]["temp"].update(type="double"),
+        "features.temp.type",
+        "'string', 'int' or 'float'",
+    ),
+    (lambda r: r["features"]["temp"].update(defualt=55.0), "features.temp.defualt", "Extra inputs"),
+    (lambda r: r["split"].update(eval_percent=120), "split.eval_percent", "less than or equal to 99"),
+    (lambda r: r["checks"]["drift"].update(severity="loud"), "checks.drift.severity", "'block' or 'warn'"),
+    (
+        lambda r: r["checks"]["drift"]["features"].update(tmp={"jsd": 0.9}),
+        "checks.drift.features",
+        "'tmp' is not a feature",
+    ),
+    (
+        lambda r: r.update(example_key=["year", "tail_num"]),
+        "example_key",
+        "'tail_num' is not a declared column",
+    ),
+    (lambda r: r["label"].update(source_column="arrival"), "label.source_column", "'arrival' is not"),
+    (
+        lambda r: r["span"].update(ingest_schedule="every day"),
+        "span.ingest_schedule",
+        "not a cron expression",
+    ),
+    (lambda r: r["span"].update(start="2013-02-30"), "span.start", "valid date"),
+    (
+        lambda r: r["features"]["distance"].update(min=10, max=1),
+        "features.distance",
+        "min 10.0 is above max 1.0",
+    ),
+    (
+        lambda r: r["evaluation"].update(slices=[[], ["airline"]]),
+        "evaluation.slices",
+        "'airline' is not a feature",
+    ),
+    (
+        lambda r: r["training"]["retrain_on"].update(drift_features=["visib"]),
+        "training.retrain_on.drift_features",
+        "'visib' has no",
+    ),
+    (
+        lambda r: r["checks"]["drift"]["features"]["temp"].update(kl=0.1),
+        "checks.drift.features.temp.kl",
+        "'linf'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("mistake", "key", "words"), MISTAKES)
+def test_each_mistake_is_one_clear_message(raw, mistake, key, words, tmp_path):
+    mistake(raw)
+    problems = config_problems(raw)
+    assert [k for k, _ in problems] == [key], problems
+    assert words in problems[0][1]
+    path = tmp_path / "pipeline.yaml"
+    with pytest.raises(PipelineError) as err:
+        check_config(raw, path)
+    message = str(err.value)
+    assert str(path) in message and key in message and words in message and "\n" not in message
+    assert err.value.rule == "pipeline-config"
+
+
+def test_broken_yaml_names_the_line(tmp_path, monkeypatch):
+    import ml.config as config
+
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "pipeline.yaml").write_text("name: broken\nlanding: {folder: x\n")
+    monkeypatch.setattr(config, "PIPELINES_DIR", tmp_path)
+    load_pipeline.cache_clear()
+    try:
+        with pytest.raises(PipelineError, match=r"not valid YAML at line \d+"):
+            load_pipeline("broken")
+    finally:
+        load_pipeline.cache_clear()
