@@ -18,7 +18,7 @@ DEMO_TO ?= 2013-01-14
 # Python sources that ruff checks and formats (the type checker's list is in pyproject.toml).
 LINT_PATHS := ml dags plugins tests bench scripts
 
-.PHONY: setup test lint hooks demo demo-cli airflow lock bench clean
+.PHONY: setup test lint hooks demo demo-cli airflow lock bench clean browser-test
 
 setup: $(STAMP)
 
@@ -58,10 +58,21 @@ demo: setup
 	DEMO_FROM=$(DEMO_FROM) DEMO_TO=$(DEMO_TO) bash scripts/demo.sh
 
 # Airflow UI on http://localhost:8080 (airflow standalone) over the same state as `make demo`.
+# Login required (scripts/airflow_login.sh): user admin, password ML_AIRFLOW_ADMIN_PASSWORD or
+# the generated one (the path is printed).
 airflow: setup
 	@bash scripts/airflow_setup.sh
-	@source scripts/airflow_env.sh && echo "Airflow UI: $$AIRFLOW__API__BASE_URL  (no login: local" \
-	  "simple auth manager, everyone is admin; Ctrl-C stops it)" && exec airflow standalone
+	@source scripts/airflow_env.sh && source scripts/airflow_login.sh && exec airflow standalone
+
+# The ML view in headless Chromium (Selenium) against the real API server: installs Debian's
+# chromium + chromium-driver when no Chromium/Chrome + chromedriver is there (as root);
+# screenshots go to .local/screenshots.
+browser-test: setup
+	@{ command -v chromium || command -v google-chrome; } >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "apt-get install chromium chromium-driver"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	ML_BROWSER_TEST=1 ML_SCREENSHOTS=$(LOCAL)/screenshots $(PY) -m pytest tests/test_browser.py -q -s
+	@echo "screenshots: $(LOCAL)/screenshots"
 
 bench: setup
 	$(PY) bench/stats_throughput.py

@@ -24,6 +24,7 @@ from airflow.sdk import (
     CronPartitionTimetable,
     CronTriggerTimetable,
     Param,
+    conf,
 )
 
 from ml.config import PipelineConfig, available_pipelines, load_pipeline
@@ -43,7 +44,6 @@ from ml_airflow.train import train_operator
 
 PUSH_POOL = "ml_serving_push"
 INGEST_MAX_ACTIVE_RUNS = 4
-INGEST_SPAN = "{{ ml_span(params.span, dag_run.partition_key) }}"
 TRAIN_SPAN = "{{ ml_span(params.span, data_interval_end, -1) }}"
 DEFAULT_ARGS = {
     "owner": "ml",
@@ -71,6 +71,23 @@ def span_param() -> Param:
     )
 
 
+def cron_note() -> str:
+    """Said in the DAG docs when the scheduler runs no cron (the local default): "Next Run" is
+    Airflow's computation, not a run that will happen."""
+    if conf.getboolean("scheduler", "use_job_schedule", fallback=True):
+        return ""
+    return (
+        "\n\n**Cron is off here** (`[scheduler] use_job_schedule = False`, the local default):"
+        ' runs come from backfills and manual triggers only; the "Next Run" shown will not happen.'
+    )
+
+
+def ingest_span(cfg: PipelineConfig) -> str:
+    """The span template of an ingest run; a manual run without one picks the newest landed
+    span with no successful run (ml_airflow.context.run_span)."""
+    return f"{{{{ ml_span(params.span, dag_run.partition_key, 0, dag_run, '{cfg.name}') }}}}"
+
+
 def examples_asset(cfg: PipelineConfig) -> Asset:
     return Asset(name=f"{cfg.name}_examples", uri=f"ml://{cfg.name}/examples", group="ml")
 
@@ -96,10 +113,10 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
         user_defined_macros=MACROS,
         tags=["ml", cfg.name, "ingest"],
         doc_md=f"Span ingestion of pipeline `{cfg.name}`: one run per span, the run's partition key "
-        "(see dags/ml_pipelines.py).",
+        f"(see dags/ml_pipelines.py).{cron_note()}",
     ) as dag:
-        common = {"pipeline": cfg.name, "span": INGEST_SPAN}
-        landed = SpanSensor(task_id="wait_for_span", pipeline=cfg.name, span=INGEST_SPAN)
+        common = {"pipeline": cfg.name, "span": ingest_span(cfg)}
+        landed = SpanSensor(task_id="wait_for_span", pipeline=cfg.name, span=common["span"])
         ingest = IngestOperator(task_id="ingest", **common)
         validate = ValidateOperator(task_id="validate", outlets=[examples_asset(cfg)], **common)
         retrain = RetrainTriggerOperator(
@@ -127,7 +144,7 @@ def train_dag(cfg: PipelineConfig) -> DAG:
             "epochs": optional("integer", "training epochs (training.epochs)"),
         },
         tags=["ml", cfg.name, "train"],
-        doc_md=f"Continuous training of pipeline `{cfg.name}` (see dags/ml_pipelines.py).",
+        doc_md=f"Continuous training of pipeline `{cfg.name}` (see dags/ml_pipelines.py).{cron_note()}",
     ) as dag:
         model = xcom("train", "model_dir")
         transform = TransformOperator(

@@ -21,7 +21,9 @@ from types import ModuleType
 from ml import commands
 from ml.config import load_pipeline
 from ml.errors import PipelineError
+from ml.logs import quiet_libraries
 from ml.roots import Roots
+from ml.summaries import summary
 
 EXIT_ERROR = 2
 TEXT_KEY = "text"  # a command's human-readable output (a table), printed instead of the JSON
@@ -62,12 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    quiet_libraries()
     try:
         result = run_command(sys.argv[1:] if argv is None else argv)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     code = int(result.pop("exit_code", 0)) if isinstance(result, dict) else 0
+    if isinstance(result, dict) and (line := summary(result)):
+        print(line, file=sys.stderr, flush=True)
     text = result.pop(TEXT_KEY, None) if isinstance(result, dict) else None
     print(text if text is not None else json.dumps(result, sort_keys=True, default=str), flush=True)
     return code

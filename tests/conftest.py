@@ -128,3 +128,11 @@ def airflow_db() -> Path:
         args = get_parser().parse_args(argv)
         args.func(args)
     return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture(scope="session")
+def ml_world(tmp_path_factory, landed_data_root) -> dict:
+    """Spans passed / GE-failed / ingest-failed, one trained, evaluated model (tests/ml_world.py)."""
+    import ml_world as world
+
+    return world.build(tmp_path_factory.mktemp("ml-world"), landed_data_root)

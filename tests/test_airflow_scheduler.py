@@ -160,17 +160,27 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
     ]
     assert "dep_delay" in train_runs[0]["conf"]["reason"]
 
-    # The validate task's extra links point at the API server's report route, which serves them.
+    # The validate task's extra links point at the ML view's report route, which serves them.
     runs = [r for r in runs if r["partition_key"] == FIRST]
     run_id = urllib.parse.quote(runs[0]["dag_run_id"], safe="")
     links = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns/{run_id}/taskInstances/validate/links")[
         "extra_links"
     ]
     docs = links["Data Docs (Great Expectations)"]
-    assert docs.startswith(f"{base}/ml-artifacts/flights/spans/")
-    with urllib.request.urlopen(docs, timeout=30) as resp:
+    assert docs.startswith("/ml-artifacts/flights/spans/")  # host-relative: works behind any proxy
+    with urllib.request.urlopen(f"{base}{docs}", timeout=30) as resp:
         assert resp.status == 200 and b"<html" in resp.read(2000).lower()
     assert links["Failure report"] is None
+
+    # The ML view: the spans in its grid, each linked to its validate task instance, whose
+    # Reports tab lists the same reports (URLs built when the tab is opened)
+    with urllib.request.urlopen(f"{base}/ml-artifacts/flights/", timeout=30) as resp:
+        page = resp.read().decode()
+    assert f'data-span="{FIRST}" data-check="GE"' in page
+    assert f"/dags/flights_ingest/runs/{run_id}/tasks/validate" in page
+    with urllib.request.urlopen(f"{base}/ml-artifacts/_ti/flights_ingest/{run_id}/validate/-1") as resp:
+        tab = resp.read().decode()
+    assert "Data Docs (Great Expectations)" in tab and "/ml-artifacts/flights/spans/" in tab
 
 
 def test_rerunning_a_span_is_idempotent(airflow_up, roots):

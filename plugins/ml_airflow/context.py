@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from ml.config import load_pipeline
 from ml.errors import PipelineError
@@ -14,17 +15,29 @@ SPAN_PARAM = "span"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def run_span(explicit: str | None, anchor: dt.datetime | str | None, offset_days: int = 0) -> str:
+def run_span(
+    explicit: str | None,
+    anchor: dt.datetime | str | None,
+    offset_days: int = 0,
+    dag_run: Any = None,
+    pipeline: str | None = None,
+) -> str:
     """The span a run works on: the `span` param/conf when given, else the anchor + offset.
 
     Ingest runs are asset partitions: they anchor on the run's `partition_key`, which is the
     span id. Scheduled train runs anchor on their logical date with offset -1: the last
-    complete span before the run. A manual run without either must pass `{"span": "YYYY-MM-DD"}`.
+    complete span before the run. A manual run of `pipeline` with neither takes the newest
+    landed span that has no successful run yet (ml_airflow.manual_span), or fails at once saying
+    how to pass one; so does any run without an anchor when no pipeline is given.
     """
     if explicit:
         return parse_span(str(explicit))
     if isinstance(anchor, str) and anchor:
         anchor = dt.datetime.fromisoformat(parse_span(anchor))
+    elif pipeline and str(getattr(dag_run, "run_type", "")).lower().endswith("manual"):
+        from ml_airflow.manual_span import newest_unfinished_span
+
+        return newest_unfinished_span(pipeline)
     if not anchor:
         raise PipelineError(
             "this run has no partition key and no data interval (a manual run): "

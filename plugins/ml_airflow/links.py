@@ -4,8 +4,10 @@ Airflow 3 computes an operator's links on the worker when the task finishes and 
 as an XCom (`xcom_key`); the API server only reads that XCom back. Report paths come from the
 XCom `REPORTS_XCOM` that every ml operator pushes: `{link key: path}` taken from its result dict,
 or `{"failure": file}` from a PipelineError (pushed empty first, so the lookup never misses).
-Files under the artifact root are served by the `ml_artifacts` plugin route of the API server
-(`<api base_url>/ml-artifacts/...`); anything else becomes a `file://` URL.
+Files under the artifact root are served by the ML view (plugins/ml_airflow/ui) of the API
+server. URLs are host-relative (`/ml-artifacts/...`, with the path of `[api] base_url` in front
+when Airflow runs under a proxy prefix), so they work from any host, port or proxy; a file
+outside the artifact root gets no link (a browser drops `file://` links from a web page).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import attrs
 from airflow.sdk import BaseOperatorLink, conf
@@ -28,20 +30,24 @@ ARTIFACTS_PREFIX = "/ml-artifacts"
 REPORTS_XCOM = "ml_reports"
 ERROR_XCOM = "ml_error"
 FAILURE_KEY = "failure"
-DEFAULT_BASE_URL = "http://localhost:8080"
+
+
+def artifacts_url() -> str:
+    """`/ml-artifacts`, under the path prefix of `[api] base_url` if it has one."""
+    prefix = urlsplit(conf.get("api", "base_url", fallback=None) or "").path.rstrip("/")
+    return f"{prefix}{ARTIFACTS_PREFIX}"
 
 
 def report_url(path: str | None) -> str:
-    """Browser URL of a report file ('' when there is none)."""
+    """Host-relative URL of a report file under the artifact root ('' when none or outside)."""
     if not path:
         return ""
     file = Path(path).resolve()
     try:
         rel = file.relative_to(Roots.resolve().artifacts)
     except ValueError:
-        return file.as_uri()
-    base = conf.get("api", "base_url", fallback=None) or DEFAULT_BASE_URL
-    return f"{base.rstrip('/')}{ARTIFACTS_PREFIX}/{quote(rel.as_posix())}"
+        return ""
+    return f"{artifacts_url()}/{quote(rel.as_posix())}"
 
 
 def lookup(data: Any, dotted: str) -> Any:

@@ -95,7 +95,10 @@ def run_ml(
     A PipelineError fails the task for good (see `fail_for_good`), with `failure_reports(exc)`.
     """
     from ml.cli import run_command
+    from ml.logs import quiet_libraries
+    from ml.summaries import summary
 
+    quiet_libraries()
     argv = [*argv[:1], "--pipeline", task.pipeline, *argv[1:]]
     task.log.info("python -m ml %s", shlex.join(argv))
     try:
@@ -119,7 +122,8 @@ def run_ml(
         raise AirflowFailException(
             f"`ml {argv[0]}` finished with exit code {code}: {json.dumps(result, sort_keys=True)}"
         )
-    task.log.info("result: %s", json.dumps(result, sort_keys=True))
+    task.log.info("%s", summary(result) or f"{argv[0]}: done")  # one line in plain words
+    task.log.debug("result:\n%s", json.dumps(result, sort_keys=True, indent=2))
     return result
 
 
@@ -137,9 +141,24 @@ class SpanOperator(MLCommandOperator):
 
 
 class IngestOperator(SpanOperator):
-    """Landing CSV(s) of the span -> validated train/eval tf.Example TFRecords."""
+    """Landing CSV(s) of the span -> validated train/eval tf.Example TFRecords.
+
+    A failed ingest leaves `<artifact_root>/<pipeline>/spans/<span>/ingest_failure.json` (the
+    error's fields), served by the ML view like every other report, behind "Failure report"
+    (the landing CSV it names is outside the artifact root and would get no link).
+    """
 
     command = "ingest"
+
+    def failure_reports(self, exc: PipelineError) -> dict[str, str]:
+        from ml.atomic import atomic_write_json
+
+        report = SpanPaths(load_pipeline(self.pipeline), Roots.resolve()).ingest_failure_file(self.span)
+        if not report.is_file():  # the ingest command writes it; a failure before it did
+            report.parent.mkdir(parents=True, exist_ok=True)
+            fields = {"message": str(exc), "span": exc.span, "file": exc.file, "column": exc.column}
+            atomic_write_json(report, {**fields, "rule": exc.rule, "step": self.command})
+        return {FAILURE_KEY: str(report)}
 
 
 class ValidateOperator(SpanOperator):

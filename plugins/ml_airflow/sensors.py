@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from ml.config import load_pipeline
 from ml.roots import Roots
@@ -52,6 +52,13 @@ class SpanSensor(BaseSensorOperator):
         )
 
     def execute(self, context):
+        run_type = str(getattr(context.get("dag_run"), "run_type", "")).lower()
+        if run_type.endswith("manual") and not self.marker_path().is_file():
+            raise AirflowFailException(  # a person is waiting: say so now, not in 12 hours
+                f"span {self.span} has not landed ({self.marker_path()} is missing); trigger the run "
+                'with a landed span, e.g. conf {"span": "2013-01-14"}, or without one to take the '
+                "newest landed span that has no successful run"
+            )
         try:
             return super().execute(context)
         except AirflowSensorTimeout as exc:

@@ -1,0 +1,36 @@
+"""Logs for people: keep library chatter out of step logs (CLI and Airflow tasks alike).
+
+`quiet_libraries()` runs before TensorFlow / Great Expectations are imported: TF's C++ log
+level 3 (drops the CUDA/cuDNN/cuBLAS "Unable to register factory" ERROR lines printed at import
+on CPU-only hosts), absl and TF's Python loggers at ERROR, Great Expectations' INFO registry
+messages (~200 a validate), alembic's migration check, google-api-core's Python-version notice
+and tqdm progress bars off. `ML_VERBOSE_LOGS=1` keeps them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+QUIET_LOGGERS = {
+    "great_expectations": logging.WARNING,
+    "tensorflow": logging.ERROR,
+    "absl": logging.ERROR,
+    "apache_beam": logging.WARNING,
+    "h5py": logging.WARNING,
+    "alembic": logging.WARNING,  # the results store's migration check, every step
+}
+
+
+def quiet_libraries() -> None:
+    if os.environ.get("ML_VERBOSE_LOGS") == "1":
+        return
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0", "1", "2"):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+    # google-api-core's "Python 3.11 support ends" notice, once per import of each Google client
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core\..*")

@@ -1,0 +1,142 @@
+"""One line in plain words per step result, for task logs and the CLI's stderr.
+
+`summary(result)` picks the function for `result["command"]`; each takes the command's result
+dict (as printed by the CLI) and never fails: a missing key just leaves its part out, e.g.
+`span 2013-01-08: 894 rows -> 716 train / 178 eval; 11 dropped (arr_delay_missing)` or
+`span 2013-01-08: GE 43/43 passed; schema: 0 anomalies; drift: max dep_delay jsd 0.21 < 0.50
+(baseline 2013-01-07); skew: max carrier linf 0.02 < 0.10; passed`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DISTANCES = {"JENSEN_SHANNON_DIVERGENCE": "jsd", "L_INFTY": "linf", "NORMALIZED_ABSOLUTE_DIFFERENCE": "nad"}
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "?"
+
+
+def ingest_summary(result: dict[str, Any]) -> str:
+    out = result.get("rows_out") or {}
+    line = f"span {result.get('span')}: {result.get('rows_in', '?')} rows"
+    line += f" -> {out.get('train', 0)} train / {out.get('eval', 0)} eval"
+    dropped = {k: v for k, v in (result.get("rows_dropped") or {}).items() if v}
+    if dropped:
+        line += f"; {sum(dropped.values())} dropped ({', '.join(sorted(dropped))})"
+    imputed = result.get("values_imputed") or {}
+    if imputed:
+        line += f"; {sum(imputed.values())} values imputed"
+    return line
+
+
+def _largest(check: dict[str, Any]) -> str:
+    """`max dep_delay jsd 0.21 < 0.50` over a check's measurements (feature -> value/threshold)."""
+    measured = {
+        name: m
+        for name, m in (check.get("measurements") or {}).items()
+        if isinstance(m.get("value"), int | float)
+    }
+    if not measured:
+        return "no measurement"
+    name, m = max(measured.items(), key=lambda kv: kv[1]["value"] / (kv[1].get("threshold") or 1.0))
+    kind = DISTANCES.get(str(m.get("type")), str(m.get("type", "")).lower())
+    op = "<" if m["value"] < (m.get("threshold") or float("inf")) else ">="
+    return f"max {name} {kind} {_num(m['value'])} {op} {_num(m.get('threshold'))}"
+
+
+def validate_summary(result: dict[str, Any]) -> str:
+    checks = dict(result.get("checks") or {})
+    verdict_file = result.get("verdict_file")
+    if verdict_file and Path(verdict_file).is_file():  # the verdict holds the measurements
+        checks = json.loads(Path(verdict_file).read_text()).get("checks", checks)
+    parts = []
+    ge = checks.get("great_expectations") or {}
+    if ge.get("ran"):
+        total = ge.get("expectations")
+        failed = ge.get("anomalies", 0)
+        parts.append(f"GE {total - failed}/{total} passed" if total else f"GE {failed} failed")
+    schema = checks.get("schema") or {}
+    if schema.get("ran"):
+        parts.append(f"schema: {schema.get('anomalies', 0)} anomalies")
+    for name in ("drift", "skew"):
+        check = checks.get(name) or {}
+        if not check.get("ran"):
+            parts.append(f"{name}: not run")
+            continue
+        text = f"{name}: {_largest(check)}"
+        if name == "drift" and check.get("baseline_span"):
+            text += f" (baseline {check['baseline_span']})"
+        parts.append(text)
+    verdict = "passed" if result.get("passed") else "FAILED"
+    warnings = result.get("warnings") or []
+    verdict += f" with {len(warnings)} warning(s)" if warnings else ""
+    return f"span {result.get('span')}: {'; '.join(parts)}; {verdict}"
+
+
+def transform_summary(result: dict[str, Any]) -> str:
+    spans = result.get("spans_used") or result.get("spans") or []
+    rows = result.get("rows") or {}
+    line = f"transform {result.get('run_id', '')}: {len(spans)} span(s)"
+    if spans:
+        line += f" {spans[0]}..{spans[-1]}"
+    if isinstance(rows, dict) and rows:
+        line += f"; {rows.get('train', '?')} train / {rows.get('eval', '?')} eval rows"
+    missing, skipped = result.get("spans_missing") or [], result.get("spans_skipped") or []
+    if missing or skipped:
+        line += f"; {len(missing)} missing, {len(skipped)} skipped"
+    return line
+
+
+def train_summary(result: dict[str, Any]) -> str:
+    metrics = result.get("eval_metrics") or {}
+    shown = ", ".join(f"{k} {_num(v, 3)}" for k, v in sorted(metrics.items()) if isinstance(v, int | float))
+    line = f"trained {Path(str(result.get('model_dir', ''))).name}: {result.get('epochs', '?')} epoch(s)"
+    line += f" on {result.get('device', '?')}"
+    return line + (f"; eval {shown}" if shown else "")
+
+
+def evaluate_summary(result: dict[str, Any]) -> str:
+    auc = (result.get("candidate") or {}).get("auc")
+    line = f"evaluated {Path(str(result.get('model_dir', ''))).name}: auc {_num(auc, 3)}"
+    base = result.get("baseline_metrics") or {}
+    if base.get("auc") is not None:
+        line += f" vs baseline {_num(base['auc'], 3)}"
+    if result.get("blessed"):
+        return line + "; blessed"
+    decided = f" by {result.get('failing_metric')} on {result.get('failing_slice')}"
+    return line + "; NOT blessed" + (decided if result.get("failing_metric") else "")
+
+
+def push_summary(result: dict[str, Any]) -> str:
+    if result.get("pushed") is False:
+        return f"push skipped: {result.get('reason', 'not blessed')}"
+    line = f"pushed version {result.get('version', '?')}"
+    if result.get("live_version") is not None:
+        line += f"; live version {result['live_version']}"
+    return line
+
+
+SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "ingest": ingest_summary,
+    "validate": validate_summary,
+    "transform": transform_summary,
+    "train": train_summary,
+    "evaluate": evaluate_summary,
+    "push": push_summary,
+}
+
+
+def summary(result: dict[str, Any]) -> str | None:
+    """The step's one-line summary, or None for a command without one."""
+    func = SUMMARIES.get(str(result.get("command")))
+    if func is None:
+        return None
+    try:
+        return func(result)
+    except (TypeError, ValueError, KeyError, OSError, AttributeError) as exc:  # never fail a step for a log
+        return f"{result.get('command')}: (no summary: {exc})"

@@ -1,0 +1,157 @@
+"""TFDV statistics (`stats.tfrecord`, a `DatasetFeatureStatisticsList`) as table rows and
+plotly.js traces. Reads the TFRecord without TensorFlow; imports only the metadata protos."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def read_records(path: Path) -> list[bytes]:
+    """Records of a TFRecord file, plain or gzipped (lengths and framing only, crc not checked)."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    records, pos = [], 0
+    while pos + 12 <= len(raw):
+        (length,) = struct.unpack("<Q", raw[pos : pos + 8])
+        records.append(raw[pos + 12 : pos + 12 + length])
+        pos += 12 + length + 4
+    return records
+
+
+def load_statistics(path: Path) -> Any:
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    for record in read_records(path):
+        stats.MergeFromString(record)
+    return stats
+
+
+@dataclass
+class NumericRow:
+    name: str
+    count: int
+    missing_pct: float
+    mean: float
+    std_dev: float
+    zeros_pct: float
+    min: float
+    median: float
+    max: float
+    histogram: dict[str, list] = field(default_factory=dict)
+
+
+@dataclass
+class CategoricalRow:
+    name: str
+    count: int
+    missing_pct: float
+    unique: int
+    top: str
+    top_freq: float
+    avg_length: float
+    top_values: dict[str, list] = field(default_factory=dict)
+
+
+@dataclass
+class StatsView:
+    num_examples: int
+    numeric: list[NumericRow]
+    categorical: list[CategoricalRow]
+
+
+def _pct(part: float, whole: float) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def _standard_histogram(num_stats: Any) -> dict[str, list]:
+    for hist in num_stats.histograms:
+        if hist.type == hist.STANDARD:
+            buckets = list(hist.buckets)
+            return {
+                "x": [(b.low_value + b.high_value) / 2 for b in buckets],
+                "width": [max(b.high_value - b.low_value, 1e-9) for b in buckets],
+                "y": [b.sample_count for b in buckets],
+            }
+    return {"x": [], "width": [], "y": []}
+
+
+def _feature_name(feature: Any) -> str:
+    return ".".join(feature.path.step) or feature.name
+
+
+def statistics_view(stats: Any) -> StatsView:
+    """The first dataset of the list as table rows (features sorted by name)."""
+    if not stats.datasets:
+        return StatsView(0, [], [])
+    dataset = stats.datasets[0]
+    total = dataset.num_examples
+    numeric: list[NumericRow] = []
+    categorical: list[CategoricalRow] = []
+    for feature in sorted(dataset.features, key=_feature_name):
+        kind = feature.WhichOneof("stats")
+        if kind == "num_stats":
+            s = feature.num_stats
+            common = s.common_stats
+            numeric.append(
+                NumericRow(
+                    name=_feature_name(feature),
+                    count=common.num_non_missing,
+                    missing_pct=_pct(common.num_missing, total),
+                    mean=s.mean,
+                    std_dev=s.std_dev,
+                    zeros_pct=_pct(s.num_zeros, common.num_non_missing),
+                    min=s.min,
+                    median=s.median,
+                    max=s.max,
+                    histogram=_standard_histogram(s),
+                )
+            )
+        elif kind == "string_stats":
+            s = feature.string_stats
+            common = s.common_stats
+            top = list(s.top_values)
+            buckets = list(s.rank_histogram.buckets)[:20]
+            categorical.append(
+                CategoricalRow(
+                    name=_feature_name(feature),
+                    count=common.num_non_missing,
+                    missing_pct=_pct(common.num_missing, total),
+                    unique=s.unique,
+                    top=top[0].value if top else "",
+                    top_freq=top[0].frequency if top else 0.0,
+                    avg_length=s.avg_length,
+                    top_values={"x": [b.label for b in buckets], "y": [b.sample_count for b in buckets]},
+                )
+            )
+    return StatsView(total, numeric, categorical)
+
+
+def histogram_figure(name: str, hists: list[tuple[str, dict[str, list]]]) -> dict[str, Any]:
+    """A plotly.js figure (data + layout) overlaying one bar trace per (label, histogram)."""
+    data = [
+        {"type": "bar", "name": label, "opacity": 0.6, **hist, "hovertemplate": "%{x}: %{y}<extra></extra>"}
+        for label, hist in hists
+    ]
+    return {"data": data, "layout": _small_layout(name, barmode="overlay")}
+
+
+def top_values_figure(name: str, tops: list[tuple[str, dict[str, list]]]) -> dict[str, Any]:
+    data = [{"type": "bar", "name": label, **top} for label, top in tops]
+    return {"data": data, "layout": _small_layout(name, barmode="group")}
+
+
+def _small_layout(title: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "height": 160,
+        "width": 320,
+        "margin": {"l": 35, "r": 5, "t": 5, "b": 30},
+        "showlegend": False,
+        "font": {"size": 10},
+        **extra,
+    }

@@ -1,0 +1,65 @@
+"""One plain-words line per step result (ml/summaries.py), and the quiet library loggers."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ml.logs import quiet_libraries
+from ml.summaries import summary
+
+
+def test_ingest_and_validate_lines(tmp_path):
+    ingest = {
+        "command": "ingest",
+        "span": "2013-01-08",
+        "rows_in": 905,
+        "rows_out": {"train": 716, "eval": 178},
+        "rows_dropped": {"arr_delay_missing": 11},
+    }
+    assert (
+        summary(ingest) == "span 2013-01-08: 905 rows -> 716 train / 178 eval; 11 dropped (arr_delay_missing)"
+    )
+    verdict = tmp_path / "verdict.json"
+    checks = {
+        "great_expectations": {"ran": True, "expectations": 6, "anomalies": 0},
+        "schema": {"ran": True, "anomalies": 0},
+        "drift": {
+            "ran": True,
+            "baseline_span": "2013-01-07",
+            "measurements": {
+                "dep_delay": {"type": "JENSEN_SHANNON_DIVERGENCE", "value": 0.21, "threshold": 0.5},
+                "carrier": {"type": "L_INFTY", "value": 0.01, "threshold": 0.1},
+            },
+        },
+        "skew": {"ran": False},
+    }
+    verdict.write_text(json.dumps({"checks": checks}))
+    validate = {"command": "validate", "span": "2013-01-08", "passed": True, "verdict_file": str(verdict)}
+    assert summary(validate) == (
+        "span 2013-01-08: GE 6/6 passed; schema: 0 anomalies; "
+        "drift: max dep_delay jsd 0.21 < 0.50 (baseline 2013-01-07); skew: not run; passed"
+    )
+
+
+def test_model_lines_and_unknown_commands():
+    assert summary(
+        {"command": "evaluate", "model_dir": "/m/r1", "candidate": {"auc": 0.7}, "blessed": True}
+    ) == ("evaluated r1: auc 0.700; blessed")
+    rejected = {"command": "evaluate", "model_dir": "/m/r1", "candidate": {"auc": 0.6}, "blessed": False}
+    rejected |= {"failing_metric": "auc", "failing_slice": "Overall"}
+    assert summary(rejected).endswith("NOT blessed by auc on Overall")
+    assert summary({"command": "push", "version": 3, "live_version": 3}) == "pushed version 3; live version 3"
+    assert summary({"command": "landing"}) is None
+    assert summary({"command": "ingest", "rows_out": 5}).startswith("ingest: (no summary")
+
+
+def test_quiet_libraries(monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in ("ML_VERBOSE_LOGS", "TQDM_DISABLE", "GRPC_VERBOSITY"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    quiet_libraries()
+    import os
+
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3" and os.environ["TQDM_DISABLE"] == "1"
+    assert logging.getLogger("great_expectations._docs_decorators").getEffectiveLevel() == logging.WARNING
