@@ -136,11 +136,13 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
 
     # Every backfill run is an asset partition whose key is its span ...
     base = env["AIRFLOW__API__BASE_URL"]
-    runs = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns?limit=100")["dag_runs"]
+    # (the session's DB is shared with the dag.test() runs of other test files: backfill runs only)
+    runs = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns?limit=100&run_type=backfill")["dag_runs"]
     assert sorted(r["partition_key"] for r in runs) == span_range(FIRST, LAST)
-    assert {r["run_type"] for r in runs} == {"backfill"}
     # ... and validate emitted one examples event per span, each with the span as partition key
+    backfilled = {r["dag_run_id"] for r in runs}
     events = get_json(f"{base}/api/v2/assets/events?source_dag_id=flights_ingest&limit=100")["asset_events"]
+    events = [e for e in events if e["source_run_id"] in backfilled]
     assert sorted((e["source_task_id"], e["partition_key"]) for e in events) == [
         ("validate", span) for span in span_range(FIRST, LAST)
     ]
@@ -155,9 +157,8 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
         decided[run["partition_key"]] = ti["state"]
     assert decided == {**dict.fromkeys(span_range(FIRST, LAST), "skipped"), SHIFTED: "success"}
     train_runs = get_json(f"{base}/api/v2/dags/flights_train/dagRuns?limit=100")["dag_runs"]
-    assert [(r["conf"]["span"], r["dag_run_id"].startswith("retrain__")) for r in train_runs] == [
-        (LAST, True)
-    ]
+    train_runs = [r for r in train_runs if r["dag_run_id"].startswith("retrain__")]
+    assert [r["conf"]["span"] for r in train_runs] == [LAST]
     assert "dep_delay" in train_runs[0]["conf"]["reason"]
 
     # The validate task's extra links point at the ML view's report route, which serves them.
