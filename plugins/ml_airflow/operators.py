@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar, NoReturn
 
@@ -85,7 +86,8 @@ class MLCommandOperator(BaseOperator):
         from ml.cli import run_command
 
         argv = [*argv[:1], "--pipeline", self.pipeline, *argv[1:]]
-        self.log.info("python -m ml %s", shlex.join(argv))
+        preloaded = " (worker preload active)" if "ml_airflow.preload" in sys.modules else ""
+        self.log.info("python -m ml %s%s", shlex.join(argv), preloaded)
         try:
             result = jsonable(run_command(argv))
         except PipelineError as exc:
