@@ -2,7 +2,8 @@
 
 One fresh interpreter plays the scheduler as `airflow scheduler` sets it up from
 scripts/airflow_env.sh (`[scheduler] mp_start_method = forkserver`, `mp_forkserver_preload =
-ml_airflow.preload`) and creates a LocalExecutor: its main process stays free of TensorFlow & co.
+ml_airflow.preload`) and starts its executor (PreloadingLocalExecutor): its main process stays
+free of TensorFlow & co.
 A multiprocessing child (forked from the forkserver, as the LocalExecutor's workers are) then
 `os.fork()`s like Airflow's task supervisor does, and that grandchild — a task process — finds
 TF, TFDV and GE already imported and validates a real span with them (fork safety).
@@ -50,16 +51,18 @@ def worker(roots, span, out):
 if __name__ == "__main__":
     from pathlib import Path
     from airflow.utils.process_utils import set_component_mp_start_method
-    from airflow.executors.local_executor import LocalExecutor
+    from airflow.executors.executor_loader import ExecutorLoader
 
     set_component_mp_start_method("scheduler")
-    LocalExecutor()
-    scheduler = {"start_method": multiprocessing.get_start_method(),
+    executor = ExecutorLoader.import_default_executor_cls()[0]()  # PreloadingLocalExecutor
+    executor.start()  # starts the forkserver (its preload runs there, not here)
+    scheduler = {"start_method": multiprocessing.get_start_method(), "executor": type(executor).__name__,
                  "heavy": [m for m in HEAVY + ("ml_airflow.preload",) if m in sys.modules]}
     roots, span, out = sys.argv[3:], sys.argv[1], Path(sys.argv[2])
     proc = multiprocessing.Process(target=worker, args=(roots, span, out))
     proc.start()
     proc.join(600)
+    executor.end()
     scheduler["heavy_after_worker"] = [m for m in HEAVY if m in sys.modules]
     print(json.dumps({"scheduler": scheduler, "task": json.loads(out.read_text())}))
 """
@@ -93,6 +96,7 @@ def probe(tmp_path_factory, landed_data_root) -> dict:
 
 def test_scheduler_main_process_never_imports_the_preload(probe):
     assert probe["scheduler"]["start_method"] == "forkserver"
+    assert probe["scheduler"]["executor"] == "PreloadingLocalExecutor"
     assert probe["scheduler"]["heavy"] == []
     assert probe["scheduler"]["heavy_after_worker"] == []
 
