@@ -58,6 +58,7 @@ bench: setup
 	$(PY) bench/stats_throughput.py
 	$(PY) bench/dag_parse.py
 	$(PY) bench/train_first_fit.py
+	$(PY) bench/backfill.py
 
 clean:
 	rm -rf $(LOCAL)
