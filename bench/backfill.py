@@ -273,6 +273,25 @@ def bare_work(work: Path, first: str, last: str, env: dict[str, str]) -> dict:
     return {**json.loads(out.strip().splitlines()[-1]), "peak_rss": peak}
 
 
+def log_stats(logs: Path, dag_id: str) -> dict[str, float]:
+    """From the task logs: mean DAG-file parse in the task process, and mean time from the task
+    runner's first log line (it waits there for the supervisor's `ti.run` API call) to the
+    parse, and from the parse to the last line (execute, XCom push, finish)."""
+    parse_ms, start_s, rest_s = [], [], []
+    for path in logs.glob(f"dag_id={dag_id}/run_id=*/task_id=*/attempt=*.log"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+        stamps = [parse_time(r["timestamp"]) for r in rows if "timestamp" in r]
+        parsed = [(parse_time(r["timestamp"]), r) for r in rows if "dag_file_parse_ms" in r]
+        if not parsed or not stamps:
+            continue
+        at, row = parsed[0]
+        parse_ms.append(row["dag_file_parse_ms"] + row.get("bundle_prepare_ms", 0))
+        start_s.append((at - stamps[0]).total_seconds() - parse_ms[-1] / 1000)
+        rest_s.append((stamps[-1] - at).total_seconds())
+    mean = lambda xs: statistics.mean(xs) if xs else float("nan")  # noqa: E731
+    return {"startup_s": mean(start_s), "parse_s": mean(parse_ms) / 1000, "run_s": mean(rest_s)}
+
+
 def print_tasks(name: str, stats: dict) -> None:
     for task_id, s in stats.items():
         print(
@@ -343,6 +362,12 @@ def main() -> int:
     print("\nwhere the task time goes (mean per task instance):")
     print_tasks("project", proj["tasks"])
     print_tasks("no-op", noop["tasks"])
+    for name, dag_id in (("project", "flights_ingest"), ("no-op", "bench_noop")):
+        ls = log_stats(work / "airflow" / "logs", dag_id)
+        print(
+            f"  {name:8} in the task process: waits for ti.run {ls['startup_s']:.2f} s, "
+            f"parses the DAG file {ls['parse_s']:.2f} s, runs + reports {ls['run_s']:.2f} s"
+        )
     print(
         f"\nCPU-s per task instance (all Airflow + task processes): project "
         f"{proj['cpu'] / (3 * n):.2f}, no-op {noop['cpu'] / (3 * n):.2f}"

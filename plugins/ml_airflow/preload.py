@@ -5,7 +5,8 @@ Airflow 3 runs a task in a process `os.fork()`ed from its executor worker (super
 This module is that import list: the span steps' heavy libraries (`ml.preload`: TensorFlow, TFDV,
 Great Expectations, pandas, pyarrow) plus Airflow's task-runner side (the task runner, the DagBag
 that re-parses the DAG file in each task, `@task`'s decorator and PythonOperator) and this
-project's operators. Import only: nothing runs, no TF thread or session exists before the fork.
+project's operators, and loads the Airflow plugins as the task runner's listener manager would.
+Imports only: no task code runs, no TF thread or session exists before the fork.
 The imported objects are then frozen out of the garbage collector's reach (`gc.freeze()`).
 
 Activated per executor, only in worker processes (never the scheduler's main loop, the
@@ -15,6 +16,7 @@ dag-processor or the API server):
   `[scheduler] mp_start_method = forkserver` + `[scheduler] mp_forkserver_preload =
   ml_airflow.preload`. The scheduler's multiprocessing forkserver imports this module once; the
   LocalExecutor workers are forked from it and fork the task processes in turn.
+  `ml_airflow.executors.PreloadingLocalExecutor` starts that forkserver with the executor.
 * Celery (docker-compose): the worker is started as `python -m ml_airflow.preload celery worker`:
   this module is imported first, then Airflow's CLI runs in the same process, so Celery's prefork
   pool processes (and their task processes) inherit it.
@@ -61,12 +63,28 @@ def preload(modules: tuple[str, ...] = MODULES) -> dict[str, float]:
             log.warning("preload: cannot import %s; tasks will import it themselves", name, exc_info=True)
             continue
         SECONDS[name] = round(time.perf_counter() - start, 3)
+    _load_listener_plugins()
     # Move what the imports left into the GC's permanent generation (as LocalExecutor does before
     # it forks workers): the collector in the forked processes never walks these millions of
     # objects, which saves CPU and keeps their pages shared instead of copied on write.
     gc.collect()
     gc.freeze()
     return dict(SECONDS)
+
+
+def _load_listener_plugins() -> None:
+    """The task runner's listener manager (`on_starting`) loads the Airflow plugins in every task
+    process (~0.4 s); a process forked from the scheduler inherits them, one forked from the
+    forkserver would not. Its result is cached, so load it here once."""
+    start = time.perf_counter()
+    try:
+        from airflow.sdk.listener import get_listener_manager
+
+        get_listener_manager()
+    except Exception:
+        log.warning("preload: cannot load the listener plugins", exc_info=True)
+        return
+    SECONDS["airflow.sdk.listener:get_listener_manager()"] = round(time.perf_counter() - start, 3)
 
 
 def active() -> bool:
