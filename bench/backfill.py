@@ -15,8 +15,8 @@ CPU seconds per task instance, and the peak memory of all Airflow and task proce
 (psutil over the services' process trees every 0.5 s: the sum of RSS, which counts pages that
 forked processes share once per process, and the sum of PSS, which splits them: the real
 footprint). The last line is `ratio (project / (no-op + bare work)) = X.XX`.
-Any AIRFLOW__* / ML_* variable exported beforehand wins (e.g. `ML_PRELOAD=0
-AIRFLOW__SCHEDULER__MP_START_METHOD=fork` measures the set-up without the worker preload).
+Any AIRFLOW__* / ML_* variable exported beforehand wins: `AIRFLOW__CORE__EXECUTOR=LocalExecutor
+AIRFLOW__SCHEDULER__MP_START_METHOD=fork` measures the set-up without the worker preload.
 """
 
 from __future__ import annotations
@@ -317,11 +317,13 @@ def main() -> int:
     shutil.copy(ROOT / "dags" / "ml_pipelines.py", work / "dags" / "ml_pipelines.py")
     (work / "dags" / "bench_noop.py").write_text(NOOP_DAG.format(max_active_runs=INGEST_MAX_ACTIVE_RUNS))
     env = airflow_env(work)
+    method = env.get("AIRFLOW__SCHEDULER__MP_START_METHOD", "default")
+    preload = env.get("AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD") if method == "forkserver" else None
     print(
         f"{n} spans {first}..{last}; {env['AIRFLOW__CORE__EXECUTOR']}, parallelism "
         f"{env['AIRFLOW__CORE__PARALLELISM']}, max_active_runs {INGEST_MAX_ACTIVE_RUNS}, "
-        f"mp_start_method {env.get('AIRFLOW__SCHEDULER__MP_START_METHOD', 'default')}, "
-        f"preload {env.get('AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD', 'none')}; "
+        f"mp_start_method {method}, "
+        f"worker preload {preload}; "
         f"{os.cpu_count()} CPUs; work folder {work}",
         flush=True,
     )
