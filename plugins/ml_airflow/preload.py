@@ -51,7 +51,7 @@ MODULES = (
 )
 
 SECONDS: dict[str, float] = {}
-"""Import seconds per module in this process (a task can log it: proof the preload ran)."""
+"""Import seconds per module in this process (tasks see `ml_airflow.preload` in sys.modules)."""
 
 
 def preload(modules: tuple[str, ...] = MODULES) -> dict[str, float]:
@@ -85,11 +85,6 @@ def _load_listener_plugins() -> None:
         log.warning("preload: cannot load the listener plugins", exc_info=True)
         return
     SECONDS["airflow.sdk.listener:get_listener_manager()"] = round(time.perf_counter() - start, 3)
-
-
-def active() -> bool:
-    """True in a process that inherited the preload (a task process forked after it)."""
-    return bool(SECONDS)
 
 
 if __name__ == "__main__":  # python -m ml_airflow.preload <airflow CLI args>, e.g. `celery worker`
