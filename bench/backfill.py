@@ -190,8 +190,17 @@ def wait_for_dags(api, dag_ids: list[str], timeout: float = 300) -> None:
 def backfill(api, wait, env, dag_id: str, first: str, last: str, n: int, timeout: float) -> dict:
     """`airflow backfill create` + poll the runs until all are finished -> timings and task stats."""
     args = argparse.Namespace(dag_id=dag_id, run_id=None, start=first, end=last)
+    create = ["airflow", "backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last]
     start = time.monotonic()
-    run(["airflow", "backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last], env)
+    for attempt in range(3):
+        try:
+            run(create, env)
+            break
+        except SystemExit as exc:  # SQLite: "database is locked" when a read turns into a write
+            if attempt == 2 or "database is locked" not in str(exc) or wait.fetch_runs(api, args):
+                raise
+            print(f"{dag_id}: backfill create hit 'database is locked'; again", flush=True)
+            start = time.monotonic()
     first_done = None
     while True:
         runs = wait.fetch_runs(api, args)
@@ -204,7 +213,11 @@ def backfill(api, wait, env, dag_id: str, first: str, last: str, n: int, timeout
             raise SystemExit(f"{dag_id}: timeout after {timeout:.0f}s ({len(finished)}/{n} runs finished)")
         time.sleep(0.5)
     wall = time.monotonic() - start
-    failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
+    failed = {
+        r["dag_run_id"]: wait.failed_tasks(api, dag_id, r["dag_run_id"])
+        for r in runs
+        if r["state"] != "success"
+    }
     tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances", limit=1000)["task_instances"]
     return {"wall": wall, "first_done": first_done, "failed": failed, "tasks": task_stats(tis)}
 
@@ -234,19 +247,25 @@ def task_stats(tis: list[dict]) -> dict[str, dict[str, float]]:
 
 BARE = """
 import json, sys, time
+from ml.errors import PipelineError
 from ml.spans import span_range
 t0 = time.perf_counter()
 from ml.cli import run_command
 import ml.data.validate, tensorflow_data_validation, great_expectations  # the one-off import
 t1 = time.perf_counter()
 first, last, roots = sys.argv[1], sys.argv[2], sys.argv[3:]
+failed = {}
 for span in span_range(first, last):
-    run_command(["ingest", "--span", span, *roots])
-    result = run_command(["validate", "--span", span, *roots])
+    try:  # a PipelineError fails the span's run under Airflow too (no retries)
+        run_command(["ingest", "--span", span, *roots])
+        result = run_command(["validate", "--span", span, *roots])
+    except PipelineError as exc:
+        failed[span] = exc.rule
+        continue
     if result.get("baseline_span"):  # what ValidateOperator adds
         run_command(["stats-html", "--span", span, "--against", result["baseline_span"], *roots])
 t2 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "work_s": t2 - t1}))
+print(json.dumps({"import_s": t1 - t0, "work_s": t2 - t1, "failed": failed}))
 """
 
 
@@ -348,10 +367,13 @@ def main() -> int:
             res = backfill(api, wait, env, dag_id, first, last, n, args.timeout)
             res["cpu"] = sampler.cpu_seconds() - cpu0
             res["peak_rss"], res["peak_pss"] = sampler.reset_peaks()
+            deadline = time.monotonic() + 120
+            while wait.open_backfills(api, dag_id) and time.monotonic() < deadline:
+                time.sleep(2)  # until the scheduler closed the backfill (SQLite: one writer at a time)
             results[name] = res
             print(
-                f"{name}: {res['wall']:.1f} s for {n} spans, first span done after "
-                f"{res['first_done']:.1f} s, failed runs: {res['failed'] or 'none'}",
+                f"{name}: {res['wall']:.1f} s for {n} spans, first run finished after "
+                f"{res['first_done']:.1f} s, failed runs: {len(res['failed'])}",
                 flush=True,
             )
         sampler.stop_event.set()
@@ -388,11 +410,13 @@ def main() -> int:
     print(f"(c) one-off import in the bare process: {bare['import_s']:.1f} s (not in its s/span)")
     if not args.keep and not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
-    failed = proj["failed"] or noop["failed"]
-    if failed:
-        print(f"FAILED runs: {failed}")
+    if proj["failed"] or bare["failed"]:  # real data: e.g. the blizzard of 2013-02-08/09
+        print(f"spans failing their data checks: bare {bare['failed']}; project runs {proj['failed']}")
+    broken = noop["failed"] or len(proj["failed"]) != len(bare["failed"])
+    if broken:
+        print(f"FAILED: no-op runs {noop['failed'] or 'none'}; project and bare disagree on failing spans")
     print(f"ratio (project / (no-op + bare work)) = {per['project'] / (per['no-op'] + per['bare']):.2f}")
-    return 1 if failed else 0
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
