@@ -187,10 +187,13 @@ def wait_for_dags(api, dag_ids: list[str], timeout: float = 300) -> None:
                 time.sleep(1)
 
 
-def backfill(api, wait, env, dag_id: str, first: str, last: str, n: int, timeout: float) -> dict:
+def backfill(
+    api, wait, env, dag_id: str, first: str, last: str, n: int, timeout: float, max_active: int | None
+) -> dict:
     """`airflow backfill create` + poll the runs until all are finished -> timings and task stats."""
     args = argparse.Namespace(dag_id=dag_id, run_id=None, start=first, end=last)
     create = ["airflow", "backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last]
+    create += ["--max-active-runs", str(max_active)] if max_active else []
     start = time.monotonic()
     for attempt in range(3):
         try:
@@ -324,6 +327,12 @@ def main() -> int:
     parser.add_argument("--spans", type=int, default=28)
     parser.add_argument("--from", dest="first", default="2013-01-15")
     parser.add_argument("--timeout", type=float, default=1800, help="per backfill, seconds")
+    parser.add_argument(
+        "--max-active-runs",
+        type=int,
+        help="backfill create --max-active-runs (default: the CLI's, 10 runs at once; the DAGs' "
+        f"max_active_runs={INGEST_MAX_ACTIVE_RUNS} bounds scheduled runs, not backfills)",
+    )
     parser.add_argument("--workdir", help="default: a temp folder, removed afterwards")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, DB)")
     args = parser.parse_args()
@@ -340,7 +349,8 @@ def main() -> int:
     preload = env.get("AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD") if method == "forkserver" else None
     print(
         f"{n} spans {first}..{last}; {env['AIRFLOW__CORE__EXECUTOR']}, parallelism "
-        f"{env['AIRFLOW__CORE__PARALLELISM']}, max_active_runs {INGEST_MAX_ACTIVE_RUNS}, "
+        f"{env['AIRFLOW__CORE__PARALLELISM']}, "
+        f"backfill max-active-runs {args.max_active_runs or 'default (10)'}, "
         f"mp_start_method {method}, "
         f"worker preload {preload}; "
         f"{os.cpu_count()} CPUs; work folder {work}",
@@ -364,7 +374,7 @@ def main() -> int:
         for name, dag_id in (("project", "flights_ingest"), ("no-op", "bench_noop")):
             cpu0 = sampler.cpu_seconds()
             sampler.reset_peaks()
-            res = backfill(api, wait, env, dag_id, first, last, n, args.timeout)
+            res = backfill(api, wait, env, dag_id, first, last, n, args.timeout, args.max_active_runs)
             res["cpu"] = sampler.cpu_seconds() - cpu0
             res["peak_rss"], res["peak_pss"] = sampler.reset_peaks()
             deadline = time.monotonic() + 120
