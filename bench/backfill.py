@@ -335,7 +335,6 @@ def main() -> int:
     )
     parser.add_argument("--workdir", help="default: a temp folder, removed afterwards")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, DB)")
-    parser.add_argument("--floor-only", action="store_true", help="only (b), the no-op DAG")
     args = parser.parse_args()
     first = dt.date.fromisoformat(args.first)
     last = (first + dt.timedelta(days=args.spans - 1)).isoformat()
@@ -372,8 +371,7 @@ def main() -> int:
         ]
         sampler = TreeSampler(pids)
         sampler.start()
-        phases = (("project", "flights_ingest"), ("no-op", "bench_noop"))
-        for name, dag_id in phases[1:] if args.floor_only else phases:
+        for name, dag_id in (("project", "flights_ingest"), ("no-op", "bench_noop")):
             cpu0 = sampler.cpu_seconds()
             sampler.reset_peaks()
             res = backfill(api, wait, env, dag_id, first, last, n, args.timeout, args.max_active_runs)
@@ -391,14 +389,6 @@ def main() -> int:
         sampler.stop_event.set()
     finally:
         subprocess.run(["bash", str(services), "stop"], cwd=ROOT, env=env, capture_output=True, timeout=180)
-    if args.floor_only:
-        noop = results["no-op"]
-        print_tasks("no-op", noop["tasks"])
-        print(
-            f"CPU-s per task instance: {noop['cpu'] / (3 * n):.2f}; PSS sum {noop['peak_pss'] / GIB:.2f} GiB"
-        )
-        print(f"no-op floor = {noop['wall'] / n:.2f} s/span")
-        return 1 if noop["failed"] else 0
     bare = bare_work(work, first, last, env)
 
     proj, noop = results["project"], results["no-op"]
