@@ -79,6 +79,7 @@ bench: setup
 	$(PY) bench/dag_parse.py
 	$(PY) bench/train_first_fit.py
 	$(PY) bench/results_read.py
+	$(PY) bench/backfill.py
 
 clean:
 	rm -rf $(LOCAL)

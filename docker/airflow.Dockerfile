@@ -13,7 +13,7 @@ RUN update-ca-certificates >/dev/null
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
-    PYTHONPATH=/opt/airflow/project \
+    PYTHONPATH=/opt/airflow/project:/opt/airflow/plugins \
     TF_USE_LEGACY_KERAS=1 \
     TF_CPP_MIN_LOG_LEVEL=2
 

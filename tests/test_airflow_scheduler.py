@@ -183,6 +183,12 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
         tab = resp.read().decode()
     assert "Data Docs (Great Expectations)" in tab and "/ml-artifacts/flights/spans/" in tab
 
+    # The task processes were forked from LocalExecutor workers that inherited the worker preload
+    # (scripts/airflow_env.sh: forkserver + ml_airflow.preload): TF & co. were already imported.
+    logs = Path(env["AIRFLOW_HOME"]) / "logs" / "dag_id=flights_ingest"
+    validate_logs = sorted(logs.glob("run_id=*/task_id=validate/attempt=*.log"))
+    assert validate_logs and all("(worker preload active)" in p.read_text() for p in validate_logs)
+
 
 def test_rerunning_a_span_is_idempotent(airflow_up, roots):
     span = "2013-01-03"

@@ -64,6 +64,7 @@ def fresh_parse() -> dict:
         "                  'apps': [a['url_prefix'] for a in apps],\n"
         "                  'plugin_errors': pm.get_import_errors(),\n"
         f"                  'heavy': [m for m in {HEAVY!r} if m in sys.modules],\n"
+        "                  'preload': 'ml_airflow.preload' in sys.modules,\n"
         "                  'stray': [m for m in ('operators', 'links', 'sensors', 'context')\n"
         "                            if m in sys.modules]}))\n"
     )
@@ -76,6 +77,7 @@ def fresh_parse() -> dict:
 def test_parsing_the_dags_imports_no_heavy_library(fresh_parse):
     assert fresh_parse["errors"] == {} and "flights_train" in fresh_parse["dags"]
     assert fresh_parse["heavy"] == [], f"DAG parsing imported {fresh_parse['heavy']}"
+    assert fresh_parse["preload"] is False  # the worker preload is for processes that fork tasks
 
 
 def test_plugin_folder_loads_only_the_plugin(fresh_parse):
