@@ -84,8 +84,49 @@ class MLCommandOperator(BaseOperator):
     def run_ml(self, context, argv: list[str]) -> dict[str, Any]:
         return run_ml(self, context, argv, self.failure_reports)
 
-import sys
-from collections.abc import Callable, Sequence
+
+def run_ml(
+    task: Any,
+    context,
+    argv: list[str],
+    failure_reports: Callable[[PipelineError], dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """`python -m ml <argv> --pipeline <task.pipeline>` in-process -> its JSON-safe result dict.
+
+    A PipelineError fails the task for good (see `fail_for_good`), with `failure_reports(exc)`.
+    """
+    from ml.cli import run_command
+    from ml.logs import quiet_libraries
+    from ml.summaries import summary
+
+    quiet_libraries()
+    argv = [*argv[:1], "--pipeline", task.pipeline, *argv[1:]]
+    preloaded = " (worker preload active)" if "ml_airflow.preload" in sys.modules else ""
+    task.log.info("python -m ml %s%s", shlex.join(argv), preloaded)
+    try:
+        result = jsonable(run_command(argv))
+    except PipelineError as exc:
+        fail_for_good(
+            context,
+            str(exc),
+            failure_reports(exc) if failure_reports else {},
+            span=exc.span,
+            file=exc.file,
+            column=exc.column,
+            rule=exc.rule,
+        )
+    except SystemExit as exc:  # argparse rejected the argv (usage printed above)
+        raise AirflowFailException(
+            f"`python -m ml {shlex.join(argv)}` exited with {exc.code}: bad arguments for this ml version"
+        ) from None
+    code = int(result.pop("exit_code", 0) or 0)
+    if code:
+        raise AirflowFailException(
+            f"`ml {argv[0]}` finished with exit code {code}: {json.dumps(result, sort_keys=True)}"
+        )
+    task.log.info("%s", summary(result) or f"{argv[0]}: done")  # one line in plain words
+    task.log.debug("result:\n%s", json.dumps(result, sort_keys=True, indent=2))
+    return result
 
 
 class SpanOperator(MLCommandOperator):
