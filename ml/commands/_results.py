@@ -12,8 +12,6 @@ from typing import Any
 from ml.atomic import atomic_write_json, read_json
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
-from ml.results import open_store
-from ml.results.record import record_span
 from ml.roots import Roots
 from ml.spans import SpanPaths, parse_span
 
@@ -57,6 +55,9 @@ def run_span_step(
         with guard:
             return fn()
     finally:
+        from ml.results import open_store  # SQLAlchemy: not needed by `ml train` in its image
+        from ml.results.record import record_span
+
         if paths.span_dir(span).is_dir():
             _save_timing(paths, span, step, time.monotonic() - started)
             record_span(open_store(cfg, roots), cfg, roots, span)
