@@ -31,8 +31,11 @@ def write_tfrecords(path: Path, records: Iterable[bytes]) -> int:
 
 
 def read_tfrecords(path: Path) -> Iterator[bytes]:
-    """Read records from a gzipped TFRecord file, checking the data crc."""
-    with gzip.open(path, "rb") as fh:
+    """Read records from a TFRecord file, gzipped (examples) or plain (TFDV statistics), checking
+    the data crc."""
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as fh:
         while header := fh.read(12):
             (length,) = struct.unpack("<Q", header[:8])
             data = fh.read(length)

@@ -71,6 +71,8 @@ def test_drift_is_the_same_in_order_in_reverse_and_in_parallel(tmp_path, landed_
     store = open_store(flights_cfg, parallel)
     assert [r["span"] for r in queries.spans(store, "flights")] == SPANS
     assert len(queries.drift_series(store, "flights")) == 5 * len(SPANS)
+    nulls = {(r["span"], r["column"]): r["null_fraction"] for r in queries.null_rates(store, "flights")}
+    assert {s for s, _ in nulls} == set(SPANS) and 0 < nulls[(SPANS[0], "arr_delay")] < 0.1
 
     def rows() -> tuple:
         spans = [{k: v for k, v in r.items() if k != "updated_at"} for r in queries.spans(store, "flights")]

@@ -243,6 +243,11 @@ def fill_store(root: Path) -> None:
         conn.execute(sa.insert(t.models), [model])
         conn.execute(sa.insert(t.model_metrics), [metric | {"metric": "auc", "value": 0.71}])
         conn.execute(sa.insert(t.serving_events), [push])
+        nulls = [("arr_delay", 0.016), ("dep_delay", 0.0)]
+        conn.execute(
+            sa.insert(t.span_columns),
+            [{"pipeline": "flights", "span": SPAN, "column": c, "null_fraction": f} for c, f in nulls],
+        )
 
     store.write(fill)
 
@@ -255,7 +260,8 @@ def test_pipeline_view_grid_drift_and_models(client, tokens, artifact_root):
     assert 'data-span="2013-01-01" data-check="GE"' in html and "c-passed" in html
     assert f'href="/ml-artifacts/flights/spans/{FAILED}/ingest_failure.json"' in html and "c-failed" in html
     assert f'href="/ml-artifacts/flights/stats/{SPAN}?against=2013-01-01"' in html
-    assert 'id="drift-plot"' in html and 'id="slices-plot"' in html
+    assert 'id="drift-plot"' in html and 'id="slices-plot"' in html and 'id="nulls-plot"' in html
+    assert '"y": ["arr_delay"]' in html  # the null-rate heatmap: columns that were ever null
     assert "0.7100" in html and "blessed" in html and "live" in html
     assert "https://" not in html
     spans = client.get("/ml-artifacts/flights/api/spans", headers=auth(tokens)).json()

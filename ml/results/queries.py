@@ -49,6 +49,14 @@ def drift_series(store: ResultsStore, pipeline: str, check: str = "drift") -> li
     return store.read(query)
 
 
+def null_rates(store: ResultsStore, pipeline: str) -> list[dict]:
+    """The null fraction of every raw column per span (from the span's statistics)."""
+    c = t.span_columns.c
+    return store.read(
+        sa.select(c.span, c.column, c.null_fraction).where(c.pipeline == pipeline).order_by(c.column, c.span)
+    )
+
+
 def serving_events(store: ResultsStore, pipeline: str) -> list[dict]:
     e = t.serving_events.c
     return store.read(

@@ -84,8 +84,36 @@ def check_rows(verdict: dict) -> list[dict]:
     return rows
 
 
-def span_row(paths: SpanPaths, span: str) -> tuple[dict, list[dict]] | None:
-    """The span's row and check rows from its artifacts; None when nothing was written yet."""
+def null_fractions(stats_file: Path) -> list[dict]:
+    """`[{column, null_fraction}]` of a span's TFDV statistics (`validation/stats.tfrecord`)."""
+    if not stats_file.is_file():
+        return []
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    from ml.tfrecord import read_tfrecords
+
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    for record in read_tfrecords(stats_file):
+        stats.MergeFromString(record)
+    rows = []
+    for feature in stats.datasets[0].features if stats.datasets else []:
+        kind = feature.WhichOneof("stats")
+        common = getattr(feature, kind).common_stats if kind in ("num_stats", "string_stats") else None
+        if common is None:
+            continue
+        total = common.num_missing + common.num_non_missing
+        rows.append(
+            {
+                "column": ".".join(feature.path.step) or feature.name,
+                "null_fraction": round(common.num_missing / total, 6) if total else 0.0,
+            }
+        )
+    return sorted(rows, key=lambda r: r["column"])
+
+
+def span_row(paths: SpanPaths, span: str) -> tuple[dict, list[dict], list[dict]] | None:
+    """The span's row, check rows and column rows from its artifacts; None when nothing was
+    written yet."""
     summary = _json(paths.ingest_summary(span))
     failure = _json(paths.ingest_failure_file(span))
     verdict = _json(paths.verdict_file(span))
@@ -107,6 +135,7 @@ def span_row(paths: SpanPaths, span: str) -> tuple[dict, list[dict]] | None:
             label_positive_rate=summary.get("label_positive_rate"),
         )
     checks: list[dict] = []
+    columns: list[dict] = []
     if failure is not None:
         row.update(status="ingest_failed", error=failure.get("message"))
     elif verdict is not None and "checks" not in verdict:  # a hand-written verdict: its flag only
@@ -130,27 +159,29 @@ def span_row(paths: SpanPaths, span: str) -> tuple[dict, list[dict]] | None:
             warnings=verdict["warnings"],
         )
         checks = check_rows(verdict)
+        columns = null_fractions(paths.stats_file(span))
     else:
         row["status"] = "ingested"
-    return row, checks
+    return row, checks, columns
 
 
-def _replace_span(conn: Connection, row: dict, checks: list[dict]) -> None:
-    key = (t.spans.c.pipeline == row["pipeline"]) & (t.spans.c.span == row["span"])
-    conn.execute(sa.delete(t.spans).where(key))
-    conn.execute(
-        sa.delete(t.checks).where((t.checks.c.pipeline == row["pipeline"]) & (t.checks.c.span == row["span"]))
-    )
+def _replace_span(conn: Connection, row: dict, checks: list[dict], columns: list[dict]) -> None:
+    base = {"pipeline": row["pipeline"], "span": row["span"]}
+    for table in (t.spans, t.checks, t.span_columns):
+        conn.execute(
+            sa.delete(table).where((table.c.pipeline == base["pipeline"]) & (table.c.span == base["span"]))
+        )
     conn.execute(sa.insert(t.spans), [row])
+    if columns:
+        conn.execute(sa.insert(t.span_columns), [base | c for c in columns])
     if checks:
-        base = {"pipeline": row["pipeline"], "span": row["span"]}
         full = [{c.name: None for c in t.checks.columns if c.name != "id"} | base | r for r in checks]
         conn.execute(sa.insert(t.checks), full)
 
 
-def write_span(store: ResultsStore, row: dict, checks: list[dict]) -> None:
-    """Replace one span's row and check rows in one transaction."""
-    store.write(_replace_span, row, checks)
+def write_span(store: ResultsStore, row: dict, checks: list[dict], columns: list[dict] | None = None) -> None:
+    """Replace one span's row, check rows and column rows in one transaction."""
+    store.write(_replace_span, row, checks, columns or [])
 
 
 def record_span(store: ResultsStore, cfg: PipelineConfig, roots: Roots, span: str) -> dict | None:

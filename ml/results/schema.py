@@ -61,6 +61,16 @@ checks = sa.Table(
     sa.Index("ix_checks_feature", "pipeline", "check", "name"),
 )
 
+# One row per raw column of a span's statistics: how much of it was missing (null rates over time).
+span_columns = sa.Table(
+    "span_columns",
+    metadata,
+    sa.Column("pipeline", sa.String(100), primary_key=True),
+    sa.Column("span", sa.String(40), primary_key=True),
+    sa.Column("column", sa.String(200), primary_key=True),
+    sa.Column("null_fraction", sa.Float, nullable=False),
+)
+
 # One row per training run (model dir), written when it is evaluated.
 models = sa.Table(
     "models",
@@ -114,4 +124,4 @@ serving_events = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
-TABLES = (spans, checks, models, model_spans, model_metrics, serving_events)
+TABLES = (spans, checks, span_columns, models, model_spans, model_metrics, serving_events)

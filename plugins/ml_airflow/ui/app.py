@@ -148,6 +148,7 @@ def create_app(roots: Roots | None = None) -> FastAPI:
             "drift": view.distance_figure(store, pipeline, "drift"),
             "skew": view.distance_figure(store, pipeline, "skew"),
             "volume": view.volume_figure(store, pipeline),
+            "nulls": view.null_figure(store, pipeline),
             "slices": view.slice_figure(store, pipeline),
         }
         names = sorted({k for m in models for k in m.overall})

@@ -279,6 +279,35 @@ def volume_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
     }
 
 
+def null_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
+    """Null fraction per raw column and span (heatmap; columns that are never null left out)."""
+    rows = queries.null_rates(store, pipeline)
+    columns = sorted({r["column"] for r in rows if r["null_fraction"] > 0})
+    if not columns:
+        return None
+    spans = sorted({r["span"] for r in rows})
+    value = {(r["column"], r["span"]): r["null_fraction"] for r in rows}
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": spans,
+                "y": columns,
+                "z": [[value.get((c, s)) for s in spans] for c in columns],
+                "colorscale": "Blues",
+                "zmin": 0,
+                "colorbar": {"title": {"text": "null share"}},
+                "hovertemplate": "%{y} %{x}: %{z:.1%} null<extra></extra>",
+            }
+        ],
+        "layout": {
+            "height": 80 + 22 * len(columns),
+            "margin": {"l": 100, "r": 20, "t": 10, "b": 30},
+            "xaxis": date_axis(spans),
+        },
+    }
+
+
 def slice_figure(store: ResultsStore, pipeline: str, metric: str = "auc") -> dict[str, Any] | None:
     """Heatmap slice x training run of the candidate's `metric` (per-slice metrics of every run)."""
     rows = [
