@@ -10,6 +10,7 @@ import gzip
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import google_crc32c
 
@@ -43,3 +44,13 @@ def read_tfrecords(path: Path) -> Iterator[bytes]:
             if _masked_crc(data) != crc:
                 raise ValueError(f"corrupt TFRecord in {path}")
             yield data
+
+
+def read_statistics(path: Path) -> Any:
+    """A TFDV statistics file (`DatasetFeatureStatisticsList` TFRecord) without TensorFlow/TFDV."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    for record in read_tfrecords(path):
+        stats.MergeFromString(record)
+    return stats

@@ -88,13 +88,9 @@ def null_fractions(stats_file: Path) -> list[dict]:
     """`[{column, null_fraction}]` of a span's TFDV statistics (`validation/stats.tfrecord`)."""
     if not stats_file.is_file():
         return []
-    from tensorflow_metadata.proto.v0 import statistics_pb2
+    from ml.tfrecord import read_statistics
 
-    from ml.tfrecord import read_tfrecords
-
-    stats = statistics_pb2.DatasetFeatureStatisticsList()
-    for record in read_tfrecords(stats_file):
-        stats.MergeFromString(record)
+    stats = read_statistics(stats_file)
     rows = []
     for feature in stats.datasets[0].features if stats.datasets else []:
         kind = feature.WhichOneof("stats")

@@ -1,35 +1,10 @@
-"""TFDV statistics (`stats.tfrecord`, a `DatasetFeatureStatisticsList`) as table rows and
-plotly.js traces. Reads the TFRecord without TensorFlow; imports only the metadata protos."""
+"""TFDV statistics (`stats.tfrecord`, a `DatasetFeatureStatisticsList`, read by
+`ml.tfrecord.read_statistics` without TensorFlow) as table rows and plotly.js traces."""
 
 from __future__ import annotations
 
-import gzip
-import struct
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-
-def read_records(path: Path) -> list[bytes]:
-    """Records of a TFRecord file, plain or gzipped (lengths and framing only, crc not checked)."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    records, pos = [], 0
-    while pos + 12 <= len(raw):
-        (length,) = struct.unpack("<Q", raw[pos : pos + 8])
-        records.append(raw[pos + 12 : pos + 12 + length])
-        pos += 12 + length + 4
-    return records
-
-
-def load_statistics(path: Path) -> Any:
-    from tensorflow_metadata.proto.v0 import statistics_pb2
-
-    stats = statistics_pb2.DatasetFeatureStatisticsList()
-    for record in read_records(path):
-        stats.MergeFromString(record)
-    return stats
 
 
 @dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ml_airflow.ui.render.stats import histogram_figure, load_statistics, statistics_view, top_values_figure
+from ml.tfrecord import read_statistics as load_statistics
+from ml_airflow.ui.render.stats import histogram_figure, statistics_view, top_values_figure
 
 
 def context(span: str, path: Path, against: str | None, other_path: Path | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ml_airflow.ui.render.stats import read_records
+from ml.tfrecord import read_tfrecords
 from ml_airflow.ui.static_files import package_dir
 
 OVERALL = "Overall"
@@ -48,7 +48,7 @@ def calibration(tfma_dir: Path, bins: int = 10) -> dict[str, list[float]]:
     if pb2 is None or not files:
         return points
     sums = [[0.0, 0.0, 0.0] for _ in range(bins)]  # examples, predictions, labels
-    for record in read_records(files[0]):
+    for record in read_tfrecords(files[0]):
         plots = pb2.PlotsForSlice.FromString(record)
         if plots.slice_key.single_slice_keys:
             continue
