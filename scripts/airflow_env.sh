@@ -42,6 +42,12 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AU
 export AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="${AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE:-False}"
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
+# The task supervisor (in each executor worker) notices its task process has exited only when
+# the process's sockets close *and* waitpid succeeds; when the last socket closes first (a busy
+# machine, a large forked process), it sleeps in select() for up to min_heartbeat_interval (5 s)
+# before it looks again, holding the worker slot, and a skipped task's state is sent only then.
+# 1 s bounds that wait; the price is one heartbeat per running task per second (bench/backfill.py).
+export AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL="${AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL:-1}"
 # Worker preload (plugins/ml_airflow/preload.py): the LocalExecutor's workers are forked from a
 # forkserver that imported TF, TFDV, GE and Airflow's task runner once; every task process forked
 # from them inherits those modules instead of importing them (~11 s per validate task). Scheduler
