@@ -178,3 +178,19 @@ def test_a_failed_canary_leaves_models_config_and_stable_as_they_were(tmp_path, 
         assert _predict(double.url, "stable") == 0.1 and _predict(double.url, "canary") == 0.1
         assert [s["version"] for s in client.model_status(double.url, MODEL)] == [1]  # 2 unloaded
     assert labels.label_events(serving) == []
+
+
+def test_a_root_from_before_labels_reads_as_stable_on_its_newest_version(tmp_path):
+    """models.config written with the `latest` policy (no labels) keeps serving the same version."""
+    serving = ServingLayout(tmp_path / "serving", MODEL)
+    for version in (1, 2):
+        serving.version_dir(version).mkdir(parents=True)
+    upsert(serving.models_config, ModelEntry(MODEL, str(serving.base)))  # latest { num_versions: 1 }
+    assert labels.stable_version(serving) == 2 and labels.current(serving).versions == (2,)
+    serving.version_dir(3).mkdir()
+    rolled = labels.roll_out(serving, str(serving.base), 3)  # no TF Serving URL: one write
+    assert rolled["previous_stable"] == 2 and rolled["verified_by"].startswith("infra-validate")
+    entry = read(serving.models_config)[MODEL]
+    assert entry.versions == (2, 3) and entry.labels == {"stable": 3, "canary": 3}
+    retired = labels.retain(serving, 3, lambda v, why: retire_version(serving, v, why))
+    assert retired == {} and read(serving.models_config)[MODEL].versions == (1, 2, 3)  # newest 3 loaded

@@ -38,14 +38,17 @@ STABLE, CANARY = "stable", "canary"
 DEFAULT_KEEP_LOADED = 3
 
 
-def current(serving: ServingLayout, base_path: str | None = None) -> ModelEntry:
+def current(
+    serving: ServingLayout, base_path: str | None = None, installing: int | None = None
+) -> ModelEntry:
     """This model's entry; an entry from before labels (`latest` policy) reads as its newest
-    version loaded and `stable` on it; no entry reads as nothing loaded."""
+    version (other than the one `installing`) loaded and `stable` on it; no entry reads as
+    nothing loaded."""
     entry = models_config.read(serving.models_config).get(serving.model)
     if entry is None:
         return ModelEntry(serving.model, base_path or str(serving.base), (), {})
     if entry.versions is None:
-        latest = serving.latest()
+        latest = max((v for v in serving.versions() if v != installing), default=None)
         legacy = (latest,) if latest is not None else ()
         entry = entry.with_(versions=legacy, labels={STABLE: latest} if latest is not None else {})
     return entry.with_(base_path=base_path) if base_path else entry
@@ -101,7 +104,7 @@ def roll_out(
 ) -> dict:
     """Load `version`, label it `canary`, smoke-test the label, then move `stable` to it."""
     before_file = models_config.read(serving.models_config).get(serving.model)
-    before = current(serving, base_path)
+    before = current(serving, base_path, installing=version)
     loaded = tuple(sorted({*(before.versions or ()), version}))
     promoted = {**before.labels, CANARY: version, STABLE: version}
     result: dict = {"previous_stable": before.labels.get(STABLE)}
