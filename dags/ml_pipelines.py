@@ -1,5 +1,10 @@
 """Every pipeline under ml/pipelines/ as two DAGs: `<pipeline>_ingest` and `<pipeline>_train`.
 
+A pipeline whose folder does not load (pipeline.yaml, module.py) gets no DAGs here; its message is
+the import error of dags/ml_pipeline_errors.py. It must not be an error of this file: Airflow
+marks every DAG of a file with an import error stale (dag_processing/collection.py), so the other
+pipelines' DAGs would go with it.
+
 Wiring only. The steps are the thin operators of plugins/ml_airflow over the `ml` CLI; parsing
 this file imports Airflow, PyYAML and ml.config / ml.spans, never TensorFlow & co.
 
@@ -27,7 +32,7 @@ from airflow.sdk import (
     conf,
 )
 
-from ml.config import PipelineConfig, available_pipelines, load_pipeline
+from ml.config import PipelineConfig, load_all_pipelines
 from ml_airflow.context import MACROS, SPAN_PARAM
 from ml_airflow.operators import (
     EvaluateOperator,
@@ -177,7 +182,6 @@ def train_dag(cfg: PipelineConfig) -> DAG:
     return dag
 
 
-for _name in available_pipelines():
-    _cfg = load_pipeline(_name)
+for _cfg in load_all_pipelines()[0].values():
     for _dag in (ingest_dag(_cfg), train_dag(_cfg)):
         globals()[_dag.dag_id] = _dag

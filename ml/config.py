@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -13,7 +14,8 @@ import yaml
 
 from ml.errors import PipelineError
 
-PIPELINES_DIR = Path(__file__).resolve().parent / "pipelines"
+PIPELINES_DIR_ENV = "ML_PIPELINES_DIR"  # another folder of pipeline folders (tests, experiments)
+PIPELINES_DIR = Path(os.environ.get(PIPELINES_DIR_ENV) or Path(__file__).resolve().parent / "pipelines")
 FEATURE_TYPES = ("string", "int", "float")
 
 
@@ -250,6 +252,18 @@ def check_config(raw: dict[str, Any], path: Path) -> None:
 
 def available_pipelines() -> list[str]:
     return sorted(p.parent.name for p in PIPELINES_DIR.glob("*/pipeline.yaml"))
+
+
+def load_all_pipelines() -> tuple[dict[str, PipelineConfig], dict[str, PipelineError]]:
+    """Every pipeline folder, loaded: `({name: config}, {name: what is wrong})` (one broken
+    folder never hides the others)."""
+    loaded, broken = {}, {}
+    for name in available_pipelines():
+        try:
+            loaded[name] = load_pipeline(name)
+        except PipelineError as exc:
+            broken[name] = exc
+    return loaded, broken
 
 
 @functools.cache

@@ -110,6 +110,7 @@ class Evaluation(Strict):
 class Serving(Strict):
     wait_timeout_s: float = Field(120, gt=0)
     smoke_examples: int = Field(5, ge=1)
+    keep_loaded: int = Field(3, ge=1)  # versions kept loaded (plus labelled ones); see ml/serving/labels.py
 
 
 class PipelineYaml(Strict):

@@ -23,6 +23,7 @@ from airflow_wait import Api  # noqa: E402  (scripts/ is this script's own folde
 from ml.atomic import read_json  # noqa: E402
 from ml.config import load_pipeline  # noqa: E402
 from ml.roots import Roots  # noqa: E402
+from ml.serving.labels import stable_version  # noqa: E402
 from ml.serving.layout import ServingLayout  # noqa: E402
 from ml.spans import SpanPaths, span_range  # noqa: E402
 
@@ -123,7 +124,7 @@ def main() -> int:
     api = Api(os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080"))
     train_ok = train_summary(api, f"{args.pipeline}_train", args.train_run_id)
     serving = ServingLayout.of(cfg, roots)
-    live = serving.latest()
+    live = stable_version(serving)
     print(
         f"\n--- serving: {serving.base} versions {serving.versions()}; live version: "
         f"{live if live is not None else 'none'}"

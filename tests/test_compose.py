@@ -221,6 +221,7 @@ def test_tf_serving_mounts_the_serving_root_push_writes_read_only(config, compos
     args = [*serving.get("entrypoint", []), *serving["command"]]
     assert f"--model_config_file={layout.models_config}" in args
     assert "--model_config_file_poll_wait_seconds=30" in args
+    assert "--allow_version_labels_for_unavailable_models=true" in args  # labelled config at start
 
 
 def test_artifact_root_has_the_same_path_for_workers_and_trainer_containers(config):

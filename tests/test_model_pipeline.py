@@ -1,5 +1,7 @@
 """ingest -> transform -> train -> evaluate -> infra-validate -> push -> rollback, for real.
 
+Push promotes by TF Serving version labels (canary, then stable); rollback moves `stable` back.
+
 Real TFT/TF/TFMA on three January spans, 2 epochs. The trained models are shared through
 module-scoped fixtures; the only test double is tests/tf_serving_double.py (TF Serving).
 """
@@ -17,9 +19,11 @@ import pytest
 from ml.atomic import atomic_write_json, read_json
 from ml.data.examples import serialize_examples
 from ml.errors import PipelineError
-from ml.model.tf_example import decode_example
+from ml.model.tf_example import decode_example, to_instance
 from ml.roots import Roots
+from ml.serving import tf_serving_client as client
 from ml.serving.layout import ServingLayout
+from ml.serving.models_config import read as read_models_config
 from ml.tfrecord import read_tfrecords, write_tfrecords
 
 from conftest import cli
@@ -108,9 +112,10 @@ def test_chain_serves_version_1_and_both_signatures_agree(world):
 
     serving = ServingLayout(world["roots"].serving, "flights_delay")
     assert world["push"]["version"] == 1 and serving.versions() == [1]
-    config = serving.models_config.read_text()
-    assert 'name: "flights_delay"' in config and "latest" in config
-    assert f'base_path: "{serving.base}"' in config
+    config = read_models_config(serving.models_config)["flights_delay"]
+    assert config.base_path == str(serving.base)
+    assert config.versions == (1,) and config.labels == {"stable": 1, "canary": 1}
+    assert world["push"]["live_version"] == 1 and world["push"]["verified_by"].startswith("infra-validate")
     meta = serving.metadata(serving.version_dir(1))
     assert meta["blessed"] is True and meta["metrics"]["auc"] == metrics["auc"]
 
@@ -216,18 +221,24 @@ def test_second_model_interrupted_push_then_version_2_then_rollback(world, monke
         cli(roots, "push", "--model", str(world["model"]), "--blessing", world["evaluation"]["blessing"])
     assert err.value.rule == "blessing-stale"
 
+    assert pushed["labels"] == {"stable": 2, "canary": 2} and pushed["previous_stable"] == 1
+    assert pushed["loaded_versions"] == [1, 2]
+
     rolled = cli(roots, "rollback", "--to-version", "1")
-    assert rolled["retired"] == [2] and rolled["live_version"] == 1
-    assert serving.versions() == [1] and serving.retired_versions() == [2]
-    retired = serving.retired / "2"
-    assert (retired / "saved_model.pb").is_file()
-    assert "rollback" in read_json(retired / "assets.extra" / "retired.json")["reason"]
+    assert rolled["stable"] == 1 and rolled["previous_stable"] == 2 and rolled["live_version"] == 1
+    assert serving.versions() == [1, 2] and serving.retired_versions() == []  # 2 stays loaded
+    assert read_models_config(serving.models_config)["flights_delay"].labels == {"stable": 1, "canary": 1}
     assert serving.next_version() == 3  # numbers are never reused
     with pytest.raises(PipelineError) as err:
         cli(roots, "rollback")
-    assert err.value.rule == "rollback-last-version" and serving.versions() == [1]
+    assert err.value.rule == "rollback-last-version" and serving.versions() == [1, 2]
     status = cli(roots, "serving-status")
-    assert status["live_version"] == 1 and [r["version"] for r in status["retired"]] == [2]
+    assert status["live_version"] == 1 and status["labels"] == {"stable": 1, "canary": 1}
+    assert [(v["version"], v["labels"], v["loaded"]) for v in status["versions"]] == [
+        (1, ["canary", "stable"], True),
+        (2, [], True),
+    ]
+    assert [e["event"] for e in status["label_history"]] == ["promote", "promote", "rollback"]
     _results_store_holds_the_history(world)
 
 
@@ -244,7 +255,15 @@ def _results_store_holds_the_history(world: dict) -> None:
     assert runs["m2"]["pushed_version"] == 2 and not runs["m2"]["live"]
     assert runs["shuffled"]["blessed"] is False and runs["shuffled"]["decided_by"] == "auc on Overall"
     events = [(e["version"], e["event"], e["run_id"]) for e in queries.serving_events(store, "flights")]
-    assert events == [(1, "push", first), (2, "push", "m2"), (2, "rollback", "m2")]
+    assert events == [
+        (1, "canary", first),
+        (1, "promote", first),
+        (1, "push", first),
+        (1, "stable", first),
+        (2, "promote", "m2"),
+        (2, "push", "m2"),
+        (2, "rollback", "m2"),
+    ]
     trained = sorted(read_json(Path(world["model"]) / "train_result.json")["spans"])
     assert queries.spans_of_version(store, "flights", 1) == trained  # which spans trained the live model
     seen = queries.models_of_span(store, "flights", trained[0])  # which models saw this span
@@ -274,50 +293,104 @@ def _results_store_holds_the_history(world: dict) -> None:
     assert table[0].split()[:3] == ["run", "window", "AUC"] and len(table) == 2 + 3
 
 
-def test_push_waits_for_tf_serving_double_and_rolls_back_when_load_fails(world, tmp_path):
+def _push(roots: Roots, model: str, blessing: str, url: str) -> dict:
+    return cli(
+        roots, "push", "--model", model, "--blessing", blessing, "--serving-url", url, "--timeout", "30"
+    )
+
+
+def test_push_promotes_by_labels_through_the_double_and_rollback_is_instant(world, tmp_path):
+    """A real push through the double's REST API (it reads models.config like TF Serving):
+    load -> canary -> smoke on /labels/canary -> stable; then rollback moves stable back."""
     model, blessing = str(world["model"]), world["evaluation"]["blessing"]
     ok_roots = Roots.resolve(world["roots"].data, world["roots"].artifacts, tmp_path / "ok")
     ok = ServingLayout(ok_roots.serving, "flights_delay")
-    with TFServingDouble(ok.base, "flights_delay") as double:
-        pushed = cli(
-            ok_roots,
-            "push",
-            "--model",
-            model,
-            "--blessing",
-            blessing,
-            "--serving-url",
-            double.url,
-            "--timeout",
-            "30",
-        )
-        status = cli(ok_roots, "serving-status", "--serving-url", double.url)
-    assert pushed["version"] == 1 and pushed["serving"]["state"] == "AVAILABLE"
-    assert len(pushed["serving"]["smoke_predictions"]) == 5
-    assert all(0 <= p <= 1 for p in pushed["serving"]["smoke_predictions"])
-    assert "POST /v1/models/flights_delay/versions/1:predict" in double.requests
-    assert status["tf_serving"] == [
-        {"version": 1, "state": "AVAILABLE", "error_code": "OK", "error_message": ""}
-    ]
+    with TFServingDouble(None, "flights_delay", config_file=ok.models_config) as double:
+        pushed = _push(ok_roots, model, blessing, double.url)
+        assert pushed["version"] == 1 and pushed["serving"]["state"] == "AVAILABLE"
+        assert pushed["serving"]["smoke_label"] == "canary" and pushed["labels"] == {"stable": 1, "canary": 1}
+        assert len(pushed["serving"]["smoke_predictions"]) == 5
+        assert all(0 <= p <= 1 for p in pushed["serving"]["smoke_predictions"])
+        assert "POST /v1/models/flights_delay/labels/canary:predict" in double.requests
+        assert not [r for r in double.requests if "/versions/" in r]  # clients' paths only
 
+        # version 2: m2 was blessed against version 1, which is stable here too
+        m2 = world["base"] / "models" / "m2"
+        m2_blessing = str(world["base"] / "artifacts" / "flights" / "evaluations" / "m2" / "blessing.json")
+        before = len(double.requests)
+        pushed = _push(ok_roots, str(m2), m2_blessing, double.url)
+        assert pushed["version"] == 2 and pushed["labels"] == {"stable": 2, "canary": 2}
+        calls = double.requests[before:]
+        smoke = calls.index("POST /v1/models/flights_delay/labels/canary:predict")
+        assert "GET /v1/models/flights_delay/labels/stable" in calls[smoke:]
+        assert "GET /v1/models/flights_delay/labels/stable" not in calls[:smoke]  # stable moved last
+        status = cli(ok_roots, "serving-status", "--serving-url", double.url)
+        assert status["labels"] == {"stable": 2, "canary": 2}
+        assert [s["version"] for s in status["tf_serving"]["labels/stable"]] == [2]
+        assert [(s["version"], s["state"]) for s in status["tf_serving"]["versions"]] == [
+            (2, "AVAILABLE"),
+            (1, "AVAILABLE"),
+        ]
+        rows = _instances(world, 3)
+        by_2 = client.predict(double.url, "flights_delay", rows, "serving_raw", label="stable")
+
+        rolled = cli(ok_roots, "rollback", "--serving-url", double.url, "--timeout", "30")
+        assert rolled["stable"] == 1 and ok.versions() == [1, 2] and ok.retired_versions() == []
+        by_1 = client.predict(double.url, "flights_delay", rows, "serving_raw", label="stable")
+        assert by_1 == client.predict(double.url, "flights_delay", rows, "serving_raw", version=1)
+        assert by_1 != by_2
+        assert double.config_errors == []
+
+
+def _instances(world: dict, count: int) -> list[dict]:
+    return [to_instance(r, drop=("delayed",)) for r in _raw_eval_rows(world, count)]
+
+
+def test_clients_may_leave_out_optional_features_through_tf_servings_rest_api(world):
+    """`:regress` on `serving_regress` fills the pipeline.yaml defaults for features left out;
+    `:predict` on `serving_raw` wants every input, as TF Serving's row format does."""
+    from ml.config import load_pipeline
+
+    cfg = load_pipeline("flights")
+    optional = {f.name: f.default for f in cfg.features if f.default is not None}
+    assert {"dep_delay", "temp", "precip"} <= set(optional)
+    serving = ServingLayout(world["roots"].serving, "flights_delay")
+    full = _instances(world, 4)
+    partial = [{k: v for k, v in row.items() if k not in optional} for row in full]
+    filled = [{**row, **{k: float(v) for k, v in optional.items()}} for row in partial]
+    allow = {"allow_version_labels_for_unavailable_models": True}  # started on a labelled config
+    with TFServingDouble(None, "flights_delay", config_file=serving.models_config, **allow) as double:
+        url = f"{double.url}/v1/models/flights_delay/labels/stable"
+
+        def regress(examples: list[dict]) -> list[float]:
+            body = {"signature_name": "serving_regress", "examples": examples}
+            return client._call(f"{url}:regress", body)["result"]
+
+        by_raw = client.predict(double.url, "flights_delay", filled, "serving_raw", label="stable")
+        by_partial = regress(partial)
+        assert np.allclose(by_partial, [p[0] for p in by_raw], atol=1e-6)  # the defaults were used
+        assert np.allclose(
+            regress(full),
+            [p[0] for p in client.predict(double.url, "flights_delay", full, "serving_raw", label="stable")],
+            atol=1e-6,
+        )
+        assert not np.allclose(regress(full), by_partial)  # the omitted values mattered
+        with pytest.raises(client.ServingError, match="must only have keys"):
+            client.predict(double.url, "flights_delay", partial, "serving_raw", label="stable")
+        with pytest.raises(client.ServingError, match="carrier"):  # no default: required
+            regress([{k: v for k, v in row.items() if k != "carrier"} for row in partial])
+
+
+def test_push_retires_the_version_when_tf_serving_cannot_load_it(world, tmp_path):
+    model, blessing = str(world["model"]), world["evaluation"]["blessing"]
     bad_roots = Roots.resolve(world["roots"].data, world["roots"].artifacts, tmp_path / "bad")
     bad = ServingLayout(bad_roots.serving, "flights_delay")
-    with TFServingDouble(bad.base, "flights_delay", fail_versions=(1,)) as double:
+    with TFServingDouble(None, "flights_delay", fail_versions=(1,), config_file=bad.models_config) as double:
         with pytest.raises(PipelineError) as err:
-            cli(
-                bad_roots,
-                "push",
-                "--model",
-                model,
-                "--blessing",
-                blessing,
-                "--serving-url",
-                double.url,
-                "--timeout",
-                "30",
-            )
-    assert err.value.rule == "serving-load" and "rolled back" in str(err.value)
+            _push(bad_roots, model, blessing, double.url)
+    assert err.value.rule == "serving-load" and "retired" in str(err.value)
     assert bad.versions() == [] and bad.retired_versions() == [1]
+    assert "flights_delay" not in read_models_config(bad.models_config)  # as before the push
     reason = read_json(bad.retired / "1" / "assets.extra" / "retired.json")["reason"]
     assert "failed" in reason
 

@@ -14,7 +14,7 @@ from ml.errors import PipelineError
 from ml.model.tf_example import decode_example, to_instance
 from ml.serving.layout import ServingLayout
 from ml.serving.lock import serving_lock
-from ml.serving.models_config import read_entries, upsert
+from ml.serving.models_config import ModelEntry, read_entries, upsert
 
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN_IN_TRAINER = {
@@ -39,13 +39,13 @@ def test_decode_example_round_trips_the_ingest_encoder():
 
 def test_models_config_upsert_keeps_other_models(tmp_path):
     path = tmp_path / "models.config"
-    upsert(path, "other", "/models/other")
-    upsert(path, "flights_delay", "/models/flights_delay")
-    upsert(path, "flights_delay", "/srv/flights_delay")
+    upsert(path, ModelEntry("other", "/models/other", (1,), {"stable": 1}))
+    upsert(path, ModelEntry("flights_delay", "/models/flights_delay", (1,)))
+    upsert(path, ModelEntry("flights_delay", "/srv/flights_delay", (1, 2), {"stable": 2}))
     assert read_entries(path) == {"other": "/models/other", "flights_delay": "/srv/flights_delay"}
     text = path.read_text()
     assert text.count("config {") == 2 and text.count('model_platform: "tensorflow"') == 2
-    assert text.count("latest { num_versions: 1 }") == 2
+    assert text.count("specific {") == 2 and text.count("version_labels {") == 2
 
 
 def test_serving_lock_excludes_a_second_holder(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 from ml.config import PipelineConfig
 from ml.model.layout import Baseline, find_saved_model
 from ml.roots import Roots
+from ml.serving.labels import stable_version
 from ml.serving.layout import ServingLayout
 
 HELP = (
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baseline",
         default="auto",
-        help="auto (newest served version, if any) | none | PATH to a SavedModel",
+        help="auto (the version labelled `stable` in models.config, if any) | none | PATH to a SavedModel",
     )
     parser.add_argument("--spans", help="eval spans D1:D2 (default: the model's training window)")
     parser.add_argument(
@@ -30,12 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_baseline(layout: ServingLayout, baseline: str) -> Baseline | None:
-    """`auto`: the newest served version (None if nothing is served); `none`; or a path (its
-    version when it is one of the served version folders)."""
+    """`auto`: the `stable` version (None if nothing is served); `none`; or a path (its version
+    when it is one of the served version folders)."""
     if baseline == "none":
         return None
     if baseline == "auto":
-        version = layout.latest()
+        version = stable_version(layout)
         return None if version is None else Baseline(layout.version_dir(version), version)
     path = find_saved_model(baseline)
     served = path.parent == layout.base.resolve() and path.name.isdigit()

@@ -4,7 +4,13 @@ Signatures:
 - `serving_default(examples: string[None])`: serialized tf.Examples -> `{"probabilities"}`
   (what TFMA and gRPC clients use);
 - `serving_raw(<feature>: [None] each)`: raw named features -> `{"probabilities"}` (TF Serving
-  REST JSON: `{"signature_name": "serving_raw", "instances": [{"carrier": "UA", ...}]}`).
+  REST JSON: `{"signature_name": "serving_raw", "instances": [{"carrier": "UA", ...}]}`); TF
+  Serving's row format wants every input in every instance (json_tensor.cc), so all are required;
+- `serving_regress(inputs: string[None])` -> `{"outputs": [None]}`: what clients call with the
+  features they have, `POST .../labels/stable:regress {"signature_name": "serving_regress",
+  "examples": [{"carrier": "UA", ...}]}`. TF Serving turns each JSON object into a tf.Example
+  holding only the keys sent; parsing fills every feature with a `default:` in pipeline.yaml,
+  a missing feature without one is an error naming it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,14 @@ import tensorflow as tf
 
 from ml.config import PipelineConfig
 from ml.model.features import raw_feature_spec
-from ml.model.signatures import DEFAULT_SIGNATURE, OUTPUT_KEY, RAW_SIGNATURE
+from ml.model.signatures import (
+    DEFAULT_SIGNATURE,
+    OUTPUT_KEY,
+    RAW_SIGNATURE,
+    REGRESS_INPUT,
+    REGRESS_OUTPUT,
+    REGRESS_SIGNATURE,
+)
 
 
 def export_serving_model(model, tft_output, export_dir: Path, cfg: PipelineConfig) -> None:
@@ -33,6 +46,11 @@ def export_serving_model(model, tft_output, export_dir: Path, cfg: PipelineConfi
     def serve_examples(serialized):
         return predict(tf.io.parse_example(serialized, parse_spec))
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=REGRESS_INPUT)])
+    def serve_regress(inputs):
+        probabilities = predict(tf.io.parse_example(inputs, parse_spec))[OUTPUT_KEY]
+        return {REGRESS_OUTPUT: tf.reshape(probabilities, [-1])}
+
     @tf.function
     def serve_raw(**raw):
         return predict(raw)
@@ -44,5 +62,9 @@ def export_serving_model(model, tft_output, export_dir: Path, cfg: PipelineConfi
         str(export_dir),
         save_format="tf",
         include_optimizer=False,
-        signatures={DEFAULT_SIGNATURE: serve_examples.get_concrete_function(), RAW_SIGNATURE: raw_signature},
+        signatures={
+            DEFAULT_SIGNATURE: serve_examples.get_concrete_function(),
+            RAW_SIGNATURE: raw_signature,
+            REGRESS_SIGNATURE: serve_regress.get_concrete_function(),
+        },
     )

@@ -1,9 +1,9 @@
 """Fresh-process probe of a SavedModel: `python -m ml.model.probe SAVED_MODEL FILE... [--count N]`.
 
 Loads the SavedModel with plain `tf.saved_model.load` (as TF Serving would, no Keras objects),
-feeds the first N raw examples to `serving_default` (serialized tf.Examples) and to
-`serving_raw` (the same rows as named tensors), and checks that both answer with finite
-probabilities in [0, 1] that agree. Prints one JSON line; exit code 0 only when it passed.
+feeds the first N raw examples to `serving_default` and `serving_regress` (serialized
+tf.Examples) and to `serving_raw` (the same rows as named tensors), and checks that all three
+answer with finite probabilities in [0, 1] that agree. Prints one JSON line; exit code 0 only when it passed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ import sys
 from pathlib import Path
 
 import ml  # noqa: F401  (selects tf_keras before TensorFlow loads)
-from ml.model.signatures import DEFAULT_SIGNATURE, OUTPUT_KEY, RAW_SIGNATURE
+from ml.model.signatures import (
+    DEFAULT_SIGNATURE,
+    OUTPUT_KEY,
+    RAW_SIGNATURE,
+    REGRESS_INPUT,
+    REGRESS_OUTPUT,
+    REGRESS_SIGNATURE,
+)
 from ml.tfrecord import read_tfrecords
 
 AGREEMENT_TOLERANCE = 1e-5
@@ -29,7 +36,7 @@ def probe(saved_model: Path, files: list[Path], count: int) -> dict:
     if not records:
         raise ValueError("no raw examples to probe with")
     loaded = tf.saved_model.load(str(saved_model))
-    missing = {DEFAULT_SIGNATURE, RAW_SIGNATURE} - set(loaded.signatures)
+    missing = {DEFAULT_SIGNATURE, RAW_SIGNATURE, REGRESS_SIGNATURE} - set(loaded.signatures)
     if missing:
         raise ValueError(f"signature(s) missing: {sorted(missing)}")
     serialized = tf.constant(records)
@@ -40,15 +47,22 @@ def probe(saved_model: Path, files: list[Path], count: int) -> dict:
         serialized, {name: tf.io.FixedLenFeature([], spec.dtype) for name, spec in inputs.items()}
     )
     by_raw = raw_fn(**parsed)[OUTPUT_KEY]
-    outputs = {DEFAULT_SIGNATURE: by_examples.numpy().reshape(-1), RAW_SIGNATURE: by_raw.numpy().reshape(-1)}
+    by_regress = loaded.signatures[REGRESS_SIGNATURE](**{REGRESS_INPUT: serialized})[REGRESS_OUTPUT]
+    outputs = {
+        DEFAULT_SIGNATURE: by_examples.numpy().reshape(-1),
+        RAW_SIGNATURE: by_raw.numpy().reshape(-1),
+        REGRESS_SIGNATURE: by_regress.numpy().reshape(-1),
+    }
     for name, probs in outputs.items():
         if probs.shape != (len(records),):
             raise ValueError(f"{name} returned {probs.size} values for {len(records)} examples")
         if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.max() > 1:
             raise ValueError(f"{name} returned values outside [0, 1]: {probs.tolist()}")
-    diff = float(np.abs(outputs[DEFAULT_SIGNATURE] - outputs[RAW_SIGNATURE]).max())
-    if diff > AGREEMENT_TOLERANCE:
-        raise ValueError(f"{DEFAULT_SIGNATURE} and {RAW_SIGNATURE} disagree by {diff:g}")
+    for other in (RAW_SIGNATURE, REGRESS_SIGNATURE):
+        diff = float(np.abs(outputs[DEFAULT_SIGNATURE] - outputs[other]).max())
+        if diff > AGREEMENT_TOLERANCE:
+            raise ValueError(f"{DEFAULT_SIGNATURE} and {other} disagree by {diff:g}")
+    diff = max(float(np.abs(outputs[DEFAULT_SIGNATURE] - outputs[o]).max()) for o in outputs)
     return {
         "passed": True,
         "examples": len(records),

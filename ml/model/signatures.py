@@ -3,3 +3,7 @@
 DEFAULT_SIGNATURE = "serving_default"  # serialized tf.Examples ("examples": string[None])
 RAW_SIGNATURE = "serving_raw"  # raw named features (TF Serving REST JSON instances)
 OUTPUT_KEY = "probabilities"
+# TF Serving's `:regress` contract (regressor.cc): one string input `inputs` (the tf.Examples it builds
+# from the JSON `examples`, with only the features a client sent) and one float output `outputs`.
+REGRESS_SIGNATURE = "serving_regress"
+REGRESS_INPUT, REGRESS_OUTPUT = "inputs", "outputs"

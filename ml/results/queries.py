@@ -59,17 +59,17 @@ def null_rates(store: ResultsStore, pipeline: str) -> list[dict]:
 
 def serving_events(store: ResultsStore, pipeline: str) -> list[dict]:
     e = t.serving_events.c
-    return store.read(
-        sa.select(t.serving_events)
-        .where(e.pipeline == pipeline)
-        .order_by(e.version, e.event)  # push < rollback
-    )
+    return store.read(sa.select(t.serving_events).where(e.pipeline == pipeline).order_by(e.version, e.event))
 
 
 def live_version(store: ResultsStore, pipeline: str) -> int | None:
-    """The highest pushed version that was not rolled back (TF Serving's `latest` policy)."""
+    """The version the `stable` label points at (ml/serving/labels.py); for a history recorded
+    before labels: the highest pushed version that was not rolled back."""
     events = serving_events(store, pipeline)
-    retired = {e["version"] for e in events if e["event"] == "rollback"}
+    stable = [e["version"] for e in events if e["event"] == "stable"]
+    if stable:
+        return stable[0]
+    retired = {e["version"] for e in events if e["event"] in ("rollback", "retire")}
     pushed = [e["version"] for e in events if e["event"] == "push" and e["version"] not in retired]
     return max(pushed) if pushed else None
 

@@ -111,13 +111,15 @@ model_metrics = sa.Table(
     sa.Column("value", sa.Float),
 )
 
-# Served versions: one `push` row per version, one `rollback` row per retired version.
+# Served versions (ml/serving/history.py): push, promote, rollback, retire, and stable/canary rows.
 serving_events = sa.Table(
     "serving_events",
     metadata,
     sa.Column("pipeline", sa.String(100), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("event", sa.String(20), primary_key=True),  # push | rollback
+    sa.Column(
+        "event", sa.String(20), primary_key=True
+    ),  # push | promote | rollback | retire | stable | canary
     sa.Column("model_name", sa.String(100), nullable=False),
     sa.Column("run_id", sa.String(100)),
     sa.Column("at", sa.String(40)),

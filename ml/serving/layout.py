@@ -6,6 +6,7 @@
 <serving_root>/<model>/<version>/assets.extra/push_metadata.json   our metadata
 <serving_root>/<model>/.push-tmp-*           in-flight copies (non-integer: ignored)
 <serving_root>/.retired/<model>/<version>/   versions taken out of service (never deleted)
+<serving_root>/.labels/<model>.jsonl         every move of the `stable` label (promote, rollback)
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class ServingLayout:
     def models_config(self) -> Path:
         return self.root / "models.config"
 
+    @property
+    def labels_log(self) -> Path:
+        return self.root / ".labels" / f"{self.model}.jsonl"
+
     def version_dir(self, version: int) -> Path:
         return self.base / str(version)
 
@@ -59,7 +64,7 @@ class ServingLayout:
         return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
 
     def versions(self) -> list[int]:
-        """Served versions, ascending; TF Serving's `latest` policy serves the last one."""
+        """Installed versions, ascending (loaded ones: ml.serving.labels keeps them all loaded)."""
         return self._versions(self.base)
 
     def retired_versions(self) -> list[int]:

@@ -1,4 +1,5 @@
-"""`push`: copy a blessed, infra-validated model into TF Serving's versioned base path.
+"""`push`: copy a blessed, infra-validated model into TF Serving's versioned base path, then
+promote it by version labels (ml/serving/labels.py: load, `canary`, smoke predict, `stable`).
 
 The copy goes to a hidden temp folder on the same filesystem (saved_model.pb last), then one
 rename makes `<serving_root>/<model>/<version>/` appear complete; TF Serving ignores
@@ -8,6 +9,7 @@ non-integer folders. Metadata travels with the version in `assets.extra/push_met
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import os
 import shutil
@@ -20,14 +22,15 @@ from ml.model.layout import SAVED_MODEL_PB, ModelLayout, resolve_model, saved_mo
 from ml.model.signatures import RAW_SIGNATURE
 from ml.model.tf_example import to_instance
 from ml.roots import Roots
+from ml.serving import labels
 from ml.serving import tf_serving_client as client
 from ml.serving.layout import METADATA_DIR, PUSH_METADATA, TMP_PREFIX, ServingLayout
 from ml.serving.lock import serving_lock
-from ml.serving.models_config import upsert
 from ml.serving.rollback import retire_version
 from ml.tfrecord import read_tfrecords
 
 TF_SERVING_ROOT_ENV = "ML_TF_SERVING_ROOT"
+SERVING_KEYS = ("state", "smoke_label", "smoke_predictions")
 
 
 def _gate(ok: bool, message: str, *, file: Path | str, rule: str) -> None:
@@ -82,11 +85,11 @@ def check_infra(layout: ModelLayout, digest: str) -> dict:
 def check_fresh(blessing: dict, serving: ServingLayout, blessing_path: Path) -> None:
     """The blessing must have compared against what is served now."""
     against = (blessing.get("baseline") or {}).get("version")
-    live = serving.latest()
+    live = labels.stable_version(serving)
     _gate(
         against == live,
-        f"blessing {blessing_path} compared against served version {against}, but version "
-        f"{live} is served now; re-run `evaluate --baseline auto`",
+        f"blessing {blessing_path} compared against stable version {against}, but version "
+        f"{live} is stable now; re-run `evaluate --baseline auto`",
         file=blessing_path,
         rule="blessing-stale",
     )
@@ -132,26 +135,23 @@ def smoke_instances(blessing: dict, label: str, count: int) -> list[dict]:
     return [to_instance(r, drop=(label,)) for r in itertools.islice(records, count)]
 
 
-def smoke_test(
-    cfg: PipelineConfig, url: str, model: str, version: int, blessing: dict, timeout_s: float
-) -> dict:
-    state = client.wait_until_available(url, model, version, timeout_s)
+def smoke_test(cfg: PipelineConfig, url: str, model: str, blessing: dict, label: str) -> dict:
+    """`serving.smoke_examples` raw eval rows through `/labels/<label>:predict` (`serving_raw`)."""
     instances = smoke_instances(blessing, cfg.label, int(cfg.serving.get("smoke_examples", 5)))
     try:
-        predictions = client.predict(url, model, version, instances, RAW_SIGNATURE)
+        predictions = client.predict(url, model, instances, RAW_SIGNATURE, label=label)
     except client.ServingError as exc:
         raise PipelineError(
-            f"smoke :predict on {model} version {version} failed: {exc}", file=url, rule="serving-smoke"
+            f"smoke :predict on {model} label {label} failed: {exc}", file=url, rule="serving-smoke"
         ) from None
     flat = [p[0] if isinstance(p, list) else p for p in predictions]
     _gate(
         len(flat) == len(instances) and all(0.0 <= float(p) <= 1.0 for p in flat),
-        f"smoke :predict on {model} version {version} returned {predictions!r} for "
-        f"{len(instances)} instances",
+        f"smoke :predict on {model} label {label} returned {predictions!r} for {len(instances)} instances",
         file=url,
         rule="serving-smoke",
     )
-    return {"state": state["state"], "smoke_predictions": flat}
+    return {"smoke_label": label, "smoke_predictions": flat}
 
 
 def push(
@@ -191,25 +191,43 @@ def push(
             "pushed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         version = install_version(serving, layout.saved_model, metadata)
-        config = upsert(serving.models_config, serving.model, f"{served_root}/{serving.model}")
+        retire = functools.partial(retire_version, serving)
+        smoke = (
+            functools.partial(smoke_test, cfg, serving_url, serving.model, blessing) if serving_url else None
+        )
+        try:
+            rolled = labels.roll_out(
+                serving,
+                f"{served_root}/{serving.model}",
+                version,
+                url=serving_url,
+                timeout_s=timeout_s,
+                smoke=smoke,
+            )
+        except BaseException as exc:  # roll_out put models.config back; the folder goes too
+            moved_to = retire(version, f"post-push check failed: {exc}")
+            if not isinstance(exc, PipelineError):
+                raise
+            raise PipelineError(
+                f"{exc.detail}; version {version} retired to {moved_to}, models.config as before "
+                f"(stable: version {labels.stable_version(serving)})",
+                file=exc.file,
+                rule=exc.rule,
+            ) from None
+        keep = int(cfg.serving.get("keep_loaded", labels.DEFAULT_KEEP_LOADED))
+        retired = labels.retain(serving, keep, retire)
         result = {
             "model": serving.model,
             "version": version,
             "version_dir": str(serving.version_dir(version)),
             "models_config": str(serving.models_config),
-            "models": sorted(config),
             "stale_copies_removed": stale,
+            **({"serving": {k: rolled[k] for k in SERVING_KEYS}} if serving_url else {}),
+            "verified_by": rolled["verified_by"],
+            "labels": rolled["labels"],
+            "previous_stable": rolled["previous_stable"],
+            "loaded_versions": serving.versions(),
+            "retired": sorted(retired),
+            "live_version": labels.stable_version(serving),
         }
-        if serving_url:
-            try:
-                result["serving"] = smoke_test(cfg, serving_url, serving.model, version, blessing, timeout_s)
-            except PipelineError as exc:
-                retired = retire_version(serving, version, f"post-push check failed: {exc}")
-                raise PipelineError(
-                    f"{exc.detail}; version {version} rolled back to {retired}, serving "
-                    f"version {serving.latest()}",
-                    file=exc.file,
-                    rule=exc.rule,
-                ) from None
-        result["live_version"] = serving.latest()
     return result

@@ -1,4 +1,5 @@
-"""Retire served versions (moved to `<serving_root>/.retired/<model>/<v>/`, never deleted)."""
+"""Rollback (move the `stable` label back, ml/serving/labels.py) and retirement of versions
+(moved to `<serving_root>/.retired/<model>/<v>/`, never deleted)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from ml.atomic import atomic_write_json
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.roots import Roots
+from ml.serving import labels
 from ml.serving.layout import METADATA_DIR, RETIRED_METADATA, ServingLayout
 from ml.serving.lock import serving_lock
 
 
 def retire_version(serving: ServingLayout, version: int, reason: str) -> str:
-    """Move one version out of the model base path; TF Serving then serves the next highest.
-
-    Callers hold the serving lock.
+    """Move one version out of the model base path (callers hold the serving lock and have taken
+    it out of models.config first).
     """
     source = serving.version_dir(version)
     target = serving.retired / str(version)
@@ -39,35 +40,31 @@ def retire_version(serving: ServingLayout, version: int, reason: str) -> str:
     return str(target)
 
 
-def rollback(cfg: PipelineConfig, roots: Roots, to_version: int | None = None) -> dict:
-    """Retire the newest version, or every version newer than `to_version`."""
+def rollback(
+    cfg: PipelineConfig,
+    roots: Roots,
+    to_version: int | None = None,
+    *,
+    serving_url: str | None = None,
+    timeout_s: float | None = None,
+) -> dict:
+    """Move `stable` to `to_version` (default: the newest loaded version older than `stable`).
+
+    One models.config write, nothing copied or retired: the version rolled back from stays loaded
+    (and can be promoted again with `--to-version`) until retention retires it.
+    """
     serving = ServingLayout.of(cfg, roots)
     with serving_lock(serving.lock_file):
-        versions = serving.versions()
-        if to_version is None:
-            if len(versions) < 2:
-                raise PipelineError(
-                    f"refusing to retire the last served version of {serving.model} "
-                    f"(served: {versions or 'none'}) under {serving.base}",
-                    file=str(serving.base),
-                    rule="rollback-last-version",
-                )
-            doomed = versions[-1:]
-        else:
-            if to_version not in versions:
-                raise PipelineError(
-                    f"version {to_version} is not served (served: {versions or 'none'}) under {serving.base}",
-                    file=str(serving.base),
-                    rule="rollback-target",
-                )
-            doomed = [v for v in versions if v > to_version]
-        reason = f"rollback to version {to_version or versions[-2]}"
-        retired = {v: retire_version(serving, v, reason) for v in reversed(doomed)}
-        live = serving.latest()
+        moved = labels.move_stable(
+            serving,
+            to_version,
+            url=serving_url,
+            timeout_s=timeout_s or float(cfg.serving.get("wait_timeout_s", 120)),
+        )
     return {
         "model": serving.model,
-        "retired": sorted(retired),
-        "retired_paths": retired,
-        "live_version": live,
+        **moved,
+        "live_version": moved["stable"],
+        "loaded_versions": list(labels.current(serving).versions or ()),
         "served_versions": serving.versions(),
     }

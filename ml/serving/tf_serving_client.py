@@ -1,4 +1,8 @@
-"""Minimal TF Serving REST client (urllib only): model status, predict, wait for a version."""
+"""Minimal TF Serving REST client (urllib only): model status, predict, wait for a version/label.
+
+A model is addressed as TF Serving's REST API does: `/v1/models/<m>`, `/v1/models/<m>/versions/<v>`
+or `/v1/models/<m>/labels/<l>` (status with GET, `:predict` with POST).
+"""
 
 from __future__ import annotations
 
@@ -31,9 +35,19 @@ def _call(url: str, body: dict | None = None, timeout_s: float = REQUEST_TIMEOUT
         raise ServingError(f"{url}: {exc}") from None
 
 
-def model_status(base_url: str, model: str) -> list[dict]:
-    """`GET /v1/models/<model>` -> `[{version:int, state, error_code, error_message}]`."""
-    body = _call(f"{base_url.rstrip('/')}/v1/models/{model}")
+def model_path(base_url: str, model: str, version: int | None = None, label: str | None = None) -> str:
+    path = f"{base_url.rstrip('/')}/v1/models/{model}"
+    if version is not None:
+        return f"{path}/versions/{version}"
+    return f"{path}/labels/{label}" if label else path
+
+
+def model_status(
+    base_url: str, model: str, *, version: int | None = None, label: str | None = None
+) -> list[dict]:
+    """`GET /v1/models/<model>[/versions/<v>|/labels/<l>]` -> `[{version:int, state, error_code,
+    error_message}]`."""
+    body = _call(model_path(base_url, model, version, label))
     return [
         {
             "version": int(s["version"]),
@@ -45,13 +59,46 @@ def model_status(base_url: str, model: str) -> list[dict]:
     ]
 
 
-def predict(base_url: str, model: str, version: int, instances: list[dict], signature: str) -> list:
-    """`POST /v1/models/<model>/versions/<v>:predict` (row format) -> predictions."""
-    url = f"{base_url.rstrip('/')}/v1/models/{model}/versions/{version}:predict"
+def predict(
+    base_url: str,
+    model: str,
+    instances: list[dict],
+    signature: str,
+    *,
+    version: int | None = None,
+    label: str | None = None,
+) -> list:
+    """`POST /v1/models/<model>[/versions/<v>|/labels/<l>]:predict` (row format) -> predictions."""
+    url = f"{model_path(base_url, model, version, label)}:predict"
     body = _call(url, {"signature_name": signature, "instances": instances})
     if "predictions" not in body:
         raise ServingError(f"{url} answered without predictions: {str(body)[:500]}")
     return body["predictions"]
+
+
+def wait_for_label(
+    base_url: str, model: str, label: str, version: int, timeout_s: float, poll_s: float = 1.0
+) -> dict:
+    """Poll `GET /v1/models/<model>/labels/<label>` until it resolves to `version`, AVAILABLE
+    (TF Serving applies a models.config change on its next config poll)."""
+    deadline = time.monotonic() + timeout_s
+    last: object = "no answer yet"
+    while True:
+        try:
+            states = model_status(base_url, model, label=label)
+            if [(s["version"], s["state"]) for s in states] == [(version, "AVAILABLE")]:
+                return states[0]
+            last = states
+        except ServingError as exc:
+            last = str(exc)
+        if time.monotonic() >= deadline:
+            raise PipelineError(
+                f"TF Serving did not move label {label!r} of {model} to version {version} "
+                f"within {timeout_s:g}s (last: {last})",
+                file=base_url,
+                rule="serving-label",
+            )
+        time.sleep(poll_s)
 
 
 def wait_until_available(
