@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +16,7 @@ from ml.errors import PipelineError
 
 PIPELINES_DIR = Path(__file__).resolve().parent / "pipelines"
 FEATURE_TYPES = ("string", "int", "float")
+_SUBKEY = re.compile(r"^([a-z_][a-z0-9_]*): ")
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,16 @@ class PipelineConfig:
         return self.raw["landing"].get("serving_log_folder", f"{self.name}_serving")
 
     @property
+    def span_cadence(self) -> str:
+        """hourly | daily | weekly | monthly (ml.cadence); ml.spans does the arithmetic."""
+        return str(self.raw["span"]["cadence"])
+
+    @property
     def span_format(self) -> str:
-        return self.raw["span"].get("format", "%Y-%m-%d")
+        """strftime format of the span ids (the cadence's; a pipeline.yaml `format` must agree)."""
+        from ml.cadence import CADENCES
+
+        return CADENCES[self.span_cadence].format
 
     @property
     def span_start(self) -> str:
@@ -72,8 +82,10 @@ class PipelineConfig:
 
     @property
     def ingest_schedule(self) -> str:
-        """Cron (or preset) of the ingest DAG; each run covers one span (its data interval)."""
-        return str(self.raw["span"].get("ingest_schedule", "@daily"))
+        """Cron (or preset) of the ingest DAG: one tick per span (default: the cadence's)."""
+        from ml.cadence import CADENCES
+
+        return str(self.raw["span"].get("ingest_schedule") or CADENCES[self.span_cadence].cron)
 
     @property
     def train_schedule(self) -> str:
@@ -230,7 +242,10 @@ def config_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"] if p != "[key]")
             message = err["msg"].removeprefix("Value error, ")
-            if key:
+            sub = _SUBKEY.match(message) if err["type"] == "value_error" else None
+            if key and sub:  # a section's own cross-check: "subkey: what"
+                problems.append((f"{key}.{sub[1]}", message[sub.end() :]))
+            elif key:
                 problems.append((key, message))
             else:  # the cross-checks: "key: what; key: what"
                 problems += [tuple(part.split(": ", 1)) for part in message.split("; ")]  # type: ignore[misc]

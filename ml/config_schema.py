@@ -29,19 +29,35 @@ class Landing(Strict):
 
 
 class SpanCfg(Strict):
-    format: str = "%Y-%m-%d"
+    cadence: Literal["hourly", "daily", "weekly", "monthly"]
+    format: str | None = None  # optional; when given it must be the cadence's (ml.cadence)
     start: dt.date
-    ingest_schedule: str = "@daily"
+    ingest_schedule: str | None = None  # default: the cadence's cron (one tick per span start)
     train_schedule: str = "@weekly"
 
     @field_validator("ingest_schedule", "train_schedule")
     @classmethod
-    def _cron(cls, value: str) -> str:
+    def _cron(cls, value: str | None) -> str | None:
         from croniter import croniter
 
-        if not croniter.is_valid(value):
+        if value is not None and not croniter.is_valid(value):
             raise ValueError(f"{value!r} is not a cron expression or preset")
         return value
+
+    @model_validator(mode="after")
+    def _cadence_agrees(self) -> SpanCfg:
+        """The span format and the ingest cron must be those of the cadence: one run per span."""
+        from ml.cadence import CADENCES, cron_problem
+
+        kind = CADENCES[self.cadence]
+        if self.format is not None and self.format != kind.format:
+            raise ValueError(
+                f"format: {self.format!r} is not the format of {self.cadence} span ids "
+                f"({kind.format!r}, e.g. {kind.example}); drop it or write that"
+            )
+        if self.ingest_schedule is not None and (why := cron_problem(kind, self.ingest_schedule, self.start)):
+            raise ValueError(f"ingest_schedule: {why}")
+        return self
 
 
 class Label(Strict):

@@ -87,12 +87,16 @@ def landed_data_root(tmp_path_factory) -> Path:
             "--to",
             LANDED_SPANS[1],
             "--serving-log",
+            "--pipeline",
+            "flights",
             "--data-root",
             str(root),
         ]
     )
     for span in EXTRA_SPANS:
-        run_command(["landing", "--from", span, "--to", span, "--data-root", str(root)])
+        run_command(
+            ["landing", "--from", span, "--to", span, "--pipeline", "flights", "--data-root", str(root)]
+        )
     return root
 
 
@@ -104,11 +108,12 @@ def roots(tmp_path, landed_data_root) -> Roots:
     return Roots.resolve(data, tmp_path / "artifacts", tmp_path / "serving")
 
 
-def cli(roots: Roots, *args: str) -> dict:
-    """Run one `python -m ml` command in-process against the given roots."""
+def cli(roots: Roots, *args: str, pipeline: str = "flights") -> dict:
+    """Run one `python -m ml` command of `pipeline` in-process against the given roots."""
     return run_command(
         [
             *args,
+            *(() if "--pipeline" in args else ("--pipeline", pipeline)),
             "--data-root",
             str(roots.data),
             "--artifact-root",

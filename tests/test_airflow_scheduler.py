@@ -130,7 +130,7 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
     wait_runs(FIRST, LAST, env)
 
     paths = SpanPaths(load_pipeline("flights"), roots)
-    for span in span_range(FIRST, LAST):
+    for span in span_range(load_pipeline("flights"), FIRST, LAST):
         assert paths.ingest_summary(span).is_file() and paths.verdict_file(span).is_file()
         assert json.loads(paths.verdict_file(span).read_text())["passed"] is True
 
@@ -138,13 +138,13 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
     base = env["AIRFLOW__API__BASE_URL"]
     # (the session's DB is shared with the dag.test() runs of other test files: backfill runs only)
     runs = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns?limit=100&run_type=backfill")["dag_runs"]
-    assert sorted(r["partition_key"] for r in runs) == span_range(FIRST, LAST)
+    assert sorted(r["partition_key"] for r in runs) == span_range(load_pipeline("flights"), FIRST, LAST)
     # ... and validate emitted one examples event per span, each with the span as partition key
     backfilled = {r["dag_run_id"] for r in runs}
     events = get_json(f"{base}/api/v2/assets/events?source_dag_id=flights_ingest&limit=100")["asset_events"]
     events = [e for e in events if e["source_run_id"] in backfilled]
     assert sorted((e["source_task_id"], e["partition_key"]) for e in events) == [
-        ("validate", span) for span in span_range(FIRST, LAST)
+        ("validate", span) for span in span_range(load_pipeline("flights"), FIRST, LAST)
     ]
     assert all(e["extra"]["span"] == e["partition_key"] for e in events)
 
@@ -155,7 +155,10 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
         run_id = urllib.parse.quote(run["dag_run_id"], safe="")
         ti = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns/{run_id}/taskInstances/trigger_retrain")
         decided[run["partition_key"]] = ti["state"]
-    assert decided == {**dict.fromkeys(span_range(FIRST, LAST), "skipped"), SHIFTED: "success"}
+    assert decided == {
+        **dict.fromkeys(span_range(load_pipeline("flights"), FIRST, LAST), "skipped"),
+        SHIFTED: "success",
+    }
     train_runs = get_json(f"{base}/api/v2/dags/flights_train/dagRuns?limit=100")["dag_runs"]
     train_runs = [r for r in train_runs if r["dag_run_id"].startswith("retrain__")]
     assert [r["conf"]["span"] for r in train_runs] == [LAST]

@@ -69,6 +69,23 @@ MISTAKES = [
         "checks.drift.features.temp.kl",
         "'linf'",
     ),
+    # the cadence, the span format and the ingest cron must agree
+    (
+        lambda r: r["span"].update(cadence="yearly"),
+        "span.cadence",
+        "'hourly', 'daily', 'weekly' or 'monthly'",
+    ),
+    (lambda r: r["span"].update(format="%Y-%m"), "span.format", "not the format of daily span ids"),
+    (
+        lambda r: r["span"].update(cadence="monthly"),  # the cron still ticks daily
+        "span.ingest_schedule",
+        "does not tick once per monthly span",
+    ),
+    (
+        lambda r: r["span"].update(cadence="weekly", ingest_schedule="@weekly"),  # Sundays
+        "span.ingest_schedule",
+        "is not a weekly span id",
+    ),
 ]
 
 

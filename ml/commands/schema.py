@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
 
     if not args.infer:
         raise PipelineError("nothing to do: pass --infer", rule="schema-usage")
-    span = parse_span(args.span)
+    span = parse_span(cfg, args.span)
     files = span_files(cfg, SpanPaths(cfg, roots).landing_dir(span), span)
     with tempfile.TemporaryDirectory(prefix="ml-schema-") as tmp:
         stats = compute_statistics(files, span_columns(cfg), Path(tmp) / "stats.tfrecord")

@@ -27,8 +27,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.spans import SpanPaths, parse_span
 
     paths = SpanPaths(cfg, roots)
-    span = parse_span(args.span)
-    against = parse_span(args.against) if args.against else None
+    span = parse_span(cfg, args.span)
+    against = parse_span(cfg, args.against) if args.against else None
     wanted = [(span, paths.stats_file(span))]
     if against:
         wanted.append((against, paths.stats_file(against)))

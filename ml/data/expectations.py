@@ -8,7 +8,6 @@ and typed, the label source not null beyond `label.max_null_fraction`, and each 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml.config import PipelineConfig
+from ml.spans import span_start
 
 SUITE = "raw_span"
 SITE = "span"
@@ -131,7 +131,7 @@ def run_expectations(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{cfg.name}-{span}", data=batch, suite=suite)
     )
-    run_id = RunIdentifier(run_name=span, run_time=dt.datetime.fromisoformat(span).replace(tzinfo=dt.UTC))
+    run_id = RunIdentifier(run_name=span, run_time=span_start(cfg, span))
     results = definition.run(
         batch_parameters={"dataframe": frame}, run_id=run_id, result_format={"result_format": "SUMMARY"}
     )

@@ -91,7 +91,7 @@ def example_types(cfg: PipelineConfig) -> dict[str, str]:
 
 def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
     """Ingest one span atomically and idempotently; returns the summary (also written as JSON)."""
-    span = parse_span(span)
+    span = parse_span(cfg, span)
     paths = SpanPaths(cfg, roots)
     raw = read_raw_span(cfg, paths.landing_dir(span), span)
     prepared = prepare_examples(cfg, raw.frame, span, str(raw.files[0]))

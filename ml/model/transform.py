@@ -25,9 +25,9 @@ from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.features import raw_feature_spec
 from ml.model.layout import TransformLayout
-from ml.model.window import SpanSelection, select_spans, split_files, window_ending
+from ml.model.window import SpanSelection, select_spans, split_files
 from ml.roots import Roots
-from ml.spans import SpanPaths, parse_span
+from ml.spans import SpanPaths, parse_span, window_ending
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "eval")
@@ -126,11 +126,11 @@ def _check_enough(cfg: PipelineConfig, sel: SpanSelection, end_span: str) -> Non
 def run_transform(
     cfg: PipelineConfig, roots: Roots, end_span: str, window: int | None = None, run_id: str | None = None
 ) -> dict:
-    end_span = parse_span(end_span)
+    end_span = parse_span(cfg, end_span)
     window = cfg.window_spans if window is None else window
     run_id = run_id or default_run_id(end_span, window)
     out_dir = SpanPaths(cfg, roots).transform_dir(run_id)
-    sel = select_spans(cfg, roots, window_ending(end_span, window))
+    sel = select_spans(cfg, roots, window_ending(cfg, end_span, window))
     _check_enough(cfg, sel, end_span)
     for message in sel.warnings():
         log.warning(message)

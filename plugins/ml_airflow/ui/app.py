@@ -21,7 +21,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ml.config import available_pipelines
+from ml.config import available_pipelines, load_pipeline
 from ml.roots import Roots
 from ml_airflow.links import ARTIFACTS_PREFIX, ERROR_XCOM, REPORTS_XCOM
 from ml_airflow.ui import reports
@@ -72,7 +72,7 @@ def create_app(roots: Roots | None = None) -> FastAPI:
         listing = {
             p: [
                 (span, reports.span_reports(f"{base}/{p}", artifacts(p), span))
-                for span in reports.span_ids(artifacts(p))
+                for span in reports.span_ids(load_pipeline(p), artifacts(p))
             ]
             for p in pipelines
         }

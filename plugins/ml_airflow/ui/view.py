@@ -7,12 +7,13 @@ numbers come from the store as recorded by the steps.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
 
+from ml.config import load_pipeline
 from ml.results import ResultsStore, queries
+from ml.spans import span_range, span_start
 
 CHECKS = ("landed", "rows", "GE", "schema", "drift", "skew")
 
@@ -53,11 +54,6 @@ class ServingEvent(BaseModel):
     version: int
     run_id: str | None
     detail: str | None = None
-
-
-def _days(first: str, last: str) -> list[str]:
-    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
 
 
 def _check_cell(ran: Any, alarms: Any, severity_state: str, text: str, url: str) -> Cell:
@@ -127,18 +123,17 @@ def span_cells(row: dict[str, Any], base: str) -> list[Cell]:
 
 
 def grid(store: ResultsStore, pipeline: str, base: str, task_urls: dict[str, str]) -> list[SpanColumn]:
-    """One column per day from the first to the last recorded span (gaps = no data landed)."""
+    """One column per span from the first to the last recorded one (gaps = no data landed)."""
     rows = {r["span"]: r for r in queries.spans(store, pipeline)}
     if not rows:
         return []
-    columns = []
-    for day in _days(min(rows), max(rows)):
+    cfg, columns = load_pipeline(pipeline), []
+    for day in span_range(cfg, min(rows), max(rows)):
+        month_start = span_start(cfg, day).day == 1 and span_start(cfg, day).hour == 0
         row = rows.get(day)
         if row is None:
             cells = [Cell(state="missing", text=f"{day}: no span") for _ in CHECKS]
-            columns.append(
-                SpanColumn(span=day, status="missing", cells=cells, month_start=day.endswith("-01"))
-            )
+            columns.append(SpanColumn(span=day, status="missing", cells=cells, month_start=month_start))
             continue
         columns.append(
             SpanColumn(
@@ -146,7 +141,7 @@ def grid(store: ResultsStore, pipeline: str, base: str, task_urls: dict[str, str
                 status=row["status"],
                 cells=span_cells(row, base),
                 task_url=task_urls.get(day, ""),
-                month_start=day.endswith("-01"),
+                month_start=month_start,
             )
         )
     return columns
