@@ -26,6 +26,7 @@ class FeatureSpec:
     default: Any = None
     min: float | None = None
     max: float | None = None
+    derived: bool = False  # computed at ingest by the module's derive_features(), not landed
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,20 @@ class PipelineConfig:
         return self.raw["label"]["name"]
 
     @property
+    def label_function(self) -> str | None:
+        """The module.py function computing the label (None: the rule source_column > threshold)."""
+        return self.raw["label"].get("function")
+
+    @property
+    def label_columns(self) -> list[str]:
+        """The raw columns the label is computed from."""
+        spec = self.raw["label"]
+        return [spec["source_column"]] if self.label_function is None else list(spec["columns"])
+
+    @property
     def label_source(self) -> str:
-        return self.raw["label"]["source_column"]
+        """The rule's source column; a function label's first column (for messages)."""
+        return self.label_columns[0]
 
     @property
     def label_threshold(self) -> float:
@@ -133,9 +146,18 @@ class PipelineConfig:
         raise KeyError(name)
 
     @property
+    def landed_features(self) -> tuple[FeatureSpec, ...]:
+        """The features read from the landing files (the derived ones are computed at ingest)."""
+        return tuple(f for f in self.features if not f.derived)
+
+    @property
+    def derived_features(self) -> tuple[FeatureSpec, ...]:
+        return tuple(f for f in self.features if f.derived)
+
+    @property
     def raw_column_types(self) -> dict[str, str]:
         """Every column the landing CSV must have, with its type."""
-        cols = {f.name: f.type for f in self.features}
+        cols = {f.name: f.type for f in self.landed_features}
         for name, typ in self.passthrough_columns.items():
             cols.setdefault(name, typ)
         return cols
@@ -287,6 +309,7 @@ def load_pipeline(name: str) -> PipelineConfig:
             default=spec.get("default"),
             min=spec.get("min"),
             max=spec.get("max"),
+            derived=bool(spec.get("derived", False)),
         )
         for fname, spec in raw["features"].items()
     ]

@@ -61,10 +61,35 @@ class SpanCfg(Strict):
 
 
 class Label(Strict):
+    """Either the rule `source_column > threshold`, or `function` (a function of module.py,
+    e.g. `label_fn(frame) -> 0/1 per row`) over the raw `columns` it reads. Applied once, at
+    ingest: the label is written into the examples that training, evaluation and serving see."""
+
     name: str
-    source_column: str
-    threshold: float
+    source_column: str | None = None
+    threshold: float | None = None
+    function: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    columns: list[str] = []
     max_null_fraction: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _rule_or_function(self) -> Label:
+        rule, function = self.source_column is not None, self.function is not None
+        if rule == function:
+            raise ValueError(
+                "give either source_column + threshold (a rule) or function + columns (module.py)"
+            )
+        if rule and self.threshold is None:
+            raise ValueError("threshold: source_column needs a threshold (label = source_column > threshold)")
+        if rule and self.columns:
+            raise ValueError("columns: only for a function label (a rule reads source_column)")
+        if function and not self.columns:
+            raise ValueError(f"columns: name the raw columns {self.function}() reads")
+        return self
+
+    @property
+    def reads(self) -> list[str]:
+        return [self.source_column] if self.source_column else list(self.columns)
 
 
 class Split(Strict):
@@ -73,6 +98,7 @@ class Split(Strict):
 
 class Feature(Strict):
     type: ColumnType
+    derived: bool = False  # computed at ingest by module.py's derive_features(), not landed
     default: Any = None
     min: float | None = None
     max: float | None = None
@@ -146,7 +172,9 @@ class PipelineYaml(Strict):
 
     @model_validator(mode="after")
     def _columns_declared(self) -> PipelineYaml:
-        declared = set(self.features) | set(self.passthrough_columns)
+        derived = {name for name, f in self.features.items() if f.derived}
+        declared = (set(self.features) | set(self.passthrough_columns)) - derived
+        landed_features = set(self.features) - derived
         problems = []
 
         def need(where: str, column: str, pool: set[str] = declared, what: str = "a declared column") -> None:
@@ -155,12 +183,14 @@ class PipelineYaml(Strict):
 
         for column in self.example_key:
             need("example_key", column)
-        need("label.source_column", self.label.source_column)
-        if self.label.name in declared:
+        for column in self.label.reads:
+            where = "label.source_column" if self.label.source_column else "label.columns"
+            need(where, column, what="a declared landed column")
+        if self.label.name in declared | derived:
             problems.append(f"label.name: {self.label.name!r} is also a raw column; pick another name")
         for check in ("drift", "skew"):
             for feature in getattr(self.checks, check).features:
-                need(f"checks.{check}.features", feature, set(self.features), "a feature")
+                need(f"checks.{check}.features", feature, landed_features, "a landed feature (not derived)")
         for feature in self.training.retrain_on.drift_features:
             if feature not in self.checks.drift.features:
                 problems.append(

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         landing_folder=cfg.landing_folder,
         marker=cfg.done_marker,
         serving_log_folder=cfg.serving_log_folder,
-        feature_columns=cfg.feature_names,
+        feature_columns=[f.name for f in cfg.landed_features],
         serving_log=args.serving_log,
     )
     return {

@@ -46,12 +46,13 @@ def build_suite(cfg: PipelineConfig):
     for column, typ in cfg.raw_column_types.items():
         suite.add_expectation(gxe.ExpectColumnToExist(column=column))
         suite.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=TYPE_NAMES[typ]))
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToNotBeNull(
-            column=cfg.label_source, mostly=round(1.0 - cfg.label_max_null_fraction, 6)
+    if cfg.label_function is None:  # a function label's null rate is checked at ingest
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=cfg.label_source, mostly=round(1.0 - cfg.label_max_null_fraction, 6)
+            )
         )
-    )
-    for feature in cfg.features:
+    for feature in cfg.landed_features:
         if feature.min is not None or feature.max is not None:
             suite.add_expectation(
                 gxe.ExpectColumnValuesToBeBetween(

@@ -25,6 +25,7 @@ from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.features import raw_feature_spec
 from ml.model.layout import TransformLayout
+from ml.model.preprocessing import checked_preprocessing_fn
 from ml.model.window import SpanSelection, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths, parse_span, window_ending
@@ -49,19 +50,6 @@ def default_run_id(end_span: str, window: int) -> str:
     return f"{end_span}-w{window}"
 
 
-def make_preprocessing_fn(cfg: PipelineConfig):
-    """The module file's preprocessing_fn, with the label passed through unchanged."""
-    user_fn = cfg.module().preprocessing_fn
-    label = cfg.label
-
-    def preprocessing_fn(inputs):
-        outputs = dict(user_fn({k: v for k, v in inputs.items() if k != label}))
-        outputs[label] = inputs[label]
-        return outputs
-
-    return preprocessing_fn
-
-
 def _run_beam(
     cfg: PipelineConfig, files: dict[str, list[Path]], out: TransformLayout, temp_dir: Path
 ) -> None:
@@ -81,7 +69,7 @@ def _run_beam(
             raw["train"],
             sources["train"].TensorAdapterConfig(),
         ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(
-            make_preprocessing_fn(cfg), output_record_batches=True
+            checked_preprocessing_fn(cfg), output_record_batches=True
         )
         xf_eval, _ = (
             (raw["eval"], sources["eval"].TensorAdapterConfig()),
