@@ -85,7 +85,8 @@ def cron_problem(cadence: Cadence, cron: str, start: dt.date) -> str | None:
         if tick.strftime(cadence.format) != span:
             return (
                 f"{cron!r} ticks at {tick:%Y-%m-%d %H:%M} ({tick:%A}), whose partition key "
-                f"{tick.strftime(cadence.format)} is not a {cadence.name} span id (span {span}; e.g. {cadence.cron!r})"
+                f"{tick.strftime(cadence.format)} is not a {cadence.name} span id "
+                f"(span {span}; e.g. {cadence.cron!r})"
             )
         if previous is not None and span != cadence.shift(previous, 1):
             expected = cadence.shift(previous, 1)
