@@ -46,13 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     only = pipelines[0] if len(pipelines) == 1 else None  # no hidden default among several
     for name, module in command_modules().items():
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        cmd.add_argument(
-            "--pipeline",
-            default=only,
-            required=only is None,
-            help=f"pipeline folder under ml/pipelines/ ({', '.join(pipelines) or 'none yet'})"
-            + (f"; default: {only}, the only one" if only else ""),
-        )
+        if getattr(module, "PIPELINE", True):  # False: the command makes the pipeline
+            cmd.add_argument(
+                "--pipeline",
+                default=only,
+                required=only is None,
+                help=f"pipeline folder under ml/pipelines/ ({', '.join(pipelines) or 'none yet'})"
+                + (f"; default: {only}, the only one" if only else ""),
+            )
         cmd.add_argument("--data-root", help="landing zone (env ML_DATA_ROOT)")
         cmd.add_argument("--artifact-root", help="artifacts (env ML_ARTIFACT_ROOT)")
         cmd.add_argument("--serving-root", help="TF Serving model base paths (env ML_SERVING_ROOT)")
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(argv: Sequence[str]) -> dict:
     """Parse and run one command in-process; raises PipelineError on failure."""
     args = build_parser().parse_args(list(argv))
-    cfg = load_pipeline(args.pipeline)
+    cfg = load_pipeline(args.pipeline) if getattr(args, "pipeline", None) else None
     roots = Roots.resolve(args.data_root, args.artifact_root, args.serving_root)
     return args._module.run(args, cfg, roots)
 

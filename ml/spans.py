@@ -82,10 +82,13 @@ def span_range(cfg: PipelineConfig, start: str, end: str) -> list[str]:
 
 
 def window_ending(cfg: PipelineConfig, end: str, size: int) -> list[str]:
-    """The `size` spans ending at `end` (inclusive), oldest first."""
+    """The `size` spans ending at `end` (inclusive), oldest first, none before the pipeline's
+    first span (those can never land)."""
     if size < 1:
         raise PipelineError(f"window must be >= 1 span, got {size}", span=str(end), rule="window-size")
-    return span_range(cfg, shift_span(cfg, end, -(size - 1)), end)
+    first = span_start(cfg, first_span(cfg))
+    spans = span_range(cfg, shift_span(cfg, end, -(size - 1)), end)
+    return [s for s in spans if span_start(cfg, s) >= first] or [parse_span(cfg, end)]
 
 
 def previous_spans(cfg: PipelineConfig, span: str, count: int) -> list[str]:

@@ -15,7 +15,9 @@ HELP = "infer a TFDV schema.pbtxt from one span's statistics (a starting point t
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--infer", action="store_true", help="infer the schema (required)")
-    parser.add_argument("--span", required=True, help="span id YYYY-MM-DD")
+    parser.add_argument(
+        "--span", required=True, help="span id (its format follows span.cadence, e.g. 2013-01-05 or 2013-01)"
+    )
     parser.add_argument(
         "--output", type=Path, help="where to write schema.pbtxt (default: the pipeline's schema.pbtxt)"
     )

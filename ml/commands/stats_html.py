@@ -13,7 +13,9 @@ HELP = "write TFDV's HTML view of a validated span's statistics (optionally agai
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--span", required=True, help="span id YYYY-MM-DD")
+    parser.add_argument(
+        "--span", required=True, help="span id (its format follows span.cadence, e.g. 2013-01-05 or 2013-01)"
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--against", metavar="PREV", help="a second validated span to compare with")
     group.add_argument(
