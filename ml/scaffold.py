@@ -150,7 +150,7 @@ def pipeline_mapping(
             "drift": {"severity": "warn", "baseline": {"window": 1}, "features": {}},
             "skew": {"severity": "warn", "features": {}},
         },
-        "training": {"window_spans": WINDOW_SPANS[cadence], "min_spans": 1, "epochs": 5, "batch_size": 64},
+        "training": {"window_spans": WINDOW_SPANS[cadence], "min_spans": 1, "epochs": 3, "batch_size": 64},
         "evaluation": {
             "slices": [[], *([[categorical[0]]] if categorical else [])],
             "metrics": ["ExampleCount", "AUC", "BinaryAccuracy", "Precision", "Recall"],
