@@ -190,7 +190,13 @@ class PipelineYaml(Strict):
             problems.append(f"label.name: {self.label.name!r} is also a raw column; pick another name")
         for check in ("drift", "skew"):
             for feature in getattr(self.checks, check).features:
-                need(f"checks.{check}.features", feature, landed_features, "a landed feature (not derived)")
+                if feature in derived:
+                    problems.append(
+                        f"checks.{check}.features: {feature!r} is a derived feature, but drift and skew "
+                        "compare the landed columns"
+                    )
+                else:
+                    need(f"checks.{check}.features", feature, landed_features, "a feature")
         for feature in self.training.retrain_on.drift_features:
             if feature not in self.checks.drift.features:
                 problems.append(
