@@ -195,7 +195,8 @@ def backfill(
     api, wait, env, dag_id: str, first: str, last: str, n: int, timeout: float, max_active: int | None
 ) -> dict:
     """`airflow backfill create` + poll the runs until all are finished -> timings and task stats."""
-    bounds = (f"{first}T00:00:00Z", f"{last}T00:00:00Z", n)  # daily partitions (airflow_wait.py)
+    days = [(dt.date.fromisoformat(first) + dt.timedelta(days=i)).isoformat() for i in range(n)]
+    bounds = (first, last, days)  # daily partitions (airflow_wait.py)
     args = argparse.Namespace(dag_id=dag_id, run_id=None, start=first, end=last, bounds=bounds)
     create = ["airflow", "backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last]
     create += ["--max-active-runs", str(max_active)] if max_active else []
