@@ -16,10 +16,13 @@ import pandas as pd
 import pytest
 
 from ml.cli import command_modules
+from ml.config import load_pipeline
 from ml.errors import PipelineError
 from ml.model.tf_example import decode_example
+from ml.results import open_store
 from ml.roots import Roots
 from ml.tfrecord import read_tfrecords
+from ml_airflow.ui import view
 
 from conftest import WEATHER_SPANS, cli
 from tf_serving_double import TFServingDouble
@@ -102,6 +105,11 @@ def test_every_command_runs_the_weather_pipeline_and_none_falls_back_to_flights(
     ran["rollback"] = {}
     assert ml("results", "rebuild")["models"] == 1
     assert [r["span"] for r in ml("results", "spans", "--json")["rows"]] == [JAN, FEB]
+
+    # the ML view's grid and plots count months
+    store = open_store(load_pipeline("weather"), roots)
+    assert [column.span for column in view.grid(store, "weather", "", {})] == [JAN, FEB]
+    assert view.volume_figure(store, "weather")["layout"]["xaxis"]["dtick"] == "M1"
 
     # every command ran (new-pipeline makes a pipeline: tests/test_scaffold.py), none said flights
     assert set(ran) == set(command_modules()) - {"new-pipeline"}

@@ -147,10 +147,21 @@ def grid(store: ResultsStore, pipeline: str, base: str, task_urls: dict[str, str
     return columns
 
 
-def date_axis(spans: list[str]) -> dict[str, Any]:
-    """A date x axis; one tick per day for up to a month of spans (not plotly's 12 h ticks)."""
-    axis: dict[str, Any] = {"type": "date", "tickformat": "%b %d\n%Y"}
-    return axis | {"dtick": 86_400_000} if len(spans) <= 31 else axis
+# per cadence: tick label, one tick per span (ms or plotly's "M1"), up to how many spans
+TICKS: dict[str, tuple[str, int | str, int]] = {
+    "hourly": ("%H:00\n%b %d", 3_600_000, 48),
+    "daily": ("%b %d\n%Y", 86_400_000, 31),
+    "weekly": ("%b %d\n%Y", 7 * 86_400_000, 26),
+    "monthly": ("%b\n%Y", "M1", 24),
+}
+
+
+def date_axis(spans: list[str], pipeline: str) -> dict[str, Any]:
+    """A date x axis with one tick per span of the pipeline's cadence while they fit (not
+    plotly's 12 h ticks)."""
+    label, dtick, most = TICKS[load_pipeline(pipeline).span_cadence]
+    axis: dict[str, Any] = {"type": "date", "tickformat": label}
+    return axis | {"dtick": dtick} if len(spans) <= most else axis
 
 
 def _ratio(value: float | None, threshold: float | None) -> float | None:
@@ -220,7 +231,7 @@ def distance_figure(store: ResultsStore, pipeline: str, check: str) -> dict[str,
         "yaxis": "y2",
         "line": {"dash": "dash", "color": "#c53030"},
     }
-    dates = date_axis(spans)
+    dates = date_axis(spans, pipeline)
     layout = {
         "height": 260 + 22 * len(features),
         "margin": {"l": 90, "r": 20, "t": 10, "b": 30},
@@ -234,7 +245,7 @@ def distance_figure(store: ResultsStore, pipeline: str, check: str) -> dict[str,
 
 
 def volume_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
-    """Rows per span (bars) and the share of delayed flights (line, right axis)."""
+    """Rows per span (bars) and the share of positive labels (line, right axis)."""
     rows = queries.spans(store, pipeline)
     if not rows:
         return None
@@ -261,13 +272,13 @@ def volume_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
         "layout": {
             "height": 240,
             "margin": {"l": 50, "r": 50, "t": 10, "b": 30},
-            "xaxis": date_axis(spans),
+            "xaxis": date_axis(spans, pipeline),
             "yaxis": {"title": {"text": "rows"}},
             "yaxis2": {
                 "overlaying": "y",
                 "side": "right",
                 "range": [0, 1],
-                "title": {"text": "delayed share"},
+                "title": {"text": "positive label share"},
             },
             "legend": {"orientation": "h", "y": 1.15},
         },
@@ -298,7 +309,7 @@ def null_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
         "layout": {
             "height": 80 + 22 * len(columns),
             "margin": {"l": 100, "r": 20, "t": 10, "b": 30},
-            "xaxis": date_axis(spans),
+            "xaxis": date_axis(spans, pipeline),
         },
     }
 
