@@ -51,9 +51,7 @@ hooks: setup
 # Pipeline CLI steps on the demo spans (no Airflow).
 demo-cli: setup
 	$(PY) -m ml landing --pipeline $(DEMO_PIPELINE) --from $(DEMO_FROM) --to $(DEMO_TO) --serving-log
-	for d in $$($(PY) -c "from ml.config import load_pipeline; from ml.spans import span_range; print(*span_range(load_pipeline('$(DEMO_PIPELINE)'), '$(DEMO_FROM)', '$(DEMO_TO)'))"); do \
-	  $(PY) -m ml ingest --pipeline $(DEMO_PIPELINE) --span $$d && $(PY) -m ml validate --pipeline $(DEMO_PIPELINE) --span $$d || exit 1; \
-	done
+	$(PY) -m ml ingest-spans --pipeline $(DEMO_PIPELINE) --from $(DEMO_FROM) --to $(DEMO_TO)
 
 # The whole pipeline through the real Airflow 3 scheduler (scripts/demo.sh): backfill of the
 # ingest spans, one train run, summary. Processes it starts are stopped when it ends.
