@@ -156,6 +156,10 @@ def test_module_mistakes_name_the_function_and_the_column(workdir, tmp_path):
             module.replace("frame[TARGET]", 'frame["fare"]'),
             "label_fn() in module.py reads column 'fare'",
         ),
+        "label values": (
+            module.replace("return (target > THRESHOLD)", "return 2 + (target > THRESHOLD)"),
+            "label_fn() must return 0/1",
+        ),
         "transform": (
             module.replace("out = {f", 'inputs["tip_high"]\n    out = {f'),
             "preprocessing_fn() in module.py reads inputs['tip_high']: the label",
