@@ -172,3 +172,16 @@ def test_module_mistakes_name_the_function_and_the_column(workdir, tmp_path):
         with pytest.raises(PipelineError) as err:
             run_command(["check", "--pipeline", f"trips_{name}"])
         assert words in str(err.value) and "\n" not in str(err.value), err.value
+
+    # a derived feature reading a column the config does not declare (a copy of weather)
+    import ml.config
+
+    derived = workdir / "pipelines" / "weather_derived"
+    shutil.copytree(Path(ml.config.__file__).parent / "pipelines" / "weather", derived)
+    text = (derived / "module.py").read_text()
+    (derived / "module.py").write_text(
+        text.replace('frame["temp"] - frame["dewp"]', 'frame["temp"] - frame["dew"]')
+    )
+    with pytest.raises(PipelineError) as err:
+        run_command(["check", "--pipeline", "weather_derived"])
+    assert "derive_features() in module.py reads column 'dew'" in str(err.value) and err.value.column == "dew"

@@ -116,3 +116,13 @@ def test_every_command_runs_the_weather_pipeline_and_none_falls_back_to_flights(
     assert "flights" not in json.dumps(ran, default=str)
     written = [p for root in (roots.data, roots.artifacts, roots.serving) for p in root.rglob("*")]
     assert written and not [p for p in written if "flights" in p.name]
+
+
+def test_no_command_has_a_default_pipeline_while_there_are_two(only_pipelines, capsys):
+    from ml.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["ingest", "--span", JAN])
+    assert "--pipeline" in capsys.readouterr().err
+    only_pipelines("weather")  # with a single pipeline, it is the default
+    assert build_parser().parse_args(["ingest", "--span", JAN]).pipeline == "weather"
