@@ -4,6 +4,7 @@ timestamp and a numeric target. Then the mistakes a user makes with it: one mess
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -185,3 +186,34 @@ def test_module_mistakes_name_the_function_and_the_column(workdir, tmp_path):
     with pytest.raises(PipelineError) as err:
         run_command(["check", "--pipeline", "weather_derived"])
     assert "derive_features() in module.py reads column 'dew'" in str(err.value) and err.value.column == "dew"
+
+
+def test_an_hourly_pipeline_lands_ingests_and_validates_by_the_hour(workdir, tmp_path):
+    frame = pd.read_csv("trips.csv").head(150)
+    frame["started_at"] = pd.date_range("2024-03-04T22:00:00Z", periods=150, freq="72s").strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )  # 3 hours, across midnight
+    frame.to_csv("hourly.csv", index=False)
+    roots = ["--data-root", str(tmp_path / "data"), "--artifact-root", str(tmp_path / "artifacts")]
+    made = run_command(
+        [
+            "new-pipeline",
+            "rides",
+            "--from-csv",
+            "hourly.csv",
+            "--timestamp-column",
+            "started_at",
+            "--label-column",
+            "tip",
+            "--cadence",
+            "hourly",
+            *roots,
+        ]
+    )
+    assert made["spans"] == ["2024-03-04T22", "2024-03-04T23", "2024-03-05T00"]
+    assert (tmp_path / "data" / "rides" / "span=2024-03-05T00" / "_SUCCESS").is_file()
+    result = run_command(["ingest-spans", "--pipeline", "rides", *roots])
+    assert [s["span"] for s in result["spans"]] == made["spans"] and result["failed"] == {}
+    verdict = tmp_path / "artifacts" / "rides" / "spans" / "2024-03-05T00" / "validation" / "verdict.json"
+    drift = json.loads(verdict.read_text())["checks"]["drift"]
+    assert drift["baseline_spans"] == ["2024-03-04T23"]  # the hour before, across midnight
