@@ -245,7 +245,7 @@ def task_urls(request: Request, pipeline: str) -> dict[str, str]:
     ui_base = base_url(request).removesuffix(ARTIFACTS_PREFIX)
     dag_id = f"{pipeline}_ingest"
     try:
-        runs = span_runs(dag_id)
+        runs = span_runs(dag_id, load_pipeline(pipeline))
     except Exception:  # noqa: BLE001  (the view still works without run links)
         return {}
     return {span: task_url(ui_base, dag_id, run_id, "validate") for span, run_id in runs.items()}
