@@ -12,6 +12,9 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::FutureWarning
 
+# The pipeline `make demo` / `make demo-cli` run, and its spans (ids of its span.cadence):
+# e.g. `make demo DEMO_PIPELINE=weather DEMO_FROM=2013-01 DEMO_TO=2013-06`.
+DEMO_PIPELINE ?= flights
 DEMO_FROM ?= 2013-01-01
 DEMO_TO ?= 2013-01-14
 
@@ -47,15 +50,13 @@ hooks: setup
 
 # Pipeline CLI steps on the demo spans (no Airflow).
 demo-cli: setup
-	$(PY) -m ml landing --from $(DEMO_FROM) --to $(DEMO_TO) --serving-log
-	for d in $$($(PY) -c "from ml.spans import span_range; print(*span_range('$(DEMO_FROM)','$(DEMO_TO)'))"); do \
-	  $(PY) -m ml ingest --span $$d && $(PY) -m ml validate --span $$d || exit 1; \
-	done
+	$(PY) -m ml landing --pipeline $(DEMO_PIPELINE) --from $(DEMO_FROM) --to $(DEMO_TO) --serving-log
+	$(PY) -m ml ingest-spans --pipeline $(DEMO_PIPELINE) --from $(DEMO_FROM) --to $(DEMO_TO)
 
 # The whole pipeline through the real Airflow 3 scheduler (scripts/demo.sh): backfill of the
 # ingest spans, one train run, summary. Processes it starts are stopped when it ends.
 demo: setup
-	DEMO_FROM=$(DEMO_FROM) DEMO_TO=$(DEMO_TO) bash scripts/demo.sh
+	DEMO_PIPELINE=$(DEMO_PIPELINE) DEMO_FROM=$(DEMO_FROM) DEMO_TO=$(DEMO_TO) bash scripts/demo.sh
 
 # Airflow UI on http://localhost:8080 (airflow standalone) over the same state as `make demo`.
 # Login required (scripts/airflow_login.sh): user admin, password ML_AIRFLOW_ADMIN_PASSWORD or

@@ -195,7 +195,9 @@ def backfill(
     api, wait, env, dag_id: str, first: str, last: str, n: int, timeout: float, max_active: int | None
 ) -> dict:
     """`airflow backfill create` + poll the runs until all are finished -> timings and task stats."""
-    args = argparse.Namespace(dag_id=dag_id, run_id=None, start=first, end=last)
+    days = [(dt.date.fromisoformat(first) + dt.timedelta(days=i)).isoformat() for i in range(n)]
+    bounds = (first, last, days)  # daily partitions (airflow_wait.py)
+    args = argparse.Namespace(dag_id=dag_id, run_id=None, start=first, end=last, bounds=bounds)
     create = ["airflow", "backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last]
     create += ["--max-active-runs", str(max_active)] if max_active else []
     # ingest + validate only: no data-aware train run in the middle of the measurement (the
@@ -258,6 +260,7 @@ def task_stats(tis: list[dict]) -> dict[str, dict[str, float]]:
 BARE = """
 import json, sys, time
 from ml.errors import PipelineError
+from ml.config import load_pipeline
 from ml.spans import span_range
 t0 = time.perf_counter()
 from ml.cli import run_command
@@ -265,15 +268,16 @@ import ml.data.validate, tensorflow_data_validation, great_expectations  # the o
 t1 = time.perf_counter()
 first, last, roots = sys.argv[1], sys.argv[2], sys.argv[3:]
 failed = {}
-for span in span_range(first, last):
+for span in span_range(load_pipeline("flights"), first, last):
     try:  # a PipelineError fails the span's run under Airflow too (no retries)
-        run_command(["ingest", "--span", span, *roots])
-        result = run_command(["validate", "--span", span, *roots])
+        run_command(["ingest", "--pipeline", "flights", "--span", span, *roots])
+        result = run_command(["validate", "--pipeline", "flights", "--span", span, *roots])
     except PipelineError as exc:
         failed[span] = exc.rule
         continue
     if result.get("baseline_span"):  # what ValidateOperator adds
-        run_command(["stats-html", "--span", span, "--against", result["baseline_span"], *roots])
+        against = ["--against", result["baseline_span"]]
+        run_command(["stats-html", "--pipeline", "flights", "--span", span, *against, *roots])
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "work_s": t2 - t1, "failed": failed}))
 """
@@ -363,7 +367,22 @@ def main() -> int:
         f"{os.cpu_count()} CPUs; work folder {work}",
         flush=True,
     )
-    run([sys.executable, "-m", "ml", "landing", "--from", first, "--to", last, "--serving-log"], env)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "ml",
+            "landing",
+            "--pipeline",
+            "flights",
+            "--from",
+            first,
+            "--to",
+            last,
+            "--serving-log",
+        ],
+        env,
+    )
     run(["bash", str(SCRIPTS / "airflow_setup.sh")], env)
 
     services = SCRIPTS / "airflow_services.sh"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ml.config import load_pipeline  # noqa: E402
 from ml.results import ResultsStore, queries  # noqa: E402
 from ml.results.record import check_rows, now, write_span  # noqa: E402
 from ml.spans import span_range  # noqa: E402
@@ -68,7 +69,7 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    spans = span_range("2013-01-01", "2014-12-31")[: args.spans]
+    spans = span_range(load_pipeline("flights"), "2013-01-01", "2014-12-31")[: args.spans]
     with tempfile.TemporaryDirectory() as tmp:
         store = ResultsStore(f"sqlite:///{tmp}/results.sqlite")
         files = []

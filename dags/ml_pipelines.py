@@ -13,8 +13,9 @@ this file imports Airflow, PyYAML and ml.config / ml.spans, never TensorFlow & c
   -> trigger_retrain. `validate` emits the `<pipeline>_examples` asset event with partition_key =
   the span, only after the span passed; `trigger_retrain` starts the train DAG for the newest
   validated span when `training.retrain_on` says so (drift on a watched feature, or N new
-  validated spans since the live model's window). Manual runs: conf `{"span": "YYYY-MM-DD"}`.
-* `<pipeline>_train` — on `span.train_schedule` (last complete span = the day before the run)
+  validated spans since the live model's window). Manual runs: conf `{"span": "<span id>"}`.
+  Span ids, the cron and the partition key format all follow `span.cadence` (ml.spans).
+* `<pipeline>_train` — on `span.train_schedule` (last complete span = the span before the run)
   or with conf `{"span": ...}` (manual, or from `trigger_retrain`): transform -> train ->
   evaluate -> is_blessed -> infra_validate -> push (pool `ml_serving_push`, one push at a time).
 """
@@ -33,6 +34,7 @@ from airflow.sdk import (
 )
 
 from ml.config import PipelineConfig, load_all_pipelines
+from ml.spans import cadence, first_span, span_start
 from ml_airflow.context import MACROS, SPAN_PARAM
 from ml_airflow.operators import (
     EvaluateOperator,
@@ -49,7 +51,6 @@ from ml_airflow.train import train_operator
 
 PUSH_POOL = "ml_serving_push"
 INGEST_MAX_ACTIVE_RUNS = 4
-TRAIN_SPAN = "{{ ml_span(params.span, data_interval_end, -1) }}"
 DEFAULT_ARGS = {
     "owner": "ml",
     "retries": 2,
@@ -67,12 +68,13 @@ def optional(kind: str, description: str) -> Param:
     return Param(None, type=["null", kind], description=description)
 
 
-def span_param() -> Param:
+def span_param(cfg: PipelineConfig) -> Param:
+    kind = cadence(cfg)
     return Param(
         None,
         type=["null", "string"],
-        format="date",
-        description="span YYYY-MM-DD; empty = the run's partition key (ingest) or data interval (train)",
+        description=f"{kind.name} span id ({kind.format}, e.g. {first_span(cfg)}); empty = the run's "
+        "partition key (ingest) or data interval (train)",
     )
 
 
@@ -90,7 +92,13 @@ def cron_note() -> str:
 def ingest_span(cfg: PipelineConfig) -> str:
     """The span template of an ingest run; a manual run without one picks the newest landed
     span with no successful run (ml_airflow.context.run_span)."""
-    return f"{{{{ ml_span(params.span, dag_run.partition_key, 0, dag_run, '{cfg.name}') }}}}"
+    return f"{{{{ ml_span('{cfg.name}', params.span, dag_run.partition_key, 0, dag_run) }}}}"
+
+
+def train_span(cfg: PipelineConfig) -> str:
+    """The span template of a train run: the last complete span before its data interval's end
+    (or the `span` param/conf)."""
+    return f"{{{{ ml_span('{cfg.name}', params.span, data_interval_end, -1) }}}}"
 
 
 def examples_asset(cfg: PipelineConfig) -> Asset:
@@ -98,7 +106,7 @@ def examples_asset(cfg: PipelineConfig) -> Asset:
 
 
 def start_date(cfg: PipelineConfig) -> dt.datetime:
-    return dt.datetime.fromisoformat(cfg.span_start).replace(tzinfo=dt.UTC)
+    return span_start(cfg, first_span(cfg))
 
 
 def ingest_dag(cfg: PipelineConfig) -> DAG:
@@ -110,7 +118,7 @@ def ingest_dag(cfg: PipelineConfig) -> DAG:
         max_active_runs=INGEST_MAX_ACTIVE_RUNS,
         default_args=DEFAULT_ARGS,
         params={
-            SPAN_PARAM: span_param(),
+            SPAN_PARAM: span_param(cfg),
             "retrain": Param(
                 True, type="boolean", description="let this span trigger training when it calls for it"
             ),
@@ -144,7 +152,7 @@ def train_dag(cfg: PipelineConfig) -> DAG:
         default_args=DEFAULT_ARGS,
         user_defined_macros=MACROS,
         params={
-            SPAN_PARAM: span_param(),
+            SPAN_PARAM: span_param(cfg),
             "window": optional("integer", "spans in the training window (training.window_spans)"),
             "epochs": optional("integer", "training epochs (training.epochs)"),
         },
@@ -155,7 +163,7 @@ def train_dag(cfg: PipelineConfig) -> DAG:
         transform = TransformOperator(
             task_id="transform",
             pipeline=cfg.name,
-            end_span=TRAIN_SPAN,
+            end_span=train_span(cfg),
             run_id="{{ ml_run_slug(run_id) }}",
             window="{{ params.window or '' }}",
         )

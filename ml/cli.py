@@ -1,7 +1,8 @@
 """`python -m ml <command> --pipeline NAME [...]`.
 
 Every command lives in its own module under `ml/commands/` (discovered, no registry to edit)
-exposing `HELP`, `add_arguments(parser)` and `run(args, cfg, roots) -> dict`. The CLI prints
+exposing `HELP`, `add_arguments(parser)` and `run(args, cfg, roots) -> dict`. `--pipeline` is
+required as soon as ml/pipelines/ holds more than one pipeline (no command falls back to one). The CLI prints
 the returned dict as one final JSON line on stdout (or, when it holds `text`, that text: a
 table); logs go to stderr. A `PipelineError` becomes a one-paragraph message on stderr and exit
 code 2; a command may ask for another exit code with `result["exit_code"]`.
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ml import commands
-from ml.config import load_pipeline
+from ml.config import available_pipelines, load_pipeline
 from ml.errors import PipelineError
 from ml.logs import quiet_libraries
 from ml.roots import Roots
@@ -41,9 +42,18 @@ def command_modules() -> dict[str, ModuleType]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    pipelines = available_pipelines()
+    only = pipelines[0] if len(pipelines) == 1 else None  # no hidden default among several
     for name, module in command_modules().items():
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        cmd.add_argument("--pipeline", default="flights", help="pipeline folder under ml/pipelines/")
+        if getattr(module, "PIPELINE", True):  # False: the command makes the pipeline
+            cmd.add_argument(
+                "--pipeline",
+                default=only,
+                required=only is None,
+                help=f"pipeline folder under ml/pipelines/ ({', '.join(pipelines) or 'none yet'})"
+                + (f"; default: {only}, the only one" if only else ""),
+            )
         cmd.add_argument("--data-root", help="landing zone (env ML_DATA_ROOT)")
         cmd.add_argument("--artifact-root", help="artifacts (env ML_ARTIFACT_ROOT)")
         cmd.add_argument("--serving-root", help="TF Serving model base paths (env ML_SERVING_ROOT)")
@@ -55,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(argv: Sequence[str]) -> dict:
     """Parse and run one command in-process; raises PipelineError on failure."""
     args = build_parser().parse_args(list(argv))
-    cfg = load_pipeline(args.pipeline)
+    cfg = load_pipeline(args.pipeline) if getattr(args, "pipeline", None) else None
     roots = Roots.resolve(args.data_root, args.artifact_root, args.serving_root)
     return args._module.run(args, cfg, roots)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,7 @@ from ml.errors import PipelineError
 PIPELINES_DIR_ENV = "ML_PIPELINES_DIR"  # another folder of pipeline folders (tests, experiments)
 PIPELINES_DIR = Path(os.environ.get(PIPELINES_DIR_ENV) or Path(__file__).resolve().parent / "pipelines")
 FEATURE_TYPES = ("string", "int", "float")
+_SUBKEY = re.compile(r"^([a-z_][a-z0-9_]*): ")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class FeatureSpec:
     default: Any = None
     min: float | None = None
     max: float | None = None
+    derived: bool = False  # computed at ingest by the module's derive_features(), not landed
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,16 @@ class PipelineConfig:
         return self.raw["landing"].get("serving_log_folder", f"{self.name}_serving")
 
     @property
+    def span_cadence(self) -> str:
+        """hourly | daily | weekly | monthly (ml.cadence); ml.spans does the arithmetic."""
+        return str(self.raw["span"]["cadence"])
+
+    @property
     def span_format(self) -> str:
-        return self.raw["span"].get("format", "%Y-%m-%d")
+        """strftime format of the span ids (the cadence's; a pipeline.yaml `format` must agree)."""
+        from ml.cadence import CADENCES
+
+        return CADENCES[self.span_cadence].format
 
     @property
     def span_start(self) -> str:
@@ -74,8 +85,10 @@ class PipelineConfig:
 
     @property
     def ingest_schedule(self) -> str:
-        """Cron (or preset) of the ingest DAG; each run covers one span (its data interval)."""
-        return str(self.raw["span"].get("ingest_schedule", "@daily"))
+        """Cron (or preset) of the ingest DAG: one tick per span (default: the cadence's)."""
+        from ml.cadence import CADENCES
+
+        return str(self.raw["span"].get("ingest_schedule") or CADENCES[self.span_cadence].cron)
 
     @property
     def train_schedule(self) -> str:
@@ -88,8 +101,20 @@ class PipelineConfig:
         return self.raw["label"]["name"]
 
     @property
+    def label_function(self) -> str | None:
+        """The module.py function computing the label (None: the rule source_column > threshold)."""
+        return self.raw["label"].get("function")
+
+    @property
+    def label_columns(self) -> list[str]:
+        """The raw columns the label is computed from."""
+        spec = self.raw["label"]
+        return [spec["source_column"]] if self.label_function is None else list(spec["columns"])
+
+    @property
     def label_source(self) -> str:
-        return self.raw["label"]["source_column"]
+        """The rule's source column; a function label's first column (for messages)."""
+        return self.label_columns[0]
 
     @property
     def label_threshold(self) -> float:
@@ -123,9 +148,18 @@ class PipelineConfig:
         raise KeyError(name)
 
     @property
+    def landed_features(self) -> tuple[FeatureSpec, ...]:
+        """The features read from the landing files (the derived ones are computed at ingest)."""
+        return tuple(f for f in self.features if not f.derived)
+
+    @property
+    def derived_features(self) -> tuple[FeatureSpec, ...]:
+        return tuple(f for f in self.features if f.derived)
+
+    @property
     def raw_column_types(self) -> dict[str, str]:
         """Every column the landing CSV must have, with its type."""
-        cols = {f.name: f.type for f in self.features}
+        cols = {f.name: f.type for f in self.landed_features}
         for name, typ in self.passthrough_columns.items():
             cols.setdefault(name, typ)
         return cols
@@ -232,7 +266,10 @@ def config_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"] if p != "[key]")
             message = err["msg"].removeprefix("Value error, ")
-            if key:
+            sub = _SUBKEY.match(message) if err["type"] == "value_error" else None
+            if key and sub:  # a section's own cross-check: "subkey: what"
+                problems.append((f"{key}.{sub[1]}", message[sub.end() :]))
+            elif key:
                 problems.append((key, message))
             else:  # the cross-checks: "key: what; key: what"
                 problems += [tuple(part.split(": ", 1)) for part in message.split("; ")]  # type: ignore[misc]
@@ -286,6 +323,7 @@ def load_pipeline(name: str) -> PipelineConfig:
             default=spec.get("default"),
             min=spec.get("min"),
             max=spec.get("max"),
+            derived=bool(spec.get("derived", False)),
         )
         for fname, spec in raw["features"].items()
     ]

@@ -29,26 +29,67 @@ class Landing(Strict):
 
 
 class SpanCfg(Strict):
-    format: str = "%Y-%m-%d"
+    cadence: Literal["hourly", "daily", "weekly", "monthly"]
+    format: str | None = None  # optional; when given it must be the cadence's (ml.cadence)
     start: dt.date
-    ingest_schedule: str = "@daily"
+    ingest_schedule: str | None = None  # default: the cadence's cron (one tick per span start)
     train_schedule: str = "@weekly"
 
     @field_validator("ingest_schedule", "train_schedule")
     @classmethod
-    def _cron(cls, value: str) -> str:
+    def _cron(cls, value: str | None) -> str | None:
         from croniter import croniter
 
-        if not croniter.is_valid(value):
+        if value is not None and not croniter.is_valid(value):
             raise ValueError(f"{value!r} is not a cron expression or preset")
         return value
 
+    @model_validator(mode="after")
+    def _cadence_agrees(self) -> SpanCfg:
+        """The span format and the ingest cron must be those of the cadence: one run per span."""
+        from ml.cadence import CADENCES, cron_problem
+
+        kind = CADENCES[self.cadence]
+        if self.format is not None and self.format != kind.format:
+            raise ValueError(
+                f"format: {self.format!r} is not the format of {self.cadence} span ids "
+                f"({kind.format!r}, e.g. {kind.example}); drop it or write that"
+            )
+        if self.ingest_schedule is not None and (why := cron_problem(kind, self.ingest_schedule, self.start)):
+            raise ValueError(f"ingest_schedule: {why}")
+        return self
+
 
 class Label(Strict):
+    """Either the rule `source_column > threshold`, or `function` (a function of module.py,
+    e.g. `label_fn(frame) -> 0/1 per row`) over the raw `columns` it reads. Applied once, at
+    ingest: the label is written into the examples that training, evaluation and serving see."""
+
     name: str
-    source_column: str
-    threshold: float
+    source_column: str | None = None
+    threshold: float | None = None
+    function: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    columns: list[str] = []
     max_null_fraction: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _rule_or_function(self) -> Label:
+        rule, function = self.source_column is not None, self.function is not None
+        if rule == function:
+            raise ValueError(
+                "give either source_column + threshold (a rule) or function + columns (module.py)"
+            )
+        if rule and self.threshold is None:
+            raise ValueError("threshold: source_column needs a threshold (label = source_column > threshold)")
+        if rule and self.columns:
+            raise ValueError("columns: only for a function label (a rule reads source_column)")
+        if function and not self.columns:
+            raise ValueError(f"columns: name the raw columns {self.function}() reads")
+        return self
+
+    @property
+    def reads(self) -> list[str]:
+        return [self.source_column] if self.source_column else list(self.columns)
 
 
 class Split(Strict):
@@ -57,6 +98,7 @@ class Split(Strict):
 
 class Feature(Strict):
     type: ColumnType
+    derived: bool = False  # computed at ingest by module.py's derive_features(), not landed
     default: Any = None
     min: float | None = None
     max: float | None = None
@@ -131,7 +173,9 @@ class PipelineYaml(Strict):
 
     @model_validator(mode="after")
     def _columns_declared(self) -> PipelineYaml:
-        declared = set(self.features) | set(self.passthrough_columns)
+        derived = {name for name, f in self.features.items() if f.derived}
+        declared = (set(self.features) | set(self.passthrough_columns)) - derived
+        landed_features = set(self.features) - derived
         problems = []
 
         def need(where: str, column: str, pool: set[str] = declared, what: str = "a declared column") -> None:
@@ -140,12 +184,20 @@ class PipelineYaml(Strict):
 
         for column in self.example_key:
             need("example_key", column)
-        need("label.source_column", self.label.source_column)
-        if self.label.name in declared:
+        for column in self.label.reads:
+            where = "label.source_column" if self.label.source_column else "label.columns"
+            need(where, column, what="a declared landed column")
+        if self.label.name in declared | derived:
             problems.append(f"label.name: {self.label.name!r} is also a raw column; pick another name")
         for check in ("drift", "skew"):
             for feature in getattr(self.checks, check).features:
-                need(f"checks.{check}.features", feature, set(self.features), "a feature")
+                if feature in derived:
+                    problems.append(
+                        f"checks.{check}.features: {feature!r} is a derived feature, but drift and skew "
+                        "compare the landed columns"
+                    )
+                else:
+                    need(f"checks.{check}.features", feature, landed_features, "a feature")
         for feature in self.training.retrain_on.drift_features:
             if feature not in self.checks.drift.features:
                 problems.append(

@@ -1,4 +1,10 @@
-"""Span ids (daily `YYYY-MM-DD` partitions) and the paths derived from them."""
+"""Span ids and the paths derived from them: the one place that knows a pipeline's cadence.
+
+`span.cadence` in pipeline.yaml (hourly | daily | weekly | monthly, `ml.cadence`) fixes the span
+id format (`2013-01-01T05`, `2013-01-01`, the Monday `2013-01-07`, `2013-01`), the landing
+layout `<data_root>/<landing folder>/span=<id>/`, the previous spans and the training window.
+Every function takes the pipeline's config; nothing else parses a span id.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,91 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from ml.cadence import CADENCES, Cadence
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.roots import Roots
 
-_SPAN_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+LANDING_PREFIX = "span="
 
 
-def parse_span(span: str) -> str:
-    """Validate a span id; rejects anything that is not a real `YYYY-MM-DD` date (e.g. `../../etc`)."""
+def cadence(cfg: PipelineConfig) -> Cadence:
+    return CADENCES[cfg.span_cadence]
+
+
+def parse_span(cfg: PipelineConfig, span: str) -> str:
+    """Validate a span id of the pipeline's cadence; refuses anything else (e.g. `../../etc`)."""
     text = str(span).strip()
-    if not _SPAN_RE.match(text):
-        raise PipelineError(f"span id {span!r} is not a YYYY-MM-DD date", span=str(span), rule="span-format")
+    kind = cadence(cfg)
     try:
-        dt.date.fromisoformat(text)
+        kind.start(text)
     except ValueError as exc:
         raise PipelineError(
-            f"span id {span!r} is not a valid date: {exc}", span=text, rule="span-format"
+            f"span id {span!r} is not a {kind.name} span of pipeline {cfg.name} "
+            f"({kind.format}, e.g. {kind.example}): {exc}",
+            span=str(span),
+            rule="span-format",
         ) from None
     return text
+
+
+def is_span(cfg: PipelineConfig, text: str) -> bool:
+    try:
+        return parse_span(cfg, text) == text
+    except PipelineError:
+        return False
+
+
+def span_start(cfg: PipelineConfig, span: str) -> dt.datetime:
+    """When the span begins (UTC)."""
+    return cadence(cfg).start(parse_span(cfg, span))
+
+
+def span_of(cfg: PipelineConfig, when: dt.datetime | dt.date) -> str:
+    """The span holding `when` (a date: its midnight, UTC)."""
+    if not isinstance(when, dt.datetime):
+        when = dt.datetime.combine(when, dt.time(), dt.UTC)
+    return cadence(cfg).span_of(when)
+
+
+def shift_span(cfg: PipelineConfig, span: str, count: int) -> str:
+    """The span `count` spans after `span` (before it when negative)."""
+    return cadence(cfg).shift(parse_span(cfg, span), count)
+
+
+def first_span(cfg: PipelineConfig) -> str:
+    """The pipeline's first span (the one holding `span.start`)."""
+    return span_of(cfg, dt.date.fromisoformat(cfg.span_start))
+
+
+def span_range(cfg: PipelineConfig, start: str, end: str) -> list[str]:
+    """Inclusive list of span ids from `start` to `end`."""
+    first, last = parse_span(cfg, start), parse_span(cfg, end)
+    if span_start(cfg, last) < span_start(cfg, first):
+        raise PipelineError(f"span range ends ({end}) before it starts ({start})", rule="span-range")
+    spans = [first]
+    while spans[-1] != last:
+        spans.append(cadence(cfg).shift(spans[-1], 1))
+    return spans
+
+
+def window_ending(cfg: PipelineConfig, end: str, size: int) -> list[str]:
+    """The `size` spans ending at `end` (inclusive), oldest first, none before the pipeline's
+    first span (those can never land)."""
+    if size < 1:
+        raise PipelineError(f"window must be >= 1 span, got {size}", span=str(end), rule="window-size")
+    first = span_start(cfg, first_span(cfg))
+    spans = span_range(cfg, shift_span(cfg, end, -(size - 1)), end)
+    return [s for s in spans if span_start(cfg, s) >= first] or [parse_span(cfg, end)]
+
+
+def previous_spans(cfg: PipelineConfig, span: str, count: int) -> list[str]:
+    """Up to `count` spans before `span` in the pipeline's cadence, nearest first, never before
+    the pipeline's first span."""
+    first = span_start(cfg, first_span(cfg))
+    before = [shift_span(cfg, span, -i) for i in range(1, count + 1)]
+    return [s for s in before if span_start(cfg, s) >= first]
 
 
 def parse_run_id(run_id: str) -> str:
@@ -40,28 +111,15 @@ def parse_run_id(run_id: str) -> str:
     return text
 
 
-def span_range(start: str, end: str) -> list[str]:
-    """Inclusive list of daily span ids."""
-    first, last = dt.date.fromisoformat(parse_span(start)), dt.date.fromisoformat(parse_span(end))
-    if last < first:
-        raise PipelineError(f"span range ends ({end}) before it starts ({start})", rule="span-range")
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+def landing_name(cfg: PipelineConfig, span: str) -> str:
+    """The landing partition folder of a span: `span=<id>`."""
+    return f"{LANDING_PREFIX}{parse_span(cfg, span)}"
 
 
-def previous_day(span: str) -> str:
-    return (dt.date.fromisoformat(parse_span(span)) - dt.timedelta(days=1)).isoformat()
-
-
-def previous_spans(cfg: PipelineConfig, span: str, count: int) -> list[str]:
-    """Up to `count` spans before `span` in the pipeline's cadence, nearest first, never before
-    `span.start`."""
-    day = dt.date.fromisoformat(parse_span(span))
-    first = dt.date.fromisoformat(cfg.span_start)
-    return [
-        (day - dt.timedelta(days=i)).isoformat()
-        for i in range(1, count + 1)
-        if day - dt.timedelta(days=i) >= first
-    ]
+def span_of_landing_name(cfg: PipelineConfig, name: str) -> str | None:
+    """The span of a landing partition folder name, None when it is not one."""
+    text = name.removeprefix(LANDING_PREFIX)
+    return text if name.startswith(LANDING_PREFIX) and is_span(cfg, text) else None
 
 
 class SpanPaths:
@@ -71,11 +129,23 @@ class SpanPaths:
         self.cfg, self.roots = cfg, roots
 
     # -- landing zone (written by the upstream system)
+    @property
+    def landing_root(self) -> Path:
+        return self.roots.data / self.cfg.landing_folder
+
+    def landed_spans(self) -> list[str]:
+        """Spans whose landing folder holds the done marker, oldest first."""
+        found = (
+            span_of_landing_name(self.cfg, m.parent.name)
+            for m in self.landing_root.glob(f"*/{self.cfg.done_marker}")
+        )
+        return sorted(s for s in found if s)  # ids of one cadence sort in time order
+
     def landing_dir(self, span: str) -> Path:
-        return self.roots.data / self.cfg.landing_folder / f"span={parse_span(span)}"
+        return self.landing_root / landing_name(self.cfg, span)
 
     def serving_log_dir(self, span: str) -> Path:
-        return self.roots.data / self.cfg.serving_log_folder / f"span={parse_span(span)}"
+        return self.roots.data / self.cfg.serving_log_folder / landing_name(self.cfg, span)
 
     # -- artifacts
     @property
@@ -83,7 +153,7 @@ class SpanPaths:
         return self.roots.artifacts / self.cfg.name
 
     def span_dir(self, span: str) -> Path:
-        return self.pipeline_root / "spans" / parse_span(span)
+        return self.pipeline_root / "spans" / parse_span(self.cfg, span)
 
     def examples_dir(self, span: str) -> Path:
         return self.span_dir(span) / "examples"
@@ -130,7 +200,7 @@ class SpanPaths:
     def stats_html(self, span: str, against: str | None = None) -> Path:
         if against == "baseline":
             return self.validation_dir(span) / "stats_vs_baseline.html"
-        name = f"stats_vs_{parse_span(against)}.html" if against else "stats.html"
+        name = f"stats_vs_{parse_span(self.cfg, against)}.html" if against else "stats.html"
         return self.validation_dir(span) / name
 
     def ingested_spans(self) -> list[str]:
@@ -141,7 +211,7 @@ class SpanPaths:
         return sorted(
             p.parent.parent.name
             for p in root.glob("*/examples/summary.json")
-            if _SPAN_RE.match(p.parent.parent.name)
+            if is_span(self.cfg, p.parent.parent.name)
         )
 
     def validated_spans(self) -> list[str]:
@@ -151,7 +221,7 @@ class SpanPaths:
         return sorted(
             p.parent.parent.name
             for p in root.glob("*/validation/stats.tfrecord")
-            if _SPAN_RE.match(p.parent.parent.name)
+            if is_span(self.cfg, p.parent.parent.name)
         )
 
     def transforms_root(self) -> Path:

@@ -1,10 +1,11 @@
 """Wait for DAG runs through the Airflow REST API (no Airflow import: starts in milliseconds).
 
-    python scripts/airflow_wait.py --dag-id flights_ingest --from 2013-01-01 --to 2013-01-14
-    python scripts/airflow_wait.py --dag-id flights_train --run-id demo__20240101T000000
+    python scripts/airflow_wait.py --dag-id P_ingest --from SPAN --to SPAN
+    python scripts/airflow_wait.py --dag-id P_train --run-id demo__20240101T000000
 
 Runs are matched by partition date (the ingest DAGs are asset-partitioned: a backfill makes one
-run per span from..to inclusive, its partition key being the span) or by run id.
+run per span from..to inclusive, its partition key being the span; the spans are those of
+pipeline P's cadence, ml.spans, P taken from `--pipeline` or the DAG id) or by run id.
 Prints progress, then each finished run with its failed tasks. When backfill runs were waited
 for, it also waits until the scheduler has closed the DAG's backfill (every 30 s), so that the
 next `airflow backfill create` is accepted. Exit 0: all succeeded; 1: a run failed;
@@ -57,9 +58,16 @@ class Api:
         return self._request("GET", path + (f"?{query}" if query else ""))
 
 
-def day_bounds(start: str, end: str) -> tuple[str, str, int]:
-    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    return f"{first}T00:00:00Z", f"{last}T00:00:00Z", (last - first).days + 1
+def span_bounds(pipeline: str, start: str, end: str) -> tuple[str, str, list[str]]:
+    """The calendar days (the API's partition date filter) holding spans start..end, and the spans."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from ml.config import load_pipeline
+    from ml.spans import shift_span, span_range, span_start
+
+    cfg = load_pipeline(pipeline)
+    spans = span_range(cfg, start, end)
+    last = span_start(cfg, shift_span(cfg, spans[-1], 1)) - dt.timedelta(seconds=1)
+    return span_start(cfg, spans[0]).date().isoformat(), last.date().isoformat(), spans
 
 
 def fetch_runs(api: Api, args) -> list[dict]:
@@ -71,9 +79,11 @@ def fetch_runs(api: Api, args) -> list[dict]:
             if exc.code == 404:
                 return []
             raise
-    return api.get(
-        base, partition_date_gte=args.start, partition_date_lte=args.end, limit=1000, order_by="run_after"
-    )["dag_runs"]
+    first, last, spans = args.bounds
+    runs = api.get(base, partition_date_gte=first, partition_date_lte=last, limit=1000, order_by="run_after")[
+        "dag_runs"
+    ]
+    return [r for r in runs if r.get("partition_key") in spans]  # e.g. hourly: other hours that day
 
 
 def open_backfills(api: Api, dag_id: str) -> list[int]:
@@ -92,8 +102,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dag-id", required=True)
     parser.add_argument("--run-id")
-    parser.add_argument("--from", dest="start")
-    parser.add_argument("--to", dest="end")
+    parser.add_argument("--from", dest="start", help="first span id")
+    parser.add_argument("--to", dest="end", help="last span id (inclusive)")
+    parser.add_argument("--pipeline", help="whose spans --from/--to are (default: the DAG id before _ingest)")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--poll", type=float, default=5)
     parser.add_argument(
@@ -102,7 +113,9 @@ def main() -> int:
     args = parser.parse_args()
     if not args.run_id and not (args.start and args.end):
         parser.error("give --run-id or --from and --to")
-    expected = 1 if args.run_id else day_bounds(args.start, args.end)[2]
+    if not args.run_id:
+        args.bounds = span_bounds(args.pipeline or args.dag_id.rsplit("_", 1)[0], args.start, args.end)
+    expected = 1 if args.run_id else len(args.bounds[2])
 
     api, deadline, last = Api(args.base_url), time.monotonic() + args.timeout, None
     while True:

@@ -4,17 +4,18 @@
 #   landing zone -> airflow db migrate + pool -> scheduler, dag-processor, api-server ->
 #   `airflow backfill create` of the ingest spans -> `airflow dags trigger` of the train DAG ->
 #   summary. Processes it started are stopped on exit; exit status non-zero if any run failed.
-# Knobs: DEMO_FROM, DEMO_TO (spans), DEMO_TIMEOUT (s per wait), DEMO_MAX_ACTIVE_RUNS,
+# Knobs: DEMO_PIPELINE (a folder of ml/pipelines/), DEMO_FROM, DEMO_TO (span ids of its cadence;
+# the Makefile sets all three), DEMO_TIMEOUT (s per wait), DEMO_MAX_ACTIVE_RUNS,
 # ML_AIRFLOW_PORT (default 8080, the port `make airflow` shows the same runs on later).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/airflow_env.sh
 
-FROM="${DEMO_FROM:-2013-01-01}"
-TO="${DEMO_TO:-2013-01-14}"
+PIPELINE="${DEMO_PIPELINE:?set DEMO_PIPELINE (make demo sets it)}"
+FROM="${DEMO_FROM:?set DEMO_FROM, the first span id}"
+TO="${DEMO_TO:?set DEMO_TO, the last span id}"
 TIMEOUT="${DEMO_TIMEOUT:-3600}"
 MAX_ACTIVE_RUNS="${DEMO_MAX_ACTIVE_RUNS:-4}"
-PIPELINE=flights
 RUN_ID="demo__$(date -u +%Y%m%dT%H%M%S)"
 mkdir -p "$AIRFLOW_HOME"
 LOG="$AIRFLOW_HOME/demo.log"
@@ -42,12 +43,16 @@ for dag in "${PIPELINE}_ingest" "${PIPELINE}_train"; do  # the dag-processor's f
 done
 
 failed=0
-step "airflow backfill create --dag-id ${PIPELINE}_ingest --from-date $FROM --to-date $TO"
+# the backfill's partition dates: the start of the first span .. the start of the last one
+read -r FROM_DATE TO_DATE < <(python -c "import sys; from ml.config import load_pipeline; \
+from ml.spans import span_start; c = load_pipeline(sys.argv[1]); \
+print(*(span_start(c, s).strftime('%Y-%m-%dT%H:%M:%S') for s in sys.argv[2:]))" "$PIPELINE" "$FROM" "$TO")
+step "airflow backfill create --dag-id ${PIPELINE}_ingest --from-date $FROM_DATE --to-date $TO_DATE"
 # conf retrain=false: the demo's one train run is the one triggered below (data-aware retraining
 # would start its own after 7 validated spans; see README "Data-aware retraining")
-quiet airflow backfill create --dag-id "${PIPELINE}_ingest" --from-date "$FROM" --to-date "$TO" \
+quiet airflow backfill create --dag-id "${PIPELINE}_ingest" --from-date "$FROM_DATE" --to-date "$TO_DATE" \
   --reprocess-behavior completed --max-active-runs "$MAX_ACTIVE_RUNS" --dag-run-conf '{"retrain": false}'
-python scripts/airflow_wait.py --dag-id "${PIPELINE}_ingest" --from "$FROM" --to "$TO" \
+python scripts/airflow_wait.py --dag-id "${PIPELINE}_ingest" --pipeline "$PIPELINE" --from "$FROM" --to "$TO" \
   --timeout "$TIMEOUT" || failed=1
 
 step "airflow dags trigger ${PIPELINE}_train --run-id $RUN_ID --conf '{\"span\": \"$TO\"}'"

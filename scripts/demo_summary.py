@@ -1,6 +1,6 @@
 """What the demo produced: spans ingested/validated, the train run, metrics per slice, serving.
 
-    python scripts/demo_summary.py --from 2013-01-01 --to 2013-01-14 --train-run-id RUN
+    python scripts/demo_summary.py --pipeline P --from SPAN --to SPAN --train-run-id RUN
 
 Reads the artifact files (`ml` layout: ml.spans.SpanPaths, ml.serving.layout) and the train
 run's task states and XComs from the Airflow REST API. Exit 1 when a span or the run failed.
@@ -36,7 +36,7 @@ def load(path: Path) -> dict | None:
 
 def spans_table(paths: SpanPaths, spans: list[str]) -> bool:
     print(
-        f"{'span':<11} {'rows in':>7} {'train':>6} {'eval':>5} {'dropped':>7}  "
+        f"{'span':<13} {'rows in':>7} {'train':>6} {'eval':>5} {'dropped':>7}  "
         f"{'validation':<10} {'blocking':>8} {'warnings':>8}"
     )
     ok = True
@@ -44,19 +44,19 @@ def spans_table(paths: SpanPaths, spans: list[str]) -> bool:
         summary, verdict = load(paths.ingest_summary(span)), load(paths.verdict_file(span))
         if summary is None:
             ok = False
-            print(f"{span:<11} {'NOT INGESTED':>28}")
+            print(f"{span:<13} {'NOT INGESTED':>28}")
             continue
         dropped = sum((summary.get("rows_dropped") or {}).values())
         state = "missing" if verdict is None else ("passed" if verdict["passed"] else "FAILED")
         ok &= state == "passed"
         print(
-            f"{span:<11} {summary['rows_in']:>7} {summary['rows_out']['train']:>6} "
+            f"{span:<13} {summary['rows_in']:>7} {summary['rows_out']['train']:>6} "
             f"{summary['rows_out']['eval']:>5} {dropped:>7}  {state:<10} "
             f"{(verdict or {}).get('blocking', '-'):>8} {(verdict or {}).get('warnings', '-'):>8}"
         )
         for anomaly in (verdict or {}).get("anomalies", [])[:3]:
             print(
-                f"{'':<11} - {anomaly.get('feature')} {anomaly.get('kind')} "
+                f"{'':<13} - {anomaly.get('feature')} {anomaly.get('kind')} "
                 f"({anomaly.get('check')}, {anomaly.get('severity')}): "
                 f"{anomaly.get('description')}"[:120]
             )
@@ -112,14 +112,14 @@ def train_summary(api: Api, dag_id: str, run_id: str) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pipeline", default="flights")
+    parser.add_argument("--pipeline", required=True)
     parser.add_argument("--from", dest="start", required=True)
     parser.add_argument("--to", dest="end", required=True)
     parser.add_argument("--train-run-id", required=True)
     args = parser.parse_args()
     cfg, roots = load_pipeline(args.pipeline), Roots.resolve()
     print(f"--- spans ({args.pipeline}_ingest), artifacts in {roots.artifacts}")
-    spans_ok = spans_table(SpanPaths(cfg, roots), span_range(args.start, args.end))
+    spans_ok = spans_table(SpanPaths(cfg, roots), span_range(cfg, args.start, args.end))
     print(f"\n--- training ({args.pipeline}_train)")
     api = Api(os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080"))
     train_ok = train_summary(api, f"{args.pipeline}_train", args.train_run_id)

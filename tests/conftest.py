@@ -87,13 +87,51 @@ def landed_data_root(tmp_path_factory) -> Path:
             "--to",
             LANDED_SPANS[1],
             "--serving-log",
+            "--pipeline",
+            "flights",
             "--data-root",
             str(root),
         ]
     )
     for span in EXTRA_SPANS:
-        run_command(["landing", "--from", span, "--to", span, "--data-root", str(root)])
+        run_command(
+            ["landing", "--from", span, "--to", span, "--pipeline", "flights", "--data-root", str(root)]
+        )
     return root
+
+
+WEATHER_SPANS = ("2013-01", "2013-02")  # the weather pipeline's monthly spans in the tests
+
+
+@pytest.fixture(scope="session")
+def weather_landed(tmp_path_factory) -> Path:
+    """A read-only landing zone holding the weather pipeline's January and February 2013."""
+    root = tmp_path_factory.mktemp("weather-landing")
+    first, last = WEATHER_SPANS
+    run_command(
+        ["landing", "--pipeline", "weather", "--from", first, "--to", last, "--serving-log"]
+        + ["--data-root", str(root)]
+    )
+    return root
+
+
+@pytest.fixture
+def only_pipelines(tmp_path, monkeypatch):
+    """`only_pipelines(*names)`: ml/pipelines/ seen as holding just those folders (symlinks), so
+    whatever would load another pipeline fails ("unknown pipeline")."""
+    import ml.config as config
+
+    def hide(*names: str) -> Path:
+        folder = tmp_path / "pipelines"
+        folder.mkdir()
+        for name in names:
+            (folder / name).symlink_to(config.PIPELINES_DIR / name, target_is_directory=True)
+        monkeypatch.setattr(config, "PIPELINES_DIR", folder)
+        config.load_pipeline.cache_clear()
+        return folder
+
+    yield hide
+    config.load_pipeline.cache_clear()
 
 
 @pytest.fixture
@@ -104,11 +142,12 @@ def roots(tmp_path, landed_data_root) -> Roots:
     return Roots.resolve(data, tmp_path / "artifacts", tmp_path / "serving")
 
 
-def cli(roots: Roots, *args: str) -> dict:
-    """Run one `python -m ml` command in-process against the given roots."""
+def cli(roots: Roots, *args: str, pipeline: str = "flights") -> dict:
+    """Run one `python -m ml` command of `pipeline` in-process against the given roots."""
     return run_command(
         [
             *args,
+            *(() if "--pipeline" in args else ("--pipeline", pipeline)),
             "--data-root",
             str(roots.data),
             "--artifact-root",

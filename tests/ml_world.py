@@ -39,7 +39,7 @@ def build(base: Path, landed_data_root: Path) -> dict:
     shutil.copytree(landed_data_root, roots.data)
     _corrupt(roots.data / "flights" / f"span={GE_FAILED}" / "flights.csv", "distance", "99999")
     _corrupt(roots.data / "flights" / f"span={INGEST_FAILED}" / "flights.csv", "dep_delay", "late", rows=1)
-    flags = ["--data-root", str(roots.data), "--artifact-root", str(roots.artifacts)]
+    flags = ["--pipeline", "flights", "--data-root", str(roots.data), "--artifact-root", str(roots.artifacts)]
     flags += ["--serving-root", str(roots.serving)]
 
     def cli(*args: str) -> dict:

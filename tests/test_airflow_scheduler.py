@@ -48,13 +48,15 @@ def airflow(*args: str, env: dict[str, str], timeout: float = 300) -> str:
     return out.stdout
 
 
-def wait_runs(first: str, last: str, env: dict[str, str], timeout: float = 480) -> None:
+def wait_runs(
+    first: str, last: str, env: dict[str, str], timeout: float = 480, dag_id: str = "flights_ingest"
+) -> None:
     out = subprocess.run(
         [
             sys.executable,
             "scripts/airflow_wait.py",
             "--dag-id",
-            "flights_ingest",
+            dag_id,
             "--from",
             first,
             "--to",
@@ -79,9 +81,10 @@ def get_json(url: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def roots(tmp_path_factory, landed_data_root) -> Roots:
+def roots(tmp_path_factory, landed_data_root, weather_landed) -> Roots:
     base = tmp_path_factory.mktemp("scheduler")
     shutil.copytree(landed_data_root, base / "data")
+    shutil.copytree(weather_landed, base / "data", dirs_exist_ok=True)
     csv_file = base / "data" / "flights" / f"span={SHIFTED}" / "flights.csv"
     with open(csv_file, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -107,7 +110,7 @@ def airflow_up(airflow_db, roots):
         subprocess.run(["bash", str(SERVICES), "start"], env=env, cwd=ROOT, check=True, timeout=420)
         base = env["AIRFLOW__API__BASE_URL"]
         deadline = time.monotonic() + 240
-        for dag_id in ("flights_ingest", "flights_train"):
+        for dag_id in ("flights_ingest", "flights_train", "weather_ingest", "weather_train"):
             while True:  # the dag-processor's first parse of dags/
                 try:
                     get_json(f"{base}/api/v2/dags/{dag_id}")
@@ -117,6 +120,7 @@ def airflow_up(airflow_db, roots):
                     time.sleep(3)
         # a triggered train run stays queued (asserted, not run: the model tests train)
         airflow("dags", "pause", "flights_train", env=env)
+        airflow("dags", "pause", "weather_train", env=env)
         yield env
     finally:
         subprocess.run(["bash", str(SERVICES), "stop"], env=env, cwd=ROOT, timeout=120)
@@ -130,7 +134,7 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
     wait_runs(FIRST, LAST, env)
 
     paths = SpanPaths(load_pipeline("flights"), roots)
-    for span in span_range(FIRST, LAST):
+    for span in span_range(load_pipeline("flights"), FIRST, LAST):
         assert paths.ingest_summary(span).is_file() and paths.verdict_file(span).is_file()
         assert json.loads(paths.verdict_file(span).read_text())["passed"] is True
 
@@ -138,13 +142,13 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
     base = env["AIRFLOW__API__BASE_URL"]
     # (the session's DB is shared with the dag.test() runs of other test files: backfill runs only)
     runs = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns?limit=100&run_type=backfill")["dag_runs"]
-    assert sorted(r["partition_key"] for r in runs) == span_range(FIRST, LAST)
+    assert sorted(r["partition_key"] for r in runs) == span_range(load_pipeline("flights"), FIRST, LAST)
     # ... and validate emitted one examples event per span, each with the span as partition key
     backfilled = {r["dag_run_id"] for r in runs}
     events = get_json(f"{base}/api/v2/assets/events?source_dag_id=flights_ingest&limit=100")["asset_events"]
     events = [e for e in events if e["source_run_id"] in backfilled]
     assert sorted((e["source_task_id"], e["partition_key"]) for e in events) == [
-        ("validate", span) for span in span_range(FIRST, LAST)
+        ("validate", span) for span in span_range(load_pipeline("flights"), FIRST, LAST)
     ]
     assert all(e["extra"]["span"] == e["partition_key"] for e in events)
 
@@ -155,7 +159,10 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
         run_id = urllib.parse.quote(run["dag_run_id"], safe="")
         ti = get_json(f"{base}/api/v2/dags/flights_ingest/dagRuns/{run_id}/taskInstances/trigger_retrain")
         decided[run["partition_key"]] = ti["state"]
-    assert decided == {**dict.fromkeys(span_range(FIRST, LAST), "skipped"), SHIFTED: "success"}
+    assert decided == {
+        **dict.fromkeys(span_range(load_pipeline("flights"), FIRST, LAST), "skipped"),
+        SHIFTED: "success",
+    }
     train_runs = get_json(f"{base}/api/v2/dags/flights_train/dagRuns?limit=100")["dag_runs"]
     train_runs = [r for r in train_runs if r["dag_run_id"].startswith("retrain__")]
     assert [r["conf"]["span"] for r in train_runs] == [LAST]
@@ -219,3 +226,32 @@ def test_rerunning_a_span_is_idempotent(airflow_up, roots):
     wait_runs(span, span, airflow_up)
     assert examples.stat().st_mtime_ns > written  # the span really ran again ...
     assert digest() == before  # ... and wrote the same bytes
+
+
+def test_monthly_spans_of_the_second_pipeline_run_through_the_scheduler(airflow_up, roots):
+    """weather_ingest: one run per month, partition key = the monthly span id; the drift baseline
+    of February is January; the retrain trigger (new_spans: 1) queued one weather_train run."""
+    env, months = airflow_up, ["2013-01", "2013-02"]
+    airflow(
+        "backfill",
+        "create",
+        "--dag-id",
+        "weather_ingest",
+        "--from-date",
+        "2013-01-01",
+        "--to-date",
+        "2013-02-01",
+        env=env,
+    )
+    wait_runs(months[0], months[-1], env, dag_id="weather_ingest")
+    base = env["AIRFLOW__API__BASE_URL"]
+    runs = get_json(f"{base}/api/v2/dags/weather_ingest/dagRuns?limit=100&run_type=backfill")["dag_runs"]
+    assert sorted(r["partition_key"] for r in runs) == months
+    paths = SpanPaths(load_pipeline("weather"), roots)
+    verdicts = {m: json.loads(paths.verdict_file(m).read_text()) for m in months}
+    assert all(v["passed"] for v in verdicts.values())
+    assert verdicts["2013-02"]["checks"]["drift"]["baseline_spans"] == ["2013-01"]
+    train_runs = get_json(f"{base}/api/v2/dags/weather_train/dagRuns?limit=100")["dag_runs"]
+    retrains = [r for r in train_runs if r["dag_run_id"].startswith("retrain__")]
+    assert len(retrains) == 1 and retrains[0]["conf"]["span"] in months
+    assert "new_spans" in retrains[0]["conf"]["reason"]

@@ -69,6 +69,34 @@ MISTAKES = [
         "checks.drift.features.temp.kl",
         "'linf'",
     ),
+    # the label is a rule or a module function, not both; drift compares landed columns
+    (
+        lambda r: r["label"].update(function="label_fn", columns=["arr_delay"]),
+        "label",
+        "either source_column + threshold (a rule) or function + columns",
+    ),
+    (
+        lambda r: r["features"]["temp"].update(derived=True),
+        "checks.drift.features",
+        "'temp' is a derived feature",
+    ),
+    # the cadence, the span format and the ingest cron must agree
+    (
+        lambda r: r["span"].update(cadence="yearly"),
+        "span.cadence",
+        "'hourly', 'daily', 'weekly' or 'monthly'",
+    ),
+    (lambda r: r["span"].update(format="%Y-%m"), "span.format", "not the format of daily span ids"),
+    (
+        lambda r: r["span"].update(cadence="monthly"),  # the cron still ticks daily
+        "span.ingest_schedule",
+        "does not tick once per monthly span",
+    ),
+    (
+        lambda r: r["span"].update(cadence="weekly", ingest_schedule="@weekly"),  # Sundays
+        "span.ingest_schedule",
+        "is not a weekly span id",
+    ),
 ]
 
 

@@ -106,7 +106,7 @@ def test_ingest_dag_shape(dagbag):
     assert ingest.outlets == [] and validate.outlets == [examples]  # emitted only after validation
     for task in (sensor, ingest, validate):
         assert {"pipeline", "span"} <= set(task.template_fields)
-        assert task.span == "{{ ml_span(params.span, dag_run.partition_key, 0, dag_run, 'flights') }}"
+        assert task.span == "{{ ml_span('flights', params.span, dag_run.partition_key, 0, dag_run) }}"
         assert task.retries == 2 and task.retry_delay == dt.timedelta(minutes=1)
     assert set(dag.params) == {"span", "retrain"}
     assert {link.name for link in validate.operator_extra_links} >= {
@@ -130,7 +130,9 @@ def test_train_dag_shape(dagbag):
     assert dag.get_task("push").pool == "ml_serving_push"
     assert all(dag.get_task(t).pool == "default_pool" for t in order[:-1])
     assert isinstance(dag.get_task("train"), LocalTrainOperator)  # ML_TRAIN_RUNNER unset
-    assert dag.get_task("transform").end_span == "{{ ml_span(params.span, data_interval_end, -1) }}"
+    assert (
+        dag.get_task("transform").end_span == "{{ ml_span('flights', params.span, data_interval_end, -1) }}"
+    )
     assert "run_id" in dag.get_task("transform").template_fields
     assert {"transform_dir", "output_dir", "epochs"} <= set(dag.get_task("train").template_fields)
     assert {"model", "blessing"} <= set(dag.get_task("push").template_fields)
@@ -142,19 +144,19 @@ def test_ingest_dag_ends_with_the_retrain_trigger(dagbag):
     trigger = dag.get_task("trigger_retrain")
     assert isinstance(trigger, RetrainTriggerOperator) and trigger.upstream_task_ids == {"validate"}
     assert trigger.trigger_dag_id == "flights_train" and trigger.max_active_tis_per_dag == 1
-    assert trigger.span == "{{ ml_span(params.span, dag_run.partition_key, 0, dag_run, 'flights') }}"
+    assert trigger.span == "{{ ml_span('flights', params.span, dag_run.partition_key, 0, dag_run) }}"
 
 
 def test_span_templates_render_through_the_dag_macros(dagbag):
     env = dagbag.dags["flights_ingest"].get_template_env()
-    render = env.from_string("{{ ml_span(params.span, dag_run.partition_key) }}").render
+    render = env.from_string("{{ ml_span('flights', params.span, dag_run.partition_key) }}").render
     run = types.SimpleNamespace(partition_key="2013-02-03")
     assert render(params={"span": None}, dag_run=run) == "2013-02-03"
     assert render(params={"span": "2013-01-14"}, dag_run=run) == "2013-01-14"
     train_env = dagbag.dags["flights_train"].get_template_env()
     monday = dt.datetime(2013, 1, 14, 6, tzinfo=dt.UTC)
     assert (
-        train_env.from_string("{{ ml_span(params.span, data_interval_end, -1) }}").render(
+        train_env.from_string("{{ ml_span('flights', params.span, data_interval_end, -1) }}").render(
             params={"span": None}, data_interval_end=monday
         )
         == "2013-01-13"
@@ -167,9 +169,9 @@ def test_span_templates_render_through_the_dag_macros(dagbag):
 
 def test_run_span_and_slug_reject_bad_input():
     with pytest.raises(PipelineError, match="pass the span"):
-        run_span(None, None)
-    with pytest.raises(PipelineError, match="YYYY-MM-DD"):
-        run_span("../../etc", None)
+        run_span("flights", None, None)
+    with pytest.raises(PipelineError, match="not a daily span of pipeline flights"):
+        run_span("flights", "../../etc", None)
     assert run_slug("scheduled__2013-01-14T06:00:00+00:00") == "scheduled__2013-01-14T06_00_00_00_00"
     assert run_slug("..::weird run") == "weird_run"
 

@@ -17,12 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ml.config import load_pipeline
 from ml.roots import Roots
 from ml.spans import SpanPaths, span_range
 
 from conftest import cli
 
-SPANS = span_range("2013-01-02", "2013-01-07")
+SPANS = span_range(load_pipeline("flights"), "2013-01-02", "2013-01-07")
 
 
 def _fresh(tmp_path: Path, landed: Path, name: str) -> Roots:
@@ -60,7 +61,9 @@ def test_drift_is_the_same_in_order_in_reverse_and_in_parallel(tmp_path, landed_
         list(pool.map(_ingest_and_validate, [parallel] * 3, [SPANS[0::3], SPANS[1::3], SPANS[2::3]]))
 
     expected = _drift(in_order, flights_cfg)
-    assert expected["2013-01-07"]["baseline_spans"] == span_range("2013-01-01", "2013-01-06")
+    assert expected["2013-01-07"]["baseline_spans"] == span_range(
+        load_pipeline("flights"), "2013-01-01", "2013-01-06"
+    )
     assert set(expected["2013-01-07"]["measurements"]) == {"carrier", "dep_delay", "dest", "origin", "temp"}
     assert _drift(reverse, flights_cfg) == expected
     assert _drift(parallel, flights_cfg) == expected

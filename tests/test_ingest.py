@@ -111,7 +111,9 @@ def test_path_traversal_span_is_refused(roots, span):
 def test_cli_exit_code_and_stderr(roots, capsys):
     from ml.cli import main
 
-    code = main(["ingest", "--span", "../../etc", "--artifact-root", str(roots.artifacts)])
+    code = main(
+        ["ingest", "--pipeline", "flights", "--span", "../../etc", "--artifact-root", str(roots.artifacts)]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "../../etc" in err and "span-format" in err

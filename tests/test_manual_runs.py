@@ -34,20 +34,20 @@ def test_manual_run_takes_the_newest_landed_span_without_success(tmp_path, monke
     monkeypatch.setenv("ML_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("ML_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
     with pytest.raises(PipelineError, match="no span has landed.*pass the span"):
-        run_span(None, None, 0, MANUAL, "flights")
+        run_span("flights", None, None, 0, MANUAL)
     for span in ("2013-01-01", "2013-01-02", "2013-01-03"):
         land(tmp_path / "data", span)
     (tmp_path / "data" / "flights" / "span=2013-01-04").mkdir()  # still landing: no marker
     start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)  # a manual run's interval: today, no data
-    assert run_span(None, start, 0, MANUAL, "flights") == "2013-01-03"
-    assert run_span(None, start, 0, SCHEDULED, "flights") == "2026-12-01"
-    assert run_span("2013-01-02", start, 0, MANUAL, "flights") == "2013-01-02"
-    assert run_span(None, "2013-01-01", 0, MANUAL, "flights") == "2013-01-01"  # a partition key
+    assert run_span("flights", None, start, 0, MANUAL) == "2013-01-03"
+    assert run_span("flights", None, start, 0, SCHEDULED) == "2026-12-01"
+    assert run_span("flights", "2013-01-02", start, 0, MANUAL) == "2013-01-02"
+    assert run_span("flights", None, "2013-01-01", 0, MANUAL) == "2013-01-01"  # a partition key
 
     store = open_store(load_pipeline("flights"), Roots.resolve())
     row = {"pipeline": "flights", "status": "passed", "updated_at": "now"}
     store.write(lambda conn: conn.execute(sa.insert(t.spans).values(**row, span="2013-01-03")))
-    assert run_span(None, start, 0, MANUAL, "flights") == "2013-01-02"
+    assert run_span("flights", None, start, 0, MANUAL) == "2013-01-02"
 
 
 def test_a_manual_run_fails_at_once_for_a_span_that_has_not_landed(tmp_path, monkeypatch):

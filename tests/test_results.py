@@ -49,7 +49,7 @@ def write_many(url: str, spans: list[str]) -> int:
 
 def test_parallel_writers_lose_nothing(tmp_path):
     url = f"sqlite:///{tmp_path / 'results.sqlite'}"
-    spans = span_range("2013-01-01", "2013-12-31")[: WRITERS * SPANS_EACH]
+    spans = span_range(load_pipeline("flights"), "2013-01-01", "2013-12-31")[: WRITERS * SPANS_EACH]
     chunks = [spans[i::WRITERS] for i in range(WRITERS)]
     chunks.append(spans[:SPANS_EACH])  # a fifth writer re-writes spans the others write too
     with ProcessPoolExecutor(len(chunks), mp_context=get_context("spawn")) as pool:
@@ -67,9 +67,18 @@ def test_results_spans_cli_prints_a_table_or_json(tmp_path, capsys):
     roots = Roots.resolve(tmp_path / "data", tmp_path / "artifacts", tmp_path / "serving")
     store = open_store(load_pipeline("flights"), roots)
     assert store.url == f"sqlite:///{roots.artifacts / 'flights' / 'results.sqlite'}"
-    for span in span_range("2013-01-01", "2013-01-05"):
+    for span in span_range(load_pipeline("flights"), "2013-01-01", "2013-01-05"):
         write_span(store, *span_record(span, alarm="temp" if span == "2013-01-03" else None))
-    argv = ["results", "spans", "--last", "2", "--artifact-root", str(roots.artifacts)]
+    argv = [
+        "results",
+        "spans",
+        "--last",
+        "2",
+        "--pipeline",
+        "flights",
+        "--artifact-root",
+        str(roots.artifacts),
+    ]
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["span", "status", "rows"]
@@ -94,7 +103,7 @@ def test_results_spans_cli_prints_a_table_or_json(tmp_path, capsys):
 def test_retrain_decision(tmp_path, alarm, passed_spans, expected):
     cfg = load_pipeline("flights")
     store = ResultsStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
-    spans = span_range("2013-01-01", "2013-01-09")[:passed_spans]
+    spans = span_range(load_pipeline("flights"), "2013-01-01", "2013-01-09")[:passed_spans]
     for span in spans:
         write_span(store, *span_record(span, alarm=alarm if span == spans[-1] else None))
     decision = retrain_decision(store, cfg, spans[-1])

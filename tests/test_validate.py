@@ -125,6 +125,8 @@ def test_cli_exit_code_and_message_for_blocking_anomalies(roots, capsys):
     code = main(
         [
             "validate",
+            "--pipeline",
+            "flights",
             "--span",
             "2013-01-04",
             "--data-root",

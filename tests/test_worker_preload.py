@@ -32,8 +32,9 @@ def task_process(roots, span, out):
     from ml.cli import run_command
     seen = {"preload": "ml_airflow.preload" in sys.modules,
             "inherited": [m for m in HEAVY if m in sys.modules]}
-    run_command(["ingest", "--span", span, *roots])
-    seen["validate_passed"] = run_command(["validate", "--span", span, *roots])["passed"]
+    run_command(["ingest", "--pipeline", "flights", "--span", span, *roots])
+    seen["validate_passed"] = run_command(
+        ["validate", "--pipeline", "flights", "--span", span, *roots])["passed"]
     out.write_text(json.dumps(seen))
 
 

@@ -47,7 +47,7 @@ def run_span_step(
     cfg: PipelineConfig, roots: Roots, span: str, step: str, fn: Callable[[], dict[str, Any]]
 ) -> dict[str, Any]:
     """Run one span step (`ingest` | `validate`), then record the span in the results store."""
-    span = parse_span(span)
+    span = parse_span(cfg, span)
     paths = SpanPaths(cfg, roots)
     started = time.monotonic()
     guard = _ingest_failure_report(paths, span) if step == "ingest" else contextlib.nullcontext()

@@ -9,8 +9,8 @@ from ml.errors import PipelineError
 from ml.roots import Roots
 
 HELP = (
-    "check a pipeline folder: pipeline.yaml against its schema (keys, types, cross-references), "
-    "module.py's functions and schema.pbtxt's features"
+    "check a pipeline folder: pipeline.yaml against its schema (keys, types, cross-references, "
+    "cadence/format/cron), module.py's functions and the columns they read, schema.pbtxt's features"
 )
 MODULE_FUNCTIONS = ("preprocessing_fn", "build_model")
 
@@ -21,7 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     """pipeline.yaml was checked when the CLI loaded it; here the module file and the schema."""
+    from ml.data.derive import check_module_columns
     from ml.data.schema import load_schema
+    from ml.data.stats import span_columns
+    from ml.model.preprocessing import trace
 
     module = cfg.module()
     for name in MODULE_FUNCTIONS:
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
             )
     schema = load_schema(cfg.schema_path)
     in_schema = {f.name for f in schema.feature}
-    missing = [c for c in [*cfg.feature_names, cfg.label_source] if c not in in_schema]
+    missing = [c for c in span_columns(cfg) if c not in in_schema]
     if missing:
         raise PipelineError(
             f"{cfg.schema_path} has no feature {', '.join(missing)} (declared in pipeline.yaml)",
@@ -42,6 +45,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
             column=missing[0],
             rule="schema-covers-features",
         )
+    ran = check_module_columns(cfg)  # label function, derive_features: the columns they read
+    outputs = trace(cfg)  # preprocessing_fn on symbolic features: reads only declared ones
     return {
         "command": "check",
         "pipeline": cfg.name,
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         "checked": [
             "pipeline.yaml",
             "module.py: " + ", ".join(MODULE_FUNCTIONS),
+            *(f"module.py {what}" for what in ran),
+            f"module.py preprocessing_fn: {len(outputs)} outputs",
             f"schema.pbtxt: {len(in_schema)} features",
         ],
     }

@@ -13,7 +13,9 @@ HELP = "ingest one span into train/eval-split gzipped tf.Example TFRecords"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--span", required=True, help="span id YYYY-MM-DD")
+    parser.add_argument(
+        "--span", required=True, help="span id (its format follows span.cadence, e.g. 2013-01-05 or 2013-01)"
+    )
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:

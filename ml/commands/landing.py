@@ -13,8 +13,8 @@ HELP = "write demo spans into the landing zone as an upstream system would"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="start", required=True, help="first span YYYY-MM-DD")
-    parser.add_argument("--to", dest="end", required=True, help="last span YYYY-MM-DD (inclusive)")
+    parser.add_argument("--from", dest="start", required=True, help="first span id (span.cadence)")
+    parser.add_argument("--to", dest="end", required=True, help="last span id (inclusive)")
     parser.add_argument(
         "--serving-log",
         action="store_true",
@@ -31,11 +31,11 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     landing = _load_module(str(path), f"ml_pipeline_landing_{cfg.name}")
     written = landing.write_landing(
         roots.data,
-        span_range(args.start, args.end),
+        span_range(cfg, args.start, args.end),
         landing_folder=cfg.landing_folder,
         marker=cfg.done_marker,
         serving_log_folder=cfg.serving_log_folder,
-        feature_columns=cfg.feature_names,
+        feature_columns=[f.name for f in cfg.landed_features],
         serving_log=args.serving_log,
     )
     return {

@@ -24,5 +24,5 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
 
     return {
         "command": "retrain-check",
-        **retrain_decision(open_store(cfg, roots), cfg, parse_span(args.span)),
+        **retrain_decision(open_store(cfg, roots), cfg, parse_span(cfg, args.span)),
     }

@@ -15,7 +15,9 @@ HELP = "infer a TFDV schema.pbtxt from one span's statistics (a starting point t
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--infer", action="store_true", help="infer the schema (required)")
-    parser.add_argument("--span", required=True, help="span id YYYY-MM-DD")
+    parser.add_argument(
+        "--span", required=True, help="span id (its format follows span.cadence, e.g. 2013-01-05 or 2013-01)"
+    )
     parser.add_argument(
         "--output", type=Path, help="where to write schema.pbtxt (default: the pipeline's schema.pbtxt)"
     )
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
 
     if not args.infer:
         raise PipelineError("nothing to do: pass --infer", rule="schema-usage")
-    span = parse_span(args.span)
+    span = parse_span(cfg, args.span)
     files = span_files(cfg, SpanPaths(cfg, roots).landing_dir(span), span)
     with tempfile.TemporaryDirectory(prefix="ml-schema-") as tmp:
         stats = compute_statistics(files, span_columns(cfg), Path(tmp) / "stats.tfrecord")

@@ -13,7 +13,9 @@ HELP = "write TFDV's HTML view of a validated span's statistics (optionally agai
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--span", required=True, help="span id YYYY-MM-DD")
+    parser.add_argument(
+        "--span", required=True, help="span id (its format follows span.cadence, e.g. 2013-01-05 or 2013-01)"
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--against", metavar="PREV", help="a second validated span to compare with")
     group.add_argument(
@@ -27,8 +29,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.spans import SpanPaths, parse_span
 
     paths = SpanPaths(cfg, roots)
-    span = parse_span(args.span)
-    against = parse_span(args.against) if args.against else None
+    span = parse_span(cfg, args.span)
+    against = parse_span(cfg, args.against) if args.against else None
     wanted = [(span, paths.stats_file(span))]
     if against:
         wanted.append((against, paths.stats_file(against)))

@@ -15,7 +15,9 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--span", required=True, help="span id YYYY-MM-DD")
+    parser.add_argument(
+        "--span", required=True, help="span id (its format follows span.cadence, e.g. 2013-01-05 or 2013-01)"
+    )
     parser.add_argument(
         "--previous",
         metavar="SPAN",

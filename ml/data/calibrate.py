@@ -62,7 +62,7 @@ def calibrate(cfg: PipelineConfig, roots: Roots, first: str, last: str, *, windo
     spec = replace(spec, window=window, missing="compute") if window else replace(spec, missing="compute")
     paths = SpanPaths(cfg, roots)
     schema = load_schema(cfg.schema_path)
-    landed = [s for s in span_range(first, last) if (paths.landing_dir(s) / cfg.done_marker).is_file()]
+    landed = [s for s in span_range(cfg, first, last) if (paths.landing_dir(s) / cfg.done_marker).is_file()]
     if not landed:
         raise PipelineError(f"no landed span in {first}..{last} under {roots.data}", rule="calibrate-spans")
     distances: dict[str, dict[str, float]] = {}

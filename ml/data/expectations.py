@@ -8,7 +8,6 @@ and typed, the label source not null beyond `label.max_null_fraction`, and each 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml.config import PipelineConfig
+from ml.spans import span_start
 
 SUITE = "raw_span"
 SITE = "span"
@@ -46,12 +46,13 @@ def build_suite(cfg: PipelineConfig):
     for column, typ in cfg.raw_column_types.items():
         suite.add_expectation(gxe.ExpectColumnToExist(column=column))
         suite.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=TYPE_NAMES[typ]))
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToNotBeNull(
-            column=cfg.label_source, mostly=round(1.0 - cfg.label_max_null_fraction, 6)
+    if cfg.label_function is None:  # a function label's null rate is checked at ingest
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=cfg.label_source, mostly=round(1.0 - cfg.label_max_null_fraction, 6)
+            )
         )
-    )
-    for feature in cfg.features:
+    for feature in cfg.landed_features:
         if feature.min is not None or feature.max is not None:
             suite.add_expectation(
                 gxe.ExpectColumnValuesToBeBetween(
@@ -131,7 +132,7 @@ def run_expectations(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{cfg.name}-{span}", data=batch, suite=suite)
     )
-    run_id = RunIdentifier(run_name=span, run_time=dt.datetime.fromisoformat(span).replace(tzinfo=dt.UTC))
+    run_id = RunIdentifier(run_name=span, run_time=span_start(cfg, span))
     results = definition.run(
         batch_parameters={"dataframe": frame}, run_id=run_id, result_format={"result_format": "SUMMARY"}
     )

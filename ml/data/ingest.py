@@ -9,6 +9,7 @@ import pandas as pd
 
 from ml.atomic import atomic_dir, atomic_write_json
 from ml.config import PipelineConfig
+from ml.data.derive import add_derived, label_values
 from ml.data.examples import serialize_examples
 from ml.data.raw import read_raw_span
 from ml.errors import PipelineError
@@ -28,20 +29,24 @@ class Prepared:
 
 
 def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: str) -> Prepared:
-    """Apply the label rule, drop unlabeled rows, impute declared defaults, refuse other nulls."""
-    source = raw[cfg.label_source]
-    null_fraction = float(source.isna().mean())
+    """Derive the module's features, compute the label (rule or module function, ml.data.derive),
+    drop unlabeled rows, impute declared defaults, refuse other nulls."""
+    raw = add_derived(cfg, raw, span, file)
+    label = label_values(cfg, raw, span, file)
+    null_fraction = float(label.isna().mean())
+    what = f"label source {cfg.label_source!r}" if cfg.label_function is None else f"label {cfg.label!r}"
     if null_fraction > cfg.label_max_null_fraction:
         raise PipelineError(
-            f"label source {cfg.label_source!r} is null in {null_fraction:.1%} of rows "
-            f"(max {cfg.label_max_null_fraction:.0%})",
+            f"{what} is null in {null_fraction:.1%} of rows (max {cfg.label_max_null_fraction:.0%})",
             span=span,
             file=file,
-            column=cfg.label_source,
+            column=cfg.label_source if cfg.label_function is None else cfg.label,
             rule="label-null-fraction",
         )
-    labeled = raw[source.notna()].reset_index(drop=True)
-    dropped = {f"{cfg.label_source}_missing": int(len(raw) - len(labeled))}
+    keep = label.notna().to_numpy()
+    labeled = raw[keep].reset_index(drop=True)
+    unknown = cfg.label_source if cfg.label_function is None else cfg.label
+    dropped = {f"{unknown}_missing": int(len(raw) - len(labeled))}
     imputed: dict[str, int] = {}
     out = {}
     for feature in cfg.features:
@@ -69,7 +74,7 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
                 rule="key-not-null",
             )
     frame = pd.DataFrame(out)
-    frame[cfg.label] = (labeled[cfg.label_source] > cfg.label_threshold).astype("int64")
+    frame[cfg.label] = label[keep].reset_index(drop=True).astype("int64")
     frame["__split__"] = split_of(cfg, labeled)
     return Prepared(frame=frame, dropped=dropped, imputed=imputed)
 
@@ -91,7 +96,7 @@ def example_types(cfg: PipelineConfig) -> dict[str, str]:
 
 def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
     """Ingest one span atomically and idempotently; returns the summary (also written as JSON)."""
-    span = parse_span(span)
+    span = parse_span(cfg, span)
     paths = SpanPaths(cfg, roots)
     raw = read_raw_span(cfg, paths.landing_dir(span), span)
     prepared = prepare_examples(cfg, raw.frame, span, str(raw.files[0]))

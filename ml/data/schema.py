@@ -62,7 +62,7 @@ def infer_schema(
     schema.default_environment[:] = [TRAINING, SERVING]
     declared = cfg.raw_column_types
     for feature in schema.feature:
-        if feature.name == cfg.label_source:
+        if feature.name in cfg.label_columns and feature.name not in cfg.feature_names:
             feature.not_in_environment[:] = [SERVING]
         if declared.get(feature.name) == "int" and feature.HasField("bool_domain"):
             feature.ClearField("bool_domain")

@@ -40,16 +40,17 @@ ARROW_TYPES = {"string": pa.string(), "int": pa.int64(), "float": pa.float32()}
 
 
 def span_columns(cfg: PipelineConfig) -> dict[str, str]:
-    """Columns the span statistics cover: every feature plus the label source."""
+    """Columns the span statistics cover: every landed feature plus the label's source column(s)
+    (derived features exist from ingest on: they are not in the landing files)."""
     return {
-        **{f.name: f.type for f in cfg.features},
-        cfg.label_source: cfg.raw_column_types[cfg.label_source],
+        **{f.name: f.type for f in cfg.landed_features},
+        **{c: cfg.raw_column_types[c] for c in cfg.label_columns},
     }
 
 
 def serving_columns(cfg: PipelineConfig) -> dict[str, str]:
-    """Columns of a serving-request log: the features (no label)."""
-    return {f.name: f.type for f in cfg.features}
+    """Columns of a serving-request log: the landed features (no label)."""
+    return {f.name: f.type for f in cfg.landed_features}
 
 
 def choose_backend(files: Sequence[Path], backend: str | None = None) -> str:

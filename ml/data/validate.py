@@ -69,7 +69,7 @@ def serving_log_files(cfg: PipelineConfig, paths: SpanPaths, span: str) -> list[
 
 def explicit_baseline(cfg: PipelineConfig, paths: SpanPaths, span: str, previous: str) -> Baseline:
     """`--previous SPAN`: compare with exactly that landed span."""
-    previous = parse_span(previous)
+    previous = parse_span(cfg, previous)
     if previous == span:
         raise PipelineError(f"--previous {previous} is the span itself", span=span, rule="previous-span")
     files = read_raw_span(cfg, paths.landing_dir(previous), previous).files
@@ -110,7 +110,7 @@ def compare(name: str, cfg: PipelineConfig, stats, schema, other) -> tuple:
 
 
 def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | None = None) -> dict:
-    span = parse_span(span)
+    span = parse_span(cfg, span)
     paths = SpanPaths(cfg, roots)
     raw = read_raw_span(cfg, paths.landing_dir(span), span)
     schema = load_schema(cfg.schema_path)

@@ -170,7 +170,7 @@ def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: dict, spans: str
     """The model's training window, or the usable spans of an explicit `D1:D2` range."""
     if not spans:
         return list(train_result["spans"])
-    used = select_spans(cfg, roots, parse_span_range(spans)).used
+    used = select_spans(cfg, roots, parse_span_range(cfg, spans)).used
     if not used:
         raise PipelineError(f"no usable ingested span in {spans}", span=spans, rule="eval-spans")
     return used

@@ -25,9 +25,10 @@ from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.features import raw_feature_spec
 from ml.model.layout import TransformLayout
-from ml.model.window import SpanSelection, select_spans, split_files, window_ending
+from ml.model.preprocessing import checked_preprocessing_fn
+from ml.model.window import SpanSelection, select_spans, split_files
 from ml.roots import Roots
-from ml.spans import SpanPaths, parse_span
+from ml.spans import SpanPaths, parse_span, window_ending
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "eval")
@@ -49,19 +50,6 @@ def default_run_id(end_span: str, window: int) -> str:
     return f"{end_span}-w{window}"
 
 
-def make_preprocessing_fn(cfg: PipelineConfig):
-    """The module file's preprocessing_fn, with the label passed through unchanged."""
-    user_fn = cfg.module().preprocessing_fn
-    label = cfg.label
-
-    def preprocessing_fn(inputs):
-        outputs = dict(user_fn({k: v for k, v in inputs.items() if k != label}))
-        outputs[label] = inputs[label]
-        return outputs
-
-    return preprocessing_fn
-
-
 def _run_beam(
     cfg: PipelineConfig, files: dict[str, list[Path]], out: TransformLayout, temp_dir: Path
 ) -> None:
@@ -81,7 +69,7 @@ def _run_beam(
             raw["train"],
             sources["train"].TensorAdapterConfig(),
         ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(
-            make_preprocessing_fn(cfg), output_record_batches=True
+            checked_preprocessing_fn(cfg), output_record_batches=True
         )
         xf_eval, _ = (
             (raw["eval"], sources["eval"].TensorAdapterConfig()),
@@ -126,11 +114,11 @@ def _check_enough(cfg: PipelineConfig, sel: SpanSelection, end_span: str) -> Non
 def run_transform(
     cfg: PipelineConfig, roots: Roots, end_span: str, window: int | None = None, run_id: str | None = None
 ) -> dict:
-    end_span = parse_span(end_span)
+    end_span = parse_span(cfg, end_span)
     window = cfg.window_spans if window is None else window
     run_id = run_id or default_run_id(end_span, window)
     out_dir = SpanPaths(cfg, roots).transform_dir(run_id)
-    sel = select_spans(cfg, roots, window_ending(end_span, window))
+    sel = select_spans(cfg, roots, window_ending(cfg, end_span, window))
     _check_enough(cfg, sel, end_span)
     for message in sel.warnings():
         log.warning(message)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.roots import Roots
-from ml.spans import SpanPaths, parse_span, span_range
+from ml.spans import SpanPaths, span_range
 
 
 @dataclass
@@ -31,18 +30,10 @@ class SpanSelection:
         return out
 
 
-def window_ending(end_span: str, size: int) -> list[str]:
-    """The `size` daily span ids ending at `end_span` (inclusive)."""
-    if size < 1:
-        raise PipelineError(f"window must be >= 1 span, got {size}", span=end_span, rule="window-size")
-    end = dt.date.fromisoformat(parse_span(end_span))
-    return span_range((end - dt.timedelta(days=size - 1)).isoformat(), end.isoformat())
-
-
-def parse_span_range(text: str) -> list[str]:
-    """`D1:D2` (inclusive) or a single `D`."""
+def parse_span_range(cfg: PipelineConfig, text: str) -> list[str]:
+    """`D1:D2` (inclusive) or a single `D`, span ids of the pipeline's cadence."""
     first, _, last = text.partition(":")
-    return span_range(first, last or first)
+    return span_range(cfg, first, last or first)
 
 
 def _verdict_failure(path: Path) -> str | None:

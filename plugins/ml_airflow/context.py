@@ -9,42 +9,44 @@ from typing import Any
 from ml.config import load_pipeline
 from ml.errors import PipelineError
 from ml.roots import Roots
-from ml.spans import SpanPaths, parse_run_id, parse_span
+from ml.spans import SpanPaths, first_span, parse_run_id, parse_span, shift_span, span_of
 
 SPAN_PARAM = "span"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def run_span(
+    pipeline: str,
     explicit: str | None,
     anchor: dt.datetime | str | None,
-    offset_days: int = 0,
+    offset: int = 0,
     dag_run: Any = None,
-    pipeline: str | None = None,
 ) -> str:
-    """The span a run works on: the `span` param/conf when given, else the anchor + offset.
+    """The span a run of `pipeline` works on: the `span` param/conf when given, else the span of
+    the anchor shifted by `offset` spans of the pipeline's cadence (ml.spans).
 
     Ingest runs are asset partitions: they anchor on the run's `partition_key`, which is the
     span id. Scheduled train runs anchor on their logical date with offset -1: the last
-    complete span before the run. A manual run of `pipeline` with neither takes the newest
-    landed span that has no successful run yet (ml_airflow.manual_span), or fails at once saying
-    how to pass one; so does any run without an anchor when no pipeline is given.
+    complete span before the run. A manual run given its `dag_run` with neither takes the
+    newest landed span that has no successful run yet (ml_airflow.manual_span), or fails at once
+    saying how to pass one; so does any run without an anchor.
     """
+    cfg = load_pipeline(pipeline)
     if explicit:
-        return parse_span(str(explicit))
+        return parse_span(cfg, str(explicit))
     if isinstance(anchor, str) and anchor:
-        anchor = dt.datetime.fromisoformat(parse_span(anchor))
-    elif pipeline and str(getattr(dag_run, "run_type", "")).lower().endswith("manual"):
+        return shift_span(cfg, anchor, offset)
+    if str(getattr(dag_run, "run_type", "")).lower().endswith("manual"):
         from ml_airflow.manual_span import newest_unfinished_span
 
         return newest_unfinished_span(pipeline)
     if not anchor:
         raise PipelineError(
             "this run has no partition key and no data interval (a manual run): "
-            'pass the span, e.g. --conf \'{"span": "2013-01-14"}\'',
+            f'pass the span, e.g. --conf \'{{"span": "{first_span(cfg)}"}}\'',
             rule="span-missing",
         )
-    return (anchor.date() + dt.timedelta(days=offset_days)).isoformat()
+    return shift_span(cfg, span_of(cfg, anchor), offset)
 
 
 def run_slug(run_id: str) -> str:

@@ -11,11 +11,12 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from ml.config import load_pipeline
 from ml.roots import Roots
-from ml.spans import SpanPaths
+from ml.spans import SpanPaths, first_span
 
 
 class SpanSensor(BaseSensorOperator):
-    """Succeeds once `<data_root>/<landing folder>/span=D/` holds the done marker (`_SUCCESS`).
+    """Succeeds once `<data_root>/<landing folder>/span=<id>/` holds the done marker (`_SUCCESS`);
+    the span id is one of the pipeline's cadence (ml.spans).
 
     Defaults to mode="reschedule": between pokes the task frees its worker slot. On timeout it
     fails naming the span and the path it waited for. XCom: {span, landing_dir}.
@@ -56,8 +57,8 @@ class SpanSensor(BaseSensorOperator):
         if run_type.endswith("manual") and not self.marker_path().is_file():
             raise AirflowFailException(  # a person is waiting: say so now, not in 12 hours
                 f"span {self.span} has not landed ({self.marker_path()} is missing); trigger the run "
-                'with a landed span, e.g. conf {"span": "2013-01-14"}, or without one to take the '
-                "newest landed span that has no successful run"
+                f'with a landed span, e.g. conf {{"span": "{first_span(load_pipeline(self.pipeline))}"}}, '
+                "or without one to take the newest landed span that has no successful run"
             )
         try:
             return super().execute(context)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import quote
 
+from ml.config import PipelineConfig
+from ml.spans import span_of
 
-def span_runs(dag_id: str) -> dict[str, str]:
+
+def span_runs(dag_id: str, cfg: PipelineConfig) -> dict[str, str]:
     """`{span: run_id}` of the DAG's runs, newest run winning: the span is the run's partition
-    key, its conf `span`, or the day its data interval starts."""
+    key, its conf `span`, or the span (of the pipeline's cadence) its data interval starts in."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -24,7 +27,7 @@ def span_runs(dag_id: str) -> dict[str, str]:
         for run_id, conf, partition_key, start in session.execute(query):
             span = (conf or {}).get("span") or partition_key
             if not span and isinstance(start, dt.datetime):
-                span = start.date().isoformat()
+                span = span_of(cfg, start)
             if span:
                 found[str(span)] = run_id
     return found

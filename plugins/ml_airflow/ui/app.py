@@ -21,7 +21,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ml.config import available_pipelines
+from ml.config import available_pipelines, load_pipeline
 from ml.roots import Roots
 from ml_airflow.links import ARTIFACTS_PREFIX, ERROR_XCOM, REPORTS_XCOM
 from ml_airflow.ui import reports
@@ -72,7 +72,7 @@ def create_app(roots: Roots | None = None) -> FastAPI:
         listing = {
             p: [
                 (span, reports.span_reports(f"{base}/{p}", artifacts(p), span))
-                for span in reports.span_ids(artifacts(p))
+                for span in reports.span_ids(load_pipeline(p), artifacts(p))
             ]
             for p in pipelines
         }
@@ -245,7 +245,7 @@ def task_urls(request: Request, pipeline: str) -> dict[str, str]:
     ui_base = base_url(request).removesuffix(ARTIFACTS_PREFIX)
     dag_id = f"{pipeline}_ingest"
     try:
-        runs = span_runs(dag_id)
+        runs = span_runs(dag_id, load_pipeline(pipeline))
     except Exception:  # noqa: BLE001  (the view still works without run links)
         return {}
     return {span: task_url(ui_base, dag_id, run_id, "validate") for span, run_id in runs.items()}

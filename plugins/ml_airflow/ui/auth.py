@@ -24,7 +24,7 @@ def pipeline_dag_ids(pipeline: str) -> list[str]:
 
 
 def pipeline_of_dag(dag_id: str) -> str | None:
-    """`flights_ingest` -> `flights` (None for a DAG that is no pipeline's)."""
+    """`<pipeline>_ingest` -> `<pipeline>` (None for a DAG that is no pipeline's)."""
     for suffix in DAG_SUFFIXES:
         name = dag_id.removesuffix(f"_{suffix}")
         if name != dag_id and name in available_pipelines():

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.errors import PipelineError
-from ml.spans import parse_span
+from ml.config import PipelineConfig
+from ml.spans import is_span
 
 # (label, path under spans/<span>/) of each per-span report, in display order
 SPAN_REPORTS = (
@@ -28,18 +28,11 @@ class Report:
     url: str
 
 
-def span_ids(pipeline_root: Path) -> list[str]:
+def span_ids(cfg: PipelineConfig, pipeline_root: Path) -> list[str]:
     spans = pipeline_root / "spans"
     if not spans.is_dir():
         return []
-    return sorted(p.name for p in spans.iterdir() if p.is_dir() and is_span(p.name))
-
-
-def is_span(name: str) -> bool:
-    try:
-        return parse_span(name) == name
-    except PipelineError:
-        return False
+    return sorted(p.name for p in spans.iterdir() if p.is_dir() and is_span(cfg, p.name))
 
 
 def span_reports(base: str, pipeline_root: Path, span: str) -> list[Report]:

@@ -7,12 +7,13 @@ numbers come from the store as recorded by the steps.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
 
+from ml.config import load_pipeline
 from ml.results import ResultsStore, queries
+from ml.spans import span_range, span_start
 
 CHECKS = ("landed", "rows", "GE", "schema", "drift", "skew")
 
@@ -53,11 +54,6 @@ class ServingEvent(BaseModel):
     version: int
     run_id: str | None
     detail: str | None = None
-
-
-def _days(first: str, last: str) -> list[str]:
-    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
 
 
 def _check_cell(ran: Any, alarms: Any, severity_state: str, text: str, url: str) -> Cell:
@@ -127,18 +123,17 @@ def span_cells(row: dict[str, Any], base: str) -> list[Cell]:
 
 
 def grid(store: ResultsStore, pipeline: str, base: str, task_urls: dict[str, str]) -> list[SpanColumn]:
-    """One column per day from the first to the last recorded span (gaps = no data landed)."""
+    """One column per span from the first to the last recorded one (gaps = no data landed)."""
     rows = {r["span"]: r for r in queries.spans(store, pipeline)}
     if not rows:
         return []
-    columns = []
-    for day in _days(min(rows), max(rows)):
+    cfg, columns = load_pipeline(pipeline), []
+    for day in span_range(cfg, min(rows), max(rows)):
+        month_start = span_start(cfg, day).day == 1 and span_start(cfg, day).hour == 0
         row = rows.get(day)
         if row is None:
             cells = [Cell(state="missing", text=f"{day}: no span") for _ in CHECKS]
-            columns.append(
-                SpanColumn(span=day, status="missing", cells=cells, month_start=day.endswith("-01"))
-            )
+            columns.append(SpanColumn(span=day, status="missing", cells=cells, month_start=month_start))
             continue
         columns.append(
             SpanColumn(
@@ -146,16 +141,27 @@ def grid(store: ResultsStore, pipeline: str, base: str, task_urls: dict[str, str
                 status=row["status"],
                 cells=span_cells(row, base),
                 task_url=task_urls.get(day, ""),
-                month_start=day.endswith("-01"),
+                month_start=month_start,
             )
         )
     return columns
 
 
-def date_axis(spans: list[str]) -> dict[str, Any]:
-    """A date x axis; one tick per day for up to a month of spans (not plotly's 12 h ticks)."""
-    axis: dict[str, Any] = {"type": "date", "tickformat": "%b %d\n%Y"}
-    return axis | {"dtick": 86_400_000} if len(spans) <= 31 else axis
+# per cadence: tick label, one tick per span (ms or plotly's "M1"), up to how many spans
+TICKS: dict[str, tuple[str, int | str, int]] = {
+    "hourly": ("%H:00\n%b %d", 3_600_000, 48),
+    "daily": ("%b %d\n%Y", 86_400_000, 31),
+    "weekly": ("%b %d\n%Y", 7 * 86_400_000, 26),
+    "monthly": ("%b\n%Y", "M1", 24),
+}
+
+
+def date_axis(spans: list[str], pipeline: str) -> dict[str, Any]:
+    """A date x axis with one tick per span of the pipeline's cadence while they fit (not
+    plotly's 12 h ticks)."""
+    label, dtick, most = TICKS[load_pipeline(pipeline).span_cadence]
+    axis: dict[str, Any] = {"type": "date", "tickformat": label}
+    return axis | {"dtick": dtick} if len(spans) <= most else axis
 
 
 def _ratio(value: float | None, threshold: float | None) -> float | None:
@@ -225,7 +231,7 @@ def distance_figure(store: ResultsStore, pipeline: str, check: str) -> dict[str,
         "yaxis": "y2",
         "line": {"dash": "dash", "color": "#c53030"},
     }
-    dates = date_axis(spans)
+    dates = date_axis(spans, pipeline)
     layout = {
         "height": 260 + 22 * len(features),
         "margin": {"l": 90, "r": 20, "t": 10, "b": 30},
@@ -239,7 +245,7 @@ def distance_figure(store: ResultsStore, pipeline: str, check: str) -> dict[str,
 
 
 def volume_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
-    """Rows per span (bars) and the share of delayed flights (line, right axis)."""
+    """Rows per span (bars) and the share of positive labels (line, right axis)."""
     rows = queries.spans(store, pipeline)
     if not rows:
         return None
@@ -266,13 +272,13 @@ def volume_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
         "layout": {
             "height": 240,
             "margin": {"l": 50, "r": 50, "t": 10, "b": 30},
-            "xaxis": date_axis(spans),
+            "xaxis": date_axis(spans, pipeline),
             "yaxis": {"title": {"text": "rows"}},
             "yaxis2": {
                 "overlaying": "y",
                 "side": "right",
                 "range": [0, 1],
-                "title": {"text": "delayed share"},
+                "title": {"text": "positive label share"},
             },
             "legend": {"orientation": "h", "y": 1.15},
         },
@@ -303,7 +309,7 @@ def null_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
         "layout": {
             "height": 80 + 22 * len(columns),
             "margin": {"l": 100, "r": 20, "t": 10, "b": 30},
-            "xaxis": date_axis(spans),
+            "xaxis": date_axis(spans, pipeline),
         },
     }
 

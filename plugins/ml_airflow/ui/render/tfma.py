@@ -116,7 +116,7 @@ def context(folder: Path) -> dict[str, Any]:
                 "width": 360,
                 "margin": {"t": 10},
                 "xaxis": {"title": {"text": "mean prediction"}, "range": [0, 1]},
-                "yaxis": {"title": {"text": "observed delayed rate"}, "range": [0, 1]},
+                "yaxis": {"title": {"text": "observed positive rate"}, "range": [0, 1]},
             },
         },
     }

@@ -1,0 +1,42 @@
+"""`new-pipeline NAME --from-csv FILE --timestamp-column C --label-column T --cadence K`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ml.cadence import CADENCES
+from ml.roots import Roots
+
+NAME = "new-pipeline"
+HELP = (
+    "scaffold ml/pipelines/NAME/ (pipeline.yaml with inferred types and ranges, module.py, a curated "
+    "schema.pbtxt) from a CSV, and split the CSV into landing spans by its timestamp column"
+)
+PIPELINE = False  # creates the pipeline: no --pipeline to load
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the new pipeline's folder name under ml/pipelines/")
+    parser.add_argument("--from-csv", type=Path, required=True, help="the CSV file")
+    parser.add_argument("--timestamp-column", required=True, help="the column that places a row in a span")
+    parser.add_argument(
+        "--label-column",
+        required=True,
+        help="the numeric target; the label is it above its median (label_fn)",
+    )
+    parser.add_argument("--cadence", required=True, choices=list(CADENCES), help="span cadence")
+
+
+def run(args: argparse.Namespace, cfg: None, roots: Roots) -> dict:
+    from ml.scaffold import write_pipeline
+
+    written = write_pipeline(
+        args.name,
+        args.from_csv,
+        timestamp=args.timestamp_column,
+        target=args.label_column,
+        cadence=args.cadence,
+        roots=roots,
+    )
+    return {"command": NAME, **written}

@@ -1,0 +1,219 @@
+"""`new-pipeline` and the README's "From a CSV to a served model", run line by line (read from
+README.md) on a CSV generated here that nothing in the project knows: taxi-like trips with a
+timestamp and a numeric target. Then the mistakes a user makes with it: one message each."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.cli import run_command
+from ml.config import load_pipeline
+from ml.errors import PipelineError
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def guide_lines() -> list[str]:
+    text = README.read_text()
+    section = text[text.index("### From a CSV to a served model") :]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "README: no bash block under 'From a CSV to a served model'"
+    return [line for line in block[1].splitlines() if line.strip() and not line.startswith("#")]
+
+
+def write_trips(path: Path, rows: int = 900, seed: int = 3) -> None:
+    rng = np.random.default_rng(seed)
+    started = pd.Timestamp("2024-03-04T00:00:00Z") + pd.to_timedelta(
+        np.sort(rng.integers(0, 3 * 24 * 3600, rows)), unit="s"
+    )
+    zone = rng.choice(["north", "south", "east", "west", "airport"], rows)
+    distance = rng.gamma(2.0, 2.5, rows).round(2)
+    passengers = rng.integers(1, 5, rows)
+    shared = rng.integers(0, 2, rows)  # ints that are only 0/1: must stay ints, not booleans
+    fare = (3 + 2.2 * distance + rng.normal(0, 2, rows)).round(2)
+    payment = rng.choice(["card", "cash"], rows)
+    tip = 0.1 * fare * (zone == "airport") + 0.15 * fare * (payment == "card") + rng.normal(0, 0.5, rows)
+    frame = pd.DataFrame(
+        {
+            "trip_id": [f"t{i:05d}" for i in range(rows)],
+            "started_at": started.strftime("%Y-%m-%d %H:%M:%S"),
+            "zone": zone,
+            "payment": payment,
+            "passengers": passengers,
+            "shared": shared,
+            "distance": distance,
+            "fare": fare,
+            "tip": tip.clip(0).round(2),
+        }
+    )
+    frame.loc[rng.choice(rows, 20, replace=False), "distance"] = np.nan
+    frame.to_csv(path, index=False)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, only_pipelines) -> Path:
+    """An empty ml/pipelines/, roots under tmp_path and trips.csv in the working directory."""
+    only_pipelines()
+    monkeypatch.chdir(tmp_path)
+    write_trips(tmp_path / "trips.csv")
+    return tmp_path
+
+
+def test_the_readme_guide_takes_a_new_csv_to_a_served_model(workdir, monkeypatch):
+    lines = guide_lines()
+    assert len(lines) <= 10
+    export, commands = lines[0], lines[1:]
+    for assignment in shlex.split(export.removeprefix("export ")):
+        name, _, value = assignment.partition("=")
+        monkeypatch.setenv(name, value.replace("$PWD", str(workdir)))
+    results = {}
+    for line in commands:
+        argv = shlex.split(os.path.expandvars(line))
+        assert argv[:3] == ["python", "-m", "ml"], line
+        results[argv[3]] = run_command(argv[3:])
+
+    made = results["new-pipeline"]
+    assert made["spans"] == ["2024-03-04", "2024-03-05", "2024-03-06"]
+    assert made["passthrough_columns"] == ["started_at", "tip", "trip_id"]  # ts, target, an id
+    cfg = load_pipeline("trips")
+    types = {f.name: f.type for f in cfg.features}
+    assert types == {
+        "zone": "string",
+        "payment": "string",
+        "passengers": "int",
+        "shared": "int",
+        "distance": "float",
+        "fare": "float",
+    }
+    assert cfg.feature("distance").default is not None and cfg.feature("fare").default is None
+    assert cfg.feature("passengers").min == 0 and cfg.feature("passengers").max >= 4
+    schema = (cfg.folder / "schema.pbtxt").read_text()
+    shared = schema[schema.index('name: "shared"') :].split("feature {")[0]
+    assert "type: INT" in shared and "bool_domain" not in shared and "int_domain" in shared
+    landed = Path(os.environ["ML_DATA_ROOT"]) / "trips"
+    assert sum(len(pd.read_csv(p)) for p in landed.glob("span=*/trips.csv")) == 900
+    assert all((p.parent / "_SUCCESS").is_file() for p in landed.glob("span=*/trips.csv"))
+
+    assert results["check"]["ok"] is True
+    assert [s["passed"] for s in results["ingest-spans"]["spans"]] == [True] * 3
+    assert results["transform"]["spans_used"] == made["spans"] and results["transform"]["spans_missing"] == []
+    assert results["evaluate"]["blessed"] is True and results["evaluate"]["candidate"]["auc"] > 0.7
+    assert results["push"]["version"] == 1 and results["serving-status"]["live_version"] == 1
+    served = Path(os.environ["ML_SERVING_ROOT"]) / "trips" / "1" / "saved_model.pb"
+    assert served.is_file()
+
+
+def test_scaffold_mistakes_are_one_message_and_write_nothing(workdir):
+    def new(*extra: str) -> PipelineError:
+        args = ["--timestamp-column", "started_at", "--label-column", "tip", "--cadence", "daily"]
+        with pytest.raises(PipelineError) as err:
+            run_command(["new-pipeline", "trips", "--from-csv", "trips.csv", *args, *extra])
+        return err.value
+
+    err = new("--timestamp-column", "start_time")
+    assert err.rule == "scaffold-column" and err.column == "start_time" and "started_at" in str(err)
+    err = new("--label-column", "zone")
+    assert err.rule == "scaffold-column" and "must be numeric" in str(err)
+    frame = pd.read_csv("trips.csv")
+    frame.loc[5, "started_at"] = "yesterday"
+    frame.to_csv("trips.csv", index=False)
+    err = new()
+    assert err.rule == "scaffold-timestamp" and "row 7" in str(err) and "'yesterday'" in str(err)
+    assert not (workdir / "pipelines" / "trips").exists()
+
+
+def test_module_mistakes_name_the_function_and_the_column(workdir, tmp_path):
+    write_trips(workdir / "trips.csv", rows=120)
+    run_command(
+        [
+            "new-pipeline",
+            "trips",
+            "--from-csv",
+            "trips.csv",
+            "--timestamp-column",
+            "started_at",
+            "--label-column",
+            "tip",
+            "--cadence",
+            "weekly",
+            "--data-root",
+            str(tmp_path / "data"),
+        ]
+    )
+    folder = workdir / "pipelines" / "trips"
+    assert "cadence: weekly" in (folder / "pipeline.yaml").read_text()
+    module = (folder / "module.py").read_text()
+    mistakes = {  # (the edit, the words of the one-line message)
+        "label": (
+            module.replace("frame[TARGET]", 'frame["fare"]'),
+            "label_fn() in module.py reads column 'fare'",
+        ),
+        "label values": (
+            module.replace("return (target > THRESHOLD)", "return 2 + (target > THRESHOLD)"),
+            "label_fn() must return 0/1",
+        ),
+        "transform": (
+            module.replace("out = {f", 'inputs["tip_high"]\n    out = {f'),
+            "preprocessing_fn() in module.py reads inputs['tip_high']: the label",
+        ),
+    }
+    for name, (text, words) in mistakes.items():
+        broken = workdir / "pipelines" / f"trips_{name}"
+        shutil.copytree(folder, broken)
+        (broken / "module.py").write_text(text)
+        with pytest.raises(PipelineError) as err:
+            run_command(["check", "--pipeline", f"trips_{name}"])
+        assert words in str(err.value) and "\n" not in str(err.value), err.value
+
+    # a derived feature reading a column the config does not declare (a copy of weather)
+    import ml.config
+
+    derived = workdir / "pipelines" / "weather_derived"
+    shutil.copytree(Path(ml.config.__file__).parent / "pipelines" / "weather", derived)
+    text = (derived / "module.py").read_text()
+    (derived / "module.py").write_text(
+        text.replace('frame["temp"] - frame["dewp"]', 'frame["temp"] - frame["dew"]')
+    )
+    with pytest.raises(PipelineError) as err:
+        run_command(["check", "--pipeline", "weather_derived"])
+    assert "derive_features() in module.py reads column 'dew'" in str(err.value) and err.value.column == "dew"
+
+
+def test_an_hourly_pipeline_lands_ingests_and_validates_by_the_hour(workdir, tmp_path):
+    frame = pd.read_csv("trips.csv").head(150)
+    frame["started_at"] = pd.date_range("2024-03-04T22:00:00Z", periods=150, freq="72s").strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )  # 3 hours, across midnight
+    frame.to_csv("hourly.csv", index=False)
+    roots = ["--data-root", str(tmp_path / "data"), "--artifact-root", str(tmp_path / "artifacts")]
+    made = run_command(
+        [
+            "new-pipeline",
+            "rides",
+            "--from-csv",
+            "hourly.csv",
+            "--timestamp-column",
+            "started_at",
+            "--label-column",
+            "tip",
+            "--cadence",
+            "hourly",
+            *roots,
+        ]
+    )
+    assert made["spans"] == ["2024-03-04T22", "2024-03-04T23", "2024-03-05T00"]
+    assert (tmp_path / "data" / "rides" / "span=2024-03-05T00" / "_SUCCESS").is_file()
+    result = run_command(["ingest-spans", "--pipeline", "rides", *roots])
+    assert [s["span"] for s in result["spans"]] == made["spans"] and result["failed"] == {}
+    verdict = tmp_path / "artifacts" / "rides" / "spans" / "2024-03-05T00" / "validation" / "verdict.json"
+    drift = json.loads(verdict.read_text())["checks"]["drift"]
+    assert drift["baseline_spans"] == ["2024-03-04T23"]  # the hour before, across midnight
