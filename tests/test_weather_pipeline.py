@@ -21,6 +21,7 @@ from ml.errors import PipelineError
 from ml.model.tf_example import decode_example
 from ml.results import open_store
 from ml.roots import Roots
+from ml.serving.layout import ServingLayout
 from ml.tfrecord import read_tfrecords
 from ml_airflow.ui import view
 
@@ -90,14 +91,16 @@ def test_every_command_runs_the_weather_pipeline_and_none_falls_back_to_flights(
     assert evaluation["blessed"] is True and evaluation["candidate"]["auc"] >= 0.7
     assert {"Overall", "origin=JFK"} <= set(evaluation["auc_by_slice"])
     assert ml("infra-validate", "--model", model)["passed"] is True
-    with TFServingDouble(roots.serving / MODEL_NAME, MODEL_NAME) as double:
+    config_file = ServingLayout(roots.serving, MODEL_NAME).models_config
+    with TFServingDouble(None, MODEL_NAME, config_file=config_file) as double:
         pushed = ml(
             "push", "--model", model, "--blessing", evaluation["blessing"], "--serving-url", double.url
         )
         status = ml("serving-status", "--serving-url", double.url)
     assert pushed["version"] == 1 and pushed["serving"]["state"] == "AVAILABLE"
     assert all(0 <= p <= 1 for p in pushed["serving"]["smoke_predictions"])
-    assert f"POST /v1/models/{MODEL_NAME}/versions/1:predict" in double.requests
+    assert f"POST /v1/models/{MODEL_NAME}/labels/canary:predict" in double.requests
+    assert pushed["labels"] == {"stable": 1, "canary": 1}
     assert status["live_version"] == 1
     with pytest.raises(PipelineError) as err:
         cli(roots, "rollback", pipeline="weather")
