@@ -171,6 +171,13 @@ class PipelineConfig:
         return {k: float(v) for k, v in self.evaluation.get("thresholds", {}).items()}
 
     @property
+    def eval_options(self):  # -> ml.config_schema.Evaluation (pydantic: imported when used)
+        """The whole `evaluation:` block, typed: min slice size, slice thresholds, benchmark, ..."""
+        from ml.config_schema import Evaluation
+
+        return Evaluation.model_validate(self.evaluation)
+
+    @property
     def serving(self) -> dict[str, Any]:
         return dict(self.raw.get("serving", {}))
 

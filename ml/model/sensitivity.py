@@ -1,0 +1,76 @@
+"""Sensitivity: partial dependence of the prediction on each feature, via `serving_default`.
+
+On a sample of eval examples, one feature at a time is set to each value of a grid (numeric:
+evenly spaced over its observed range in the sample; categorical: its most frequent values)
+while every other feature keeps its value; the curve is the mean prediction per grid value.
+Comparing the candidate's curves with the served model's lists the features whose effect
+changed sharply (largest absolute difference above `evaluation.sensitivity.sharp_change`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ml.config import PipelineConfig
+from ml.model.predict import ServingModel
+
+
+def feature_grid(cfg: PipelineConfig, rows: list[dict], size: int) -> dict[str, list]:
+    grid: dict[str, list] = {}
+    for f in cfg.features:
+        seen = [r[f.name] for r in rows if r.get(f.name) is not None]
+        if not seen:
+            continue
+        if f.type == "string":
+            grid[f.name] = [v for v, _ in Counter(seen).most_common(size)]
+        else:
+            points = np.linspace(min(seen), max(seen), size)
+            values = [int(round(x)) if f.type == "int" else round(float(x), 4) for x in points]
+            grid[f.name] = list(dict.fromkeys(values))
+    return grid
+
+
+def partial_dependence(
+    saved_model: Path, cfg: PipelineConfig, rows: list[dict], grid: dict[str, list]
+) -> dict:
+    """`{feature: {"values": grid, "mean_prediction": [...], "range": max - min}}`."""
+    model = ServingModel(saved_model, cfg)
+    out = {}
+    for name, values in grid.items():
+        batch = [{**row, name: value} for value in values for row in rows]
+        means = model.predict(batch).reshape(len(values), len(rows)).mean(axis=1)
+        curve = [round(float(m), 6) for m in means]
+        out[name] = {"values": values, "mean_prediction": curve, "range": round(max(curve) - min(curve), 6)}
+    return out
+
+
+def sensitivity(cfg: PipelineConfig, rows: list[dict], candidate: Path, served: Path | None) -> dict:
+    """Partial dependence of the candidate (and of the served model), and the sharp changes."""
+    options = cfg.eval_options.sensitivity
+    sample = rows[: options.examples]
+    grid = feature_grid(cfg, sample, options.grid)
+    result: dict = {"examples": len(sample), "candidate": partial_dependence(candidate, cfg, sample, grid)}
+    changed = []
+    if served is not None:
+        result["served"] = partial_dependence(served, cfg, sample, grid)
+        for name, curve in result["candidate"].items():
+            served_curve = result["served"][name]["mean_prediction"]
+            diff = np.abs(np.array(curve["mean_prediction"]) - np.array(served_curve))
+            worst = int(diff.argmax())
+            if diff[worst] > options.sharp_change:
+                changed.append(
+                    {
+                        "feature": name,
+                        "at": curve["values"][worst],
+                        "candidate": curve["mean_prediction"][worst],
+                        "served": result["served"][name]["mean_prediction"][worst],
+                        "max_abs_diff": round(float(diff[worst]), 6),
+                    }
+                )
+    result["sharp_changes"] = sorted(changed, key=lambda c: -c["max_abs_diff"])
+    result["sharp_change_threshold"] = options.sharp_change
+    result["most_sensitive"] = sorted(result["candidate"], key=lambda n: -result["candidate"][n]["range"])
+    return result
