@@ -163,6 +163,16 @@ class PipelineConfig:
         return [list(s) for s in self.evaluation.get("slices", [[]])]
 
     @property
+    def eval_sliced(self) -> list[list[str]]:
+        """`eval_slices` plus a one-column slice for every slice-threshold or gap column."""
+        slices = self.eval_slices
+        options = self.eval_options
+        for column in [*options.slice_thresholds.columns, *options.gaps.columns]:
+            if [column] not in slices:
+                slices.append([column])
+        return slices
+
+    @property
     def eval_metrics(self) -> list[str]:
         return list(self.evaluation.get("metrics", ["ExampleCount", "AUC"]))
 

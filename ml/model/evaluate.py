@@ -97,7 +97,7 @@ def eval_config(cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool =
     return tfma.EvalConfig(
         model_specs=specs,
         metrics_specs=metrics_specs,
-        slicing_specs=[tfma.SlicingSpec(feature_keys=keys) for keys in cfg.eval_slices],
+        slicing_specs=[tfma.SlicingSpec(feature_keys=keys) for keys in cfg.eval_sliced],
         options=tfma.Options(min_slice_size={"value": options.min_slice_size}),
     )
 
@@ -232,7 +232,7 @@ def analyse(
 
     options = cfg.eval_options
     metrics = read_metrics(tfma_dir)
-    sizes = slice_sizes(files, cfg.eval_slices)
+    sizes = slice_sizes(files, cfg.eval_sliced)
     gap_limits = {"max_fpr_gap": options.gaps.max_fpr_gap, "max_fnr_gap": options.gaps.max_fnr_gap}
     rows = _sample_rows(cfg, files, max(options.sensitivity.examples, 1))
     return {
