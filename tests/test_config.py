@@ -64,7 +64,7 @@ MISTAKES = [
         "evaluation.gaps.columns",
         "'airline' is not a feature",
     ),
-    (lambda r: r["evaluation"].update(min_slice_size=0), "evaluation.min_slice_size", "greater than or equal"),
+    (lambda r: r["evaluation"].update(min_slice_size=0), "evaluation.min_slice_size", "greater than"),
     (
         lambda r: r["training"]["retrain_on"].update(drift_features=["visib"]),
         "training.retrain_on.drift_features",
