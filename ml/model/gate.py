@@ -63,7 +63,7 @@ def judge(
         if f["slice"] in small
     ]
     ignored = [dict(t) for t in dict.fromkeys(tuple(i.items()) for i in ignored)]  # one per slice+metric
-    counted = [f for f in mine if f["slice"] not in small]
+    counted = sorted((f for f in mine if f["slice"] not in small), key=lambda f: f["slice"] != OVERALL)
     checks = []
     if robustness is not None:
         from ml.model.robustness import failure_message as probe_message
