@@ -81,7 +81,7 @@ def nan_from_dep_delay(limit: float) -> Callable:
     return change
 
 
-def blurred_except_carrier(carrier: str, amount: float = 0.25) -> Callable:
+def blurred_except_carrier(carrier: str, amount: float = 0.4) -> Callable:
     """Add a fixed pseudo-random offset in [-amount, amount] (a function of each flight's
     dep_delay) to every prediction except those of `carrier`, clipped to [0, 1]: a served model
     that ranks worse everywhere but on that one carrier."""

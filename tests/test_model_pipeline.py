@@ -238,16 +238,16 @@ def test_better_overall_but_worse_on_one_carrier_is_blocked_and_small_slices_nev
     - the served model it is judged against (`--baseline PATH`) is model 1 with a fixed
       pseudo-random offset added to every prediction except carrier BIG's (the smallest carrier
       with >= 50 eval examples): it ranks worse everywhere but on BIG;
-    - the candidate is model 1 with the constant 0.5 for every flight of BIG and of SMALL (the
+    - the candidate is model 1 with the constant 0.2 for every flight of BIG and of SMALL (the
       largest carrier with < 50 examples): exact everywhere else, so better overall and on every
       other carrier, clearly worse on BIG and SMALL. Configured slice column: carrier."""
     cfg = _judging_cfg(benchmark=None, slice_thresholds={"columns": ["carrier"], "auc_max_drop": 0.02})
     big, small = _carrier_sizes(world["evaluation"], 50)
     served = wrap_model(world["model"], tmp_path / "served", blurred_except_carrier(big)) / "saved_model"
-    both = wrap_model(world["model"], tmp_path / "both", constant_for_carriers((big, small)))
+    both = wrap_model(world["model"], tmp_path / "both", constant_for_carriers((big, small), 0.2))
     result = _evaluate(world, cfg, both, tmp_path / "eval-both", baseline=served)
     assert result["blessed"] is False
-    assert result["diff"]["auc"] > 0.01  # better overall than the served model ...
+    assert result["diff"]["auc"] > 0.01, result["side_by_side"]  # better overall than served ...
     assert next(c for c in result["checks"] if c["check"] == "auc on Overall")["passed"]
     assert result["decided_by"] == f"auc on carrier={big}"  # ... blocked by one carrier
     metrics = read_json(Path(result["evaluation_dir"]) / "metrics.json")[f"carrier={big}"]
@@ -260,7 +260,7 @@ def test_better_overall_but_worse_on_one_carrier_is_blocked_and_small_slices_nev
     ignored = {"slice": f"carrier={small}", "metric": "auc", "why": f"too small (n={n})"}
     assert ignored in result["ignored_failures"]
 
-    only_small = wrap_model(world["model"], tmp_path / "small", constant_for_carriers((small,)))
+    only_small = wrap_model(world["model"], tmp_path / "small", constant_for_carriers((small,), 0.2))
     result = _evaluate(world, cfg, only_small, tmp_path / "eval-small", baseline=served)
     assert result["blessed"] is True, result["reason"]  # the same damage on a small slice: no say
     assert result["too_small"][f"carrier={small}"] == f"too small (n={n})"
