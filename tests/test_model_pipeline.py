@@ -397,6 +397,13 @@ def _results_store_holds_the_history(world: dict) -> None:
     assert snapshot() == before
     table = cli(roots, "results", "models")["text"].splitlines()
     assert table[0].split()[:3] == ["run", "window", "AUC"] and len(table) == 2 + 3
+    by_version = cli(roots, "results", "models", "--slices")  # each slice's AUC per version
+    cells = {(r["run_id"], r["slice"]): r for r in by_version["rows"]}
+    assert cells[first, "Overall"]["value"] == world["evaluation"]["candidate"]["auc"]
+    assert cells[first, "origin=JFK"]["pushed_version"] == 1 and ("m2", "origin=JFK") in cells
+    head, _, overall_line, *_ = by_version["text"].splitlines()
+    assert head.split("  ")[0] == "slice" and f"{first} (v1)" in head and "m2 (v2)" in head
+    assert overall_line.startswith("Overall")
 
 
 def test_push_waits_for_tf_serving_double_and_rolls_back_when_load_fails(world, tmp_path):
