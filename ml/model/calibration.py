@@ -25,19 +25,26 @@ def calibration_tables(tfma_dir: Path, slice_of: str = "Overall") -> dict[str, l
             buckets = kv.value.calibration_histogram_buckets.buckets
             if not buckets:
                 continue
-            rows = []
-            for b in buckets:
+            sums: dict[tuple[float, float], list[float]] = {}
+            for b in buckets:  # TFMA's under/overflow buckets (< 0, >= 1) join the end buckets
                 n = b.num_weighted_examples.value
                 if n <= 0:
                     continue
-                rows.append(
-                    {
-                        "lower": round(max(b.lower_threshold_inclusive, 0.0), 4),
-                        "upper": round(min(b.upper_threshold_exclusive, 1.0), 4),
-                        "examples": int(round(n)),
-                        "mean_prediction": round(b.total_weighted_refined_prediction.value / n, 4),
-                        "observed_rate": round(b.total_weighted_label.value / n, 4),
-                    }
-                )
+                lower = min(max(b.lower_threshold_inclusive, 0.0), 1.0 - 1.0 / CALIBRATION_BUCKETS)
+                key = (round(lower, 4), round(min(lower + 1.0 / CALIBRATION_BUCKETS, 1.0), 4))
+                acc = sums.setdefault(key, [0.0, 0.0, 0.0])
+                acc[0] += n
+                acc[1] += b.total_weighted_refined_prediction.value
+                acc[2] += b.total_weighted_label.value
+            rows = [
+                {
+                    "lower": lower,
+                    "upper": upper,
+                    "examples": int(round(n)),
+                    "mean_prediction": round(pred / n, 4),
+                    "observed_rate": round(label / n, 4),
+                }
+                for (lower, upper), (n, pred, label) in sorted(sums.items())
+            ]
             tables[kv.key.model_name or "candidate"] = rows
     return tables

@@ -10,7 +10,6 @@ robustness probe, sensitivity) and `E/blessing.json` (the verdict of ml.model.ga
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 from pathlib import Path
 
@@ -201,10 +200,13 @@ def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: dict, spans: str
 
 
 def _sample_rows(cfg: PipelineConfig, files: list[Path], count: int) -> list[dict]:
+    """`count` eval examples spread evenly over every eval span (deterministic)."""
     from ml.model.predict import raw_rows
     from ml.tfrecord import read_tfrecords
 
-    return raw_rows(list(itertools.islice((r for f in files for r in read_tfrecords(f)), count)), cfg)
+    records = [r for f in files for r in read_tfrecords(f)]
+    step = max(len(records) / count, 1.0)
+    return raw_rows([records[int(i * step)] for i in range(min(count, len(records)))], cfg)
 
 
 def side_by_side(metrics: dict) -> dict[str, dict[str, float | None]]:
