@@ -382,6 +382,9 @@ def _results_store_holds_the_history(world: dict) -> None:
     assert [m["value"] for m in overall if m["model"] == "candidate"] == [
         world["evaluation"]["candidate"]["auc"]
     ]
+    assert [m["value"] for m in overall if m["model"] == "benchmark"] == [
+        read_json(Path(world["evaluation"]["blessing"]))["benchmark_metrics"]["auc"]
+    ]
 
     def snapshot() -> dict:
         # span rows: tests/test_drift.py (this fixture hand-writes verdicts, bypassing validate)
