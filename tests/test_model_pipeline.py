@@ -277,6 +277,7 @@ def test_model_returning_nan_for_an_edge_case_is_not_pushed(world, tmp_path):
     model = wrap_model(world["model"], tmp_path / "nan", nan_from_dep_delay(2000.0))
     result = _evaluate(world, _judging_cfg(), model, tmp_path / "eval", baseline=serving.version_dir(1))
     assert result["diff"]["auc"] == pytest.approx(0.0, abs=1e-6)
+    assert result["sharp_changes"] == []  # on the observed range it is model 1, curve for curve
     assert result["blessed"] is False and result["decided_by"] == "robustness probe"
     assert "input dep_delay=2000.0 (max): prediction nan" in result["reason"]
     with pytest.raises(PipelineError) as err:

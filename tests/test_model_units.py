@@ -194,3 +194,18 @@ def test_slice_gaps_use_only_slices_with_enough_examples_and_warn_or_block():
         assert verdict["blessed"] is blessed
         assert ("fall_out gap on carrier" == verdict["decided_by"]) is not blessed
         assert bool(verdict["warnings"]) is blessed
+
+
+def test_sharp_changes_list_features_whose_partial_dependence_moved():
+    from ml.model.sensitivity import sharp_changes
+
+    def curve(values, means):
+        return {"values": values, "mean_prediction": means}
+
+    carriers = ["UA", "AA"]
+    candidate = {"dep_delay": curve([0, 60, 120], [0.1, 0.5, 0.9]), "carrier": curve(carriers, [0.2, 0.3])}
+    served = {"dep_delay": curve([0, 60, 120], [0.1, 0.2, 0.85]), "carrier": curve(carriers, [0.25, 0.3])}
+    assert sharp_changes(candidate, served, 0.1) == [
+        {"feature": "dep_delay", "at": 60, "candidate": 0.5, "served": 0.2, "max_abs_diff": 0.3}
+    ]
+    assert sharp_changes(candidate, served, 0.3) == [] and sharp_changes(candidate, {}, 0.0) == []

@@ -47,30 +47,39 @@ def partial_dependence(
     return out
 
 
+def sharp_changes(candidate: dict, served: dict, threshold: float) -> list[dict]:
+    """Features whose partial-dependence curves differ by more than `threshold` somewhere on
+    the grid, largest difference first."""
+    changed = []
+    for name, curve in candidate.items():
+        if name not in served:
+            continue
+        other = served[name]["mean_prediction"]
+        diff = np.abs(np.array(curve["mean_prediction"]) - np.array(other))
+        worst = int(diff.argmax())
+        if diff[worst] > threshold:
+            changed.append(
+                {
+                    "feature": name,
+                    "at": curve["values"][worst],
+                    "candidate": curve["mean_prediction"][worst],
+                    "served": other[worst],
+                    "max_abs_diff": round(float(diff[worst]), 6),
+                }
+            )
+    return sorted(changed, key=lambda c: -c["max_abs_diff"])
+
+
 def sensitivity(cfg: PipelineConfig, rows: list[dict], candidate: Path, served: Path | None) -> dict:
     """Partial dependence of the candidate (and of the served model), and the sharp changes."""
     options = cfg.eval_options.sensitivity
     sample = rows[: options.examples]
     grid = feature_grid(cfg, sample, options.grid)
     result: dict = {"examples": len(sample), "candidate": partial_dependence(candidate, cfg, sample, grid)}
-    changed = []
     if served is not None:
         result["served"] = partial_dependence(served, cfg, sample, grid)
-        for name, curve in result["candidate"].items():
-            served_curve = result["served"][name]["mean_prediction"]
-            diff = np.abs(np.array(curve["mean_prediction"]) - np.array(served_curve))
-            worst = int(diff.argmax())
-            if diff[worst] > options.sharp_change:
-                changed.append(
-                    {
-                        "feature": name,
-                        "at": curve["values"][worst],
-                        "candidate": curve["mean_prediction"][worst],
-                        "served": result["served"][name]["mean_prediction"][worst],
-                        "max_abs_diff": round(float(diff[worst]), 6),
-                    }
-                )
-    result["sharp_changes"] = sorted(changed, key=lambda c: -c["max_abs_diff"])
+    served_curves = result.get("served", {})
+    result["sharp_changes"] = sharp_changes(result["candidate"], served_curves, options.sharp_change)
     result["sharp_change_threshold"] = options.sharp_change
     result["most_sensitive"] = sorted(result["candidate"], key=lambda n: -result["candidate"][n]["range"])
     return result
