@@ -77,7 +77,10 @@ def sensitivity(cfg: PipelineConfig, rows: list[dict], candidate: Path, served: 
     grid = feature_grid(cfg, sample, options.grid)
     result: dict = {"examples": len(sample), "candidate": partial_dependence(candidate, cfg, sample, grid)}
     if served is not None:
-        result["served"] = partial_dependence(served, cfg, sample, grid)
+        try:
+            result["served"] = partial_dependence(served, cfg, sample, grid)
+        except Exception as exc:  # noqa: BLE001 -- e.g. a served model from before a feature change
+            result["served_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     served_curves = result.get("served", {})
     result["sharp_changes"] = sharp_changes(result["candidate"], served_curves, options.sharp_change)
     result["sharp_change_threshold"] = options.sharp_change
