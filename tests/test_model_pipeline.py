@@ -208,6 +208,17 @@ def test_evaluation_reports_benchmark_small_slices_gaps_calibration_and_sensitiv
     probe = analysis["robustness"]
     assert probe["passed"] and probe["inputs"] == probe["edge_cases"] + 64 and probe["edge_cases"] > 20
 
+    from ml.model.report import evaluation_report
+    from ml_airflow.ui.render.tfma import context
+
+    report = evaluation_report(Path(blessing["evaluation_dir"]))
+    assert report.splitlines()[1].split() == ["metric", "candidate", "benchmark", "served"]
+    smallest = min(small, key=sizes.__getitem__)
+    assert f"{smallest}  {sizes[smallest]}" in report and f"too small (n={sizes[smallest]})" in report
+    assert "robustness probe: " in report and "dep_delay: mean prediction" in report
+    assert "[0.0, 0.1)" in report and "verdict: BLESSED: every check passed" in report
+    assert context(Path(blessing["evaluation_dir"]))["report"] == report  # the ML view's run page
+
 
 def test_candidate_no_better_than_the_benchmark_is_not_blessed(world, tmp_path):
     """The candidate IS the benchmark: the logistic regression's own SavedModel (trained on this
