@@ -209,6 +209,16 @@ def _sample_rows(cfg: PipelineConfig, files: list[Path], count: int) -> list[dic
     return raw_rows([records[int(i * step)] for i in range(min(count, len(records)))], cfg)
 
 
+def _served(path: Path, cfg: PipelineConfig):
+    """The served model for the sensitivity comparison; None when it cannot be loaded."""
+    from ml.model.predict import ServingModel
+
+    try:
+        return ServingModel(path, cfg)
+    except Exception:  # noqa: BLE001 -- e.g. no serving_default: TFMA would have failed first
+        return None
+
+
 def side_by_side(metrics: dict) -> dict[str, dict[str, float | None]]:
     """`{metric: {candidate, benchmark, served}}` on the overall slice."""
     row = metrics.get(OVERALL, {})
@@ -228,6 +238,7 @@ def analyse(
 ) -> dict:
     """Everything beside TFMA's own metrics: slice sizes, gaps, calibration, probe, sensitivity."""
     from ml.model.calibration import calibration_tables
+    from ml.model.predict import ServingModel
     from ml.model.robustness import robustness_probe
     from ml.model.sensitivity import sensitivity
     from ml.model.slices import slice_gaps, slice_sizes, too_small
@@ -237,6 +248,8 @@ def analyse(
     sizes = slice_sizes(files, cfg.eval_sliced)
     gap_limits = {"max_fpr_gap": options.gaps.max_fpr_gap, "max_fnr_gap": options.gaps.max_fnr_gap}
     rows = _sample_rows(cfg, files, max(options.sensitivity.examples, 1))
+    model = ServingModel(candidate, cfg)  # loaded once for the probe and the sensitivity
+    served = _served(baseline.path, cfg) if baseline else None
     return {
         "metrics": metrics,
         "slice_sizes": sizes,
@@ -244,8 +257,8 @@ def analyse(
         "too_small": too_small(sizes, options.min_slice_size),
         "gaps": slice_gaps(metrics, sizes, options.gaps.columns, options.min_slice_size, gap_limits),
         "calibration": calibration_tables(tfma_dir),
-        "robustness": robustness_probe(cfg, candidate, rows),
-        "sensitivity": sensitivity(cfg, rows, candidate, baseline.path if baseline else None),
+        "robustness": robustness_probe(cfg, model, rows),
+        "sensitivity": sensitivity(cfg, rows, model, served),
         "side_by_side": side_by_side(metrics),
     }
 

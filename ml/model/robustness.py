@@ -85,11 +85,10 @@ def _bad(p: float) -> bool:
     return not math.isfinite(p) or p < 0 or p > 1
 
 
-def robustness_probe(cfg: PipelineConfig, saved_model: Path, rows: list[dict]) -> dict:
+def robustness_probe(cfg: PipelineConfig, model: ServingModel, rows: list[dict]) -> dict:
     """Run every probe input through `serving_default`; `passed` only when all answered well."""
     options = cfg.eval_options.probe
     inputs = probe_inputs(cfg, rows, string_domains(cfg.schema_path), options.random_inputs, options.seed)
-    model = ServingModel(saved_model, cfg)
     failures = []
     try:
         predictions = model.predict([row for _, row in inputs]).tolist()

@@ -10,7 +10,6 @@ changed sharply (largest absolute difference above `evaluation.sensitivity.sharp
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -33,11 +32,8 @@ def feature_grid(cfg: PipelineConfig, rows: list[dict], size: int) -> dict[str, 
     return grid
 
 
-def partial_dependence(
-    saved_model: Path, cfg: PipelineConfig, rows: list[dict], grid: dict[str, list]
-) -> dict:
+def partial_dependence(model: ServingModel, rows: list[dict], grid: dict[str, list]) -> dict:
     """`{feature: {"values": grid, "mean_prediction": [...], "range": max - min}}`."""
-    model = ServingModel(saved_model, cfg)
     out = {}
     for name, values in grid.items():
         batch = [{**row, name: value} for value in values for row in rows]
@@ -70,15 +66,17 @@ def sharp_changes(candidate: dict, served: dict, threshold: float) -> list[dict]
     return sorted(changed, key=lambda c: -c["max_abs_diff"])
 
 
-def sensitivity(cfg: PipelineConfig, rows: list[dict], candidate: Path, served: Path | None) -> dict:
+def sensitivity(
+    cfg: PipelineConfig, rows: list[dict], candidate: ServingModel, served: ServingModel | None
+) -> dict:
     """Partial dependence of the candidate (and of the served model), and the sharp changes."""
     options = cfg.eval_options.sensitivity
     sample = rows[: options.examples]
     grid = feature_grid(cfg, sample, options.grid)
-    result: dict = {"examples": len(sample), "candidate": partial_dependence(candidate, cfg, sample, grid)}
+    result: dict = {"examples": len(sample), "candidate": partial_dependence(candidate, sample, grid)}
     if served is not None:
         try:
-            result["served"] = partial_dependence(served, cfg, sample, grid)
+            result["served"] = partial_dependence(served, sample, grid)
         except Exception as exc:  # noqa: BLE001 -- e.g. a served model from before a feature change
             result["served_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     served_curves = result.get("served", {})
