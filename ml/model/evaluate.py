@@ -23,6 +23,7 @@ from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.calibration import CALIBRATION_BUCKETS
+from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE
 from ml.model.layout import Baseline, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.model.slices import OVERALL, slice_name
@@ -30,8 +31,7 @@ from ml.model.window import parse_span_range, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths
 
-CANDIDATE, BASELINE, BENCHMARK = "candidate", "baseline", "benchmark"
-GATE_METRIC = "AUC"
+GATE_METRIC = "AUC"  # the TFMA metric class the thresholds are on (its key: "auc")
 
 
 def _model_spec(cfg: PipelineConfig, name: str, is_baseline: bool = False) -> tfma.ModelSpec:
