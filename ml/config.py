@@ -199,12 +199,29 @@ class PipelineConfig:
         return [list(s) for s in self.evaluation.get("slices", [[]])]
 
     @property
+    def eval_sliced(self) -> list[list[str]]:
+        """`eval_slices` plus a one-column slice for every slice-threshold or gap column."""
+        slices = self.eval_slices
+        options = self.eval_options
+        for column in [*options.slice_thresholds.columns, *options.gaps.columns]:
+            if [column] not in slices:
+                slices.append([column])
+        return slices
+
+    @property
     def eval_metrics(self) -> list[str]:
         return list(self.evaluation.get("metrics", ["ExampleCount", "AUC"]))
 
     @property
     def eval_thresholds(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.evaluation.get("thresholds", {}).items()}
+
+    @property
+    def eval_options(self):  # -> ml.config_schema.Evaluation (pydantic: imported when used)
+        """The whole `evaluation:` block, typed: min slice size, slice thresholds, benchmark, ..."""
+        from ml.config_schema import Evaluation
+
+        return Evaluation.model_validate(self.evaluation)
 
     @property
     def serving(self) -> dict[str, Any]:

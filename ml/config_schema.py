@@ -143,10 +143,45 @@ class Training(Strict):
     retrain_on: RetrainOn = RetrainOn()
 
 
+# ---- evaluation: how a model is judged (README "How a model is judged")
+class SliceThresholds(Strict):
+    columns: list[str] = []  # features; each is also sliced on (evaluation.slices or not)
+    auc_max_drop: float = Field(0.02, ge=0)  # per slice of those columns, vs the served model
+
+
+class BenchmarkCfg(Strict):
+    margin: float = 0.0  # the candidate's overall AUC must exceed the benchmark's by this
+    epochs: int = Field(3, ge=1)
+
+
+class Gaps(Strict):
+    columns: list[str] = []
+    max_fpr_gap: float | None = Field(None, ge=0, le=1)
+    max_fnr_gap: float | None = Field(None, ge=0, le=1)
+    severity: Literal["block", "warn"] = "warn"
+
+
+class ProbeCfg(Strict):
+    random_inputs: int = Field(64, ge=0)
+    seed: int = 0
+
+
+class SensitivityCfg(Strict):
+    examples: int = Field(200, ge=1)
+    grid: int = Field(8, ge=2)
+    sharp_change: float = Field(0.1, gt=0)
+
+
 class Evaluation(Strict):
     slices: list[list[str]] = [[]]
     metrics: list[str] = ["ExampleCount", "AUC"]
     thresholds: dict[Literal["auc_lower_bound", "auc_max_drop"], float] = {}
+    min_slice_size: int = Field(1, ge=1)  # TFMA Options.min_slice_size; smaller never decide
+    slice_thresholds: SliceThresholds = SliceThresholds()
+    benchmark: BenchmarkCfg | None = None
+    gaps: Gaps = Gaps()
+    probe: ProbeCfg = ProbeCfg()
+    sensitivity: SensitivityCfg = SensitivityCfg()
 
 
 class Serving(Strict):
@@ -206,6 +241,9 @@ class PipelineYaml(Strict):
         for keys in self.evaluation.slices:
             for feature in keys:
                 need("evaluation.slices", feature, set(self.features), "a feature")
+        for where in ("slice_thresholds", "gaps"):
+            for feature in getattr(self.evaluation, where).columns:
+                need(f"evaluation.{where}.columns", feature, set(self.features), "a feature")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -106,8 +106,15 @@ def evaluate_summary(result: dict[str, Any]) -> str:
     base = result.get("baseline_metrics") or {}
     if base.get("auc") is not None:
         line += f" vs baseline {_num(base['auc'], 3)}"
+    bench = result.get("benchmark_metrics") or {}
+    if bench.get("auc") is not None:
+        line += f", benchmark {_num(bench['auc'], 3)}"
+    if result.get("too_small"):
+        line += f"; {len(result['too_small'])} slice(s) too small to decide"
     if result.get("blessed"):
         return line + "; blessed"
+    if result.get("reason"):
+        return line + f"; NOT blessed by {result.get('decided_by')}: {result['reason']}"
     decided = f" by {result.get('failing_metric')} on {result.get('failing_slice')}"
     return line + "; NOT blessed" + (decided if result.get("failing_metric") else "")
 

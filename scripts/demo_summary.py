@@ -9,7 +9,6 @@ run's task states and XComs from the Airflow REST API. Exit 1 when a span or the
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import urllib.error
@@ -22,12 +21,11 @@ from airflow_wait import Api  # noqa: E402  (scripts/ is this script's own folde
 
 from ml.atomic import read_json  # noqa: E402
 from ml.config import load_pipeline  # noqa: E402
+from ml.model.report import evaluation_report  # noqa: E402
 from ml.roots import Roots  # noqa: E402
 from ml.serving.labels import stable_version  # noqa: E402
 from ml.serving.layout import ServingLayout  # noqa: E402
 from ml.spans import SpanPaths, span_range  # noqa: E402
-
-METRICS = ("example_count", "auc", "binary_accuracy", "precision", "recall")
 
 
 def load(path: Path) -> dict | None:
@@ -74,19 +72,6 @@ def xcom(api: Api, dag_id: str, run_id: str, task_id: str, key: str = "return_va
         return None
 
 
-def fmt(value) -> str:
-    return "-" if not isinstance(value, int | float) or math.isnan(value) else f"{value:.4g}"
-
-
-def metrics_table(evaluation_dir: str) -> None:
-    table = load(Path(evaluation_dir) / "metrics.json") or {}
-    print(f"{'slice':<22}" + "".join(f"{m:>16}" for m in METRICS) + f"{'served auc':>12}")
-    for name, groups in table.items():
-        cand, base = groups.get("candidate", {}), groups.get("baseline") or {}
-        cells = "".join(f"{fmt(cand.get(m)):>16}" for m in METRICS)
-        print(f"{name:<22}{cells}{fmt(base.get('auc')):>12}")
-
-
 def train_summary(api: Api, dag_id: str, run_id: str) -> bool:
     run = urllib.parse.quote(run_id, safe="")
     tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances")["task_instances"]
@@ -101,7 +86,7 @@ def train_summary(api: Api, dag_id: str, run_id: str) -> bool:
             f"evaluated on spans {', '.join(evaluation.get('spans', []))}; "
             f"baseline: {evaluation.get('baseline') or 'none (nothing served yet)'}"
         )
-        metrics_table(evaluation["evaluation_dir"])
+        print(evaluation_report(Path(evaluation["evaluation_dir"])))
         reason = xcom(api, dag_id, run_id, "is_blessed", "reason")
         print(f"blessed: {evaluation.get('blessed')} ({reason})")
     push = xcom(api, dag_id, run_id, "push")

@@ -60,6 +60,12 @@ MISTAKES = [
         "'airline' is not a feature",
     ),
     (
+        lambda r: r["evaluation"]["gaps"].update(columns=["airline"]),
+        "evaluation.gaps.columns",
+        "'airline' is not a feature",
+    ),
+    (lambda r: r["evaluation"].update(min_slice_size=0), "evaluation.min_slice_size", "greater than"),
+    (
         lambda r: r["training"]["retrain_on"].update(drift_features=["visib"]),
         "training.retrain_on.drift_features",
         "'visib' has no",

@@ -262,6 +262,7 @@ def test_pipeline_view_grid_drift_and_models(client, tokens, artifact_root):
     assert f'href="/ml-artifacts/flights/stats/{SPAN}?against=2013-01-01"' in html
     assert 'id="drift-plot"' in html and 'id="slices-plot"' in html and 'id="nulls-plot"' in html
     assert '"y": ["arr_delay"]' in html  # the null-rate heatmap: columns that were ever null
+    assert f'"x": ["{RUN} (v1)"]' in html  # the slice heatmap: one column per run, its version
     assert "0.7100" in html and "blessed" in html and "live" in html
     assert "https://" not in html
     spans = client.get("/ml-artifacts/flights/api/spans", headers=auth(tokens)).json()

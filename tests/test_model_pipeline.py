@@ -8,6 +8,8 @@ module-scoped fixtures; the only test double is tests/tf_serving_double.py (TF S
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from model_wrappers import blurred_except_carrier, constant_for_carriers, nan_from_dep_delay, wrap_model
 
 from ml.atomic import atomic_write_json, read_json
 from ml.data.examples import serialize_examples
@@ -165,6 +168,140 @@ def test_shuffled_label_model_is_not_blessed_and_push_refuses(world):
     assert ServingLayout(roots.serving, "flights_delay").versions() == [1]
 
 
+def _judging_cfg(**evaluation):
+    """The flights config with `evaluation:` keys overridden. These 3 spans hold ~540 eval
+    examples, so the minimum slice size is 50 (several carriers above it, several below)."""
+    from ml.config import load_pipeline
+
+    cfg = load_pipeline("flights")
+    raw = copy.deepcopy(cfg.raw)
+    raw["evaluation"].update({"min_slice_size": 50, "sensitivity": {"examples": 50, "grid": 4}} | evaluation)
+    return dataclasses.replace(cfg, raw=raw)
+
+
+def _evaluate(world: dict, cfg, model: Path, output: Path, baseline: Path | None = None) -> dict:
+    from ml.model.evaluate import evaluate
+    from ml.model.layout import Baseline
+
+    return evaluate(
+        cfg, world["roots"], model, baseline=Baseline(baseline) if baseline else None, output=output
+    )
+
+
+def test_evaluation_reports_benchmark_small_slices_gaps_calibration_and_sensitivity(world):
+    blessing = read_json(Path(world["evaluation"]["blessing"]))
+    analysis = read_json(Path(blessing["analysis"]))
+    assert blessing["benchmark"]["kind"] == "logistic regression"
+    side = blessing["side_by_side"]["auc"]
+    assert side["candidate"] > side["benchmark"] > 0.6 and side["served"] is None
+    checks = {c["check"]: c for c in blessing["checks"]}
+    assert checks["auc vs benchmark"]["passed"] and checks["robustness probe"]["passed"]
+    sizes, small = analysis["slice_sizes"], blessing["too_small"]
+    assert small and all(small[s] == f"too small (n={sizes[s]})" and sizes[s] < 100 for s in small)
+    assert blessing["auc_by_slice"].get(next(iter(small))) is None  # TFMA computed nothing for it
+    gaps = {(g["column"], g["metric"]): g for g in blessing["gaps"]}
+    assert set(gaps) == {(c, m) for c in ("carrier", "origin") for m in ("fall_out", "miss_rate")}
+    fpr = gaps["origin", "fall_out"]
+    assert fpr["gap"] == pytest.approx(fpr["worst_value"] - fpr["best_value"], abs=1e-6)
+    for model in ("candidate", "benchmark"):
+        table = analysis["calibration"][model]
+        assert sum(b["examples"] for b in table) == sizes["Overall"]
+        assert all(0 <= b["lower"] <= b["mean_prediction"] <= b["upper"] <= 1 for b in table)
+    curves = analysis["sensitivity"]["candidate"]
+    assert set(curves) == {f.name for f in _judging_cfg().features}
+    assert analysis["sensitivity"]["most_sensitive"][0] == "dep_delay"  # the delay drives the label
+    probe = analysis["robustness"]
+    assert probe["passed"] and probe["inputs"] == probe["edge_cases"] + 64 and probe["edge_cases"] > 20
+
+    from ml.model.report import evaluation_report
+    from ml_airflow.ui.render.tfma import context
+
+    report = evaluation_report(Path(blessing["evaluation_dir"]))
+    assert report.splitlines()[1].split() == ["metric", "candidate", "benchmark", "served"]
+    smallest = min(small, key=sizes.__getitem__)
+    assert f"{smallest}  {sizes[smallest]}" in report and f"too small (n={sizes[smallest]})" in report
+    assert "robustness probe: " in report and "dep_delay: mean prediction" in report
+    assert "[0.0, 0.1)" in report and "verdict: BLESSED: every check passed" in report
+    assert context(Path(blessing["evaluation_dir"]))["report"] == report  # the ML view's run page
+
+
+def test_candidate_no_better_than_the_benchmark_is_not_blessed(world, tmp_path):
+    """The candidate IS the benchmark: the logistic regression's own SavedModel (trained on this
+    transform output by the first evaluation) put in a model dir. With nothing served, it clears
+    the absolute AUC bound, but equal AUC does not beat the benchmark by the margin."""
+    bench = Path(world["transform"]["transform_dir"]) / "benchmark"
+    model = tmp_path / "benchmark-as-candidate"
+    shutil.copytree(bench / "saved_model", model / "saved_model")
+    shutil.copy2(world["model"] / "train_result.json", model / "train_result.json")
+    result = _evaluate(world, _judging_cfg(), model, tmp_path / "eval")
+    assert result["blessed"] is False and result["decided_by"] == "auc vs benchmark"
+    assert "the benchmark (logistic regression)" in result["reason"] and "does not beat" in result["reason"]
+    side = result["side_by_side"]["auc"]
+    assert side["candidate"] == side["benchmark"] >= 0.65 and side["served"] is None
+    assert next(c for c in result["checks"] if c["check"] == "auc on Overall")["passed"]
+
+
+def _carrier_sizes(result: dict, min_size: int) -> tuple[str, str]:
+    """The smallest carrier with >= min_size eval examples and the largest one below it."""
+    sizes = {s: n for s, n in result["example_count_by_slice"].items() if s.startswith("carrier=")}
+    big = min((s for s in sizes if sizes[s] >= min_size), key=sizes.__getitem__)
+    small = max((s for s in sizes if 5 <= sizes[s] < min_size), key=sizes.__getitem__)
+    return big.split("=")[1], small.split("=")[1]
+
+
+def test_better_overall_but_worse_on_one_carrier_is_blocked_and_small_slices_never_decide(world, tmp_path):
+    """Crafted honestly (tests/model_wrappers.py), from model 1 = served v1:
+    - the served model it is judged against (`--baseline PATH`) is model 1 with a fixed
+      pseudo-random offset added to every prediction except carrier BIG's (the smallest carrier
+      with >= 50 eval examples): it ranks worse everywhere but on BIG;
+    - the candidate is model 1 with the constant 0.2 for every flight of BIG and of SMALL (the
+      largest carrier with < 50 examples): exact everywhere else, so better overall and on every
+      other carrier, clearly worse on BIG and SMALL. Configured slice column: carrier."""
+    cfg = _judging_cfg(benchmark=None, slice_thresholds={"columns": ["carrier"], "auc_max_drop": 0.02})
+    big, small = _carrier_sizes(world["evaluation"], 50)
+    served = wrap_model(world["model"], tmp_path / "served", blurred_except_carrier(big)) / "saved_model"
+    both = wrap_model(world["model"], tmp_path / "both", constant_for_carriers((big, small), 0.2))
+    result = _evaluate(world, cfg, both, tmp_path / "eval-both", baseline=served)
+    assert result["blessed"] is False
+    assert result["diff"]["auc"] > 0.01, result["side_by_side"]  # better overall than served ...
+    assert next(c for c in result["checks"] if c["check"] == "auc on Overall")["passed"]
+    assert result["decided_by"] == f"auc on carrier={big}"  # ... blocked by one carrier
+    metrics = read_json(Path(result["evaluation_dir"]) / "metrics.json")[f"carrier={big}"]
+    cand, base = metrics["candidate"]["auc"], metrics["baseline"]["auc"]
+    assert cand == pytest.approx(0.5) and base > 0.6
+    assert f"carrier={big}: auc {cand:.4f} vs served {base:.4f}" in result["reason"]
+    assert "allowed drop 0.0200" in result["reason"]
+    assert [f["slice"] for f in result["failures"]] == [f"carrier={big}"]
+    n = result["example_count_by_slice"][f"carrier={small}"]
+    ignored = {"slice": f"carrier={small}", "metric": "auc", "why": f"too small (n={n})"}
+    assert ignored in result["ignored_failures"]
+
+    only_small = wrap_model(world["model"], tmp_path / "small", constant_for_carriers((small,), 0.2))
+    result = _evaluate(world, cfg, only_small, tmp_path / "eval-small", baseline=served)
+    assert result["blessed"] is True, result["reason"]  # the same damage on a small slice: no say
+    assert result["too_small"][f"carrier={small}"] == f"too small (n={n})"
+    assert ignored in result["ignored_failures"]
+
+
+def test_model_returning_nan_for_an_edge_case_is_not_pushed(world, tmp_path):
+    """Model 1 wrapped to return NaN when dep_delay >= 2000, pipeline.yaml's maximum for it: no
+    real flight of these spans gets there, so every TFMA metric equals the served model's (v1
+    is model 1); only the robustness probe's edge case `dep_delay=2000.0 (max)` finds it."""
+    roots = world["roots"]
+    serving = ServingLayout(roots.serving, "flights_delay")
+    before = serving.versions()
+    model = wrap_model(world["model"], tmp_path / "nan", nan_from_dep_delay(2000.0))
+    result = _evaluate(world, _judging_cfg(), model, tmp_path / "eval", baseline=serving.version_dir(1))
+    assert result["diff"]["auc"] == pytest.approx(0.0, abs=1e-6)
+    assert result["sharp_changes"] == []  # on the observed range it is model 1, curve for curve
+    assert result["blessed"] is False and result["decided_by"] == "robustness probe"
+    assert "input dep_delay=2000.0 (max): prediction nan" in result["reason"]
+    with pytest.raises(PipelineError) as err:
+        cli(roots, "push", "--model", str(model), "--blessing", result["blessing"])
+    assert err.value.rule == "not-blessed" and "dep_delay=2000.0 (max)" in str(err.value)
+    assert serving.versions() == before
+
+
 def test_second_model_interrupted_push_then_version_2_then_rollback(world, monkeypatch):
     roots, base = world["roots"], world["base"]
     serving = ServingLayout(roots.serving, "flights_delay")
@@ -276,6 +413,9 @@ def _results_store_holds_the_history(world: dict) -> None:
     assert [m["value"] for m in overall if m["model"] == "candidate"] == [
         world["evaluation"]["candidate"]["auc"]
     ]
+    assert [m["value"] for m in overall if m["model"] == "benchmark"] == [
+        read_json(Path(world["evaluation"]["blessing"]))["benchmark_metrics"]["auc"]
+    ]
 
     def snapshot() -> dict:
         # span rows: tests/test_drift.py (this fixture hand-writes verdicts, bypassing validate)
@@ -291,6 +431,13 @@ def _results_store_holds_the_history(world: dict) -> None:
     assert snapshot() == before
     table = cli(roots, "results", "models")["text"].splitlines()
     assert table[0].split()[:3] == ["run", "window", "AUC"] and len(table) == 2 + 3
+    by_version = cli(roots, "results", "models", "--slices")  # each slice's AUC per version
+    cells = {(r["run_id"], r["slice"]): r for r in by_version["rows"]}
+    assert cells[first, "Overall"]["value"] == world["evaluation"]["candidate"]["auc"]
+    assert cells[first, "origin=JFK"]["pushed_version"] == 1 and ("m2", "origin=JFK") in cells
+    head, _, overall_line, *_ = by_version["text"].splitlines()
+    assert head.split("  ")[0] == "slice" and f"{first} (v1)" in head and "m2 (v2)" in head
+    assert overall_line.startswith("Overall")
 
 
 def _push(roots: Roots, model: str, blessing: str, url: str) -> dict:

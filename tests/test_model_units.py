@@ -111,3 +111,101 @@ def test_trainer_container_path_never_imports_tfdv_tfma_ge_or_airflow():
     assert "ml.model.trainer" in reached and "tensorflow_transform" in reached
     bad = sorted(m for m in reached if m.split(".")[0] in FORBIDDEN_IN_TRAINER)
     assert not bad, f"the trainer container command would import {bad}"
+
+
+def _gate_cfg(**evaluation):
+    import copy
+    import dataclasses
+
+    from ml.config import load_pipeline
+
+    cfg = load_pipeline("flights")
+    raw = copy.deepcopy(cfg.raw)
+    raw["evaluation"].update(evaluation)
+    return dataclasses.replace(cfg, raw=raw)
+
+
+GATE_METRICS = {
+    "Overall": {"candidate": {"auc": 0.9}, "benchmark": {"auc": 0.85}, "baseline": {"auc": 0.9}},
+    "carrier=UA": {"candidate": {"auc": 0.7}, "baseline": {"auc": 0.8}},
+}
+UA_FAILURE = {"metric": "auc", "model": "candidate", "slice": "carrier=UA", "is_diff": True}
+UA_FAILURE |= {"value": -0.1, "bound": -0.02}
+HA_FAILURE = {"metric": "auc", "model": "candidate", "slice": "carrier=HA", "value": None}
+HA_FAILURE |= {"is_diff": False, "bound": 0.65, "message": "Metric not found."}
+
+
+def test_gate_names_the_deciding_check_and_small_slices_never_decide():
+    from ml.model.gate import judge
+
+    cfg, sizes = _gate_cfg(), {"Overall": 900, "carrier=UA": 300, "carrier=HA": 4}
+    probe = {"passed": True, "inputs": 10, "failures": []}
+    verdict = judge(cfg, GATE_METRICS, [HA_FAILURE, UA_FAILURE], sizes, robustness=probe, gaps=[])
+    assert verdict["blessed"] is False and verdict["decided_by"] == "auc on carrier=UA"
+    assert verdict["reason"] == (
+        "carrier=UA: auc 0.7000 vs served 0.8000 (change -0.1000, allowed drop 0.0200)"
+    )
+    assert verdict["ignored"] == [{"slice": "carrier=HA", "metric": "auc", "why": "too small (n=4)"}]
+    alone = judge(cfg, GATE_METRICS, [HA_FAILURE], sizes, robustness=probe, gaps=[])
+    assert alone["blessed"] is True and alone["reason"] == "every check passed"
+
+    broken = {"passed": False, "inputs": 10, "failures": [{"input": "temp=130.0 (max)", "prediction": "nan"}]}
+    first = judge(cfg, GATE_METRICS, [UA_FAILURE], sizes, robustness=broken, gaps=[])
+    assert first["decided_by"] == "robustness probe" and "temp=130.0 (max)" in first["reason"]
+
+    beaten = {**GATE_METRICS, "Overall": {**GATE_METRICS["Overall"], "benchmark": {"auc": 0.9}}}
+    verdict = judge(cfg, beaten, [], sizes, robustness=probe, gaps=[])
+    assert (
+        verdict["decided_by"] == "auc vs benchmark"
+        and "benchmark (logistic regression) auc 0.9000" in (verdict["reason"])
+    )
+
+
+def test_slice_gaps_use_only_slices_with_enough_examples_and_warn_or_block():
+    from ml.model.gate import judge
+    from ml.model.slices import slice_gaps
+
+    metrics = {
+        "Overall": {"candidate": {"auc": 0.9, "fall_out": 0.1}},
+        "carrier=UA": {"candidate": {"fall_out": 0.05}},
+        "carrier=B6": {"candidate": {"fall_out": 0.45}},
+        "carrier=HA": {"candidate": {"fall_out": 1.0}},  # 3 flights: not a slice to judge
+        "origin=JFK": {"candidate": {"fall_out": 0.9}},
+    }
+    sizes = {"Overall": 900, "carrier=UA": 300, "carrier=B6": 200, "carrier=HA": 3, "origin=JFK": 400}
+    gaps = slice_gaps(metrics, sizes, ["carrier"], 100, {"max_fpr_gap": 0.3})
+    assert gaps == [
+        {
+            "column": "carrier",
+            "metric": "fall_out",
+            "best": "carrier=UA",
+            "best_value": 0.05,
+            "worst": "carrier=B6",
+            "worst_value": 0.45,
+            "gap": 0.4,
+            "max_gap": 0.3,
+            "within": False,
+            "slices": 2,
+        }
+    ]
+    for severity, blessed in (("warn", True), ("block", False)):
+        cfg = _gate_cfg(gaps={"columns": ["carrier"], "max_fpr_gap": 0.3, "severity": severity})
+        verdict = judge(cfg, metrics, [], sizes, robustness=None, gaps=gaps)
+        assert verdict["blessed"] is blessed
+        assert ("fall_out gap on carrier" == verdict["decided_by"]) is not blessed
+        assert bool(verdict["warnings"]) is blessed
+
+
+def test_sharp_changes_list_features_whose_partial_dependence_moved():
+    from ml.model.sensitivity import sharp_changes
+
+    def curve(values, means):
+        return {"values": values, "mean_prediction": means}
+
+    carriers = ["UA", "AA"]
+    candidate = {"dep_delay": curve([0, 60, 120], [0.1, 0.5, 0.9]), "carrier": curve(carriers, [0.2, 0.3])}
+    served = {"dep_delay": curve([0, 60, 120], [0.1, 0.2, 0.85]), "carrier": curve(carriers, [0.25, 0.3])}
+    assert sharp_changes(candidate, served, 0.1) == [
+        {"feature": "dep_delay", "at": 60, "candidate": 0.5, "served": 0.2, "max_abs_diff": 0.3}
+    ]
+    assert sharp_changes(candidate, served, 0.3) == [] and sharp_changes(candidate, {}, 0.0) == []

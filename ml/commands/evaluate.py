@@ -58,18 +58,32 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     )
     keep = (
         "blessed",
+        "decided_by",
+        "reason",
+        "warnings",
         "failing_metric",
         "failing_slice",
         "candidate",
         "baseline_metrics",
         "diff",
+        "benchmark_metrics",
+        "side_by_side",
         "auc_by_slice",
         "example_count_by_slice",
+        "too_small",
+        "gaps",
+        "sharp_changes",
         "baseline",
+        "benchmark",
         "spans",
         "blessing",
         "evaluation_dir",
         "model_dir",
     )
     record_evaluation(open_store(cfg, roots), cfg, Path(result["evaluation_dir"]))
-    return {"command": "evaluate", **{k: result[k] for k in keep}}
+    probe = result["robustness"]
+    return {
+        "command": "evaluate",
+        **{k: result[k] for k in keep},
+        "robustness": {k: probe[k] for k in ("passed", "inputs", "edge_cases", "random_inputs", "failures")},
+    }

@@ -1,4 +1,5 @@
-"""`results init | rebuild | spans [--last N] | models [--json]`: the pipeline's results store."""
+"""`results init | rebuild | spans [--last N] | models [--slices [--metric M]] [--json]`: the
+pipeline's results store."""
 
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("init", "rebuild", "spans", "models"))
     parser.add_argument("--last", type=int, help="spans: only the newest N spans")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    parser.add_argument(
+        "--slices", action="store_true", help="models: each slice's metric per run and served version"
+    )
+    parser.add_argument("--metric", default="auc", help="models --slices: the metric (default auc)")
 
 
 def _models(store, cfg: PipelineConfig) -> list[dict]:
@@ -58,6 +63,16 @@ def _models(store, cfg: PipelineConfig) -> list[dict]:
         row["window"] = f"{row['first_span']}..{row['last_span']}" if row["first_span"] else None
         row["auc"] = overall.get((row["run_id"], "auc"))
     return rows
+
+
+def _slice_table(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """Slices down, runs across (`run (vN)` when pushed), the metric in each cell."""
+    runs = list(dict.fromkeys(r["run_id"] for r in rows))  # rows: per slice, in evaluation order
+    label = {r["run_id"]: r["label"] for r in rows}
+    cells: dict[str, dict[str, float]] = {}
+    for r in rows:
+        cells.setdefault(r["slice"], {})[r["run_id"]] = r["value"]
+    return ["slice", *[label[r] for r in runs]], [[s, *[v.get(r) for r in runs]] for s, v in cells.items()]
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
@@ -80,6 +95,12 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
             "action": "rebuild",
             **rebuild(store, cfg, roots, serving_events(ServingLayout.of(cfg, roots))),
         }
+    if args.action == "models" and args.slices:
+        rows = queries.slice_metric_by_run(store, cfg.name, args.metric)
+        result = {"command": "results", "action": "models", "metric": args.metric, "rows": rows}
+        if not args.json:
+            result["text"] = render_table(*_slice_table(rows))
+        return result
     columns: Columns
     if args.action == "spans":
         rows, columns = queries.spans(store, cfg.name, last=args.last), SPAN_COLUMNS

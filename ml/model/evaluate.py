@@ -2,12 +2,15 @@
 
 Output dir `E` (written atomically): `E/tfma/` (TFMA eval + validation result, readable with
 `tfma.load_metrics` / `tfma.load_validation_result` / `tfma.load_eval_results`),
-`E/metrics.json` (every scalar metric per slice and model) and `E/blessing.json`.
+`E/metrics.json` (every scalar metric per slice and model: candidate, baseline = the served
+model, benchmark = ml.model.benchmark), `E/analysis.json` (slice sizes, gaps, calibration,
+robustness probe, sensitivity) and `E/blessing.json` (the verdict of ml.model.gate.judge).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import apache_beam as beam
@@ -19,70 +22,83 @@ from ml.atomic import atomic_dir, atomic_write_json, read_json
 from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
+from ml.model.calibration import CALIBRATION_BUCKETS
+from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE
 from ml.model.layout import Baseline, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
+from ml.model.slices import OVERALL, slice_name
 from ml.model.window import parse_span_range, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths
 
-CANDIDATE, BASELINE = "candidate", "baseline"
-OVERALL = "Overall"
-GATE_METRIC = "AUC"
+GATE_METRIC = "AUC"  # the TFMA metric class the thresholds are on (its key: "auc")
 
 
-def eval_config(cfg: PipelineConfig, with_baseline: bool) -> tfma.EvalConfig:
+def _model_spec(cfg: PipelineConfig, name: str, is_baseline: bool = False) -> tfma.ModelSpec:
+    return tfma.ModelSpec(
+        name=name,
+        label_key=cfg.label,
+        model_type="tf_generic",
+        signature_name=DEFAULT_SIGNATURE,
+        is_baseline=is_baseline,
+    )
+
+
+def _change(max_drop: float) -> tfma.MetricThreshold:
+    return tfma.MetricThreshold(
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop}
+        )
+    )
+
+
+def _metric_configs(cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold]) -> list[tfma.MetricConfig]:
+    metrics = [tfma.MetricConfig(class_name=GATE_METRIC, per_slice_thresholds=gate)]
+    for name in cfg.eval_metrics:
+        if name == GATE_METRIC:
+            continue
+        config = json.dumps({"num_buckets": CALIBRATION_BUCKETS}) if name == "CalibrationPlot" else ""
+        metrics.append(tfma.MetricConfig(class_name=name, config=config))
+    return metrics
+
+
+def eval_config(cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool = False) -> tfma.EvalConfig:
+    """Candidate (+ served baseline, + benchmark) in one TFMA run. Thresholds (candidate only):
+    the AUC lower bound and the change vs the served model on the overall slice, and the
+    per-slice change threshold on every slice of `slice_thresholds.columns`. Slices smaller than
+    `min_slice_size` get no metrics (TFMA's Options.min_slice_size) and never decide."""
+    options = cfg.eval_options
     thresholds = cfg.eval_thresholds
-    specs = [
-        tfma.ModelSpec(
-            name=CANDIDATE, label_key=cfg.label, model_type="tf_generic", signature_name=DEFAULT_SIGNATURE
-        )
-    ]
-    if with_baseline:
-        specs.append(
-            tfma.ModelSpec(
-                name=BASELINE,
-                label_key=cfg.label,
-                model_type="tf_generic",
-                signature_name=DEFAULT_SIGNATURE,
-                is_baseline=True,
-            )
-        )
-    gate = tfma.MetricThreshold(
+    overall = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(
             lower_bound={"value": thresholds.get("auc_lower_bound", 0.5)}
         )
     )
     if with_baseline:
-        gate.change_threshold.CopyFrom(
-            tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                absolute={"value": -thresholds.get("auc_max_drop", 0.0)},
+        overall.change_threshold.CopyFrom(_change(thresholds.get("auc_max_drop", 0.0)).change_threshold)
+    gate = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=overall)]
+    if with_baseline and options.slice_thresholds.columns:
+        gate.append(
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec(feature_keys=[c]) for c in options.slice_thresholds.columns],
+                threshold=_change(options.slice_thresholds.auc_max_drop),
             )
         )
-    # Gate on the overall slice only: MetricConfig.threshold would apply to every slice, and a
-    # carrier with a handful of flights would fail the model.
-    metrics = [
-        tfma.MetricConfig(
-            class_name=GATE_METRIC,
-            per_slice_thresholds=[
-                tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=gate)
-            ],
-        )
-    ]
-    metrics += [tfma.MetricConfig(class_name=name) for name in cfg.eval_metrics if name != GATE_METRIC]
+    specs = [_model_spec(cfg, CANDIDATE)]
+    judged = [CANDIDATE]
+    if with_baseline:
+        specs.append(_model_spec(cfg, BASELINE, is_baseline=True))
+        judged.append(BASELINE)
+    metrics_specs = [tfma.MetricsSpec(metrics=_metric_configs(cfg, gate), model_names=judged)]
+    if with_benchmark:  # same metrics, no thresholds: it is compared by ml.model.gate
+        specs.append(_model_spec(cfg, BENCHMARK))
+        metrics_specs.append(tfma.MetricsSpec(metrics=_metric_configs(cfg, []), model_names=[BENCHMARK]))
     return tfma.EvalConfig(
         model_specs=specs,
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
-        slicing_specs=[tfma.SlicingSpec(feature_keys=keys) for keys in cfg.eval_slices],
+        metrics_specs=metrics_specs,
+        slicing_specs=[tfma.SlicingSpec(feature_keys=keys) for keys in cfg.eval_sliced],
+        options=tfma.Options(min_slice_size={"value": options.min_slice_size}),
     )
-
-
-def slice_name(slice_key) -> str:
-    parts = []
-    for key in slice_key.single_slice_keys:
-        value = getattr(key, key.WhichOneof("kind"))
-        parts.append(f"{key.column}={value.decode() if isinstance(value, bytes) else value}")
-    return ",".join(parts) or OVERALL
 
 
 def _scalar(metric_value) -> float | None:
@@ -102,9 +118,20 @@ def read_metrics(output: Path) -> dict[str, dict[str, dict[str, float]]]:
         for kv in record.metric_keys_and_values:
             value = _scalar(kv.value)
             if value is not None:
-                group = "diff" if kv.key.is_diff else (kv.key.model_name or CANDIDATE)
+                model = kv.key.model_name or CANDIDATE
+                if kv.key.is_diff and model != CANDIDATE:
+                    continue  # the benchmark's diff vs the served model: not judged
+                group = "diff" if kv.key.is_diff else model
                 per_slice.setdefault(group, {})[kv.key.name] = round(value, 6)
     return dict(sorted(table.items(), key=lambda kv: (kv[0] != OVERALL, kv[0])))
+
+
+def _bound(threshold) -> float | None:
+    if threshold.HasField("change_threshold"):
+        return threshold.change_threshold.absolute.value
+    if threshold.HasField("value_threshold"):
+        return threshold.value_threshold.lower_bound.value
+    return None
 
 
 def read_failures(output: Path) -> tuple[bool, list[dict]]:
@@ -115,7 +142,9 @@ def read_failures(output: Path) -> tuple[bool, list[dict]]:
             failures.append(
                 {
                     "metric": failure.metric_key.name,
+                    "model": failure.metric_key.model_name or CANDIDATE,
                     "slice": slice_name(per_slice.slice_key),
+                    "bound": _bound(failure.metric_threshold),
                     "is_diff": failure.metric_key.is_diff,
                     "value": _scalar(failure.metric_value),
                     "threshold": text_format.MessageToString(failure.metric_threshold, as_one_line=True),
@@ -134,20 +163,14 @@ def read_failures(output: Path) -> tuple[bool, list[dict]]:
 
 
 def _run_tfma(
-    cfg: PipelineConfig, saved_model: Path, baseline: Baseline | None, files: list[Path], output: Path
+    cfg: PipelineConfig, models: dict[str, Path], baseline: bool, files: list[Path], output: Path
 ) -> None:
-    config = eval_config(cfg, baseline is not None)
-    models = [
-        tfma.default_eval_shared_model(
-            eval_saved_model_path=str(saved_model), model_name=CANDIDATE, eval_config=config
-        )
+    """One TFMA run over `models` (`{candidate|baseline|benchmark: SavedModel dir}`)."""
+    config = eval_config(cfg, baseline, BENCHMARK in models)
+    shared = [
+        tfma.default_eval_shared_model(eval_saved_model_path=str(path), model_name=name, eval_config=config)
+        for name, path in models.items()
     ]
-    if baseline:
-        models.append(
-            tfma.default_eval_shared_model(
-                eval_saved_model_path=str(baseline.path), model_name=BASELINE, eval_config=config
-            )
-        )
     source = tfxio.TFExampleRecord(
         [str(f) for f in files],
         raw_record_column_name=tfma.ARROW_INPUT_COLUMN,
@@ -159,7 +182,7 @@ def _run_tfma(
             | "ReadRawEval" >> source.BeamSource()
             | "EvaluateAndWrite"
             >> tfma.ExtractEvaluateAndWriteResults(
-                eval_shared_model=models if baseline else models[0],
+                eval_shared_model=shared if len(shared) > 1 else shared[0],
                 eval_config=config,
                 output_path=str(output),
             )
@@ -176,6 +199,70 @@ def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: dict, spans: str
     return used
 
 
+def _sample_rows(cfg: PipelineConfig, files: list[Path], count: int) -> list[dict]:
+    """`count` eval examples spread evenly over every eval span (deterministic)."""
+    from ml.model.predict import raw_rows
+    from ml.tfrecord import read_tfrecords
+
+    records = [r for f in files for r in read_tfrecords(f)]
+    step = max(len(records) / count, 1.0)
+    return raw_rows([records[int(i * step)] for i in range(min(count, len(records)))], cfg)
+
+
+def _served(path: Path, cfg: PipelineConfig):
+    """The served model for the sensitivity comparison; None when it cannot be loaded."""
+    from ml.model.predict import ServingModel
+
+    try:
+        return ServingModel(path, cfg)
+    except Exception:  # noqa: BLE001 -- e.g. no serving_default: TFMA would have failed first
+        return None
+
+
+def side_by_side(metrics: dict) -> dict[str, dict[str, float | None]]:
+    """`{metric: {candidate, benchmark, served}}` on the overall slice."""
+    row = metrics.get(OVERALL, {})
+    names = sorted(set(row.get(CANDIDATE, {})) | set(row.get(BENCHMARK, {})) | set(row.get(BASELINE, {})))
+    return {
+        name: {
+            "candidate": row.get(CANDIDATE, {}).get(name),
+            "benchmark": row.get(BENCHMARK, {}).get(name),
+            "served": row.get(BASELINE, {}).get(name),
+        }
+        for name in names
+    }
+
+
+def analyse(
+    cfg: PipelineConfig, tfma_dir: Path, files: list[Path], candidate: Path, baseline: Baseline | None
+) -> dict:
+    """Everything beside TFMA's own metrics: slice sizes, gaps, calibration, probe, sensitivity."""
+    from ml.model.calibration import calibration_tables
+    from ml.model.predict import ServingModel
+    from ml.model.robustness import robustness_probe
+    from ml.model.sensitivity import sensitivity
+    from ml.model.slices import slice_gaps, slice_sizes, too_small
+
+    options = cfg.eval_options
+    metrics = read_metrics(tfma_dir)
+    sizes = slice_sizes(files, cfg.eval_sliced)
+    gap_limits = {"max_fpr_gap": options.gaps.max_fpr_gap, "max_fnr_gap": options.gaps.max_fnr_gap}
+    rows = _sample_rows(cfg, files, max(options.sensitivity.examples, 1))
+    model = ServingModel(candidate, cfg)  # loaded once for the probe and the sensitivity
+    served = _served(baseline.path, cfg) if baseline else None
+    return {
+        "metrics": metrics,
+        "slice_sizes": sizes,
+        "min_slice_size": options.min_slice_size,
+        "too_small": too_small(sizes, options.min_slice_size),
+        "gaps": slice_gaps(metrics, sizes, options.gaps.columns, options.min_slice_size, gap_limits),
+        "calibration": calibration_tables(tfma_dir),
+        "robustness": robustness_probe(cfg, model, rows),
+        "sensitivity": sensitivity(cfg, rows, model, served),
+        "side_by_side": side_by_side(metrics),
+    }
+
+
 def evaluate(
     cfg: PipelineConfig,
     roots: Roots,
@@ -185,43 +272,77 @@ def evaluate(
     spans: str | None = None,
     output: Path | None = None,
 ) -> dict:
-    """TFMA of `model` on its eval spans, against `baseline` (None: thresholds only)."""
+    """TFMA of `model` on its eval spans, against `baseline` (None: thresholds only) and the
+    benchmark, then the analysis and one verdict (ml.model.gate.judge)."""
+    from ml.model.benchmark import KIND, ensure_benchmark
+    from ml.model.gate import judge
+
     layout = resolve_model(model)
     train_result = read_json(layout.train_result)
     used = eval_spans(cfg, roots, train_result, spans)
     files = split_files(cfg, roots, used, "eval")
     output = Path(output).resolve() if output else SpanPaths(cfg, roots).evaluation_dir(layout.root.name)
+    models = {CANDIDATE: layout.saved_model}
+    if baseline:
+        models[BASELINE] = baseline.path
+    benchmark = None
+    if cfg.eval_options.benchmark is not None:
+        benchmark = ensure_benchmark(cfg, Path(train_result["transform_dir"]))
+        models[BENCHMARK] = benchmark.saved_model
     with atomic_dir(output) as tmp:
         try:
-            _run_tfma(cfg, layout.saved_model, baseline, files, tmp / "tfma")
+            _run_tfma(cfg, models, baseline is not None, files, tmp / "tfma")
         finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
             release_shared_objects()
-        metrics = read_metrics(tmp / "tfma")
-        blessed, failures = read_failures(tmp / "tfma")
+        analysis = analyse(cfg, tmp / "tfma", files, layout.saved_model, baseline)
+        metrics = analysis.pop("metrics")
+        _, tfma_failures = read_failures(tmp / "tfma")
+        verdict = judge(
+            cfg,
+            metrics,
+            tfma_failures,
+            analysis["slice_sizes"],
+            robustness=analysis["robustness"],
+            gaps=analysis["gaps"],
+        )
+        failures = verdict["failures"]
         overall = metrics.get(OVERALL, {})
         blessing = {
-            "blessed": blessed,
+            "blessed": verdict["blessed"],
+            "decided_by": verdict["decided_by"],
+            "reason": verdict["reason"],
+            "warnings": verdict["warnings"],
+            "checks": verdict["checks"],
             "model_dir": str(layout.root),
             "saved_model": str(layout.saved_model),
             "saved_model_digest": saved_model_digest(layout.saved_model),
             "baseline": baseline.as_dict() if baseline else None,
+            "benchmark": {"kind": KIND, "path": str(benchmark.saved_model)} if benchmark else None,
             "spans": used,
             "eval_files": [str(f) for f in files],
             "thresholds": cfg.eval_thresholds,
             "failing_metric": failures[0]["metric"] if failures else None,
             "failing_slice": failures[0]["slice"] if failures else None,
             "failures": failures,
+            "ignored_failures": verdict["ignored"],
             "candidate": overall.get(CANDIDATE, {}),
             "baseline_metrics": overall.get(BASELINE),
+            "benchmark_metrics": overall.get(BENCHMARK),
             "diff": overall.get("diff"),
+            "side_by_side": analysis["side_by_side"],
             "auc_by_slice": {name: m.get(CANDIDATE, {}).get("auc") for name, m in metrics.items()},
-            "example_count_by_slice": {
-                name: m.get(CANDIDATE, {}).get("example_count") for name, m in metrics.items()
-            },
+            "example_count_by_slice": analysis["slice_sizes"],
+            "too_small": analysis["too_small"],
+            "gaps": analysis["gaps"],
+            "robustness": {k: v for k, v in analysis["robustness"].items() if k != "failures"}
+            | {"failures": analysis["robustness"]["failures"][:10]},
+            "sharp_changes": analysis["sensitivity"]["sharp_changes"],
             "evaluation_dir": str(output),
             "tfma_dir": str(output / "tfma"),
+            "analysis": str(output / "analysis.json"),
             "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         atomic_write_json(tmp / "metrics.json", metrics)
+        atomic_write_json(tmp / "analysis.json", analysis)
         atomic_write_json(tmp / "blessing.json", blessing)
     return {**blessing, "blessing": str(output / "blessing.json"), "failures": failures}

@@ -96,6 +96,26 @@ def model_metrics(store: ResultsStore, pipeline: str, run_id: str | None = None)
     return store.read(query.order_by(m.run_id, m.slice, m.model, m.metric))
 
 
+def slice_metric_by_run(
+    store: ResultsStore, pipeline: str, metric: str = "auc", model: str = "candidate"
+) -> list[dict]:
+    """`[{run_id, pushed_version, label, slice, value}]`: each slice's `metric` per evaluated
+    training run, runs in evaluation order; `label` is `run (vN)` for a pushed run."""
+    runs = models(store, pipeline)
+    order = {r["run_id"]: i for i, r in enumerate(runs)}
+    version = {r["run_id"]: r["pushed_version"] for r in runs}
+    m = t.model_metrics.c
+    rows = store.read(
+        sa.select(m.run_id, m.slice, m.value).where(
+            (m.pipeline == pipeline) & (m.metric == metric) & (m.model == model)
+        )
+    )
+    for row in rows:
+        row["pushed_version"] = v = version.get(row["run_id"])
+        row["label"] = row["run_id"] + (f" (v{v})" if v else "")
+    return sorted(rows, key=lambda r: (r["slice"] != "Overall", r["slice"], order.get(r["run_id"], 0)))
+
+
 def spans_of_version(store: ResultsStore, pipeline: str, version: int, role: str = "train") -> list[str]:
     """Which spans trained (or evaluated) the model behind a served version."""
     e, s = t.serving_events.c, t.model_spans.c

@@ -200,7 +200,12 @@ def evaluation_rows(cfg: PipelineConfig, evaluation_dir: Path) -> dict[str, Any]
     run_id = model_dir.name
     failures = blessing.get("failures") or []
     trained = sorted(train.get("spans") or [])
-    decided = f"{failures[0]['metric']} on {failures[0]['slice']}" if failures else None
+    decided = blessing.get("decided_by")  # ml.model.gate; older blessings: the first failure
+    if decided is None and failures and "decided_by" not in blessing:
+        decided = f"{failures[0]['metric']} on {failures[0]['slice']}"
+    reason = blessing.get("reason") if decided else None
+    if reason is None and failures:
+        reason = failures[0].get("message")
     model = {
         "pipeline": cfg.name,
         "run_id": run_id,
@@ -210,7 +215,7 @@ def evaluation_rows(cfg: PipelineConfig, evaluation_dir: Path) -> dict[str, Any]
         "last_span": trained[-1] if trained else None,
         "blessed": bool(blessing["blessed"]),
         "decided_by": decided,
-        "reason": failures[0].get("message") if failures else None,
+        "reason": reason,
         "thresholds": blessing.get("thresholds"),
         "baseline_version": (blessing.get("baseline") or {}).get("version"),
         "evaluated_at": blessing.get("evaluated_at"),

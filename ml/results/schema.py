@@ -105,7 +105,7 @@ model_metrics = sa.Table(
     metadata,
     sa.Column("pipeline", sa.String(100), primary_key=True),
     sa.Column("run_id", sa.String(100), primary_key=True),
-    sa.Column("model", sa.String(20), primary_key=True),  # candidate | baseline | diff
+    sa.Column("model", sa.String(20), primary_key=True),  # candidate | baseline | benchmark | diff
     sa.Column("slice", sa.String(200), primary_key=True),  # Overall, carrier=AA, ...
     sa.Column("metric", sa.String(100), primary_key=True),
     sa.Column("value", sa.Float),

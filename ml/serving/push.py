@@ -48,8 +48,12 @@ def check_blessing(layout: ModelLayout, blessing_path: Path, digest: str) -> dic
     blessing = read_json(blessing_path)
     _gate(
         blessing.get("blessed") is True,
-        f"model {layout.root} is not blessed: {blessing.get('failing_metric')} failed on "
-        f"slice {blessing.get('failing_slice')} ({blessing_path})",
+        f"model {layout.root} is not blessed: "
+        + (
+            blessing.get("reason")
+            or f"{blessing.get('failing_metric')} failed on slice {blessing.get('failing_slice')}"
+        )
+        + f" ({blessing_path})",
         file=blessing_path,
         rule="not-blessed",
     )

@@ -18,9 +18,13 @@ def blessing_reason(evaluation: dict[str, Any] | None) -> str:
         return "no evaluation result in XCom"
     auc = (evaluation.get("candidate") or {}).get("auc")
     base = (evaluation.get("baseline_metrics") or {}).get("auc")
+    bench = (evaluation.get("benchmark_metrics") or {}).get("auc")
     scores = f"candidate auc={auc}" + (f", served baseline auc={base}" if base is not None else "")
+    scores += f", benchmark auc={bench}" if bench is not None else ""
     if evaluation.get("blessed"):
         return f"every metric threshold passed ({scores})"
+    if evaluation.get("reason"):  # ml.model.gate: the check that decided, in words
+        return f"threshold failed: {evaluation.get('decided_by')}: {evaluation['reason']} ({scores})"
     failing = evaluation.get("failing_metric")
     where = f" on slice {evaluation.get('failing_slice')}" if evaluation.get("failing_slice") else ""
     return f"threshold failed: {failing or 'unknown metric'}{where} ({scores})"

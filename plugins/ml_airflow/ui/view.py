@@ -315,19 +315,17 @@ def null_figure(store: ResultsStore, pipeline: str) -> dict[str, Any] | None:
 
 
 def slice_figure(store: ResultsStore, pipeline: str, metric: str = "auc") -> dict[str, Any] | None:
-    """Heatmap slice x training run of the candidate's `metric` (per-slice metrics of every run)."""
-    rows = [
-        m
-        for m in queries.model_metrics(store, pipeline)
-        if m["model"] == "candidate" and m["metric"] == metric
-    ]
+    """Heatmap slice x training run (labelled with its served version) of the candidate's
+    `metric`: a slice that degrades release after release shows as a row going red."""
+    rows = queries.slice_metric_by_run(store, pipeline, metric)
     if not rows:
         return None
-    runs = [r["run_id"] for r in queries.models(store, pipeline)]
-    runs = [r for r in runs if any(m["run_id"] == r for m in rows)]
-    slices = sorted({m["slice"] for m in rows}, key=lambda s: (s != "Overall", s))
+    labels = {r["run_id"]: r["label"] for r in rows}
+    runs = list(dict.fromkeys(r["run_id"] for r in rows))
+    slices = list(dict.fromkeys(r["slice"] for r in rows))
     value = {(m["run_id"], m["slice"]): m["value"] for m in rows}
     z = [[value.get((run, s)) for run in runs] for s in slices]
+    runs = [labels[r] for r in runs]
     return {
         "data": [
             {

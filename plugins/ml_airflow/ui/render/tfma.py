@@ -120,7 +120,10 @@ def context(folder: Path) -> dict[str, Any]:
             },
         },
     }
+    from ml.model.report import evaluation_report
+
     return {
+        "report": evaluation_report(folder) if (folder / "analysis.json").is_file() else None,
         "metrics": metrics,
         "metric_names": names,
         "blessing": blessing,

@@ -1,0 +1,88 @@
+"""The benchmark a candidate must beat: a logistic regression on the same window and TFT output.
+
+Trained once per transform run (same transformed train split, same seed, same export as the
+candidate, so TFMA evaluates it in the same run through the same `serving_default`) and cached
+in `<transform dir>/benchmark/` (`saved_model/` + `train_result.json`, written atomically).
+Categorical features enter as one weight per vocabulary entry (a width-1 embedding = a one-hot
+linear term), the bucketised hour one-hot, the numerics as they are: one sigmoid unit on top.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ml.atomic import atomic_dir, atomic_write_json, read_json
+from ml.config import PipelineConfig
+from ml.model.layout import ModelLayout, TransformLayout
+
+log = logging.getLogger(__name__)
+KIND = "logistic regression"
+
+
+def build_benchmark(tft_output, label: str):
+    """One linear unit over every transformed feature (integer features: one weight per id)."""
+    import tensorflow as tf
+    from tensorflow_transform.keras_lib import tf_keras as keras
+
+    inputs, parts = {}, []
+    for name, spec in sorted(tft_output.transformed_feature_spec().items()):
+        if name == label:
+            continue
+        inputs[name] = keras.Input(shape=(), name=name, dtype=spec.dtype)
+        if spec.dtype.is_integer:
+            ids = inputs[name]
+            size = tft_output.num_buckets_for_transformed_feature(name)
+            parts.append(keras.layers.Embedding(size, 1, name=f"{name}_w")(ids))
+        else:
+            parts.append(keras.layers.Reshape((1,))(tf.cast(inputs[name], tf.float32)))
+    out = keras.layers.Dense(1, activation="sigmoid", name="probability")(keras.layers.Concatenate()(parts))
+    model = keras.Model(inputs, out)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.05),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(name="auc")],
+    )
+    return model
+
+
+def benchmark_dir(transform_dir: Path) -> Path:
+    return Path(transform_dir) / "benchmark"
+
+
+def ensure_benchmark(cfg: PipelineConfig, transform_dir: Path, *, seed: int = 0) -> ModelLayout:
+    """The transform run's benchmark model, trained now unless it already exists."""
+    import tensorflow_transform as tft
+    from tensorflow_transform.keras_lib import tf_keras as keras
+
+    from ml.model.export import export_serving_model
+    from ml.model.trainer import keep_autograph_out_of_tf_keras, make_dataset
+
+    xf = TransformLayout(Path(transform_dir).resolve()).require()
+    out = ModelLayout(benchmark_dir(xf.root))
+    options = cfg.eval_options.benchmark
+    epochs = options.epochs if options else 3
+    if out.train_result.is_file() and read_json(out.train_result).get("epochs") == epochs:
+        return out
+    log.info("training the benchmark (%s, %d epochs) on %s", KIND, epochs, xf.root)
+    keep_autograph_out_of_tf_keras()
+    keras.utils.set_random_seed(seed)
+    tft_output = tft.TFTransformOutput(str(xf.tft_output))
+    model = build_benchmark(tft_output, cfg.label)
+    batch = cfg.train_batch_size
+    train = make_dataset(tft_output, xf.transformed_pattern("train"), cfg.label, batch, seed, shuffle=True)
+    history = model.fit(train, epochs=epochs, verbose=0).history
+    with atomic_dir(out.root) as tmp:
+        export_serving_model(model, tft_output, ModelLayout(tmp).saved_model, cfg)
+        atomic_write_json(
+            ModelLayout(tmp).train_result,
+            {
+                "kind": KIND,
+                "transform_dir": str(xf.root),
+                "spans": read_json(xf.manifest)["spans"]["used"],
+                "epochs": epochs,
+                "seed": seed,
+                "train_auc": round(float(history["auc"][-1]), 6),
+            },
+        )
+    return out
