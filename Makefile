@@ -89,13 +89,18 @@ clean:
 # registry-free local base:  make base-image && make trainer-image BASE_IMAGE=$(LOCAL_BASE_IMAGE)
 BASE_IMAGE ?= tensorflow/tensorflow:2.16.2-gpu
 LOCAL_BASE_IMAGE := local/python:3.11-bookworm
-.PHONY: base-image trainer-image docker-locks
+.PHONY: base-image trainer-image docker-locks compose-e2e
 
 base-image:
 	docker/base-image.sh $(LOCAL_BASE_IMAGE)
 
 trainer-image:
 	BASE_IMAGE=$(BASE_IMAGE) docker/build-trainer-image.sh
+
+# docker-compose.yml really started, end to end on Celery workers, on locally built images
+# (scripts/compose_e2e.py; after `make base-image trainer-image BASE_IMAGE=$(LOCAL_BASE_IMAGE)`).
+compose-e2e: setup
+	BASE_IMAGE=$(LOCAL_BASE_IMAGE) $(PY) scripts/compose_e2e.py
 
 # Sub-locks of requirements.txt (same versions) for the trainer and the compose Airflow image.
 docker-locks:
