@@ -59,10 +59,12 @@ demo: setup
 
 # Airflow UI on http://localhost:8080 (airflow standalone) over the same state as `make demo`.
 # Login required (scripts/airflow_login.sh): user admin, password ML_AIRFLOW_ADMIN_PASSWORD or
-# the generated one (the path is printed).
+# the generated one (the path is printed). The task-log servers (:8793, :8794) listen on 127.0.0.1
+# only (plugins/airflow_local_settings.py).
 airflow: setup
 	@bash scripts/airflow_setup.sh
-	@source scripts/airflow_env.sh && source scripts/airflow_login.sh && exec airflow standalone
+	@source scripts/airflow_env.sh && source scripts/airflow_login.sh && \
+	  ML_LOG_SERVER_HOST=127.0.0.1 exec airflow standalone
 
 # The ML view in headless Chromium (Selenium) against the real API server: installs Debian's
 # chromium + chromium-driver when no Chromium/Chrome + chromedriver is there (as root);
