@@ -548,6 +548,7 @@ def check_serving(result: dict) -> None:
 
     poll(f"{model} version {version} AVAILABLE", available, 120)
     check(True, f"{model} version {version} AVAILABLE")
+    sys.path.insert(0, str(ROOT))  # the instances come from the host's ml package
     from ml.config import load_pipeline
     from ml.serving.push import smoke_instances
 
@@ -599,8 +600,8 @@ def main() -> int:
         check_serving(result)
         check_plugin_routes(token)
         failed = False
-    except (E2EFailure, subprocess.SubprocessError) as exc:
-        print(f"\nE2E FAILED: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 -- any failure: show the stack's state, then clean up
+        print(f"\nE2E FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         step("container states and logs")
         print(stack.run("ps", "-a", check=False).stdout)
         stack.logs("airflow-init", "airflow-scheduler", "airflow-worker", "docker-socket-proxy", "tf-serving")
