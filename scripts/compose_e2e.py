@@ -569,6 +569,96 @@ def remove_host_root(tmp: Path, images: dict[str, str]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+KILLED_PUSH = r"""
+import os, runpy, shutil, signal, sys
+copy, copied = shutil.copy2, []
+def copy_then_die(src, dst, *args, **kwargs):  # SIGKILL in the middle of the SavedModel copy
+    out = copy(src, dst, *args, **kwargs)
+    copied.append(src)
+    if len(copied) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+shutil.copy2 = copy_then_die
+sys.argv = ["ml", *sys.argv[1:]]
+runpy.run_module("ml", run_name="__main__")
+"""
+
+
+def ml_in_worker(stack: Stack, *args: str, code: str | None = None) -> subprocess.CompletedProcess:
+    worker = stack.container("airflow-worker")
+    argv = ["python", "-c", code, *args] if code else ["python", "-m", "ml", *args]
+    return docker("exec", worker, *argv, timeout=900, check=False)
+
+
+def served_versions(model: str) -> list[str]:
+    status, out = http("GET", f"{SERVING}/v1/models/{model}")
+    states = out.get("model_version_status", []) if isinstance(out, dict) else []
+    return [s["version"] for s in states if s["state"] == "AVAILABLE"]
+
+
+def check_push_faults(stack: Stack, result: dict) -> None:
+    push, old_blessing = result["push"], result["blessing"]
+    model, base = push["model"], Path(push["version_dir"]).parent
+    source = push_source(push)
+    step(f"a fresh blessing for {source} against the live version (evaluate --baseline auto)")
+    output = str(stack.host_root / "artifacts" / PIPELINE / "evaluations" / "e2e-against-live")
+    evaluate = [
+        "evaluate",
+        "--pipeline",
+        PIPELINE,
+        "--model",
+        source,
+        "--baseline",
+        "auto",
+        "--output",
+        output,
+    ]
+    out = ml_in_worker(stack, *evaluate)
+    check(
+        out.returncode == 0,
+        f"evaluate against version {push['version']}: exit {out.returncode} {out.stderr[-500:]}",
+    )
+    blessing = json.loads(out.stdout.strip().splitlines()[-1])["blessing"]
+    config = (base.parent / "models.config").read_bytes()
+
+    step("FAULT: the push process SIGKILLed in the middle of its SavedModel copy")
+    out = ml_in_worker(
+        stack, "push", "--pipeline", PIPELINE, "--model", source, "--blessing", blessing, code=KILLED_PUSH
+    )
+    check(out.returncode in (-9, 137), f"the push was killed (exit {out.returncode})")
+    folders = sorted(p.name for p in base.iterdir())
+    check(
+        [f for f in folders if f.isdigit()] == [str(push["version"])], f"no half version visible: {folders}"
+    )
+    check(any(f.startswith(".push-tmp-") for f in folders), "the half copy is a hidden .push-tmp-* folder")
+    check((base.parent / "models.config").read_bytes() == config, "models.config unchanged")
+    check(
+        served_versions(model) == [str(push["version"])], f"TF Serving still serves version {push['version']}"
+    )
+
+    step("the push again: a new version, the killed push's half copy removed")
+    out = ml_in_worker(stack, "push", "--pipeline", PIPELINE, "--model", source, "--blessing", blessing)
+    check(out.returncode == 0, f"push: exit {out.returncode} {out.stderr[-500:]}")
+    second = json.loads(out.stdout.strip().splitlines()[-1])
+    check(second["version"] == push["version"] + 1, f"version {second['version']} (unique)")
+    check(bool(second["stale_copies_removed"]), f"removed {second['stale_copies_removed']}")
+    poll(
+        f"version {second['version']} served", lambda: served_versions(model) == [str(second["version"])], 120
+    )
+    check(True, f"TF Serving serves version {second['version']}")
+
+    step("a push whose blessing predates the live version (a second concurrent train run's)")
+    out = ml_in_worker(stack, "push", "--pipeline", PIPELINE, "--model", source, "--blessing", old_blessing)
+    check(out.returncode != 0 and "blessing-stale" in out.stderr, f"refused: {out.stderr.strip()[-300:]}")
+    check(served_versions(model) == [str(second["version"])], "the served version is unchanged")
+
+
+def push_source(push: dict) -> str:
+    """The model folder the push copied (recorded in the version's push metadata)."""
+    metadata = Path(push["version_dir"]) / "assets.extra" / "push_metadata.json"
+    return json.loads(metadata.read_text())["source_model_dir"]
+
+
 # ---- main
 def main() -> int:
     images = build_images()
@@ -598,6 +688,8 @@ def main() -> int:
         ingest(airflow, stack, faults)
         result = train(airflow, stack, host_root, faults)
         check_serving(result)
+        if faults:
+            check_push_faults(stack, result)
         check_plugin_routes(token)
         failed = False
     except Exception as exc:  # noqa: BLE001 -- any failure: show the stack's state, then clean up
