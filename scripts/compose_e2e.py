@@ -550,15 +550,17 @@ def check_serving(result: dict) -> None:
     check(True, f"{model} version {version} AVAILABLE")
     sys.path.insert(0, str(ROOT))  # the instances come from the host's ml package
     from ml.config import load_pipeline
+    from ml.model.signatures import RAW_SIGNATURE
     from ml.serving.push import smoke_instances
 
     blessing = json.loads(Path(result["blessing"]).read_text())
     instances = smoke_instances(blessing, load_pipeline(PIPELINE).label, 3)
-    status, out = http("POST", f"{SERVING}/v1/models/{model}:predict", {"instances": instances}, timeout=120)
+    body = {"signature_name": RAW_SIGNATURE, "instances": instances}  # raw named features
+    status, out = http("POST", f"{SERVING}/v1/models/{model}:predict", body, timeout=120)
     predictions = out.get("predictions") if isinstance(out, dict) else None
     check(
         status == 200 and isinstance(predictions, list) and len(predictions) == 3,
-        f":predict -> {status} {predictions}",
+        f":predict -> {status} {predictions if predictions is not None else out}",
     )
 
 
