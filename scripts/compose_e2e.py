@@ -617,8 +617,7 @@ def check_push_faults(stack: Stack, result: dict) -> None:
     ]
     out = ml_in_worker(stack, *evaluate)
     check(
-        out.returncode == 0,
-        f"evaluate against version {push['version']}: exit {out.returncode} {out.stderr[-500:]}",
+        out.returncode == 0, f"evaluate against version {push['version']}: exit {out.returncode}{tail(out)}"
     )
     blessing = json.loads(out.stdout.strip().splitlines()[-1])["blessing"]
     config = (base.parent / "models.config").read_bytes()
@@ -640,7 +639,7 @@ def check_push_faults(stack: Stack, result: dict) -> None:
 
     step("the push again: a new version, the killed push's half copy removed")
     out = ml_in_worker(stack, "push", "--pipeline", PIPELINE, "--model", source, "--blessing", blessing)
-    check(out.returncode == 0, f"push: exit {out.returncode} {out.stderr[-500:]}")
+    check(out.returncode == 0, f"push again: exit {out.returncode}{tail(out)}")
     second = json.loads(out.stdout.strip().splitlines()[-1])
     check(second["version"] == push["version"] + 1, f"version {second['version']} (unique)")
     check(bool(second["stale_copies_removed"]), f"removed {second['stale_copies_removed']}")
@@ -653,6 +652,11 @@ def check_push_faults(stack: Stack, result: dict) -> None:
     out = ml_in_worker(stack, "push", "--pipeline", PIPELINE, "--model", source, "--blessing", old_blessing)
     check(out.returncode != 0 and "blessing-stale" in out.stderr, f"refused: {out.stderr.strip()[-300:]}")
     check(served_versions(model) == [str(second["version"])], "the served version is unchanged")
+
+
+def tail(out: subprocess.CompletedProcess) -> str:
+    """The end of a failed command's stderr, for the failure message."""
+    return "" if out.returncode == 0 else f"\n{out.stderr[-3000:]}"
 
 
 def push_source(push: dict) -> str:
