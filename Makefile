@@ -60,10 +60,12 @@ demo: setup
 
 # Airflow UI on http://localhost:8080 (airflow standalone) over the same state as `make demo`.
 # Login required (scripts/airflow_login.sh): user admin, password ML_AIRFLOW_ADMIN_PASSWORD or
-# the generated one (the path is printed).
+# the generated one (the path is printed). The task-log servers (:8793, :8794) listen on 127.0.0.1
+# only (plugins/airflow_local_settings.py).
 airflow: setup
 	@bash scripts/airflow_setup.sh
-	@source scripts/airflow_env.sh && source scripts/airflow_login.sh && exec airflow standalone
+	@source scripts/airflow_env.sh && source scripts/airflow_login.sh && \
+	  ML_LOG_SERVER_HOST=127.0.0.1 exec airflow standalone
 
 # The ML view in headless Chromium (Selenium) against the real API server: installs Debian's
 # chromium + chromium-driver when no Chromium/Chrome + chromedriver is there (as root);
@@ -90,13 +92,18 @@ clean:
 # registry-free local base:  make base-image && make trainer-image BASE_IMAGE=$(LOCAL_BASE_IMAGE)
 BASE_IMAGE ?= tensorflow/tensorflow:2.16.2-gpu
 LOCAL_BASE_IMAGE := local/python:3.11-bookworm
-.PHONY: base-image trainer-image docker-locks
+.PHONY: base-image trainer-image docker-locks compose-e2e
 
 base-image:
 	docker/base-image.sh $(LOCAL_BASE_IMAGE)
 
 trainer-image:
 	BASE_IMAGE=$(BASE_IMAGE) docker/build-trainer-image.sh
+
+# docker-compose.yml really started, end to end on Celery workers, on locally built images
+# (scripts/compose_e2e.py; after `make base-image trainer-image BASE_IMAGE=$(LOCAL_BASE_IMAGE)`).
+compose-e2e: setup
+	BASE_IMAGE=$(LOCAL_BASE_IMAGE) $(PY) scripts/compose_e2e.py
 
 # Sub-locks of requirements.txt (same versions) for the trainer and the compose Airflow image.
 docker-locks:

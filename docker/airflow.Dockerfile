@@ -9,7 +9,10 @@ FROM ${AIRFLOW_IMAGE}
 # Extra CA certificates (TLS-intercepting proxies): docker/certs/*.crt, see docker/certs/README.md
 USER root
 COPY docker/certs/ /usr/local/share/ca-certificates/extra/
-RUN update-ca-certificates >/dev/null
+# g++: pyfarmhash (tfx-bsl) is published as an sdist only and is compiled at install time
+RUN update-ca-certificates >/dev/null && apt-get update -qq && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ >/dev/null && \
+    rm -rf /var/lib/apt/lists/*
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \

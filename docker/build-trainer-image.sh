@@ -39,10 +39,7 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && ! docker pull "$BASE_
 fi
 
 # The host's locally added CA certificates (TLS-intercepting proxies) travel into the build.
-find docker/certs -maxdepth 1 -type f ! -name README.md -delete
-for crt in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificates/*/*.crt; do
-  if [[ -f "$crt" ]]; then cp "$crt" docker/certs/; fi
-done
+docker/copy-host-certs.sh
 
 # The host pip's remote package indexes (file:// ones do not exist inside the build).
 args=()

@@ -251,3 +251,35 @@ def test_image_locks_pin_the_main_lock_versions(sublock):
     assert {k: (main[k], sub[k]) for k in shared if main[k] != sub[k]} == {}, (
         f"{sublock} is stale: run `make docker-locks`"
     )
+
+
+def test_the_e2e_override_only_tunes_the_scheduler():
+    """`make compose-e2e` runs this same file: its override (docker/compose-e2e.yml) changes two
+    scheduler settings, never an image, port, volume, command or secret."""
+    override = yaml.safe_load((ROOT / "docker" / "compose-e2e.yml").read_text())
+    assert set(override) == {"services"} and set(override["services"]) == {"airflow-scheduler"}
+    scheduler = override["services"]["airflow-scheduler"]
+    assert set(scheduler) == {"environment"}
+    assert set(scheduler["environment"]) == {
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT",
+    }
+
+
+def test_airflow_init_creates_the_pool_the_push_task_uses(raw):
+    pool = re.search(r'^PUSH_POOL = "(\w+)"', (ROOT / "dags" / "ml_pipelines.py").read_text(), re.M)
+    assert pool, "dags/ml_pipelines.py defines PUSH_POOL"
+    script = "\n".join(raw["services"]["airflow-init"]["command"])
+    assert f"airflow pools set {pool.group(1)} " in script
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docker").rglob("*.Dockerfile")),
+)
+def test_dockerfiles_default_to_official_images(dockerfile):
+    """The local stand-ins are build arguments; a user with a registry gets the real images."""
+    base = re.search(r"^ARG (\w+)=(\S+)\s*\nFROM \$\{\1\}", (ROOT / dockerfile).read_text(), re.M)
+    assert base, f"{dockerfile}: FROM ${{ARG}} with a default"
+    assert not base.group(2).startswith(("local/", "ml-trainer")), base.group(2)

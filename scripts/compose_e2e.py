@@ -1,0 +1,719 @@
+"""`make compose-e2e`: the production docker-compose.yml, really running, end to end.
+
+Starts the same docker-compose.yml on locally built images (docker/build-compose-images.sh:
+PostgreSQL, Redis and the socket proxy from Debian packages, the Airflow image from
+docker/airflow.Dockerfile on a local stand-in for apache/airflow, the TF Serving TEST DOUBLE as
+`tensorflow_model_server`), plus docker/compose-e2e.yml (runs come from triggers, not cron).
+Then, on the Celery workers:
+
+  compose refuses without the .env secrets; airflow-init runs; published ports are 127.0.0.1
+  only and no log-server port is published; login through `/auth/token`; the socket proxy
+  refuses exec/build/volumes/info (403) and lets a trainer container be created, started,
+  waited for and read; 3 spans landed into ML_HOST_ROOT are ingested by flights_ingest (the
+  Celery worker is killed mid-ingest of one: the task is retried and its artifacts are
+  byte-identical to an undisturbed run); flights_train trains in a trainer container started
+  through the proxy; push writes version 1 and models.config; the serving container loads it
+  and `:predict` on 127.0.0.1:8501 answers; the ML view's routes answer the logged-in user and
+  refuse anonymous requests; `docker compose down -v` at the end (also on failure, after the
+  relevant container logs and task logs are printed).
+
+Every wait polls with a deadline. Knobs: E2E_KEEP=1 leaves the stack up, E2E_FAULTS=0 skips
+the fault injections, E2E_TIMEOUT (s per DAG run, default 900).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "mlct-e2e"
+PIPELINE = "flights"
+SPANS = ("2013-01-01", "2013-01-02", "2013-01-03")
+API = "http://127.0.0.1:8080"
+SERVING = "http://127.0.0.1:8501"
+AIRFLOW_UID = "50000"
+RUN_TIMEOUT = float(os.environ.get("E2E_TIMEOUT", "900"))
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "REDIS_PASSWORD",
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_SECRET_KEY",
+    "AIRFLOW_ADMIN_PASSWORD",
+)
+LOG_SERVER_PORTS = {8793, 8794}
+T0 = time.monotonic()
+
+
+def step(message: str) -> None:
+    print(f"\n==> [{time.monotonic() - T0:6.0f}s] {message}", flush=True)
+
+
+class E2EFailure(AssertionError):
+    pass
+
+
+def check(ok: bool, message: str) -> None:
+    if not ok:
+        raise E2EFailure(message)
+    print(f"    ok: {message}", flush=True)
+
+
+def poll(what: str, probe: Callable[[], Any], timeout: float, every: float = 3.0) -> Any:
+    """`probe()` until it returns something truthy; E2EFailure after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise E2EFailure(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+# ---- docker compose
+def compose_cli() -> list[str]:
+    for cmd in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(cmd[0]) and subprocess.run([*cmd, "version"], capture_output=True).returncode == 0:
+            return cmd
+    raise SystemExit("error: neither `docker compose` nor `docker-compose` is installed")
+
+
+class Stack:
+    def __init__(self, env_file: Path, host_root: Path):
+        self.env_file, self.host_root = env_file, host_root
+        self.cli = compose_cli()
+        # the stack's variables come from the env file only, never from this shell
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("ML_", "AIRFLOW_", "COMPOSE_", "POSTGRES_", "REDIS_", "TF_SERVING"))
+            and k not in ("DOCKER_SOCKET", "DOCKER_SOCKET_PROXY_IMAGE")
+        }
+
+    def argv(self, *args: str, env_file: Path | None = None) -> list[str]:
+        return [
+            *self.cli,
+            "--project-name",
+            PROJECT,
+            "--project-directory",
+            str(ROOT),
+            "--env-file",
+            str(env_file or self.env_file),
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "-f",
+            str(ROOT / "docker" / "compose-e2e.yml"),
+            *args,
+        ]
+
+    def run(self, *args: str, timeout: float = 600, check: bool = True, env_file: Path | None = None):
+        out = subprocess.run(
+            self.argv(*args, env_file=env_file),
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+        if check and out.returncode != 0:
+            raise E2EFailure(f"docker compose {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+        return out
+
+    def container(self, service: str) -> str:
+        ids = self.run("ps", "-q", service).stdout.split()
+        if not ids:
+            raise E2EFailure(f"no container for service {service}")
+        return ids[0]
+
+    def containers(self) -> list[str]:
+        return self.run("ps", "-q").stdout.split()
+
+    def logs(self, *services: str, tail: int = 80) -> None:
+        out = self.run("logs", "--no-color", f"--tail={tail}", *services, check=False, timeout=120)
+        print(out.stdout[-30000:], out.stderr[-3000:], sep="\n", flush=True)
+
+
+def docker(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    out = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode != 0:
+        raise E2EFailure(f"docker {' '.join(args)} failed: {out.stderr.strip()}")
+    return out
+
+
+# ---- HTTP
+def http(method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 60):
+    """(status, parsed JSON or text); connection errors -> (0, message)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        return 0, str(exc)
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+class Airflow:
+    def __init__(self, token: str):
+        self.token = token
+
+    def api(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        status, out = http(method, f"{API}/api/v2{path}", body, self.token)
+        if status != expect:
+            raise E2EFailure(f"{method} /api/v2{path} -> {status} (expected {expect}): {out}")
+        return out
+
+    def trigger(self, dag_id: str, run_id: str, conf: dict) -> None:
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        self.api("POST", f"/dags/{dag_id}/dagRuns", body)
+
+    def tasks(self, dag_id: str, run_id: str) -> dict[str, dict]:
+        out = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {t["task_id"]: t for t in out["task_instances"]}
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = RUN_TIMEOUT) -> None:
+        def done() -> str | None:
+            state = self.run_state(dag_id, run_id)
+            return state if state in ("success", "failed") else None
+
+        state = poll(f"{dag_id} run {run_id}", done, timeout, every=5)
+        if state != "success":
+            self.print_failed_logs(dag_id, run_id)
+            raise E2EFailure(f"{dag_id} run {run_id} ended {state}")
+        check(True, f"{dag_id} {run_id}: success")
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
+        status, out = http("GET", f"{API}/api/v2{path}", token=self.token)
+        if isinstance(out, dict) and isinstance(out.get("content"), list):
+            return "\n".join(
+                str(e.get("event", e)) if isinstance(e, dict) else str(e) for e in out["content"]
+            )
+        return f"[{status}] {out}"
+
+    def print_failed_logs(self, dag_id: str, run_id: str) -> None:
+        for task_id, ti in self.tasks(dag_id, run_id).items():
+            print(f"    {task_id}: {ti['state']} (try {ti['try_number']})")
+            if ti["state"] in ("failed", "up_for_retry", "upstream_failed") and ti["try_number"]:
+                print(f"---- log of {task_id} try {ti['try_number']}:")
+                print(self.task_log(dag_id, run_id, task_id, ti["try_number"])[-6000:])
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        value = self.api("GET", path)["value"]
+        return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
+
+
+# ---- set-up
+def build_images() -> dict[str, str]:
+    step("images (docker/build-compose-images.sh; cached by content hash)")
+    out = subprocess.run(
+        ["docker/build-compose-images.sh"], cwd=ROOT, stdout=subprocess.PIPE, text=True, timeout=3600
+    )
+    if out.returncode != 0:
+        raise SystemExit("error: building the compose images failed (see above)")
+    images = dict(line.split("=", 1) for line in out.stdout.split() if "=" in line)
+    for name, tag in images.items():
+        print(f"    {name}={tag}")
+    return images
+
+
+def write_env(path: Path, host_root: Path, images: dict[str, str], drop: str = "") -> Path:
+    from cryptography.fernet import Fernet
+
+    values = {
+        "POSTGRES_PASSWORD": secrets.token_hex(16),
+        "REDIS_PASSWORD": secrets.token_hex(16),
+        "AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW_SECRET_KEY": secrets.token_hex(32),
+        "AIRFLOW_ADMIN_PASSWORD": secrets.token_hex(12),
+        "AIRFLOW_ADMIN_USER": "admin",
+        "ML_HOST_ROOT": str(host_root),
+        "AIRFLOW_UID": AIRFLOW_UID,
+        "ML_TRAIN_RUNNER": "docker",
+        **images,
+    }
+    values.pop(drop, None)
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    path.chmod(0o600)
+    return path
+
+
+def read_env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def land(host_root: Path) -> None:
+    step(f"landing {len(SPANS)} spans into {host_root}/data")
+    env = {**os.environ, "ML_DATA_ROOT": str(host_root / "data")}
+    cmd = [sys.executable, "-m", "ml", "landing", "--pipeline", PIPELINE]
+    cmd += ["--from", SPANS[0], "--to", SPANS[-1], "--serving-log"]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+    subprocess.run(["chmod", "-R", "a+rX", str(host_root / "data")], check=True)  # uid 50000 reads
+
+
+# ---- checks
+def check_refuses_without_secrets(stack: Stack, tmp: Path, host_root: Path, images: dict) -> None:
+    step("compose refuses to start without the .env secrets")
+    for name in SECRETS:
+        env_file = write_env(tmp / f"env-without-{name}", host_root, images, drop=name)
+        out = stack.run("config", "-q", check=False, env_file=env_file)
+        check(out.returncode != 0 and name in out.stderr, f"without {name}: refused, naming it")
+
+
+def check_published_ports(stack: Stack) -> None:
+    step("published ports: 127.0.0.1 only; no log-server port")
+    published: list[tuple[str, str, str]] = []
+    for cid in stack.containers():
+        info = json.loads(docker("inspect", cid).stdout)[0]
+        for port, bindings in (info["NetworkSettings"]["Ports"] or {}).items():
+            for b in bindings or []:
+                published.append((info["Name"].lstrip("/"), port, b["HostIp"]))
+    print("    " + "\n    ".join(f"{n} {p} -> {ip}" for n, p, ip in published))
+    check(bool(published), "some ports are published")
+    check(all(ip == "127.0.0.1" for _, _, ip in published), "every published port is on 127.0.0.1")
+    ports = {int(p.split("/")[0]) for _, p, _ in published}
+    check(ports == {8080, 8500, 8501}, f"published container ports are {sorted(ports)}")
+    check(not ports & LOG_SERVER_PORTS, "log-server ports 8793/8794 are not published")
+
+
+PROXY_PROBE = r"""
+import json, os, urllib.request, urllib.error
+base = os.environ["DOCKER_HOST"].replace("tcp://", "http://")
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+out = {}
+for name, method, path, body in [
+    ("ping", "GET", "/_ping", None),
+    ("exec_start", "POST", "/v1.41/exec/0123456789ab/start", {}),
+    ("exec_inspect", "GET", "/v1.41/exec/0123456789ab/json", None),
+    ("build", "POST", "/v1.41/build", None),
+    ("volume_create", "POST", "/v1.41/volumes/create", {"Name": "e2e-should-not-exist"}),
+    ("volumes_list", "GET", "/v1.41/volumes", None),
+    ("network_create", "POST", "/v1.41/networks/create", {"Name": "e2e-should-not-exist"}),
+    ("info", "GET", "/v1.41/info", None),
+]:
+    out[name] = call(method, path, body)[0]
+status, raw = call("POST", "/v1.41/containers/create", {
+    "Image": os.environ["ML_TRAIN_IMAGE"], "Cmd": ["--help"], "NetworkDisabled": True,
+    "Labels": {"ml.trainer": "1", "ml.e2e": "proxy-probe"}})
+out["create"] = status
+cid = json.loads(raw)["Id"] if status == 201 else None
+if cid:
+    out["start"] = call("POST", f"/v1.41/containers/{cid}/start")[0]
+    status, raw = call("POST", f"/v1.41/containers/{cid}/wait")
+    out["wait"] = status
+    out["exit_code"] = json.loads(raw).get("StatusCode") if status == 200 else None
+    status, raw = call("GET", f"/v1.41/containers/{cid}/logs?stdout=1&stderr=1")
+    out["logs"] = status
+    out["logs_have_usage"] = b"usage" in raw
+    out["remove"] = call("DELETE", f"/v1.41/containers/{cid}")[0]
+print(json.dumps(out))
+"""
+
+
+def check_socket_proxy(stack: Stack) -> None:
+    step("socket proxy (from a worker): exec/build/volumes/networks/info 403; trainer lifecycle works")
+    worker = stack.container("airflow-worker")
+    out = docker("exec", worker, "python", "-c", PROXY_PROBE, timeout=300).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    print(f"    {result}")
+    check(result["ping"] == 200, "GET /_ping passes")
+    for name in (
+        "exec_start",
+        "exec_inspect",
+        "build",
+        "volume_create",
+        "volumes_list",
+        "network_create",
+        "info",
+    ):
+        check(result[name] == 403, f"{name}: 403 from the proxy")
+    check(result.get("create") == 201, "POST /containers/create (trainer image): 201")
+    check(result.get("start") == 204, "start: 204")
+    check(result.get("wait") == 200 and result.get("exit_code") == 0, "wait: 200, exit code 0")
+    check(result.get("logs") == 200 and result.get("logs_have_usage"), "logs: 200, the trainer's usage text")
+    check(result.get("remove") == 204, "remove: 204")
+    volumes = docker("volume", "ls", "-q", "--filter", "name=e2e-should-not-exist").stdout.split()
+    check(not volumes, "no volume was created")
+
+
+def login(password: str) -> str:
+    step("login through the REST API (/auth/token) with the .env admin password")
+    status, out = http("POST", f"{API}/auth/token", {"username": "admin", "password": "wrong-password"})
+    check(status in (400, 401, 403), f"a wrong password is refused ({status})")
+    status, out = http("POST", f"{API}/auth/token", {"username": "admin", "password": password})
+    check(
+        status in (200, 201) and isinstance(out, dict) and "access_token" in out, f"token issued ({status})"
+    )
+    return out["access_token"]
+
+
+def check_plugin_routes(token: str) -> None:
+    step("ML view routes: the logged-in user gets them, anonymous requests are refused")
+    for path in (
+        "/ml-artifacts/",
+        f"/ml-artifacts/{PIPELINE}/api/spans",
+        f"/ml-artifacts/{PIPELINE}/api/models",
+    ):
+        status, out = http("GET", f"{API}{path}")
+        check(status in (401, 403), f"anonymous GET {path}: {status}")
+        status, out = http("GET", f"{API}{path}", token=token)
+        check(status == 200, f"admin GET {path}: 200")
+        if "/api/" in path:
+            check(isinstance(out, list) and len(out) >= 1, f"{path}: {len(out)} row(s)")
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# ---- the pipeline
+def ingest(airflow: Airflow, stack: Stack, faults: bool) -> None:
+    step(f"flights_ingest for {', '.join(SPANS)} on the Celery workers")
+    for dag_id in (f"{PIPELINE}_ingest", f"{PIPELINE}_train"):
+        url = f"{API}/api/v2/dags/{dag_id}"
+        poll(f"DAG {dag_id} parsed", lambda u=url: http("GET", u, token=airflow.token)[0] == 200, 300)
+        airflow.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+    runs = {f"e2e_ingest_{span}": span for span in SPANS}
+    for run_id, span in runs.items():
+        airflow.trigger(f"{PIPELINE}_ingest", run_id, {"span": span, "retrain": False})
+    if not faults:
+        for run_id in runs:
+            airflow.wait_run(f"{PIPELINE}_ingest", run_id)
+        return
+    # The kill must catch an ingest in flight; one that finished in the same instant is not
+    # retried, and then the fault is repeated on a fresh ingest run (at most 3 times).
+    retried: list[str] = []
+    for attempt in range(1, 4):
+        kill_worker_mid_ingest(airflow, stack, list(runs))
+        for run_id in runs:
+            airflow.wait_run(f"{PIPELINE}_ingest", run_id)
+        tries = {r: airflow.tasks(f"{PIPELINE}_ingest", r)["ingest"]["try_number"] for r in runs}
+        print(f"    ingest tries: {tries}")
+        retried = sorted({runs[r] for r, n in tries.items() if n >= 2})
+        if retried:
+            break
+        run_id = f"e2e_ingest_{SPANS[1]}_again{attempt}"
+        airflow.trigger(f"{PIPELINE}_ingest", run_id, {"span": SPANS[1], "retrain": False})
+        runs = {run_id: SPANS[1]}
+    check(bool(retried), f"an ingest killed with its worker was retried and succeeded ({retried})")
+    for span in retried:
+        check_identical_to_undisturbed(stack, span)
+
+
+def kill_worker_mid_ingest(airflow: Airflow, stack: Stack, runs: list[str]) -> None:
+    def running() -> list[str]:
+        states = {r: airflow.tasks(f"{PIPELINE}_ingest", r).get("ingest", {}).get("state") for r in runs}
+        return [r for r, state in states.items() if state == "running"]
+
+    busy = poll("an ingest task running", running, 600, every=0.5)
+    worker = stack.container("airflow-worker")
+    docker("kill", worker)
+    step(f"FAULT: killed the Celery worker ({worker[:12]}) while {', '.join(busy)} ingested")
+    docker("start", worker)  # `docker kill` counts as a manual stop: restart: always waits for it
+
+
+REFERENCE_INGEST = r"""
+import json, sys
+from ml.config import load_pipeline
+from ml.data.ingest import ingest_span
+from ml.roots import Roots
+from ml.spans import SpanPaths
+pipeline, span, reference = sys.argv[1:]
+cfg = load_pipeline(pipeline)
+done = SpanPaths(cfg, Roots.resolve()).examples_dir(span)
+again = ingest_span(cfg, Roots.resolve(artifacts=reference), span)["examples_dir"]
+print(json.dumps({"done": str(done), "reference": again}))
+"""
+
+
+def check_identical_to_undisturbed(stack: Stack, span: str) -> None:
+    step(f"undisturbed reference: ingest of span {span} again, into another artifact root")
+    reference = Path(stack.host_root) / "artifacts" / f".e2e-reference-{span}"
+    worker = stack.container("airflow-worker")
+    argv = ["exec", worker, "python", "-c", REFERENCE_INGEST, PIPELINE, span, str(reference)]
+    paths = json.loads(docker(*argv, timeout=600).stdout.strip().splitlines()[-1])
+    disturbed, undisturbed = tree_digest(Path(paths["done"])), tree_digest(Path(paths["reference"]))
+    print(f"    {paths['done']}: {sorted(disturbed)}")
+    check(bool(disturbed) and disturbed == undisturbed, f"span {span}: {len(disturbed)} files byte-identical")
+
+
+PROXY_LINE = re.compile(
+    r' (\d{3}) \d+ .*"(?:GET|POST|DELETE|HEAD) (?:/v[\d.]+)?/containers/(?:[0-9a-f]{64}/)?(\w+)'
+)
+
+
+def proxy_log(stack: Stack) -> list[str]:
+    return stack.run("logs", "--no-color", "docker-socket-proxy").stdout.splitlines()
+
+
+def proxy_requests(lines: list[str]) -> dict[str, set[int]]:
+    """{container endpoint: HTTP statuses} of the socket proxy's (haproxy's) request log lines."""
+    out: dict[str, set[int]] = {}
+    for line in lines:
+        if match := PROXY_LINE.search(line):
+            out.setdefault(match.group(2), set()).add(int(match.group(1)))
+    return out
+
+
+def restart_postgres_mid_run(airflow: Airflow, stack: Stack, run_id: str) -> None:
+    def training() -> bool:
+        return airflow.tasks(f"{PIPELINE}_train", run_id).get("train", {}).get("state") == "running"
+
+    poll("the train task running", training, RUN_TIMEOUT, every=2)
+    step("FAULT: docker compose restart postgres while the train task runs")
+    stack.run("restart", "postgres", timeout=300)
+
+    def api_back() -> bool:
+        return http("GET", f"{API}/api/v2/dags/{PIPELINE}_train", token=airflow.token)[0] == 200
+
+    poll("the API server reading the metadata DB again", api_back, 300)
+    check(True, "PostgreSQL restarted; the API server reads the DB again")
+
+
+def train(airflow: Airflow, stack: Stack, host_root: Path, faults: bool) -> dict:
+    run_id = "e2e_train"
+    step(f"flights_train for span {SPANS[-1]}: transform -> train (container via the proxy) -> push")
+    seen = len(proxy_log(stack))  # the trainer's requests only, not the probe's
+    airflow.trigger(f"{PIPELINE}_train", run_id, {"span": SPANS[-1]})
+    if faults:
+        restart_postgres_mid_run(airflow, stack, run_id)
+    airflow.wait_run(f"{PIPELINE}_train", run_id, timeout=RUN_TIMEOUT * 2)
+    if faults:
+        check(http("GET", f"{API}/api/v2/version")[0] == 200, "the API server answers after the restart")
+    passed = proxy_requests(proxy_log(stack)[seen:])
+    for endpoint, status in (("create", 201), ("start", 204), ("attach", 101), ("wait", 200)):
+        check(
+            endpoint in passed and status in passed[endpoint],
+            f"the proxy passed the trainer's {endpoint} ({status})",
+        )
+    push = airflow.xcom(f"{PIPELINE}_train", run_id, "push")
+    print(f"    push: {json.dumps(push)[:400]}")
+    version_dir = Path(push["version_dir"])
+    check(
+        version_dir.is_dir() and (version_dir / "saved_model.pb").is_file(),
+        f"version {push['version']} at {version_dir}",
+    )
+    config = (host_root / "serving" / "models.config").read_text()
+    check(f'base_path: "{host_root}/serving/' in config, "models.config names the model's base path")
+    return {"push": push, "blessing": airflow.xcom(f"{PIPELINE}_train", run_id, "evaluate")["blessing"]}
+
+
+def check_serving(result: dict) -> None:
+    push = result["push"]
+    model, version = push["model"], int(push["version"])
+    step(f"serving on {SERVING}: {model} version {version} AVAILABLE, :predict answers")
+
+    def available() -> bool:
+        status, out = http("GET", f"{SERVING}/v1/models/{model}")
+        states = out.get("model_version_status", []) if isinstance(out, dict) else []
+        return any(s["version"] == str(version) and s["state"] == "AVAILABLE" for s in states)
+
+    poll(f"{model} version {version} AVAILABLE", available, 120)
+    check(True, f"{model} version {version} AVAILABLE")
+    sys.path.insert(0, str(ROOT))  # the instances come from the host's ml package
+    from ml.config import load_pipeline
+    from ml.model.signatures import RAW_SIGNATURE
+    from ml.serving.push import smoke_instances
+
+    blessing = json.loads(Path(result["blessing"]).read_text())
+    instances = smoke_instances(blessing, load_pipeline(PIPELINE).label, 3)
+    body = {"signature_name": RAW_SIGNATURE, "instances": instances}  # raw named features
+    status, out = http("POST", f"{SERVING}/v1/models/{model}:predict", body, timeout=120)
+    predictions = out.get("predictions") if isinstance(out, dict) else None
+    check(
+        status == 200 and isinstance(predictions, list) and len(predictions) == 3,
+        f":predict -> {status} {predictions if predictions is not None else out}",
+    )
+
+
+def remove_host_root(tmp: Path, images: dict[str, str]) -> None:
+    """The containers wrote as uid 50000: removed from inside a container (no sudo needed)."""
+    image = images["POSTGRES_IMAGE"]
+    docker("run", "--rm", "--entrypoint", "rm", "-v", f"{tmp}:/e2e", image, "-rf", "/e2e/root", check=False)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+KILLED_PUSH = r"""
+import os, runpy, shutil, signal, sys
+copy, copied = shutil.copy2, []
+def copy_then_die(src, dst, *args, **kwargs):  # SIGKILL in the middle of the SavedModel copy
+    out = copy(src, dst, *args, **kwargs)
+    copied.append(src)
+    if len(copied) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+shutil.copy2 = copy_then_die
+sys.argv = ["ml", *sys.argv[1:]]
+runpy.run_module("ml", run_name="__main__")
+"""
+
+
+def ml_in_worker(stack: Stack, *args: str, code: str | None = None) -> subprocess.CompletedProcess:
+    worker = stack.container("airflow-worker")
+    argv = ["python", "-c", code, *args] if code else ["python", "-m", "ml", *args]
+    return docker("exec", worker, *argv, timeout=900, check=False)
+
+
+def served_versions(model: str) -> list[str]:
+    status, out = http("GET", f"{SERVING}/v1/models/{model}")
+    states = out.get("model_version_status", []) if isinstance(out, dict) else []
+    return [s["version"] for s in states if s["state"] == "AVAILABLE"]
+
+
+def check_push_faults(stack: Stack, result: dict) -> None:
+    push, old_blessing = result["push"], result["blessing"]
+    model, base = push["model"], Path(push["version_dir"]).parent
+    source = push_source(push)
+    step(f"a fresh blessing for {source} against the live version (evaluate --baseline auto)")
+    output = str(stack.host_root / "artifacts" / PIPELINE / "evaluations" / "e2e-against-live")
+    evaluate = [
+        "evaluate",
+        "--pipeline",
+        PIPELINE,
+        "--model",
+        source,
+        "--baseline",
+        "auto",
+        "--output",
+        output,
+    ]
+    out = ml_in_worker(stack, *evaluate)
+    check(
+        out.returncode == 0, f"evaluate against version {push['version']}: exit {out.returncode}{tail(out)}"
+    )
+    blessing = json.loads(out.stdout.strip().splitlines()[-1])["blessing"]
+    config = (base.parent / "models.config").read_bytes()
+
+    step("FAULT: the push process SIGKILLed in the middle of its SavedModel copy")
+    out = ml_in_worker(
+        stack, "push", "--pipeline", PIPELINE, "--model", source, "--blessing", blessing, code=KILLED_PUSH
+    )
+    check(out.returncode in (-9, 137), f"the push was killed (exit {out.returncode})")
+    folders = sorted(p.name for p in base.iterdir())
+    check(
+        [f for f in folders if f.isdigit()] == [str(push["version"])], f"no half version visible: {folders}"
+    )
+    check(any(f.startswith(".push-tmp-") for f in folders), "the half copy is a hidden .push-tmp-* folder")
+    check((base.parent / "models.config").read_bytes() == config, "models.config unchanged")
+    check(
+        served_versions(model) == [str(push["version"])], f"TF Serving still serves version {push['version']}"
+    )
+
+    step("the push again: a new version, the killed push's half copy removed")
+    out = ml_in_worker(stack, "push", "--pipeline", PIPELINE, "--model", source, "--blessing", blessing)
+    check(out.returncode == 0, f"push again: exit {out.returncode}{tail(out)}")
+    second = json.loads(out.stdout.strip().splitlines()[-1])
+    check(second["version"] == push["version"] + 1, f"version {second['version']} (unique)")
+    check(bool(second["stale_copies_removed"]), f"removed {second['stale_copies_removed']}")
+    poll(
+        f"version {second['version']} served", lambda: served_versions(model) == [str(second["version"])], 120
+    )
+    check(True, f"TF Serving serves version {second['version']}")
+
+    step("a push whose blessing predates the live version (a second concurrent train run's)")
+    out = ml_in_worker(stack, "push", "--pipeline", PIPELINE, "--model", source, "--blessing", old_blessing)
+    check(out.returncode != 0 and "blessing-stale" in out.stderr, f"refused: {out.stderr.strip()[-300:]}")
+    check(served_versions(model) == [str(second["version"])], "the served version is unchanged")
+
+
+def tail(out: subprocess.CompletedProcess) -> str:
+    """The end of a failed command's stderr, for the failure message."""
+    return "" if out.returncode == 0 else f"\n{out.stderr[-3000:]}"
+
+
+def push_source(push: dict) -> str:
+    """The model folder the push copied (recorded in the version's push metadata)."""
+    metadata = Path(push["version_dir"]) / "assets.extra" / "push_metadata.json"
+    return json.loads(metadata.read_text())["source_model_dir"]
+
+
+# ---- main
+def main() -> int:
+    images = build_images()
+    tmp = Path(tempfile.mkdtemp(prefix="mlct-e2e-"))
+    host_root = tmp / "root"
+    host_root.mkdir()
+    tmp.chmod(0o755)
+    env_file = write_env(tmp / "env", host_root, images)
+    stack = Stack(env_file, host_root)
+    faults = os.environ.get("E2E_FAULTS", "1") != "0"
+    failed = True
+    try:
+        stack.run("down", "-v", "--remove-orphans", check=False)  # a previous run's leftovers
+        check_refuses_without_secrets(stack, tmp, host_root, images)
+        land(host_root)
+        step("docker compose up -d (airflow-init first, then the stack)")
+        stack.run("up", "-d", timeout=1200)
+        init = json.loads(
+            docker("inspect", stack.run("ps", "-a", "-q", "airflow-init").stdout.split()[0]).stdout
+        )[0]
+        check(init["State"]["ExitCode"] == 0, "airflow-init completed successfully")
+        poll("the API server", lambda: http("GET", f"{API}/api/v2/version")[0] == 200, 300)
+        check_published_ports(stack)
+        token = login(read_env(env_file)["AIRFLOW_ADMIN_PASSWORD"])
+        airflow = Airflow(token)
+        check_socket_proxy(stack)
+        ingest(airflow, stack, faults)
+        result = train(airflow, stack, host_root, faults)
+        check_serving(result)
+        if faults:
+            check_push_faults(stack, result)
+        check_plugin_routes(token)
+        failed = False
+    except Exception as exc:  # noqa: BLE001 -- any failure: show the stack's state, then clean up
+        print(f"\nE2E FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        step("container states and logs")
+        print(stack.run("ps", "-a", check=False).stdout)
+        stack.logs("airflow-init", "airflow-scheduler", "airflow-worker", "docker-socket-proxy", "tf-serving")
+    finally:
+        if os.environ.get("E2E_KEEP") == "1":
+            print(f"stack left up (E2E_KEEP=1): {' '.join(stack.argv('down', '-v'))}")
+        else:
+            step("docker compose down -v")
+            stack.run("down", "-v", "--remove-orphans", check=False, timeout=600)
+            docker("container", "prune", "-f", "--filter", "label=ml.trainer=1", check=False)
+            remove_host_root(tmp, images)
+    step(f"compose e2e {'FAILED' if failed else 'passed'} in {time.monotonic() - T0:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
