@@ -7,7 +7,8 @@ Command line of `tensorflow_model_server` as docker-compose.yml passes it:
 Like TF Serving it reads `models.config` (ModelServerConfig text format: `config { name
 base_path ... }` entries) at start and again every poll interval, and serves each listed model
 under `/v1/models/<name>...` on 0.0.0.0:<rest_api_port>. Each model is one TFServingDouble (its
-own loopback server, which does the version handling and `:predict`); this front door routes a
+own loopback server, which reads the same models.config for its versions and labels and does
+`:predict`/`:regress`); this front door routes a
 request to the double of the model it names. A model not in the config gets TF Serving's 404.
 """
 
@@ -42,8 +43,9 @@ def read_model_config(path: Path) -> dict[str, str]:
 class ModelServer:
     """The models of one models.config, each served by a TFServingDouble."""
 
-    def __init__(self, config_file: Path):
+    def __init__(self, config_file: Path, allow_version_labels_for_unavailable_models: bool = False):
         self.config_file = config_file
+        self.allow_unavailable_labels = allow_version_labels_for_unavailable_models
         self._doubles: dict[str, tuple[str, TFServingDouble]] = {}
         self._lock = threading.Lock()
 
@@ -58,7 +60,13 @@ class ModelServer:
                     log(f"unloaded model {name} ({base})")
             for name, base in wanted.items():
                 if name not in self._doubles:
-                    self._doubles[name] = (base, TFServingDouble(Path(base), name).__enter__())
+                    double = TFServingDouble(
+                        None,
+                        name,
+                        config_file=self.config_file,
+                        allow_version_labels_for_unavailable_models=self.allow_unavailable_labels,
+                    )
+                    self._doubles[name] = (base, double.__enter__())
                     log(f"serving model {name} from {base}")
 
     def url(self, name: str) -> str | None:
@@ -121,8 +129,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rest_api_port", type=int, default=8501)
     parser.add_argument("--model_config_file", type=Path, required=True)
     parser.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0)
+    parser.add_argument(
+        "--allow_version_labels_for_unavailable_models",
+        type=lambda text: text.lower() in ("true", "1"),
+        default=False,
+        help="TF Serving's flag: a new label may point at a version still loading",
+    )
     args = parser.parse_args(argv)
-    models = ModelServer(args.model_config_file)
+    models = ModelServer(args.model_config_file, args.allow_version_labels_for_unavailable_models)
     models.reload()
     if args.model_config_file_poll_wait_seconds > 0:
         threading.Thread(
