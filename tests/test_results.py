@@ -116,3 +116,28 @@ def test_store_url_comes_from_the_environment(tmp_path, monkeypatch):
     url = f"sqlite:///{Path(tmp_path) / 'shared.sqlite'}"
     monkeypatch.setenv("ML_RESULTS_DB", url)
     assert open_store(load_pipeline("flights"), Roots.resolve()).url == url
+
+
+def test_head_revision_is_alembics_head_and_a_store_at_head_skips_alembic(tmp_path):
+    """The fast path (`HEAD_REVISION` vs the database's alembic_version, no Alembic loaded) is
+    only right while the constant names the newest migration; an old database still migrates."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from ml.results.store import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    ResultsStore(url).migrate()  # creates the schema through Alembic
+    assert ResultsStore(url)._at_head() is True
+    with sqlite3.connect(tmp_path / "r.sqlite") as db:
+        db.execute("UPDATE alembic_version SET version_num = '0001'")
+        db.execute("DROP TABLE span_columns")
+    stale = ResultsStore(url)
+    assert stale._at_head() is False
+    stale.migrate()  # 0001 -> head: span_columns exists again
+    assert ResultsStore(url)._at_head() is True
+    with sqlite3.connect(tmp_path / "r.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM span_columns").fetchone() == (0,)

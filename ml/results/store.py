@@ -27,6 +27,8 @@ from ml.roots import Roots
 URL_ENV = "ML_RESULTS_DB"
 SQLITE_FILE = "results.sqlite"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+HEAD_REVISION = "0002"
+"""The newest revision under migrations/versions/ (tests/test_results.py checks it is Alembic's head)."""
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "ml_results_write"
 _ADVISORY_LOCK = 716_209_001  # Postgres advisory lock id for migrations
@@ -111,9 +113,24 @@ class ResultsStore:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def _at_head(self) -> bool:
+        """The database already has HEAD_REVISION (one plain SELECT: no Alembic import and no
+        migration scripts loaded, which every step's task process would otherwise pay)."""
+        try:
+            with self.engine.connect() as conn:
+                current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            return current == HEAD_REVISION
+        except sa.exc.OperationalError:  # no such table yet (or locked: take the careful path)
+            return False
+        except sa.exc.ProgrammingError:  # Postgres: undefined table
+            return False
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (no-op when it is there)."""
         if self._migrated:
+            return
+        if self._at_head():
+            self._migrated = True
             return
         from alembic import command
         from alembic.config import Config
