@@ -81,10 +81,14 @@ def test_reads_the_config_that_push_writes(tmp_path):
     sys.path.insert(0, str(SERVER.parent))
     from tf_serving_double_server import read_model_config
 
-    from ml.serving.models_config import render
+    from ml.serving.models_config import ModelEntry, render
 
     entries = {"flights": "/srv/serving/flights", "taxi": "/srv/serving/taxi"}
     path = tmp_path / "models.config"
-    path.write_text(render(entries))
+    labelled = {
+        name: ModelEntry(name, base, versions=(1, 2), labels={"stable": 1, "canary": 2})
+        for name, base in entries.items()
+    }
+    path.write_text(render(labelled))  # specific versions and version labels, as push writes it
     assert read_model_config(path) == entries
     assert read_model_config(tmp_path / "missing.config") == {}
