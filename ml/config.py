@@ -239,6 +239,19 @@ class PipelineConfig:
         """The pipeline's module file (preprocessing_fn, build_model)."""
         return _load_module(str(self.module_path), f"ml_pipeline_module_{self.name}")
 
+    def module_function(self, name: str, why: str = "") -> Any:
+        """Function `name` of the module file; a PipelineError naming the file and function if
+        it has none (`why`: what needs it)."""
+        function = getattr(self.module(), name, None)
+        if not callable(function):
+            raise PipelineError(
+                f"{self.module_path} defines no function {name}()" + (f" ({why})" if why else ""),
+                file=str(self.module_path),
+                column=name,
+                rule="module-function",
+            )
+        return function
+
 
 @functools.cache
 def _load_module(path: str, module_name: str) -> ModuleType:

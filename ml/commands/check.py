@@ -26,15 +26,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.data.stats import span_columns
     from ml.model.preprocessing import trace
 
-    module = cfg.module()
     for name in MODULE_FUNCTIONS:
-        if not callable(getattr(module, name, None)):
-            raise PipelineError(
-                f"{cfg.module_path} defines no function {name}()",
-                file=str(cfg.module_path),
-                column=name,
-                rule="module-function",
-            )
+        cfg.module_function(name)
     schema = load_schema(cfg.schema_path)
     in_schema = {f.name for f in schema.feature}
     missing = [c for c in span_columns(cfg) if c not in in_schema]

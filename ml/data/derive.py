@@ -13,7 +13,6 @@ goes into the examples, so training, evaluation and serving all see this one com
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -24,23 +23,11 @@ from ml.errors import PipelineError
 DERIVE_FUNCTION = "derive_features"
 
 
-def module_function(cfg: PipelineConfig, name: str, why: str) -> Callable[..., Any]:
-    function = getattr(cfg.module(), name, None)
-    if not callable(function):
-        raise PipelineError(
-            f"{cfg.module_path} defines no function {name}() ({why})",
-            file=str(cfg.module_path),
-            column=name,
-            rule="module-function",
-        )
-    return function
-
-
 def call_module(
     cfg: PipelineConfig, name: str, why: str, frame: pd.DataFrame, allowed: list[str], *, span: str, file: str
 ) -> Any:
     """`module.<name>(frame[allowed])`, every failure one PipelineError naming function and column."""
-    function = module_function(cfg, name, why)
+    function = cfg.module_function(name, why)
     where = {"span": span, "file": file, "rule": "module-function"}
     try:
         return function(frame[allowed].copy())

@@ -37,14 +37,7 @@ class _Inputs(dict):
 
 def checked_preprocessing_fn(cfg: PipelineConfig) -> Callable[[dict], dict]:
     """The module's preprocessing_fn over the features, the label passed through unchanged."""
-    user_fn = getattr(cfg.module(), FUNCTION, None)
-    if not callable(user_fn):
-        raise PipelineError(
-            f"{cfg.module_path} defines no function {FUNCTION}()",
-            file=str(cfg.module_path),
-            column=FUNCTION,
-            rule="module-function",
-        )
+    user_fn = cfg.module_function(FUNCTION)
     label = cfg.label
 
     def preprocessing_fn(inputs: dict) -> dict:
