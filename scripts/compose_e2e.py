@@ -690,6 +690,14 @@ def check_push_faults(stack: Stack, result: dict) -> None:
     check(moved["stable"] == first and moved["previous_stable"] == version, f"rollback: {moved['labels']}")
     check(label_version(model, "stable") == first, f"stable resolves to version {first}")
     check(served_versions(model) == [first, version], f"versions {first} and {version} still loaded")
+    out = ml_in_worker(stack, "serving-status", "--pipeline", PIPELINE, "--serving-url", IN_STACK_SERVING)
+    check(out.returncode == 0, f"serving-status: exit {out.returncode}{tail(out)}")
+    status = json.loads(out.stdout.strip().splitlines()[-1])
+    answered = status["tf_serving"]["labels/stable"][0]["version"]
+    check(
+        status["labels"] == moved["labels"] and status["labels"]["stable"] == answered == first,
+        f"serving-status: labels {status['labels']}, TF Serving's /labels/stable -> version {answered}",
+    )
 
 
 def served_versions(model: str) -> list[int]:
