@@ -194,3 +194,24 @@ def test_a_root_from_before_labels_reads_as_stable_on_its_newest_version(tmp_pat
     assert entry.versions == (2, 3) and entry.labels == {"stable": 3, "canary": 3}
     retired = labels.retain(serving, 3, lambda v, why: retire_version(serving, v, why))
     assert retired == {} and read(serving.models_config)[MODEL].versions == (1, 2, 3)  # newest 3 loaded
+
+
+def test_the_waits_give_up_with_tf_servings_last_answer(tmp_path, saved_models):
+    """wait_for_label / wait_until_available: a label that never moves, a version never loaded
+    and a server that is not there each end in one PipelineError quoting the last answer."""
+    serving = _serving_root(tmp_path, saved_models, (1,))
+    upsert(serving.models_config, ModelEntry(MODEL, str(serving.base), (1,), {}))
+    with TFServingDouble(None, MODEL, config_file=serving.models_config) as double:
+        client.wait_until_available(double.url, MODEL, 1, 5, 0.05)
+        upsert(serving.models_config, ModelEntry(MODEL, str(serving.base), (1,), {"stable": 1}))
+        assert client.wait_for_label(double.url, MODEL, "stable", 1, 5, 0.05)["version"] == 1
+        with pytest.raises(PipelineError, match=r"label 'stable' of m to version 2 within 0.3s") as err:
+            client.wait_for_label(double.url, MODEL, "stable", 2, 0.3, 0.05)
+        assert err.value.rule == "serving-label" and "'version': 1" in str(err.value)
+        with pytest.raises(PipelineError, match=r"version 3 not reported \(reported: \[1\]\)") as err:
+            client.wait_until_available(double.url, MODEL, 3, 0.3, 0.05)
+        assert err.value.rule == "serving-timeout"
+        url = double.url
+    with pytest.raises(PipelineError, match="did not report m version 1 AVAILABLE") as err:
+        client.wait_until_available(url, MODEL, 1, 0.3, 0.05)  # the double has stopped
+    assert err.value.rule == "serving-timeout" and url in str(err.value)

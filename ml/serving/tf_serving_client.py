@@ -1,4 +1,5 @@
-"""Minimal TF Serving REST client (urllib only): model status, predict, wait for a version/label.
+"""Minimal TF Serving REST client (urllib; tenacity for the waits): model status, predict, wait
+for a version/label.
 
 A model is addressed as TF Serving's REST API does: `/v1/models/<m>`, `/v1/models/<m>/versions/<v>`
 or `/v1/models/<m>/labels/<l>` (status with GET, `:predict` with POST).
@@ -7,9 +8,11 @@ or `/v1/models/<m>/labels/<l>` (status with GET, `:predict` with POST).
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+
+import tenacity
 
 from ml.errors import PipelineError
 
@@ -76,58 +79,70 @@ def predict(
     return body["predictions"]
 
 
+class _NotYet(Exception):
+    """TF Serving answered, but not (yet) what is waited for; the text is its last answer."""
+
+
+def _poll(probe: Callable[[], dict], timeout_s: float, poll_s: float) -> dict:
+    """`probe()` every `poll_s` until it returns; after `timeout_s` raises the last `_NotYet` or
+    `ServingError` (tenacity does the waiting; any other error ends the wait at once)."""
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout_s),
+        wait=tenacity.wait_fixed(poll_s),
+        retry=tenacity.retry_if_exception_type((_NotYet, ServingError)),
+        reraise=True,
+    )
+    return retrying(probe)
+
+
 def wait_for_label(
     base_url: str, model: str, label: str, version: int, timeout_s: float, poll_s: float = 1.0
 ) -> dict:
     """Poll `GET /v1/models/<model>/labels/<label>` until it resolves to `version`, AVAILABLE
     (TF Serving applies a models.config change on its next config poll)."""
-    deadline = time.monotonic() + timeout_s
-    last: object = "no answer yet"
-    while True:
-        try:
-            states = model_status(base_url, model, label=label)
-            if [(s["version"], s["state"]) for s in states] == [(version, "AVAILABLE")]:
-                return states[0]
-            last = states
-        except ServingError as exc:
-            last = str(exc)
-        if time.monotonic() >= deadline:
-            raise PipelineError(
-                f"TF Serving did not move label {label!r} of {model} to version {version} "
-                f"within {timeout_s:g}s (last: {last})",
-                file=base_url,
-                rule="serving-label",
-            )
-        time.sleep(poll_s)
+
+    def resolved() -> dict:
+        states = model_status(base_url, model, label=label)
+        if [(s["version"], s["state"]) for s in states] != [(version, "AVAILABLE")]:
+            raise _NotYet(states)
+        return states[0]
+
+    try:
+        return _poll(resolved, timeout_s, poll_s)
+    except (_NotYet, ServingError) as exc:
+        raise PipelineError(
+            f"TF Serving did not move label {label!r} of {model} to version {version} "
+            f"within {timeout_s:g}s (last: {exc})",
+            file=base_url,
+            rule="serving-label",
+        ) from None
 
 
 def wait_until_available(
     base_url: str, model: str, version: int, timeout_s: float, poll_s: float = 1.0
 ) -> dict:
     """Poll until `version` is AVAILABLE; raises PipelineError on a load error or timeout."""
-    deadline = time.monotonic() + timeout_s
-    last: object = "no answer yet"
-    while True:
-        try:
-            states = {s["version"]: s for s in model_status(base_url, model)}
-            state = states.get(version)
-            if state and state["state"] == "AVAILABLE":
-                return state
-            if state and state["error_code"] not in ("OK", "", None):
-                raise PipelineError(
-                    f"TF Serving failed to load {model} version {version}: "
-                    f"{state['error_code']} {state['error_message']}",
-                    file=base_url,
-                    rule="serving-load",
-                )
-            last = state or f"version {version} not reported (reported: {sorted(states)})"
-        except ServingError as exc:
-            last = str(exc)
-        if time.monotonic() >= deadline:
+
+    def available() -> dict:
+        states = {s["version"]: s for s in model_status(base_url, model)}
+        state = states.get(version)
+        if state and state["state"] == "AVAILABLE":
+            return state
+        if state and state["error_code"] not in ("OK", "", None):
             raise PipelineError(
-                f"TF Serving did not report {model} version {version} AVAILABLE "
-                f"within {timeout_s:g}s (last: {last})",
+                f"TF Serving failed to load {model} version {version}: "
+                f"{state['error_code']} {state['error_message']}",
                 file=base_url,
-                rule="serving-timeout",
+                rule="serving-load",
             )
-        time.sleep(poll_s)
+        raise _NotYet(state or f"version {version} not reported (reported: {sorted(states)})")
+
+    try:
+        return _poll(available, timeout_s, poll_s)
+    except (_NotYet, ServingError) as exc:
+        raise PipelineError(
+            f"TF Serving did not report {model} version {version} AVAILABLE "
+            f"within {timeout_s:g}s (last: {exc})",
+            file=base_url,
+            rule="serving-timeout",
+        ) from None
