@@ -422,56 +422,85 @@ def ingest(airflow: Airflow, stack: Stack, faults: bool) -> None:
         for run_id in runs:
             airflow.wait_run(f"{PIPELINE}_ingest", run_id)
         return
-    killed = kill_worker_mid_ingest(airflow, stack, list(runs))
+    killed, frozen = kill_worker_mid_ingest(airflow, stack, runs)
     for run_id in runs:
         airflow.wait_run(f"{PIPELINE}_ingest", run_id)
     tries = {r: airflow.tasks(f"{PIPELINE}_ingest", r)["ingest"]["try_number"] for r in runs}
     print(f"    ingest tries: {tries}")
     check(tries[killed] >= 2, f"the ingest killed with its worker ({killed}) was retried and succeeded")
+    left = sorted(p.name for p in span_folder(stack, runs[killed]).glob(".examples.tmp-*"))
+    check(not left, f"the killed try's half-written {frozen['temps']} was removed by the retry ({left})")
     check_identical_to_undisturbed(stack, runs[killed])
 
 
-# Runs inside the worker container: waits for the task process of one of the given task
-# instances (the task runner titles itself `airflow worker -- <ti id>`), SIGSTOPs it so the kill
-# that follows lands while it is running, whatever the timing, and prints which one it froze.
-FREEZE_TASK = r"""
-import json, os, signal, sys, time
-ids, deadline = sys.argv[1:], time.monotonic() + 600
-while time.monotonic() < deadline:
+# Runs inside the worker container, given `<ti id>=<span folder>` pairs: waits for the task
+# process of one of those task instances (the task runner titles itself `airflow worker --
+# <ti id>`), SIGSTOPs it, then lets it run 2 ms at a time until its half-written examples folder
+# (`.examples.tmp-*`, ml/atomic.py) exists, and leaves it frozen there: the kill that follows
+# lands in the middle of the write, whatever the timing. Prints which task it froze.
+FREEZE_MID_WRITE = r"""
+import glob, json, os, signal, sys, time
+folders = dict(arg.split("=", 1) for arg in sys.argv[1:])
+deadline = time.monotonic() + 600
+
+def title(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode()
+    except OSError:
+        return ""
+
+def temps(ti):
+    return sorted(glob.glob(os.path.join(glob.escape(folders[ti]), ".examples.tmp-*")))
+
+while folders and time.monotonic() < deadline:
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            title = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode()
-        except OSError:
+        ti = next((t for t in folders if title(pid) == f"airflow worker -- {t}"), None)
+        if ti is None:
             continue
-        for ti in ids:
-            if title == f"airflow worker -- {ti}":
-                os.kill(int(pid), signal.SIGSTOP)
-                print(json.dumps({"pid": int(pid), "ti": ti}))
-                sys.exit(0)
+        pid = int(pid)
+        os.kill(pid, signal.SIGSTOP)
+        while not temps(ti) and title(pid) and time.monotonic() < deadline:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.002)
+            os.kill(pid, signal.SIGSTOP)
+        if temps(ti):
+            print(json.dumps({"pid": pid, "ti": ti, "temps": [os.path.basename(t) for t in temps(ti)]}))
+            sys.exit(0)
+        folders.pop(ti)  # it ended without writing (a failing span?): try another
     time.sleep(0.01)
-sys.exit("no task process of " + " ".join(ids) + " within 600 s")
+sys.exit("froze no ingest in the middle of its write within 600 s")
 """
 
 
-def kill_worker_mid_ingest(airflow: Airflow, stack: Stack, runs: list[str]) -> str:
-    """Freeze one running ingest task in the worker, then kill the worker container; its run id."""
+def kill_worker_mid_ingest(airflow: Airflow, stack: Stack, runs: dict[str, str]) -> tuple[str, dict]:
+    """Freeze one ingest task in the middle of writing its examples, then kill the worker
+    container; (its run id, what was frozen)."""
 
     def ingest_ids() -> dict[str, str] | None:
         ids = {r: airflow.tasks(f"{PIPELINE}_ingest", r).get("ingest", {}).get("id") for r in runs}
         return ids if all(ids.values()) else None
 
     ids = poll("the ingest task instances", ingest_ids, 120, every=1)
+    folders = [f"{ti}={span_folder(stack, runs[r])}" for r, ti in ids.items()]
     worker = stack.container("airflow-worker")
     frozen = json.loads(
-        docker("exec", worker, "python", "-c", FREEZE_TASK, *ids.values(), timeout=660).stdout
+        docker("exec", worker, "python", "-c", FREEZE_MID_WRITE, *folders, timeout=660).stdout
     )
     run_id = next(r for r, ti in ids.items() if ti == frozen["ti"])
     state = airflow.tasks(f"{PIPELINE}_ingest", run_id)["ingest"]["state"]
-    check(state == "running", f"{run_id}: its ingest task is {state} (process {frozen['pid']} frozen)")
+    check(
+        state == "running" and bool(frozen["temps"]),
+        f"{run_id}: its ingest is {state}, frozen (process {frozen['pid']}) writing {frozen['temps']}",
+    )
     docker("kill", worker)
-    step(f"FAULT: killed the Celery worker ({worker[:12]}) in the middle of {run_id}'s ingest")
+    step(f"FAULT: killed the Celery worker ({worker[:12]}) in the middle of {run_id}'s write")
     docker("start", worker)  # `docker kill` counts as a manual stop: restart: always waits for it
-    return run_id
+    return run_id, frozen
+
+
+def span_folder(stack: Stack, span: str) -> Path:
+    """The span's artifact folder (ml.spans.SpanPaths), at the same path in every container."""
+    return stack.host_root / "artifacts" / PIPELINE / "spans" / span
 
 
 REFERENCE_INGEST = r"""
@@ -496,6 +525,7 @@ def check_identical_to_undisturbed(stack: Stack, span: str) -> None:
     paths = json.loads(docker(*argv, timeout=600).stdout.strip().splitlines()[-1])
     disturbed, undisturbed = tree_digest(Path(paths["done"])), tree_digest(Path(paths["reference"]))
     print(f"    {paths['done']}: {sorted(disturbed)}")
+    check(Path(paths["done"]).parent == span_folder(stack, span), f"the span's folder is {paths['done']}")
     check(bool(disturbed) and disturbed == undisturbed, f"span {span}: {len(disturbed)} files byte-identical")
 
 
