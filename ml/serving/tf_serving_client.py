@@ -83,16 +83,24 @@ class _NotYet(Exception):
     """TF Serving answered, but not (yet) what is waited for; the text is its last answer."""
 
 
-def _poll(probe: Callable[[], dict], timeout_s: float, poll_s: float) -> dict:
-    """`probe()` every `poll_s` until it returns; after `timeout_s` raises the last `_NotYet` or
-    `ServingError` (tenacity does the waiting; any other error ends the wait at once)."""
+def _poll(
+    probe: Callable[[], dict], timeout_s: float, poll_s: float, *, waits_for: str, url: str, rule: str
+) -> dict:
+    """`probe()` every `poll_s` until it returns (tenacity does the waiting; a `_NotYet` or
+    `ServingError` means try again, any other error ends the wait at once). After `timeout_s`:
+    PipelineError "TF Serving did not <waits_for> within ..." quoting the last answer."""
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_delay(timeout_s),
         wait=tenacity.wait_fixed(poll_s),
         retry=tenacity.retry_if_exception_type((_NotYet, ServingError)),
         reraise=True,
     )
-    return retrying(probe)
+    try:
+        return retrying(probe)
+    except (_NotYet, ServingError) as exc:
+        raise PipelineError(
+            f"TF Serving did not {waits_for} within {timeout_s:g}s (last: {exc})", file=url, rule=rule
+        ) from None
 
 
 def wait_for_label(
@@ -107,15 +115,8 @@ def wait_for_label(
             raise _NotYet(states)
         return states[0]
 
-    try:
-        return _poll(resolved, timeout_s, poll_s)
-    except (_NotYet, ServingError) as exc:
-        raise PipelineError(
-            f"TF Serving did not move label {label!r} of {model} to version {version} "
-            f"within {timeout_s:g}s (last: {exc})",
-            file=base_url,
-            rule="serving-label",
-        ) from None
+    waits_for = f"move label {label!r} of {model} to version {version}"
+    return _poll(resolved, timeout_s, poll_s, waits_for=waits_for, url=base_url, rule="serving-label")
 
 
 def wait_until_available(
@@ -137,12 +138,5 @@ def wait_until_available(
             )
         raise _NotYet(state or f"version {version} not reported (reported: {sorted(states)})")
 
-    try:
-        return _poll(available, timeout_s, poll_s)
-    except (_NotYet, ServingError) as exc:
-        raise PipelineError(
-            f"TF Serving did not report {model} version {version} AVAILABLE "
-            f"within {timeout_s:g}s (last: {exc})",
-            file=base_url,
-            rule="serving-timeout",
-        ) from None
+    waits_for = f"report {model} version {version} AVAILABLE"
+    return _poll(available, timeout_s, poll_s, waits_for=waits_for, url=base_url, rule="serving-timeout")
