@@ -254,8 +254,8 @@ def test_image_locks_pin_the_main_lock_versions(sublock):
 
 
 def test_the_e2e_override_only_tunes_the_scheduler():
-    """`make compose-e2e` runs this same file: its override (docker/compose-e2e.yml) changes two
-    scheduler settings, never an image, port, volume, command or secret."""
+    """`make compose-e2e` runs this same file: its override (docker/compose-e2e.yml) changes
+    scheduler settings only, never an image, port, volume, command or secret."""
     override = yaml.safe_load((ROOT / "docker" / "compose-e2e.yml").read_text())
     assert set(override) == {"services"} and set(override["services"]) == {"airflow-scheduler"}
     scheduler = override["services"]["airflow-scheduler"]
@@ -264,6 +264,7 @@ def test_the_e2e_override_only_tunes_the_scheduler():
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT",
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL",
     }
 
 
