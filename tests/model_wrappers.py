@@ -1,7 +1,7 @@
 """Test-side crafted candidates: a real trained SavedModel wrapped to misbehave in one known way.
 
 `wrap_model(model_dir, target, change)` loads the model's SavedModel, and saves a new one whose
-`serving_default` and `serving_raw` call the original and pass its probabilities through
+`serving_default`, `serving_raw` and `serving_regress` call the original and pass its outputs through
 `change(probabilities, features)` (`features`: the raw `carrier` and `dep_delay` of each
 example). The result is a model dir TFMA, the probe and `push` treat like any other (the
 original's `train_result.json` is copied beside it). Nothing in ml/ knows about this.
@@ -37,6 +37,12 @@ def wrap_model(model_dir: Path, target: Path, change: Callable) -> Path:
             probs = self.inner.signatures["serving_default"](examples=examples)[OUTPUT]
             return {OUTPUT: change(probs, tf.io.parse_example(examples, parse))}
 
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def serve_regress(self, inputs):  # TF Serving's :regress contract, as the exporter's
+            out = self.inner.signatures["serving_regress"](inputs=inputs)["outputs"]
+            changed = change(tf.reshape(out, [-1, 1]), tf.io.parse_example(inputs, parse))
+            return {"outputs": tf.reshape(changed, tf.shape(out))}
+
         @tf.function
         def serve_raw(self, **raw):
             probs = self.inner.signatures["serving_raw"](**raw)[OUTPUT]
@@ -52,6 +58,11 @@ def wrap_model(model_dir: Path, target: Path, change: Callable) -> Path:
             "serving_default": module.serve_examples.get_concrete_function(),
             "serving_raw": module.serve_raw.get_concrete_function(
                 **{n: tf.TensorSpec([None], s.dtype, name=n) for n, s in raw_specs.items()}
+            ),
+            **(
+                {"serving_regress": module.serve_regress.get_concrete_function()}
+                if "serving_regress" in inner.signatures
+                else {}
             ),
         },
     )
@@ -91,5 +102,15 @@ def blurred_except_carrier(carrier: str, amount: float = 0.4) -> Callable:
         offset = amount * tf.sin(features["dep_delay"] * 12.9898 + 78.233)[:, None]
         keep = tf.equal(features["carrier"], carrier)[:, None]
         return tf.where(keep, probs, tf.clip_by_value(probs + offset, 0.0, 1.0))
+
+    return change
+
+
+def recalibrated(scale: float, shift: float) -> Callable:
+    """`scale * p + shift` (scale > 0): every ranking, so every slice's AUC, stays the original's,
+    while the predictions themselves change: a new version that no gate can tell apart by noise."""
+
+    def change(probs, features):
+        return probs * scale + shift
 
     return change

@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from model_wrappers import blurred_except_carrier, constant_for_carriers, nan_from_dep_delay, wrap_model
+from model_wrappers import (
+    blurred_except_carrier,
+    constant_for_carriers,
+    nan_from_dep_delay,
+    recalibrated,
+    wrap_model,
+)
 
 from ml.atomic import atomic_write_json, read_json
 from ml.data.examples import serialize_examples
@@ -305,19 +311,10 @@ def test_model_returning_nan_for_an_edge_case_is_not_pushed(world, tmp_path):
 def test_second_model_interrupted_push_then_version_2_then_rollback(world, monkeypatch):
     roots, base = world["roots"], world["base"]
     serving = ServingLayout(roots.serving, "flights_delay")
-    model = base / "models" / "m2"
-    cli(
-        roots,
-        "train",
-        "--transform-dir",
-        world["transform"]["transform_dir"],
-        "--output",
-        str(model),
-        "--epochs",
-        "3",
-        "--batch-size",
-        "64",
-    )
+    # Model 2 is model 1 recalibrated: a model trained again may lose a slice of ~140 examples
+    # by more than the allowed 0.02 AUC through training noise alone (seen in CI), while this
+    # one ranks every slice exactly as version 1 does, so it is blessed, and predicts otherwise.
+    model = wrap_model(world["model"], base / "models" / "m2", recalibrated(0.9, 0.05))
     evaluation = cli(roots, "evaluate", "--model", str(model), "--baseline", "auto")
     assert evaluation["blessed"] is True, evaluation
     assert evaluation["baseline"]["version"] == 1 and "auc" in evaluation["diff"]
