@@ -40,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the host's ml package: its TF Serving client, the smoke instances
+from ml.serving import tf_serving_client as serving_client  # noqa: E402
+
 PROJECT = "mlct-e2e"
 PIPELINE = "flights"
 SPANS = ("2013-01-01", "2013-01-02", "2013-01-03")
@@ -625,10 +628,12 @@ def check_second_train_run(airflow: Airflow, first_run: str, first: dict) -> dic
 
 
 def label_version(model: str, label: str) -> int | None:
-    """The version TF Serving resolves `label` to (GET /v1/models/<m>/labels/<label>)."""
-    status, out = http("GET", f"{SERVING}/v1/models/{model}/labels/{label}")
-    states = out.get("model_version_status", []) if status == 200 and isinstance(out, dict) else []
-    return int(states[0]["version"]) if states and states[0]["state"] == "AVAILABLE" else None
+    """The version TF Serving resolves `label` to, when AVAILABLE (the project's REST client)."""
+    try:
+        states = serving_client.model_status(SERVING, model, label=label)
+    except serving_client.ServingError:
+        return None
+    return states[0]["version"] if states and states[0]["state"] == "AVAILABLE" else None
 
 
 def check_serving(result: dict) -> None:
@@ -639,7 +644,6 @@ def check_serving(result: dict) -> None:
     for label in ("canary", "stable"):
         poll(f"/labels/{label} -> {version}", lambda lb=label: label_version(model, lb) == version, 120)
         check(True, f"/v1/models/{model}/labels/{label} resolves to AVAILABLE version {version}")
-    sys.path.insert(0, str(ROOT))  # the instances come from the host's ml package
     from ml.config import load_pipeline
     from ml.model.signatures import RAW_SIGNATURE
     from ml.serving.push import smoke_instances
@@ -759,9 +763,8 @@ def check_push_faults(stack: Stack, result: dict) -> None:
 
 
 def served_versions(model: str) -> list[int]:
-    status, out = http("GET", f"{SERVING}/v1/models/{model}")
-    states = out.get("model_version_status", []) if isinstance(out, dict) else []
-    return sorted(int(s["version"]) for s in states if s["state"] == "AVAILABLE")
+    states = serving_client.model_status(SERVING, model)
+    return sorted(s["version"] for s in states if s["state"] == "AVAILABLE")
 
 
 def push_args(source: str, blessing: str) -> list[str]:
