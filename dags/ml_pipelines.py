@@ -1,4 +1,5 @@
-"""Every pipeline under ml/pipelines/ as two DAGs: `<pipeline>_ingest` and `<pipeline>_train`.
+"""Every pipeline under ml/pipelines/ as three DAGs: `<pipeline>_ingest`, `<pipeline>_train` and
+`<pipeline>_monitor`.
 
 A pipeline whose folder does not load (pipeline.yaml, module.py) gets no DAGs here; its message is
 the import error of dags/ml_pipeline_errors.py. It must not be an error of this file: Airflow
@@ -18,6 +19,12 @@ this file imports Airflow, PyYAML and ml.config / ml.spans, never TensorFlow & c
 * `<pipeline>_train` — on `span.train_schedule` (last complete span = the span before the run)
   or with conf `{"span": ...}` (manual, or from `trigger_retrain`): transform -> train ->
   evaluate -> is_blessed -> infra_validate -> push (pool `ml_serving_push`, one push at a time).
+* `<pipeline>_monitor` — the live model, one run per span as an asset partition (like ingest; no
+  catchup: `airflow backfill create --dag-id <pipeline>_monitor` for past spans): wait_for_labels
+  (the span's prediction log complete and its labels landed, or the labels overdue: partial) ->
+  monitor (realized + estimated performance per version label, alarm bands) -> trigger_retrain
+  (a realized drop below the band: the train DAG with reason `performance`). Re-running a span
+  when more labels landed restates it. Conf `{"span": ...}` for a manual run.
 """
 
 from __future__ import annotations
@@ -40,13 +47,14 @@ from ml_airflow.operators import (
     EvaluateOperator,
     InfraValidateOperator,
     IngestOperator,
+    MonitorOperator,
     PushOperator,
     TransformOperator,
     ValidateOperator,
 )
 from ml_airflow.promotion import BlessingGateOperator
-from ml_airflow.retrain import RetrainTriggerOperator
-from ml_airflow.sensors import SpanSensor
+from ml_airflow.retrain import PerformanceRetrainOperator, RetrainTriggerOperator
+from ml_airflow.sensors import MonitorSensor, SpanSensor
 from ml_airflow.train import train_operator
 
 PUSH_POOL = "ml_serving_push"
@@ -93,6 +101,12 @@ def ingest_span(cfg: PipelineConfig) -> str:
     """The span template of an ingest run; a manual run without one picks the newest landed
     span with no successful run (ml_airflow.context.run_span)."""
     return f"{{{{ ml_span('{cfg.name}', params.span, dag_run.partition_key, 0, dag_run) }}}}"
+
+
+def monitor_span(cfg: PipelineConfig) -> str:
+    """The span template of a monitor run; a manual run without one picks the newest span with a
+    complete prediction log that was never monitored."""
+    return f"{{{{ ml_span('{cfg.name}', params.span, dag_run.partition_key, 0, dag_run, 'monitor') }}}}"
 
 
 def train_span(cfg: PipelineConfig) -> str:
@@ -190,6 +204,38 @@ def train_dag(cfg: PipelineConfig) -> DAG:
     return dag
 
 
+def monitor_dag(cfg: PipelineConfig) -> DAG:
+    with DAG(
+        dag_id=f"{cfg.name}_monitor",
+        schedule=CronPartitionTimetable(cfg.ingest_schedule, timezone="UTC", key_format=cfg.span_format),
+        start_date=start_date(cfg),
+        catchup=False,
+        max_active_runs=INGEST_MAX_ACTIVE_RUNS,
+        default_args=DEFAULT_ARGS,
+        params={
+            SPAN_PARAM: span_param(cfg),
+            "retrain": Param(
+                True, type="boolean", description="let a performance alarm on this span trigger training"
+            ),
+        },
+        user_defined_macros=MACROS,
+        tags=["ml", cfg.name, "monitor"],
+        doc_md=f"The live model of pipeline `{cfg.name}`: one run per span, the run's partition key "
+        f"(see dags/ml_pipelines.py).{cron_note()}",
+    ) as dag:
+        common = {"pipeline": cfg.name, "span": monitor_span(cfg)}
+        ready = MonitorSensor(task_id="wait_for_labels", **common)
+        monitor = MonitorOperator(task_id="monitor", **common)
+        retrain = PerformanceRetrainOperator(
+            task_id="trigger_retrain",
+            trigger_dag_id=f"{cfg.name}_train",
+            enabled="{{ params.retrain }}",
+            **common,
+        )
+        ready >> monitor >> retrain
+    return dag
+
+
 for _cfg in load_all_pipelines()[0].values():
-    for _dag in (ingest_dag(_cfg), train_dag(_cfg)):
+    for _dag in (ingest_dag(_cfg), train_dag(_cfg), monitor_dag(_cfg)):
         globals()[_dag.dag_id] = _dag

@@ -228,6 +228,22 @@ class PipelineConfig:
         return dict(self.raw.get("serving", {}))
 
     @property
+    def monitoring(self):  # -> ml.config_schema.Monitoring (pydantic: imported when used)
+        """The whole `monitoring:` block, typed (README "How the live model is watched")."""
+        from ml.config_schema import Monitoring
+
+        return Monitoring.model_validate(self.raw.get("monitoring", {}))
+
+    @property
+    def predictions_folder(self) -> str:
+        return self.monitoring.predictions_folder or f"{self.name}_predictions"
+
+    @property
+    def ground_truth_key(self) -> list[str]:
+        """The columns whose values make a prediction's request id (default: the example key)."""
+        return self.monitoring.labels.key or self.example_key
+
+    @property
     def schema_path(self) -> Path:
         return self.folder / "schema.pbtxt"
 

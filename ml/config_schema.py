@@ -190,6 +190,32 @@ class Serving(Strict):
     keep_loaded: int = Field(3, ge=1)  # versions kept loaded (plus labelled ones); see ml/serving/labels.py
 
 
+# ---- monitoring: the live model (README "How the live model is watched")
+class GroundTruth(Strict):
+    """Where the late labels land and how they join a logged prediction."""
+
+    folder: str | None = None  # <data_root>/<folder>/span=<id>/ (default: the landing folder)
+    file_glob: str | None = None  # default: landing.file_glob
+    done_marker: str | None = None  # default: landing.done_marker
+    key: list[str] = []  # columns whose values, joined by "|", are the request id (default: example_key)
+    lag_spans: int = Field(1, ge=0)  # labels of span D are due once span D+lag_spans has ended
+    wait_timeout_s: float | None = Field(None, gt=0)  # then monitor with what arrived (partial)
+
+
+class Monitoring(Strict):
+    predictions_folder: str | None = None  # <data_root>/<folder>/span=<id>/ (default <name>_predictions)
+    canary_share: float = Field(0.0, ge=0, le=1)  # share of request ids answered by `canary`
+    labels: GroundTruth = GroundTruth()
+    metric: str = "auc"  # the realized metric that alarms (a TFMA metric key)
+    alarm_slices: list[str] = ["Overall"]  # slices whose drop alarms (Overall, origin=EWR, ...)
+    min_labelled: int = Field(200, ge=1)  # fewer labelled predictions in a slice never alarm
+    band_quantile: float = Field(0.01, gt=0, lt=0.5)  # band = [q, 1-q] of the reference metric at n
+    bootstrap: int = Field(300, ge=50)  # resamples of the reference per band
+    min_coverage: float = Field(0.5, ge=0, le=1)  # label coverage below this warns
+    max_score_jsd: float = Field(0.1, gt=0, le=1)  # score distribution vs the eval split: above warns
+    retrain_on_alarm: bool = True  # an alarm triggers the train DAG (reason: performance)
+
+
 class PipelineYaml(Strict):
     name: str
     model_name: str | None = None
@@ -205,6 +231,7 @@ class PipelineYaml(Strict):
     training: Training = Training()
     evaluation: Evaluation = Evaluation()
     serving: Serving = Serving()
+    monitoring: Monitoring = Monitoring()
 
     @model_validator(mode="after")
     def _columns_declared(self) -> PipelineYaml:
@@ -244,6 +271,13 @@ class PipelineYaml(Strict):
         for where in ("slice_thresholds", "gaps"):
             for feature in getattr(self.evaluation, where).columns:
                 need(f"evaluation.{where}.columns", feature, set(self.features), "a feature")
+        for column in self.monitoring.labels.key:
+            need("monitoring.labels.key", column)
+        for name in self.monitoring.alarm_slices:
+            if name != "Overall" and name.split("=", 1)[0] not in self.features:
+                problems.append(
+                    f"monitoring.alarm_slices: {name!r} is neither Overall nor <feature>=<value> of a feature"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -147,6 +147,26 @@ class SpanPaths:
     def serving_log_dir(self, span: str) -> Path:
         return self.roots.data / self.cfg.serving_log_folder / landing_name(self.cfg, span)
 
+    # -- the live model (README "How the live model is watched")
+    def predictions_dir(self, span: str) -> Path:
+        """The span's prediction log: gzipped `PredictionLog` TFRecords, `_SUCCESS` once complete."""
+        return self.roots.data / self.cfg.predictions_folder / landing_name(self.cfg, span)
+
+    def predicted_spans(self) -> list[str]:
+        """Spans whose prediction log is complete, oldest first."""
+        root = self.roots.data / self.cfg.predictions_folder
+        found = (span_of_landing_name(self.cfg, m.parent.name) for m in root.glob("*/_SUCCESS"))
+        return sorted(s for s in found if s)
+
+    def labels_dir(self, span: str) -> Path:
+        """Where the span's ground truth lands (`monitoring.labels.folder`, default the landing)."""
+        folder = self.cfg.monitoring.labels.folder or self.cfg.landing_folder
+        return self.roots.data / folder / landing_name(self.cfg, span)
+
+    def monitor_dir(self, span: str) -> Path:
+        """One folder per monitoring of the span: `<span>/<label cutoff>/` (restatements kept)."""
+        return self.pipeline_root / "monitoring" / parse_span(self.cfg, span)
+
     # -- artifacts
     @property
     def pipeline_root(self) -> Path:

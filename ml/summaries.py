@@ -128,6 +128,27 @@ def push_summary(result: dict[str, Any]) -> str:
     return line
 
 
+def serve_span_summary(result: dict[str, Any]) -> str:
+    answered = result.get("answered") or {}
+    versions = result.get("versions") or {}
+    by = ", ".join(f"{n} by {label} (v{versions.get(label)})" for label, n in answered.items())
+    return f"span {result.get('span')}: {result.get('predictions', '?')} predictions logged ({by or 'none'})"
+
+
+def monitor_summary(result: dict[str, Any]) -> str:
+    counts = result.get("counts") or {}
+    line = f"span {result.get('span')}: {counts.get('predictions', 0)} predictions, "
+    line += f"{counts.get('labelled', 0)} labelled ({_num(100 * (counts.get('coverage') or 0), 0)} %)"
+    for label, v in (result.get("by_label") or {}).items():
+        band = v.get("band") or [None]
+        line += f"; {label}: realized {_num(v.get('realized'), 3)}, estimated {_num(v.get('estimated'), 3)}"
+        line += f", band >= {_num(band[0], 3)}"
+    if result.get("partial"):
+        line += "; partial"
+    line += "; ALARM" if result.get("alarm") else "; no alarm"
+    return line + (f"; {len(result['warnings'])} warning(s)" if result.get("warnings") else "")
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "ingest": ingest_summary,
     "validate": validate_summary,
@@ -135,6 +156,8 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "train": train_summary,
     "evaluate": evaluate_summary,
     "push": push_summary,
+    "serve-span": serve_span_summary,
+    "monitor": monitor_summary,
 }
 
 

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--serving-log",
         action="store_true",
-        help="also write a serving-request log per span (for skew checks)",
+        help="also write a serving-request log per span (skew checks; the requests `serve-span` answers)",
     )
 
 
@@ -35,7 +35,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         landing_folder=cfg.landing_folder,
         marker=cfg.done_marker,
         serving_log_folder=cfg.serving_log_folder,
-        feature_columns=[f.name for f in cfg.landed_features],
+        # the requests carry the ground-truth key: a prediction's request id (ml.monitoring)
+        feature_columns=list(dict.fromkeys([*cfg.ground_truth_key, *(f.name for f in cfg.landed_features)])),
         serving_log=args.serving_log,
     )
     return {

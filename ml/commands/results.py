@@ -1,5 +1,5 @@
-"""`results init | rebuild | spans [--last N] | models [--slices [--metric M]] [--json]`: the
-pipeline's results store."""
+"""`results init | rebuild | spans [--last N] | models [--slices [--metric M]] | monitor
+[--all-cutoffs] [--json]`: the pipeline's results store."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ml.table import render_table
 
 HELP = (
     "the pipeline's results store: init (create the database, migrate), rebuild it from the "
-    "artifacts, or print its spans or models"
+    "artifacts, or print its spans, models or the live model's monitoring"
 )
 
 Columns = tuple[tuple[str, str], ...]  # (header, row key)
@@ -29,6 +29,22 @@ SPAN_COLUMNS: Columns = (
     ("baseline", "baseline_span"),
     ("validate s", "validate_seconds"),
 )
+MONITOR_COLUMNS: Columns = (
+    ("span", "span"),
+    ("label", "version_label"),
+    ("version", "version"),
+    ("predictions", "predictions"),
+    ("labelled", "labelled"),
+    ("coverage", "coverage"),
+    ("metric", "metric"),
+    ("realized", "realized"),
+    ("estimated", "estimated"),
+    ("band low", "band_low"),
+    ("alarm", "alarm"),
+    ("partial", "partial"),
+    ("restated", "restated"),
+    ("cutoff", "cutoff"),
+)
 MODEL_COLUMNS: Columns = (
     ("run", "run_id"),
     ("window", "window"),
@@ -41,13 +57,16 @@ MODEL_COLUMNS: Columns = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("init", "rebuild", "spans", "models"))
+    parser.add_argument("action", choices=("init", "rebuild", "spans", "models", "monitor"))
     parser.add_argument("--last", type=int, help="spans: only the newest N spans")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     parser.add_argument(
         "--slices", action="store_true", help="models: each slice's metric per run and served version"
     )
     parser.add_argument("--metric", default="auc", help="models --slices: the metric (default auc)")
+    parser.add_argument(
+        "--all-cutoffs", action="store_true", help="monitor: every label cutoff, not only each span's newest"
+    )
 
 
 def _models(store, cfg: PipelineConfig) -> list[dict]:
@@ -104,6 +123,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     columns: Columns
     if args.action == "spans":
         rows, columns = queries.spans(store, cfg.name, last=args.last), SPAN_COLUMNS
+    elif args.action == "monitor":
+        rows, columns = queries.monitor_runs(store, cfg.name, latest=not args.all_cutoffs), MONITOR_COLUMNS
     else:
         rows, columns = _models(store, cfg), MODEL_COLUMNS
     result = {"command": "results", "action": args.action, "rows": rows}

@@ -89,13 +89,13 @@ def _convert(series: pd.Series, typ: str, *, span: str, file: Path, column: str)
     return numbers.astype("float64")
 
 
-def read_raw_span(cfg: PipelineConfig, landing_dir: Path, span: str) -> RawSpan:
-    """Read, check the structure and type every column the pipeline declares."""
-    files = span_files(cfg, landing_dir, span)
+def read_typed(files: list[Path], span: str, types: dict[str, str]) -> pd.DataFrame:
+    """The `types` columns (`{column: string|int|float}`) of CSV files, typed, one frame; other
+    columns are ignored. A missing column or a bad value fails naming span, file, column, rule."""
     frames = []
     for path in files:
-        frame = _read_csv(path, span, list(cfg.raw_column_types))
-        missing = [c for c in cfg.raw_column_types if c not in frame.columns]
+        frame = _read_csv(path, span, list(types))
+        missing = [c for c in types if c not in frame.columns]
         if missing:
             raise PipelineError(
                 f"required column(s) {', '.join(missing)} missing from {path.name}",
@@ -104,11 +104,15 @@ def read_raw_span(cfg: PipelineConfig, landing_dir: Path, span: str) -> RawSpan:
                 column=missing[0],
                 rule="column-present",
             )
-        typed = {
-            c: _convert(frame[c], t, span=span, file=path, column=c) for c, t in cfg.raw_column_types.items()
-        }
+        typed = {c: _convert(frame[c], t, span=span, file=path, column=c) for c, t in types.items()}
         frames.append(pd.DataFrame(typed))
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def read_raw_span(cfg: PipelineConfig, landing_dir: Path, span: str) -> RawSpan:
+    """Read, check the structure and type every column the pipeline declares."""
+    files = span_files(cfg, landing_dir, span)
+    frame = read_typed(files, span, cfg.raw_column_types)
     if len(frame) < cfg.min_rows:
         raise PipelineError(
             f"span {span} has {len(frame)} data row(s); at least {cfg.min_rows} "

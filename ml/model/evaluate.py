@@ -4,7 +4,9 @@ Output dir `E` (written atomically): `E/tfma/` (TFMA eval + validation result, r
 `tfma.load_metrics` / `tfma.load_validation_result` / `tfma.load_eval_results`),
 `E/metrics.json` (every scalar metric per slice and model: candidate, baseline = the served
 model, benchmark = ml.model.benchmark), `E/analysis.json` (slice sizes, gaps, calibration,
-robustness probe, sensitivity) and `E/blessing.json` (the verdict of ml.model.gate.judge).
+robustness probe, sensitivity), `E/reference.json` (the candidate's score, label and slice
+columns per eval example: the live model's CBPE calibration and alarm bands, ml.monitoring) and
+`E/blessing.json` (the verdict of ml.model.gate.judge).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ml.model.layout import Baseline, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.model.slices import OVERALL, slice_name
 from ml.model.window import parse_span_range, select_spans, split_files
+from ml.monitoring.reference import REFERENCE_FILE
 from ml.roots import Roots
 from ml.spans import SpanPaths
 
@@ -52,7 +55,7 @@ def _change(max_drop: float) -> tfma.MetricThreshold:
     )
 
 
-def _metric_configs(cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold]) -> list[tfma.MetricConfig]:
+def metric_configs(cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold]) -> list[tfma.MetricConfig]:
     metrics = [tfma.MetricConfig(class_name=GATE_METRIC, per_slice_thresholds=gate)]
     for name in cfg.eval_metrics:
         if name == GATE_METRIC:
@@ -89,10 +92,10 @@ def eval_config(cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool =
     if with_baseline:
         specs.append(_model_spec(cfg, BASELINE, is_baseline=True))
         judged.append(BASELINE)
-    metrics_specs = [tfma.MetricsSpec(metrics=_metric_configs(cfg, gate), model_names=judged)]
+    metrics_specs = [tfma.MetricsSpec(metrics=metric_configs(cfg, gate), model_names=judged)]
     if with_benchmark:  # same metrics, no thresholds: it is compared by ml.model.gate
         specs.append(_model_spec(cfg, BENCHMARK))
-        metrics_specs.append(tfma.MetricsSpec(metrics=_metric_configs(cfg, []), model_names=[BENCHMARK]))
+        metrics_specs.append(tfma.MetricsSpec(metrics=metric_configs(cfg, []), model_names=[BENCHMARK]))
     return tfma.EvalConfig(
         model_specs=specs,
         metrics_specs=metrics_specs,
@@ -250,8 +253,11 @@ def analyse(
     rows = _sample_rows(cfg, files, max(options.sensitivity.examples, 1))
     model = ServingModel(candidate, cfg)  # loaded once for the probe and the sensitivity
     served = _served(baseline.path, cfg) if baseline else None
+    from ml.monitoring.reference import build_reference
+
     return {
         "metrics": metrics,
+        "reference": build_reference(cfg, model, files),  # for the live model's monitoring
         "slice_sizes": sizes,
         "min_slice_size": options.min_slice_size,
         "too_small": too_small(sizes, options.min_slice_size),
@@ -296,6 +302,7 @@ def evaluate(
             release_shared_objects()
         analysis = analyse(cfg, tmp / "tfma", files, layout.saved_model, baseline)
         metrics = analysis.pop("metrics")
+        atomic_write_json(tmp / REFERENCE_FILE, analysis.pop("reference"))
         _, tfma_failures = read_failures(tmp / "tfma")
         verdict = judge(
             cfg,

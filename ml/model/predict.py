@@ -33,8 +33,16 @@ class ServingModel:
 
     def predict(self, rows: list[dict]) -> np.ndarray:
         """One probability per row (raises what the signature raises)."""
-        out = self.fn(examples=self._tf.constant(self.serialize(rows)))[OUTPUT_KEY]
-        return np.asarray(out.numpy(), dtype=np.float64).reshape(len(rows), -1)[:, 0]
+        return self.predict_serialized(self.serialize(rows))
+
+    def predict_serialized(self, examples: list[bytes], batch: int = 4096) -> np.ndarray:
+        """One probability per serialized tf.Example (features it does not know are ignored)."""
+        parts = [np.zeros(0)]
+        for start in range(0, len(examples), batch):
+            chunk = examples[start : start + batch]
+            out = self.fn(examples=self._tf.constant(chunk))[OUTPUT_KEY]
+            parts.append(np.asarray(out.numpy(), dtype=np.float64).reshape(len(chunk), -1)[:, 0])
+        return np.concatenate(parts)
 
 
 def raw_rows(records: list[bytes], cfg: PipelineConfig) -> list[dict]:

@@ -8,7 +8,9 @@ transformed train split (validating on eval), and writes the model dir `M` atomi
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -93,13 +95,14 @@ def train(
     started = time.monotonic()
     with atomic_dir(output) as tmp:
         layout = ModelLayout(tmp)
-        history = model.fit(
-            datasets["train"],
-            validation_data=datasets["eval"],
-            epochs=epochs,
-            verbose=2,
-            callbacks=[keras.callbacks.TensorBoard(log_dir=str(layout.tensorboard), histogram_freq=0)],
-        ).history
+        with contextlib.redirect_stdout(sys.stderr):  # Keras' per-epoch lines: stdout is the result's
+            history = model.fit(
+                datasets["train"],
+                validation_data=datasets["eval"],
+                epochs=epochs,
+                verbose=2,
+                callbacks=[keras.callbacks.TensorBoard(log_dir=str(layout.tensorboard), histogram_freq=0)],
+            ).history
         fit_seconds = round(time.monotonic() - started, 2)
         export_serving_model(model, tft_output, layout.saved_model, cfg)
         result = {

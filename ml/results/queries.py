@@ -137,3 +137,39 @@ def models_of_span(store: ResultsStore, pipeline: str, span: str) -> list[dict]:
         .order_by(s.run_id, s.role)
     )
     return store.read(query)
+
+
+def monitor_runs(
+    store: ResultsStore, pipeline: str, span: str | None = None, latest: bool = True
+) -> list[dict]:
+    """Monitor rows in span order, one per version label; `latest`: only each span's newest
+    label cutoff (with `restated`: how many earlier cutoffs it replaced), else every cutoff."""
+    m = t.monitor_runs.c
+    query = sa.select(t.monitor_runs).where(m.pipeline == pipeline)
+    if span:
+        query = query.where(m.span == span)
+    rows = store.read(query.order_by(m.span, m.cutoff, m.version_label))
+    cutoffs: dict[str, list[str]] = {}
+    for row in rows:
+        seen = cutoffs.setdefault(row["span"], [])
+        if row["cutoff"] not in seen:
+            seen.append(row["cutoff"])
+    for row in rows:
+        row["restated"] = len(cutoffs[row["span"]]) - 1
+    if latest:
+        rows = [r for r in rows if r["cutoff"] == cutoffs[r["span"]][-1]]
+    return rows
+
+
+def monitor_metrics(store: ResultsStore, pipeline: str, span: str, cutoff: str | None = None) -> list[dict]:
+    """Realized metrics per version label and slice of one monitoring (default: the newest)."""
+    m = t.monitor_metrics.c
+    if cutoff is None:
+        newest = store.read(
+            sa.select(sa.func.max(m.cutoff).label("c")).where((m.pipeline == pipeline) & (m.span == span))
+        )
+        cutoff = newest[0]["c"] if newest else None
+    query = sa.select(t.monitor_metrics).where(
+        (m.pipeline == pipeline) & (m.span == span) & (m.cutoff == cutoff)
+    )
+    return store.read(query.order_by(m.version_label, m.slice, m.metric))

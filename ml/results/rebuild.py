@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ml.atomic import read_json
 from ml.config import PipelineConfig
 from ml.results import schema as t
-from ml.results.record import record_evaluation, record_serving, record_span
+from ml.results.record import record_evaluation, record_monitor, record_serving, record_span
 from ml.results.store import ResultsStore
 from ml.roots import Roots
 from ml.spans import SpanPaths
@@ -35,9 +36,13 @@ def rebuild(store: ResultsStore, cfg: PipelineConfig, roots: Roots, serving_even
         else []
     )
     models = [e.name for e in evaluations if record_evaluation(store, cfg, e) is not None]
+    monitored = sorted((paths.pipeline_root / "monitoring").glob("*/*/monitor.json"))
+    for monitor_file in monitored:
+        record_monitor(store, read_json(monitor_file))
     return {
         "spans": len(recorded),
         "models": len(models),
+        "monitor_runs": len(monitored),
         "serving_events": record_serving(store, cfg, serving_events),
         "url": store.url,
     }

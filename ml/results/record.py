@@ -266,3 +266,74 @@ def record_serving(store: ResultsStore, cfg: PipelineConfig, events: list[dict])
     """Replace the pipeline's serving history (push + rollback events from the serving root)."""
     store.write(_replace_serving, cfg.name, events)
     return len(events)
+
+
+def monitor_rows(result: dict[str, Any]) -> dict[str, list[dict]]:
+    """The run rows (one per version label) and realized-metric rows of a span's monitor.json."""
+    base = {"pipeline": result["pipeline"], "span": result["span"], "cutoff": result["cutoff"]}
+    counts = result["counts"]
+    runs, metrics = [], []
+    for label, v in result["by_label"].items():
+        band = v.get("band") or (None, None)
+        runs.append(
+            base
+            | {
+                "version_label": label,
+                "version": v.get("version"),
+                "predictions": v["predictions"],
+                "labelled": v["labelled"],
+                "coverage": v["coverage"],
+                "partial": bool(result["partial"]),
+                "metric": v["metric"],
+                "realized": v["realized"],
+                "estimated": v["estimated"],
+                "estimation_error": v["estimation_error"],
+                "band_low": band[0],
+                "band_high": band[1],
+                "score_jsd": v["score_jsd"],
+                "alarm": bool(v["alarms"]),
+                "alarms": "; ".join(v["alarms"]) or None,
+                "warnings": "; ".join(v["warnings"]) or None,
+                "no_label_row": counts.get("no_label_row"),
+                "label_unknown": counts.get("label_unknown"),
+                "unknown_ids": counts.get("unknown_ids"),
+                "duplicate_predictions": counts.get("duplicate_predictions"),
+                "monitor_dir": result.get("monitor_dir"),
+            }
+        )
+        metrics += [
+            base | {"version_label": label, "slice": slice_name, "metric": metric, "value": value}
+            for slice_name, values in v.get("metrics", {}).items()
+            for metric, value in values.items()
+        ]
+    if not runs:  # a span with no predictions: one `all` row that says so
+        runs.append(
+            base
+            | {c.name: None for c in t.monitor_runs.columns if c.name not in base}
+            | {"version_label": "all", "predictions": 0, "labelled": 0, "partial": bool(result["partial"])}
+            | {"alarm": False, "warnings": "; ".join(result.get("warnings", [])) or None}
+            | {"monitor_dir": result.get("monitor_dir"), "unknown_ids": counts.get("unknown_ids")}
+        )
+    return {"runs": runs, "metrics": metrics}
+
+
+def _replace_monitor(conn: Connection, rows: dict[str, list[dict]]) -> None:
+    first = rows["runs"][0]
+    for table in (t.monitor_runs, t.monitor_metrics):
+        conn.execute(
+            sa.delete(table).where(
+                (table.c.pipeline == first["pipeline"])
+                & (table.c.span == first["span"])
+                & (table.c.cutoff == first["cutoff"])
+            )
+        )
+    conn.execute(sa.insert(t.monitor_runs), rows["runs"])
+    if rows["metrics"]:
+        conn.execute(sa.insert(t.monitor_metrics), rows["metrics"])
+
+
+def record_monitor(store: ResultsStore, result: dict[str, Any]) -> list[dict]:
+    """Add (or replace, same cutoff) one monitoring of a span; earlier cutoffs stay."""
+    rows = monitor_rows(result)
+    store.write(_replace_monitor, rows)
+    return rows["runs"]

@@ -56,3 +56,22 @@ def retrain_decision(store: ResultsStore, cfg: PipelineConfig, span: str) -> dic
             f"{len(new)} of {needed or '-'} new validated spans"
         ),
     }
+
+
+def performance_decision(store: ResultsStore, cfg: PipelineConfig, span: str) -> dict:
+    """`{retrain, reason, span, end_span, trigger: performance}` from the span's newest monitoring:
+    a realized drop below the band on an alarm slice (ml.monitoring.monitor) retrains on the
+    newest validated span; estimates, prediction drift and coverage only warn."""
+    rows = queries.monitor_runs(store, cfg.name, span=span)
+    alarms = [
+        f"{r['version_label']}: {r['alarms']}" for r in rows if r["alarm"] and r["version_label"] != "all"
+    ]
+    validated = [s["span"] for s in queries.spans(store, cfg.name) if s["status"] == "passed"]
+    base = {"span": span, "end_span": max(validated) if validated else None, "trigger": "performance"}
+    if not alarms:
+        return {**base, "retrain": False, "reason": f"no performance alarm in span {span}"}
+    if not cfg.monitoring.retrain_on_alarm:
+        return {**base, "retrain": False, "reason": f"{alarms[0]} (monitoring.retrain_on_alarm is off)"}
+    if base["end_span"] is None:
+        return {**base, "retrain": False, "reason": f"{alarms[0]}, but no validated span to train on"}
+    return {**base, "retrain": True, "reason": f"performance: {alarms[0]} in span {span}"}

@@ -126,4 +126,59 @@ serving_events = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
-TABLES = (spans, checks, span_columns, models, model_spans, model_metrics, serving_events)
+# The live model (ml/monitoring): one row per span, label cutoff and version label (`all` = every
+# label together). A restatement (a later cutoff) adds rows; the earlier ones stay.
+monitor_runs = sa.Table(
+    "monitor_runs",
+    metadata,
+    sa.Column("pipeline", sa.String(100), primary_key=True),
+    sa.Column("span", sa.String(40), primary_key=True),
+    sa.Column("cutoff", sa.String(40), primary_key=True),  # when the labels were read (ISO, UTC)
+    sa.Column("version_label", sa.String(40), primary_key=True),  # stable | canary | v<N> | all
+    sa.Column("version", sa.Integer),
+    sa.Column("predictions", sa.Integer, nullable=False),
+    sa.Column("labelled", sa.Integer, nullable=False),
+    sa.Column("coverage", sa.Float),
+    sa.Column("partial", sa.Boolean, nullable=False),
+    sa.Column("metric", sa.String(100)),
+    sa.Column("realized", sa.Float),
+    sa.Column("estimated", sa.Float),
+    sa.Column("estimation_error", sa.Float),  # estimated - realized
+    sa.Column("band_low", sa.Float),
+    sa.Column("band_high", sa.Float),
+    sa.Column("score_jsd", sa.Float),
+    sa.Column("alarm", sa.Boolean, nullable=False),
+    sa.Column("alarms", sa.Text),
+    sa.Column("warnings", sa.Text),
+    sa.Column("no_label_row", sa.Integer),  # span-wide counts (same on every label's row)
+    sa.Column("label_unknown", sa.Integer),
+    sa.Column("unknown_ids", sa.Integer),
+    sa.Column("duplicate_predictions", sa.Integer),
+    sa.Column("monitor_dir", sa.Text),
+    sa.Index("ix_monitor_runs_span", "pipeline", "span"),
+)
+
+# Realized metrics per slice of a monitor run (TFMA over the joined rows).
+monitor_metrics = sa.Table(
+    "monitor_metrics",
+    metadata,
+    sa.Column("pipeline", sa.String(100), primary_key=True),
+    sa.Column("span", sa.String(40), primary_key=True),
+    sa.Column("cutoff", sa.String(40), primary_key=True),
+    sa.Column("version_label", sa.String(40), primary_key=True),
+    sa.Column("slice", sa.String(200), primary_key=True),
+    sa.Column("metric", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Float),
+)
+
+TABLES = (
+    spans,
+    checks,
+    span_columns,
+    models,
+    model_spans,
+    model_metrics,
+    serving_events,
+    monitor_runs,
+    monitor_metrics,
+)

@@ -21,6 +21,7 @@ def run_span(
     anchor: dt.datetime | str | None,
     offset: int = 0,
     dag_run: Any = None,
+    step: str = "ingest",
 ) -> str:
     """The span a run of `pipeline` works on: the `span` param/conf when given, else the span of
     the anchor shifted by `offset` spans of the pipeline's cadence (ml.spans).
@@ -28,7 +29,8 @@ def run_span(
     Ingest runs are asset partitions: they anchor on the run's `partition_key`, which is the
     span id. Scheduled train runs anchor on their logical date with offset -1: the last
     complete span before the run. A manual run given its `dag_run` with neither takes the
-    newest landed span that has no successful run yet (ml_airflow.manual_span), or fails at once
+    newest landed span that has no successful run yet (ml_airflow.manual_span; `step="monitor"`:
+    the newest span with a complete prediction log and no monitoring), or fails at once
     saying how to pass one; so does any run without an anchor.
     """
     cfg = load_pipeline(pipeline)
@@ -37,9 +39,9 @@ def run_span(
     if isinstance(anchor, str) and anchor:
         return shift_span(cfg, anchor, offset)
     if str(getattr(dag_run, "run_type", "")).lower().endswith("manual"):
-        from ml_airflow.manual_span import newest_unfinished_span
+        from ml_airflow.manual_span import newest_unfinished_span, newest_unmonitored_span
 
-        return newest_unfinished_span(pipeline)
+        return newest_unmonitored_span(pipeline) if step == "monitor" else newest_unfinished_span(pipeline)
     if not anchor:
         raise PipelineError(
             "this run has no partition key and no data interval (a manual run): "

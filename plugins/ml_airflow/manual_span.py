@@ -29,3 +29,25 @@ def newest_unfinished_span(pipeline: str, roots: Roots | None = None) -> str:
         how = f"pass the span in the run's conf, e.g. {example} (Trigger -> Advanced, or --conf)"
         raise PipelineError(f"manual run without a span: {state}; {how}", rule="span-missing")
     return todo[-1]
+
+
+def newest_unmonitored_span(pipeline: str, roots: Roots | None = None) -> str:
+    """The newest span whose prediction log is complete and that was never monitored."""
+    cfg = load_pipeline(pipeline)
+    roots = roots or Roots.resolve()
+    predicted = SpanPaths(cfg, roots).predicted_spans()
+    done = {row["span"] for row in queries.monitor_runs(open_store(cfg, roots), pipeline)}
+    todo = [span for span in predicted if span not in done]
+    if not todo:
+        state = (
+            f"all {len(predicted)} span(s) with predictions were monitored"
+            if predicted
+            else "no span has predictions"
+        )
+        example = f'{{"span": "{first_span(cfg)}"}}'
+        raise PipelineError(
+            f"manual monitor run without a span: {state}; pass the span in the run's conf, e.g. {example} "
+            "(a monitored span is restated by running it again)",
+            rule="span-missing",
+        )
+    return todo[-1]

@@ -209,6 +209,25 @@ class ValidateOperator(SpanOperator):
         }
 
 
+class ServeSpanOperator(SpanOperator):
+    """The embedded default's serving: answer the span's requests with the live model and write
+    its prediction log (`ml serve-span`; in production the logging service writes it)."""
+
+    command = "serve-span"
+
+
+class MonitorOperator(SpanOperator):
+    """The live model on one span (`ml monitor`): late labels joined, realized (TFMA) and estimated
+    (CBPE) performance per version label, alarm bands; recorded in the results store. The result
+    carries the retraining decision the next task acts on."""
+
+    command = "monitor"
+    operator_extra_links = (
+        ReportLink("Live model (monitor.json)", "monitor_file"),
+        FAILURE_LINK,
+    )
+
+
 class TransformOperator(MLCommandOperator):
     """TFT analyze + transform over the window of spans ending at `end_span`."""
 

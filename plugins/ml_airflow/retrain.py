@@ -4,7 +4,8 @@ The last task of each ingest run. `ml retrain-check` (reading the results store)
 `training.retrain_on` of pipeline.yaml: a drift alarm on a watched feature in this span, or N
 validated spans after the live model's training window. Then, unless a train run is already
 queued or running (it will see the newest spans), it triggers `<pipeline>_train` with conf
-`{"span": <newest validated span>, "reason": ...}`; otherwise it is skipped with the reason.
+`{"span": <newest validated span>, "reason": ..., "trigger": "data"}`; otherwise it is skipped
+with the reason. `PerformanceRetrainOperator` is the same for the monitor DAG's alarms.
 A run with conf `{"retrain": false}` (e.g. `airflow backfill create ... --dag-run-conf
 '{"retrain": false}'` for a year of history) never triggers. `max_active_tis_per_dag=1`:
 decisions of parallel ingest runs happen one after another, so each sees the train run the
@@ -43,7 +44,7 @@ class RetrainTriggerOperator(TriggerDagRunOperator):
     def execute(self, context) -> Any:
         if str(self.enabled).strip().lower() in ("false", "0", "no", "off"):
             raise AirflowSkipException(f"span {self.span}: retraining off for this run (conf retrain=false)")
-        decision = run_ml(self, context, ["retrain-check", "--span", self.span])
+        decision = self.decide(context)
         if not decision["retrain"]:
             raise AirflowSkipException(f"span {self.span}: no retraining: {decision['reason']}")
         pending = context["ti"].get_dr_count(dag_id=self.trigger_dag_id, states=["queued", "running"])
@@ -53,9 +54,35 @@ class RetrainTriggerOperator(TriggerDagRunOperator):
                 "queued or running will train on the newest spans"
             )
         end = decision["end_span"]
-        self.conf = {"span": end, "reason": decision["reason"]}
+        self.conf = {"span": end, "reason": decision["reason"], "trigger": decision.get("trigger", "data")}
         self.trigger_run_id = f"retrain__{end}__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
         self.log.info(
             "span %s: %s: triggering %s for span %s", self.span, decision["reason"], self.trigger_dag_id, end
         )
         return super().execute(context)
+
+    def decide(self, context) -> dict[str, Any]:
+        """`{retrain, reason, end_span}`: data-aware retraining (`ml retrain-check`)."""
+        return run_ml(self, context, ["retrain-check", "--span", self.span])
+
+
+class PerformanceRetrainOperator(RetrainTriggerOperator):
+    """The last task of each monitor run: a realized performance alarm on the span (the
+    `monitor` task's result, ml.results.retrain.performance_decision) triggers the train DAG
+    with conf `{"span": <newest validated span>, "reason": "performance: ...", "trigger":
+    "performance"}`; estimates, prediction drift and low coverage never do."""
+
+    ui_color = "#fce4ec"
+
+    def __init__(self, *, monitor_task_id: str = "monitor", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.monitor_task_id = monitor_task_id
+
+    def decide(self, context) -> dict[str, Any]:
+        result = context["ti"].xcom_pull(task_ids=self.monitor_task_id) or {}
+        return {
+            "retrain": bool(result.get("retrain")),
+            "reason": result.get("reason") or "the monitor task left no decision",
+            "end_span": result.get("end_span"),
+            "trigger": "performance",
+        }

@@ -67,3 +67,66 @@ class SpanSensor(BaseSensorOperator):
                 f"span {self.span} never landed: {self.marker_path()} is still missing after "
                 f"{self.timeout:.0f}s (the upstream system writes it last)"
             ) from exc
+
+
+class MonitorSensor(BaseSensorOperator):
+    """Succeeds once the span's prediction log is complete (`_SUCCESS`) and its labels have landed
+    (the labels folder's done marker), or once the labels are overdue: `monitoring.labels.lag_spans`
+    spans after the span ended plus `wait_timeout_s`; the monitor then runs with what arrived and
+    marks the span partial (a later re-run restates it). A backfill of old spans never waits.
+    XCom: {span, partial, predictions_dir, labels_dir}."""
+
+    template_fields: Sequence[str] = ("pipeline", "span")
+    ui_color = "#fdf6e3"
+
+    def __init__(
+        self,
+        *,
+        pipeline: str,
+        span: str,
+        mode: str = "reschedule",
+        poke_interval: float = 300,
+        timeout: float | timedelta = timedelta(days=7),
+        **kwargs,
+    ) -> None:
+        super().__init__(mode=mode, poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.pipeline, self.span = pipeline, span
+
+    def poke(self, context) -> bool | PokeReturnValue:
+        from datetime import UTC, datetime
+
+        from ml.monitoring.prediction_log import is_complete
+        from ml.spans import shift_span, span_start
+
+        cfg = load_pipeline(self.pipeline)
+        paths = SpanPaths(cfg, Roots.resolve())
+        spec = cfg.monitoring.labels
+        predictions, labels = paths.predictions_dir(self.span), paths.labels_dir(self.span)
+        have_predictions = is_complete(predictions)
+        have_labels = (labels / (spec.done_marker or cfg.done_marker)).is_file()
+        due = span_start(cfg, shift_span(cfg, self.span, 1 + spec.lag_spans))
+        deadline = due + timedelta(seconds=spec.wait_timeout_s or 0)
+        overdue = datetime.now(UTC) >= deadline
+        xcom = {"span": self.span, "predictions_dir": str(predictions), "labels_dir": str(labels)}
+        if have_predictions and have_labels:
+            self.log.info("span %s: predictions and labels are there", self.span)
+            return PokeReturnValue(is_done=True, xcom_value={**xcom, "partial": False})
+        if overdue:
+            self.log.info(
+                "span %s: waited until %s; monitoring with what arrived (predictions complete: %s, "
+                "labels landed: %s)",
+                self.span,
+                deadline.isoformat(),
+                have_predictions,
+                have_labels,
+            )
+            return PokeReturnValue(is_done=True, xcom_value={**xcom, "partial": True})
+        self.log.info(
+            "span %s: waiting for %s until %s",
+            self.span,
+            " and ".join(
+                w for w, ok in (("predictions", have_predictions), ("labels", have_labels)) if not ok
+            ),
+            deadline.isoformat(),
+        )
+        return False

@@ -14,6 +14,7 @@ Every route depends on `auth.py`. URLs in the pages are host-relative (built fro
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ml_airflow.ui import reports
 from ml_airflow.ui import view as view_models
 from ml_airflow.ui.auth import Pipeline, User, can_read, pipeline_of_dag
 from ml_airflow.ui.files import clean_parts, media_type, pipeline_root, resolve_under
+from ml_airflow.ui.live import live_figure, live_rows
 from ml_airflow.ui.static_files import STATIC, ge_static, plotly_js
 from ml_airflow.ui.store import store_for
 
@@ -151,6 +153,8 @@ def create_app(roots: Roots | None = None) -> FastAPI:
             "nulls": view.null_figure(store, pipeline),
             "slices": view.slice_figure(store, pipeline),
         }
+        live = live_rows(store, pipeline, base)
+        figures["live"] = live_figure(live, pipeline)
         names = sorted({k for m in models for k in m.overall})
         return page(
             request,
@@ -164,6 +168,7 @@ def create_app(roots: Roots | None = None) -> FastAPI:
             models=models,
             metric_names=[n for n in METRICS_SHOWN if n in names],
             events=view.serving_history(store, pipeline),
+            live=live,
             schedule_note=schedule_note(),
         )
 
@@ -197,6 +202,20 @@ def create_app(roots: Roots | None = None) -> FastAPI:
 
         folder = resolve_under(artifacts(pipeline), f"evaluations/{run_id}", want_dir=True)
         return page(request, "tfma.html", pipeline=pipeline, run_id=run_id, **tfma.context(folder))
+
+    @app.get("/{pipeline}/monitor/{span}", response_class=HTMLResponse)
+    def monitor_page(pipeline: Pipeline, span: str, request: Request, cutoff: str | None = None) -> Response:
+        """One span's monitoring (the newest label cutoff, or `?cutoff=`): verdict first, then the
+        counts, each version label's realized vs estimated vs band, and TFMA's metrics per slice."""
+        folder = resolve_under(artifacts(pipeline), f"monitoring/{span}", want_dir=True)
+        runs = sorted(p.name for p in folder.iterdir() if (p / "monitor.json").is_file())
+        if not runs:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"span {span} was never monitored")
+        chosen = cutoff if cutoff in runs else runs[-1]
+        result = json.loads((folder / chosen / "monitor.json").read_text())
+        return page(
+            request, "monitor.html", pipeline=pipeline, span=span, result=result, runs=runs, chosen=chosen
+        )
 
     @app.get("/{pipeline}/{path:path}")
     def report(pipeline: Pipeline, path: str, request: Request) -> Response:

@@ -1,0 +1,54 @@
+"""`monitor --span D`: the live model on one span (join late labels, realized and estimated
+performance per version label, alarm bands), recorded in the results store."""
+
+from __future__ import annotations
+
+import argparse
+
+from ml.config import PipelineConfig
+from ml.roots import Roots
+
+HELP = (
+    "monitor the live model on a span: join its prediction log with the labels landed so far, "
+    "realized (TFMA) and estimated (CBPE) performance per version label, alarms; a re-run restates"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--span", required=True, help="the span whose predictions to monitor")
+
+
+def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+    from ml.beam import release_shared_objects
+    from ml.monitoring.monitor import MONITOR_FILE, monitor_span
+    from ml.results import open_store
+    from ml.results.record import record_monitor
+    from ml.results.retrain import performance_decision
+
+    try:
+        result = monitor_span(cfg, roots, args.span)
+    finally:
+        release_shared_objects()
+    store = open_store(cfg, roots)
+    record_monitor(store, result)
+    decision = performance_decision(store, cfg, result["span"])
+    labels = {
+        label: {k: v[k] for k in ("version", "predictions", "labelled", "realized", "estimated", "band")}
+        for label, v in result["by_label"].items()
+    }
+    return {
+        "command": "monitor",
+        "span": result["span"],
+        "cutoff": result["cutoff"],
+        "partial": result["partial"],
+        "counts": result["counts"],
+        "by_label": labels,
+        "alarm": result["alarm"],
+        "alarms": result["alarms"],
+        "warnings": result["warnings"],
+        "retrain": decision["retrain"],
+        "reason": decision["reason"],
+        "end_span": decision["end_span"],
+        "monitor_file": f"{result['monitor_dir']}/{MONITOR_FILE}",
+        "tfma_dir": result["tfma_dir"],
+    }
