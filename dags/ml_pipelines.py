@@ -224,7 +224,7 @@ def monitor_dag(cfg: PipelineConfig) -> DAG:
         f"(see dags/ml_pipelines.py).{cron_note()}",
     ) as dag:
         common = {"pipeline": cfg.name, "span": monitor_span(cfg)}
-        ready = MonitorSensor(task_id="wait_for_labels", **common)
+        ready = MonitorSensor(task_id="wait_for_labels", pipeline=cfg.name, span=common["span"])
         monitor = MonitorOperator(task_id="monitor", **common)
         retrain = PerformanceRetrainOperator(
             task_id="trigger_retrain",

@@ -1,5 +1,6 @@
-"""`serve-span --span D [--canary-share X]`: answer the span's serving requests with the live
-model and write its prediction log (the embedded default's stand-in for TF Serving's clients)."""
+"""`serve-span --span D [--to D2] [--canary-share X]`: answer the span's (or spans D..D2's) serving
+requests with the live model and write their prediction logs (the embedded default's stand-in for
+TF Serving's clients)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--span", required=True, help="the span whose requests to answer")
+    parser.add_argument("--to", help="answer every span from --span to this one (inclusive), in one process")
     parser.add_argument(
         "--canary-share",
         type=float,
@@ -25,5 +27,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.monitoring.serve import serve_span
+    from ml.spans import span_range
 
-    return {"command": "serve-span", **serve_span(cfg, roots, args.span, args.canary_share)}
+    if not args.to:
+        return {"command": "serve-span", **serve_span(cfg, roots, args.span, args.canary_share)}
+    spans = [serve_span(cfg, roots, span, args.canary_share) for span in span_range(cfg, args.span, args.to)]
+    return {
+        "command": "serve-span",
+        "span": f"{spans[0]['span']}..{spans[-1]['span']}",
+        "spans": len(spans),
+        "predictions": sum(s["predictions"] for s in spans),
+        "answered": {
+            k: n for k in ("stable", "canary") if (n := sum(s["answered"].get(k, 0) for s in spans))
+        },
+        "versions": spans[-1]["versions"],
+    }

@@ -23,7 +23,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
@@ -99,12 +98,13 @@ def judge_label(
             reference.band(metric, name, n, spec.band_quantile, spec.bootstrap) if reference and n else None
         )
         enough = n >= spec.min_labelled
-        below = band is not None and got is not None and got < band[0]
+        low = band[0] if band is not None else None
+        below = low is not None and got is not None and got < low
         slices.append(
             {"slice": name, "labelled": n, "realized": got, "band": band, "enough": enough, "below": below}
         )
         if below and enough:
-            alarms.append(f"realized {metric} {got:.3f} on {name} below its band {band[0]:.3f} (n={n})")
+            alarms.append(f"realized {metric} {got:.3f} on {name} below its band {low:.3f} (n={n})")
         elif below:
             warnings.append(
                 f"realized {metric} {got:.3f} on {name} below its band, but n={n} < {spec.min_labelled}"
@@ -204,8 +204,3 @@ def monitor_span(cfg: PipelineConfig, roots: Roots, span: str, cutoff: str | Non
         }
         atomic_write_json(tmp / MONITOR_FILE, result)
     return result
-
-
-def score_summary(rows: pd.DataFrame) -> dict[str, float]:
-    scores = rows["score"].to_numpy(dtype=float)
-    return {"mean": float(np.mean(scores)) if len(scores) else 0.0}

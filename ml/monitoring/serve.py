@@ -12,6 +12,7 @@ replaced as a whole, with the span's start as their time: re-running gives the s
 from __future__ import annotations
 
 import hashlib
+from typing import Any, cast
 
 import pandas as pd
 
@@ -80,7 +81,7 @@ def serve_span(cfg: PipelineConfig, roots: Roots, span: str, canary_share: float
         if not len(part):
             continue
         version = labels[label]
-        rows = inputs.loc[part].to_dict("records")
+        rows = cast(list[dict[str, Any]], inputs.loc[part].to_dict("records"))
         scores = ServingModel(serving.version_dir(version), cfg).predict(rows)
         answered[label] = len(rows)
         predictions += [

@@ -1,0 +1,251 @@
+"""The live model, watched (ml/monitoring): real TF Serving PredictionLog files, real TFMA over the
+joined rows, the CBPE estimate, alarm bands, the results store and the monitor DAG (`dag.test()`).
+
+One model is trained on 2013-01-01..03 and pushed (version 1, `stable`) for the module; the
+following days' landed serving requests are answered with `serve-span` and monitored, their
+ground truth being the landed arrival delays, sometimes changed: partly withheld (late labels),
+inverted for one origin (a concept shift), or replaced by requests nobody labels (bad input).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.config import load_pipeline
+from ml.monitoring.estimate import auc
+from ml.monitoring.ground_truth import join, predictions_frame, read_ground_truth
+from ml.monitoring.prediction_log import Prediction, read_span, write_span
+from ml.roots import Roots
+from ml.spans import SpanPaths
+from ml.tfrecord import read_tfrecords
+
+from conftest import cli
+
+pytestmark = pytest.mark.slow
+
+DAGS = Path(__file__).resolve().parent.parent / "dags"
+TRAINED = ("2013-01-01", "2013-01-02", "2013-01-03")
+SERVED = "2013-01-04"  # answered and monitored as landed
+LATE = "2013-01-05"  # labels arrive in two steps: 40 %, then all
+SHIFTED = "2013-01-07"  # labels inverted for origin EWR: a concept shift
+CANARY_SPAN = "2013-01-06"
+
+
+def rewrite_labels(roots: Roots, span: str, change) -> None:
+    """Rewrite the arrival delays (the label source) of a landed span, row by row."""
+    cfg = load_pipeline("flights")
+    path = SpanPaths(cfg, roots).labels_dir(span) / "flights.csv"
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(change(i, row) for i, row in enumerate(rows))
+
+
+def invert_ewr(_: int, row: dict) -> dict:
+    """delayed <-> on time for flights from EWR (arr_delay 60 vs 0 around the threshold 15)."""
+    if row["origin"] != "EWR" or not row["arr_delay"]:
+        return row
+    return {**row, "arr_delay": "0" if float(row["arr_delay"]) > 15 else "60"}
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory, landed_data_root, airflow_db) -> Roots:
+    base = tmp_path_factory.mktemp("monitoring")
+    shutil.copytree(landed_data_root, base / "data")
+    roots = Roots.resolve(base / "data", base / "artifacts", base / "serving")
+    with pytest.MonkeyPatch.context() as mp:  # the Airflow tasks read the roots from the env
+        mp.setenv("ML_DATA_ROOT", str(roots.data))
+        mp.setenv("ML_ARTIFACT_ROOT", str(roots.artifacts))
+        mp.setenv("ML_SERVING_ROOT", str(roots.serving))
+        yield roots
+
+
+@pytest.fixture(scope="module")
+def served(roots) -> dict:
+    """Version 1 of flights_delay, trained on three days, blessed and pushed."""
+    for span in TRAINED:
+        cli(roots, "ingest", "--span", span)
+        cli(roots, "validate", "--span", span)
+    xf = cli(roots, "transform", "--end-span", TRAINED[-1], "--window", "3", "--run-id", "m1")
+    model = cli(roots, "train", "--transform-dir", xf["transform_dir"], "--epochs", "10")
+    evaluation = cli(roots, "evaluate", "--model", model["model_dir"])
+    assert evaluation["blessed"], evaluation["reason"]
+    assert Path(evaluation["evaluation_dir"], "reference.json").is_file()  # the live model's reference
+    cli(roots, "infra-validate", "--model", model["model_dir"])
+    push = cli(roots, "push", "--model", model["model_dir"], "--blessing", evaluation["blessing"])
+    return {"model": model, "evaluation": evaluation, "push": push}
+
+
+def test_serve_span_writes_tf_serving_prediction_logs(served, roots):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    cfg = load_pipeline("flights")
+    paths = SpanPaths(cfg, roots)
+    result = cli(roots, "serve-span", "--span", SERVED)
+    folder = paths.predictions_dir(SERVED)
+    with open(paths.serving_log_dir(SERVED) / "requests.csv") as fh:
+        requests = sum(1 for _ in fh) - 1
+    assert result["predictions"] == requests == result["answered"]["stable"]
+    assert (folder / "_SUCCESS").is_file()
+    files = sorted(folder.glob("*.tfrecord.gz"))
+    logs = [prediction_log_pb2.PredictionLog.FromString(r) for f in files for r in read_tfrecords(f)]
+    assert len(logs) == requests
+    first = logs[0]
+    assert first.log_metadata.model_spec.name == "flights_delay"
+    assert first.log_metadata.model_spec.version.value == 1
+    assert first.log_metadata.model_spec.signature_name == "serving_default"
+    assert first.predict_log.request.model_spec.version_label == "stable"
+    assert first.predict_log.response.model_spec.version.value == 1
+    year, month, day, *_ = first.predict_log.request.client_id.decode().split("|")
+    assert (year, month, day) == ("2013", "1", "4")  # the request id is the ground truth's key
+    assert set(first.predict_log.request.inputs) <= set(cfg.feature_names)
+    assert 0.0 <= first.predict_log.response.outputs["probabilities"].float_val[0] <= 1.0
+    before = [f.read_bytes() for f in files]
+    cli(roots, "serve-span", "--span", SERVED)  # re-running gives the same files
+    assert [f.read_bytes() for f in sorted(folder.glob("*.tfrecord.gz"))] == before
+
+
+def test_monitor_realized_agrees_with_the_labels_and_is_recorded(served, roots):
+    cfg = load_pipeline("flights")
+    if not SpanPaths(cfg, roots).predictions_dir(SERVED).is_dir():
+        cli(roots, "serve-span", "--span", SERVED)
+    result = cli(roots, "monitor", "--span", SERVED)
+    assert result["partial"] is False and result["alarm"] is False and result["retrain"] is False
+    counts = result["counts"]
+    assert counts["predictions"] == counts["labelled"] + counts["label_unknown"] + counts["no_label_row"]
+    assert counts["label_unknown"] > 0  # cancelled flights: no arrival delay, counted, not dropped
+    assert counts["unknown_ids"] == 0 and counts["coverage"] > 0.95
+    # TFMA's realized AUC over the logged scores = the AUC of the joined rows computed here
+    joined = join(
+        predictions_frame(read_span(SpanPaths(cfg, roots).predictions_dir(SERVED)), cfg.feature_names),
+        read_ground_truth(cfg, SpanPaths(cfg, roots), SERVED),
+    ).rows.dropna(subset=["y"])
+    own = auc(joined["score"].to_numpy(), joined["y"].astype(int).to_numpy())
+    stable = result["by_label"]["stable"]
+    assert stable["realized"] == pytest.approx(own, abs=0.005)
+    low, high = stable["band"]
+    assert low < stable["realized"] < high and low < stable["estimated"] < high
+    rows = cli(roots, "results", "monitor", "--json")["rows"]
+    row = next(r for r in rows if r["span"] == SERVED and r["version_label"] == "stable")
+    assert row["version"] == 1 and row["labelled"] == counts["labelled"]
+    assert row["estimation_error"] == pytest.approx(row["estimated"] - row["realized"], abs=1e-5)
+    assert Path(result["monitor_file"]).is_file() and Path(result["tfma_dir"]).is_dir()
+
+
+def test_late_labels_partial_then_restated_with_both_cutoffs_kept(served, roots):
+    cfg = load_pipeline("flights")
+    labels = SpanPaths(cfg, roots).labels_dir(LATE)
+    full = (labels / "flights.csv").read_text()
+    cli(roots, "serve-span", "--span", LATE)
+    (labels / cfg.done_marker).unlink()  # 40 % of the arrival delays so far, the rest still to come
+    rewrite_labels(roots, LATE, lambda i, row: row if i % 5 < 2 else {**row, "arr_delay": ""})
+    first = cli(roots, "monitor", "--span", LATE)
+    assert first["partial"] is True
+    assert first["counts"]["coverage"] == pytest.approx(0.4, abs=0.03)
+    assert any("labels incomplete" in w for w in first["warnings"])
+    (labels / "flights.csv").write_text(full)  # the rest landed
+    (labels / cfg.done_marker).touch()
+    second = cli(roots, "monitor", "--span", LATE)
+    assert second["partial"] is False and second["counts"]["coverage"] > 0.95
+    assert second["cutoff"] > first["cutoff"]
+    every = [
+        r for r in cli(roots, "results", "monitor", "--all-cutoffs", "--json")["rows"] if r["span"] == LATE
+    ]
+    assert {r["cutoff"] for r in every} == {first["cutoff"], second["cutoff"]}  # both cutoffs kept
+    latest = [r for r in cli(roots, "results", "monitor", "--json")["rows"] if r["span"] == LATE]
+    assert {r["cutoff"] for r in latest} == {second["cutoff"]} and latest[0]["restated"] == 1
+    assert len(list(SpanPaths(cfg, roots).monitor_dir(LATE).glob("*/monitor.json"))) == 2
+
+
+def test_bad_input_is_counted_and_reported_never_a_traceback(served, roots):
+    cfg = load_pipeline("flights")
+    paths = SpanPaths(cfg, roots)
+    span = TRAINED[0]
+    cli(roots, "serve-span", "--span", span)
+    logged = read_span(paths.predictions_dir(span))
+    strangers = [
+        Prediction(f"no-such-flight-{i}", p.time, p.model, p.version, p.label, p.signature, p.score, p.inputs)
+        for i, p in enumerate(logged[:25])
+    ]
+    write_span(paths.predictions_dir(span), [*logged[25:], *strangers, logged[30]])  # + a duplicate id
+    result = cli(roots, "monitor", "--span", span)
+    counts = result["counts"]
+    assert counts["no_label_row"] == 25  # ids that match no label
+    assert counts["unknown_ids"] == 25  # labels whose flight got no prediction
+    assert counts["duplicate_predictions"] == 1
+    assert result["counts"]["predictions"] == len(logged)  # the duplicate counted once
+    nothing = cli(roots, "monitor", "--span", "2013-02-01")  # never served, never landed
+    assert nothing["counts"]["predictions"] == 0 and nothing["alarm"] is False and nothing["partial"] is True
+    assert any("no predictions logged" in w for w in nothing["warnings"])
+    row = next(r for r in cli(roots, "results", "monitor", "--json")["rows"] if r["span"] == "2013-02-01")
+    assert row["predictions"] == 0 and "no predictions logged" in row["warnings"]
+
+
+def test_concept_shift_alarms_and_the_monitor_dag_retrains(served, roots):
+    """Labels inverted for one origin: realized AUC falls below the band on that slice -> alarm
+    -> the monitor DAG's trigger_retrain starts flights_train with reason `performance`. CBPE
+    sees only the scores, which did not change: its estimate stays in the band (its known limit)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+    from test_airflow_dagtest import states, xcom
+
+    cli(roots, "serve-span", "--span", SHIFTED)
+    rewrite_labels(roots, SHIFTED, invert_ewr)
+    bag = DagBag(dag_folder=DAGS)
+    assert bag.import_errors == {}
+    dag = bag.dags["flights_monitor"]
+    quiet = dag.test(logical_date=dt.datetime(2013, 1, 4, tzinfo=dt.UTC), run_conf={"span": SERVED})
+    assert str(quiet.state) == "success", states(quiet)
+    assert states(quiet)["trigger_retrain"] == "skipped"
+    assert xcom(quiet, "wait_for_labels")["partial"] is False
+    run = dag.test(logical_date=dt.datetime(2013, 1, 7, tzinfo=dt.UTC), run_conf={"span": SHIFTED})
+    assert str(run.state) == "success", states(run)
+    monitor = xcom(run, "monitor")
+    assert monitor["alarm"] is True and monitor["retrain"] is True
+    assert any("origin=EWR" in a for a in monitor["alarms"])
+    assert monitor["reason"].startswith("performance: ") and monitor["end_span"] == TRAINED[-1]
+    stable = monitor["by_label"]["stable"]
+    assert stable["band"][0] < stable["estimated"]  # CBPE did not see it coming
+    assert states(run)["trigger_retrain"] == "success"
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == "flights_train").all()
+        triggered = [r for r in runs if (r.conf or {}).get("trigger") == "performance"]
+    assert len(triggered) == 1
+    assert triggered[0].conf["trigger"] == "performance" and triggered[0].conf["span"] == TRAINED[-1]
+    assert triggered[0].conf["reason"] == monitor["reason"]
+
+
+def test_canary_and_stable_each_get_their_own_realized_row(served, roots):
+    from ml.serving import labels as serving_labels
+    from ml.serving.layout import ServingLayout
+    from ml.serving.push import install_version
+
+    cfg = load_pipeline("flights")
+    serving = ServingLayout.of(cfg, roots)
+    v1 = serving.version_dir(1)
+    v2 = install_version(serving, v1, serving.metadata(v1) | {"canary_of_test": True})
+    entry = serving_labels.current(serving)
+    serving_labels._write(serving, entry.with_(versions=(1, v2), labels={"stable": 1, "canary": v2}))
+    served_span = cli(roots, "serve-span", "--span", CANARY_SPAN, "--canary-share", "0.3")
+    assert set(served_span["answered"]) == {"stable", "canary"}
+    share = served_span["answered"]["canary"] / served_span["predictions"]
+    assert 0.2 < share < 0.4
+    result = cli(roots, "monitor", "--span", CANARY_SPAN)
+    assert result["by_label"]["stable"]["version"] == 1 and result["by_label"]["canary"]["version"] == v2
+    assert result["by_label"]["canary"]["predictions"] == served_span["answered"]["canary"]
+    rows = [r for r in cli(roots, "results", "monitor", "--json")["rows"] if r["span"] == CANARY_SPAN]
+    assert {r["version_label"] for r in rows} == {"stable", "canary", "all"}
+    realized = {r["version_label"]: r["realized"] for r in rows}
+    assert all(0.5 < v < 1 for v in realized.values()) and len(set(realized.values())) == 3
+    assert np.isclose(
+        sum(r["predictions"] for r in rows if r["version_label"] != "all"), result["counts"]["predictions"]
+    )
