@@ -249,3 +249,95 @@ def test_canary_and_stable_each_get_their_own_realized_row(served, roots):
     assert np.isclose(
         sum(r["predictions"] for r in rows if r["version_label"] != "all"), result["counts"]["predictions"]
     )
+
+
+def test_logging_service_killed_mid_stream_loses_no_acknowledged_prediction(served, roots, tmp_path):
+    """`ml prediction-logger` as a real process in front of the TF Serving double (named test
+    double: no TF Serving binary here): requests stream in from 4 threads; the service is
+    SIGKILLed mid-stream; every request that got its answer is in the log, under its request id,
+    with the version its label resolved to; a restarted service closes the span."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    from ml.serving.layout import ServingLayout
+
+    from tf_serving_double import TFServingDouble
+
+    cfg = load_pipeline("flights")
+    serving = ServingLayout.of(cfg, roots)
+    rows = read_span(SpanPaths(cfg, roots).predictions_dir(SERVED))[:400]
+    instances = [{f.name: p.inputs.get(f.name) for f in cfg.landed_features} for p in rows]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = tmp_path / "data"
+    env = {**os.environ, "ML_DATA_ROOT": str(data)}
+    acked: dict[str, float] = {}
+    with TFServingDouble(None, "flights_delay", config_file=serving.models_config) as double:
+
+        def start() -> subprocess.Popen:
+            argv = [sys.executable, "-m", "ml", "prediction-logger", "--pipeline", "flights"]
+            argv += ["--upstream", double.url, "--port", str(port), "--close-after-s", "0"]
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/flights_delay", timeout=5)
+                    return proc
+                except OSError:
+                    time.sleep(0.3)
+            proc.kill()
+            raise AssertionError(proc.stderr.read().decode()[-3000:])
+
+        proc = start()
+        url = f"http://127.0.0.1:{port}/v1/models/flights_delay/labels/stable:predict"
+
+        def client(worker: int) -> None:
+            for i in range(worker, len(instances), 4):
+                rid = f"req-{i}"
+                body = json.dumps({"signature_name": "serving_raw", "instances": [instances[i]]}).encode()
+                request = urllib.request.Request(
+                    url, body, {"X-Request-Id": rid, "Content-Type": "application/json"}
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as resp:
+                        answer = json.loads(resp.read())
+                        assert resp.headers["X-Request-Id"] == rid
+                        acked[rid] = float(answer["predictions"][0][0])
+                except (OSError, urllib.error.HTTPError):
+                    return  # the service is gone
+
+        threads = [threading.Thread(target=client, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        while len(acked) < 60:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-stream
+        proc.wait(timeout=30)
+        for t in threads:
+            t.join(timeout=30)
+        assert 60 <= len(acked) < len(instances)
+        logged = {p.request_id: p for p in read_span(next((data / cfg.predictions_folder).glob("span=*")))}
+        assert set(acked) <= set(logged)  # no acknowledged prediction lost
+        for rid, score in acked.items():
+            assert logged[rid].score == pytest.approx(score, abs=1e-6)
+            assert logged[rid].version == 1 and logged[rid].label == "stable"
+    # the next day the span is closed: its batch files compacted into one, `_SUCCESS` written
+    from ml.serving.logging_proxy import create_app
+
+    folder = next((data / cfg.predictions_folder).glob("span=*"))
+    tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    app = create_app(
+        cfg, Roots.resolve(data, roots.artifacts, roots.serving), "http://unused", clock=lambda: tomorrow
+    )
+    assert app.state.close_ended_spans() == [folder.name.removeprefix("span=")]
+    assert (folder / "_SUCCESS").is_file() and len(list(folder.glob("*.tfrecord.gz"))) == 1
+    assert {p.request_id for p in read_span(folder)} == set(logged)

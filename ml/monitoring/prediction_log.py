@@ -130,9 +130,10 @@ def write_span(folder: Path, predictions: Iterable[Prediction]) -> int:
     return count
 
 
-def append_batch(folder: Path, records: list[bytes]) -> Path:
-    """One request batch as its own file (temp + fsync + rename): once this returns, the batch
-    survives a kill of the writer (the logging service acknowledges the request after it)."""
+def append_batch(folder: Path, records: list[bytes], fsync: bool = False) -> Path:
+    """One request batch as its own file (temp + rename): once this returns, the batch survives a
+    kill of the writer (the logging service acknowledges the request after it); `fsync` also a
+    crash of the host."""
     folder.mkdir(parents=True, exist_ok=True)
     name = f"part-{time.time_ns():020d}-{os.getpid()}.tfrecord.gz"
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", dir=folder)
@@ -140,8 +141,9 @@ def append_batch(folder: Path, records: list[bytes]) -> Path:
     try:
         os.chmod(tmp, default_mode(directory=False))
         write_tfrecords(Path(tmp), records)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
         final = folder / name
         os.replace(tmp, final)
     except BaseException:

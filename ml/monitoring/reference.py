@@ -22,6 +22,7 @@ from ml.tfrecord import read_tfrecords
 
 REFERENCE_FILE = "reference.json"
 MIN_REFERENCE_ROWS = 30  # fewer rows of a slice in the reference: no band for it
+UPPER_BOUND_LEVEL = 0.1  # the between-span variance at its 90 % upper confidence bound
 
 
 def reference_columns(cfg: PipelineConfig) -> list[str]:
@@ -99,11 +100,12 @@ class Reference:
         """Where `metric` on `n` labelled predictions of the slice falls, with probability
         1 - 2 * quantile, when the model performs as in its evaluation.
 
-        Two sources of spread, added as variances (a normal band around the bootstrap mean):
-        sampling noise at `n` (bootstrap of `n` reference rows) and how much the metric moves from
-        span to span beyond its sampling noise (the reference's per-span values: their variance
-        less the sampling variance expected at each span's size). Sampling noise alone would
-        alarm on ordinary day-to-day variation."""
+        Two sources of spread, added as variances (a normal band around the bootstrap mean, clipped
+        to [0, 1]): sampling noise at `n` (bootstrap of `n` reference rows) and how much the
+        metric moves from span to span beyond its sampling noise (the variance of the reference's
+        per-span values, taken at its 90 % upper confidence bound since a few spans estimate it
+        loosely, less the sampling variance expected at each span's size). Sampling noise alone
+        would alarm on ordinary day-to-day variation."""
         fn = REALIZED.get(metric)
         mask = self.mask(slice_name)
         if fn is None or mask is None or n < 1 or int(mask.sum()) < MIN_REFERENCE_ROWS:
@@ -112,11 +114,8 @@ class Reference:
         if len(set(labels.tolist())) < 2:
             return None
         rng = np.random.default_rng(seed)
-        kept = [
-            v
-            for i in rng.integers(0, len(scores), size=(resamples, n))
-            if (v := fn(scores[i], labels[i])) is not None
-        ]
+        draws = rng.integers(0, len(scores), size=(resamples, n))
+        kept = [v for i in draws if (v := fn(scores[i], labels[i])) is not None]
         if len(kept) < 2:
             return None
         center, sampling_var = float(np.mean(kept)), float(np.var(kept, ddof=1))
@@ -124,11 +123,13 @@ class Reference:
         from scipy.stats import norm
 
         half = float(norm.ppf(1 - quantile)) * variance**0.5
-        return round(center - half, 6), round(center + half, 6)
+        return round(max(0.0, center - half), 6), round(min(1.0, center + half), 6)
 
     @staticmethod
     def between_span_variance(fn, scores, labels, spans, n: int, sampling_var_at_n: float) -> float:
-        """Variance of the per-span metric beyond sampling noise (0 with fewer than 3 spans)."""
+        """Variance of the per-span metric beyond sampling noise (0 below 3 spans)."""
+        from scipy.stats import chi2
+
         values, sizes = [], []
         for span in sorted(set(spans.tolist())):
             part = spans == span
@@ -137,5 +138,8 @@ class Reference:
                 sizes.append(int(part.sum()))
         if len(values) < 3:
             return 0.0
+        dof = len(values) - 1
+        upper = float(np.var(values, ddof=1)) * dof / float(chi2.ppf(UPPER_BOUND_LEVEL, dof))
         expected_noise = float(np.mean([sampling_var_at_n * n / size for size in sizes]))
-        return max(0.0, float(np.var(values, ddof=1)) - expected_noise)
+        return max(0.0, upper - expected_noise)
+
