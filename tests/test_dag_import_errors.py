@@ -74,7 +74,7 @@ def _run(code: str, env: dict[str, str]) -> dict:
 def test_dagbag_shows_the_broken_pipeline_as_an_import_error_and_loads_the_others(pipelines):
     env = {**os.environ, "ML_PIPELINES_DIR": str(pipelines)}
     report = _run(REPORT.format(dags=str(ROOT / "dags")), env)
-    kinds = ("ingest", "train")
+    kinds = ("ingest", "monitor", "train")
     assert report["dags"] == sorted(f"{p}_{k}" for p in ("flights", "second") for k in kinds)
     (path, message), *others = report["errors"].items()
     assert others == [] and path.endswith(ERRORS_FILE)
@@ -104,7 +104,7 @@ def test_airflow_db_keeps_the_other_pipelines_dags_active(pipelines, tmp_path):
 
     shutil.copy(good, broken)  # first every pipeline loads ...
     state = sync()
-    assert state["errors"] == {} and len(state["dags"]) == 6
+    assert state["errors"] == {} and len(state["dags"]) == 9
     _break(broken)  # ... then one folder breaks
     state = sync()
     assert [Path(f).name for f in state["errors"]] == [ERRORS_FILE]

@@ -46,7 +46,7 @@ def dagbag() -> DagBag:
 
 def test_dagbag_imports_every_pipeline_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    expected = {f"{p}_{kind}" for p in available_pipelines() for kind in ("ingest", "train")}
+    expected = {f"{p}_{kind}" for p in available_pipelines() for kind in ("ingest", "train", "monitor")}
     assert set(dagbag.dags) == expected and "flights_ingest" in expected
 
 

@@ -134,10 +134,12 @@ def test_head_revision_is_alembics_head_and_a_store_at_head_skips_alembic(tmp_pa
     assert ResultsStore(url)._at_head() is True
     with sqlite3.connect(tmp_path / "r.sqlite") as db:
         db.execute("UPDATE alembic_version SET version_num = '0001'")
-        db.execute("DROP TABLE span_columns")
+        for table in ("span_columns", "monitor_metrics", "monitor_runs"):  # what 0002.. created
+            db.execute(f"DROP TABLE {table}")
     stale = ResultsStore(url)
     assert stale._at_head() is False
-    stale.migrate()  # 0001 -> head: span_columns exists again
+    stale.migrate()  # 0001 -> head: span_columns and the monitor tables exist again
     assert ResultsStore(url)._at_head() is True
     with sqlite3.connect(tmp_path / "r.sqlite") as db:
-        assert db.execute("SELECT count(*) FROM span_columns").fetchone() == (0,)
+        for table in ("span_columns", "monitor_runs", "monitor_metrics"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)

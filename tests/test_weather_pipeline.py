@@ -106,6 +106,14 @@ def test_every_command_runs_the_weather_pipeline_and_none_falls_back_to_flights(
         cli(roots, "rollback", pipeline="weather")
     assert err.value.rule == "rollback-last-version"
     ran["rollback"] = {}
+
+    # the live model: February's requests answered by version 1, monitored with its labels
+    served = ml("serve-span", "--span", FEB)
+    assert served["predictions"] > 600 and served["versions"] == {"stable": 1}
+    monitored = ml("monitor", "--span", FEB)
+    assert monitored["counts"]["coverage"] > 0.9 and monitored["by_label"]["stable"]["version"] == 1
+    assert 0.5 < monitored["by_label"]["stable"]["realized"] <= 1
+    ran["prediction-logger"] = {}  # a server: tests/test_monitoring.py runs it
     assert ml("results", "rebuild")["models"] == 1
     assert [r["span"] for r in ml("results", "spans", "--json")["rows"]] == [JAN, FEB]
 
