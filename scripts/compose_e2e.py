@@ -52,6 +52,7 @@ TRAIN_EPOCHS = 10
 SECOND_TRAIN_RUN = "e2e_train_2"
 API = "http://127.0.0.1:8080"
 SERVING = "http://127.0.0.1:8501"
+LOGGER = "http://127.0.0.1:8511"  # the prediction-logger service: TF Serving's URLs, logged
 IN_STACK_SERVING = "http://tf-serving:8501"  # ML_SERVING_URL in docker-compose.yml
 AIRFLOW_UID = "50000"
 RUN_TIMEOUT = float(os.environ.get("E2E_TIMEOUT", "900"))
@@ -306,7 +307,7 @@ def check_published_ports(stack: Stack) -> None:
     check(bool(published), "some ports are published")
     check(all(ip == "127.0.0.1" for _, _, ip in published), "every published port is on 127.0.0.1")
     ports = {int(p.split("/")[0]) for _, p, _ in published}
-    check(ports == {8080, 8500, 8501}, f"published container ports are {sorted(ports)}")
+    check(ports == {8080, 8500, 8501, 8511}, f"published container ports are {sorted(ports)}")
     check(not ports & LOG_SERVER_PORTS, "log-server ports 8793/8794 are not published")
 
 
@@ -793,6 +794,66 @@ def push_source(push: dict) -> str:
 
 
 # ---- main
+def check_prediction_logger(stack: Stack, host_root: Path, result: dict) -> None:
+    """Requests stream through the prediction-logger from 4 threads; its container is killed
+    mid-stream; every request that got its answer is in the span's log with its id and version."""
+    import threading
+
+    from ml.config import load_pipeline
+    from ml.model.signatures import RAW_SIGNATURE
+    from ml.monitoring.prediction_log import read_span
+    from ml.serving.push import smoke_instances
+
+    model, version = result["push"]["model"], int(result["push"]["version"])
+    step(
+        f"prediction-logger on {LOGGER}: :predict logged; killed mid-stream, no acknowledged prediction lost"
+    )
+    poll("the prediction-logger", lambda: http("GET", f"{LOGGER}/v1/models/{model}")[0] == 200, 180)
+    blessing = json.loads(Path(result["blessing"]).read_text())
+    instances = smoke_instances(blessing, load_pipeline(PIPELINE).label, 40)
+    url = f"{LOGGER}/v1/models/{model}/labels/stable:predict"
+    acked: dict[str, float] = {}
+    total = 4 * 300
+
+    def client(worker: int) -> None:
+        for i in range(worker, total, 4):
+            rid = f"e2e-{i}"
+            body = json.dumps({"signature_name": RAW_SIGNATURE, "instances": [instances[i % len(instances)]]})
+            request = urllib.request.Request(
+                url, body.encode(), {"Content-Type": "application/json", "X-Request-Id": rid}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as resp:
+                    acked[rid] = float(json.loads(resp.read())["predictions"][0][0])
+            except (OSError, ValueError):
+                return
+
+    threads = [threading.Thread(target=client, args=(w,), daemon=True) for w in range(4)]
+    for t in threads:
+        t.start()
+    poll("40 acknowledged predictions", lambda: len(acked) >= 40, 120, every=0.05)
+    docker("kill", stack.container("prediction-logger"))
+    for t in threads:
+        t.join(timeout=60)
+    check(40 <= len(acked) < total, f"{len(acked)} of {total} requests answered before the kill")
+    folders = sorted((host_root / "data" / f"{PIPELINE}_predictions").glob("span=*"))
+    logged = {p.request_id: p for f in folders for p in read_span(f)}
+    missing = sorted(set(acked) - set(logged))
+    check(
+        not missing,
+        f"every acknowledged request id is in the log ({len(logged)} logged, missing {missing[:5]})",
+    )
+    check(
+        all(logged[r].version == version and logged[r].label == "stable" for r in acked),
+        f"each logged with version {version} under label stable",
+    )
+    check(
+        all(abs(logged[r].score - s) < 1e-6 for r, s in acked.items()), "each with the score the client got"
+    )
+    stack.run("up", "-d", "prediction-logger")
+    poll("the restarted prediction-logger", lambda: http("GET", f"{LOGGER}/v1/models/{model}")[0] == 200, 180)
+
+
 def main() -> int:
     images = build_images()
     tmp = Path(tempfile.mkdtemp(prefix="mlct-e2e-"))
@@ -821,6 +882,7 @@ def main() -> int:
         ingest(airflow, stack, faults)
         result = train(airflow, stack, host_root, faults)
         check_serving(result)
+        check_prediction_logger(stack, host_root, result)
         if faults:
             check_push_faults(stack, result)
         check_plugin_routes(token)
@@ -829,7 +891,14 @@ def main() -> int:
         print(f"\nE2E FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         step("container states and logs")
         print(stack.run("ps", "-a", check=False).stdout)
-        stack.logs("airflow-init", "airflow-scheduler", "airflow-worker", "docker-socket-proxy", "tf-serving")
+        stack.logs(
+            "airflow-init",
+            "airflow-scheduler",
+            "airflow-worker",
+            "docker-socket-proxy",
+            "tf-serving",
+            "prediction-logger",
+        )
     finally:
         if os.environ.get("E2E_KEEP") == "1":
             print(f"stack left up (E2E_KEEP=1): {' '.join(stack.argv('down', '-v'))}")
