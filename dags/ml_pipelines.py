@@ -123,24 +123,29 @@ def start_date(cfg: PipelineConfig) -> dt.datetime:
     return span_start(cfg, first_span(cfg))
 
 
-def ingest_dag(cfg: PipelineConfig) -> DAG:
-    with DAG(
-        dag_id=f"{cfg.name}_ingest",
+def span_dag(cfg: PipelineConfig, kind: str, retrain_help: str, doc: str, catchup: bool) -> DAG:
+    """A DAG with one run per span: an asset partition whose key is the span id (ingest, monitor)."""
+    return DAG(
+        dag_id=f"{cfg.name}_{kind}",
         schedule=CronPartitionTimetable(cfg.ingest_schedule, timezone="UTC", key_format=cfg.span_format),
         start_date=start_date(cfg),
-        catchup=True,
+        catchup=catchup,
         max_active_runs=INGEST_MAX_ACTIVE_RUNS,
         default_args=DEFAULT_ARGS,
         params={
             SPAN_PARAM: span_param(cfg),
-            "retrain": Param(
-                True, type="boolean", description="let this span trigger training when it calls for it"
-            ),
+            "retrain": Param(True, type="boolean", description=retrain_help),
         },
         user_defined_macros=MACROS,
-        tags=["ml", cfg.name, "ingest"],
-        doc_md=f"Span ingestion of pipeline `{cfg.name}`: one run per span, the run's partition key "
+        tags=["ml", cfg.name, kind],
+        doc_md=f"{doc} of pipeline `{cfg.name}`: one run per span, the run's partition key "
         f"(see dags/ml_pipelines.py).{cron_note()}",
+    )
+
+
+def ingest_dag(cfg: PipelineConfig) -> DAG:
+    with span_dag(
+        cfg, "ingest", "let this span trigger training when it calls for it", "Span ingestion", catchup=True
     ) as dag:
         common = {"pipeline": cfg.name, "span": ingest_span(cfg)}
         landed = SpanSensor(task_id="wait_for_span", pipeline=cfg.name, span=common["span"])
@@ -205,23 +210,12 @@ def train_dag(cfg: PipelineConfig) -> DAG:
 
 
 def monitor_dag(cfg: PipelineConfig) -> DAG:
-    with DAG(
-        dag_id=f"{cfg.name}_monitor",
-        schedule=CronPartitionTimetable(cfg.ingest_schedule, timezone="UTC", key_format=cfg.span_format),
-        start_date=start_date(cfg),
+    with span_dag(
+        cfg,
+        "monitor",
+        "let a performance alarm on this span trigger training",
+        "The live model",
         catchup=False,
-        max_active_runs=INGEST_MAX_ACTIVE_RUNS,
-        default_args=DEFAULT_ARGS,
-        params={
-            SPAN_PARAM: span_param(cfg),
-            "retrain": Param(
-                True, type="boolean", description="let a performance alarm on this span trigger training"
-            ),
-        },
-        user_defined_macros=MACROS,
-        tags=["ml", cfg.name, "monitor"],
-        doc_md=f"The live model of pipeline `{cfg.name}`: one run per span, the run's partition key "
-        f"(see dags/ml_pipelines.py).{cron_note()}",
     ) as dag:
         common = {"pipeline": cfg.name, "span": monitor_span(cfg)}
         ready = MonitorSensor(task_id="wait_for_labels", pipeline=cfg.name, span=common["span"])

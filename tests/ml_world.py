@@ -3,8 +3,10 @@
 Over a private copy of the session's landing zone: spans 2013-01-01..03 ingested and validated,
 2013-01-04 corrupted so that Great Expectations fails it (validate exits with blocking
 anomalies), 2013-01-05 corrupted so that ingest fails (its failure report is kept), then one
-small model trained on 01-01..03 (1 epoch), evaluated with TFMA and, when blessed, pushed. Every
-step records into the pipeline's results store, as in production.
+small model trained on 01-01..03, evaluated with TFMA, blessed and pushed; then the live model:
+01-06 and 01-07 answered by it (`serve-span`) and monitored, 01-07's labels inverted for EWR
+flights (a concept shift: an alarm). Every step records into the pipeline's results store, as in
+production.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ PASSED = ("2013-01-01", "2013-01-02", "2013-01-03")
 GE_FAILED = "2013-01-04"  # distance out of pipeline.yaml's range: GE blocks the span
 INGEST_FAILED = "2013-01-05"  # dep_delay 'late': ingest refuses the span
 RUN_ID = "2013-01-03-w3"
+LIVE = ("2013-01-06", "2013-01-07")  # served and monitored after the push
+SHIFTED = "2013-01-07"  # its labels inverted for origin EWR: the alarm
 
 
 def _corrupt(csv_file: Path, column: str, value: str, rows: int = 50) -> None:
@@ -52,10 +56,21 @@ def build(base: Path, landed_data_root: Path) -> dict:
         except PipelineError:
             assert span in (GE_FAILED, INGEST_FAILED), f"span {span} should pass"
     xf = cli("transform", "--end-span", PASSED[-1], "--window", "3", "--run-id", RUN_ID)
-    model = cli("train", "--transform-dir", xf["transform_dir"], "--epochs", "1", "--batch-size", "256")
+    model = cli("train", "--transform-dir", xf["transform_dir"], "--epochs", "10", "--batch-size", "256")
     evaluation = cli("evaluate", "--model", model["model_dir"])
-    pushed = None
-    if evaluation["blessed"]:
-        cli("infra-validate", "--model", model["model_dir"])
-        pushed = cli("push", "--model", model["model_dir"], "--blessing", evaluation["blessing"])
-    return {"roots": roots, "run_id": RUN_ID, "evaluation": evaluation, "push": pushed}
+    assert evaluation["blessed"], evaluation["reason"]
+    cli("infra-validate", "--model", model["model_dir"])
+    pushed = cli("push", "--model", model["model_dir"], "--blessing", evaluation["blessing"])
+    labels = roots.data / "flights" / f"span={SHIFTED}" / "flights.csv"
+    with open(labels, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        if row["origin"] == "EWR" and row["arr_delay"]:
+            row["arr_delay"] = "0" if float(row["arr_delay"]) > 15 else "60"
+    with open(labels, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    cli("serve-span", "--span", LIVE[0], "--to", LIVE[-1])
+    monitored = {span: cli("monitor", "--span", span) for span in LIVE}
+    return {"roots": roots, "run_id": RUN_ID, "evaluation": evaluation, "push": pushed, "monitor": monitored}

@@ -175,6 +175,21 @@ def test_ml_view_in_a_real_browser(api_server, browser):
     browser.save_screenshot(str(SHOTS / "03b-tfma-calibration.png"))
     seen += requested_urls(browser)
 
+    # the live model: realized vs estimated AUC per span with the band, the alarm, then its span
+    browser.get(f"{base}/ml-artifacts/flights/")
+    live = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#live-plot .main-svg")))
+    table = browser.find_element(By.ID, "live-table")
+    assert all(span in table.text for span in ml_world.LIVE) and "alarm" in table.text
+    browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.ID, "live"))
+    browser.save_screenshot(str(SHOTS / "06-live-model.png"))
+    assert live.is_displayed()
+    table.find_element(By.LINK_TEXT, ml_world.SHIFTED).click()
+    verdict = wait.until(ec.presence_of_element_located((By.ID, "verdict")))
+    assert "alarm" in verdict.text and "origin=EWR" in verdict.text
+    assert "Overall" in browser.find_element(By.ID, "labels").text
+    browser.save_screenshot(str(SHOTS / "07-live-span.png"))
+    seen += requested_urls(browser)
+
     # a statistics page: rendered tables and histograms, not a blank Facets frame
     browser.get(f"{base}/ml-artifacts/flights/stats/{ml_world.PASSED[1]}?against={ml_world.PASSED[0]}")
     numeric = wait.until(ec.presence_of_element_located((By.ID, "numeric")))

@@ -290,3 +290,71 @@ def test_task_instance_tab_builds_links_at_click_time(client, tokens, artifact_r
     assert tab.status_code == 200 and "this task left no report" in tab.text
     assert client.get("/ml-artifacts/_ti/flights_ingest/manual__x/validate/-1").status_code == 401
     assert client.get("/ml-artifacts/_ti/other_dag/r/t/-1", headers=auth(tokens)).status_code == 404
+
+
+def monitor_result(root: Path, span: str, cutoff: str, realized: float, alarm: bool) -> dict:
+    """A monitor.json as `ml monitor` writes it (one version label), written and recorded."""
+    from ml.atomic import atomic_write_json
+    from ml.config import load_pipeline
+    from ml.monitoring.monitor import cutoff_slug
+    from ml.results import open_store
+    from ml.results.record import record_monitor
+    from ml.roots import Roots
+
+    folder = root / "flights" / "monitoring" / span / cutoff_slug(cutoff)
+    alarms = [f"realized auc {realized} on Overall below its band 0.73 (n=900)"] if alarm else []
+    label = {
+        "version": 1,
+        "predictions": 910,
+        "labelled": 900,
+        "coverage": 0.989,
+        "metric": "auc",
+        "realized": realized,
+        "estimated": 0.91,
+        "estimation_error": round(0.91 - realized, 6),
+        "band": [0.73, 1.0],
+        "score_jsd": 0.02,
+        "slices": [{"slice": "Overall", "labelled": 900, "realized": realized, "band": [0.73, 1.0]}],
+        "alarms": alarms,
+        "warnings": [],
+        "metrics": {"Overall": {"auc": realized, "example_count": 900}, "origin=EWR": {"auc": 0.5}},
+    }
+    result = {
+        "pipeline": "flights",
+        "span": span,
+        "cutoff": cutoff,
+        "partial": False,
+        "counts": {"predictions": 910, "labelled": 900, "coverage": 0.989, "label_unknown": 10},
+        "unjoined_examples": {"label_unknown": ["2013|1|8|UA|1|EWR|5"]},
+        "by_label": {"stable": label},
+        "alarm": alarm,
+        "alarms": [f"stable: {a}" for a in alarms],
+        "warnings": [],
+        "monitor_dir": str(folder),
+    }
+    atomic_write_json(folder / "monitor.json", result)
+    record_monitor(open_store(load_pipeline("flights"), Roots.resolve(artifacts=root)), result)
+    return result
+
+
+def test_live_model_section_and_span_page(client, tokens, artifact_root):
+    fill_store(artifact_root)
+    monitor_result(artifact_root, "2013-01-08", "2026-01-02T00:00:00+00:00", 0.89, alarm=False)
+    monitor_result(artifact_root, "2013-01-09", "2026-01-02T00:00:00+00:00", 0.61, alarm=True)
+    monitor_result(artifact_root, "2013-01-09", "2026-01-03T00:00:00+00:00", 0.62, alarm=True)  # restated
+    html = client.get("/ml-artifacts/flights/", headers=auth(tokens)).text
+    assert 'id="live-plot"' in html and 'id="live-table"' in html
+    assert 'href="/ml-artifacts/flights/monitor/2013-01-09"' in html
+    assert "restated ×1" in html and "alarm (retrains)" in html  # the alarm marker trace
+    assert html.count('class="pill bad"') >= 1
+    page = client.get("/ml-artifacts/flights/monitor/2013-01-09", headers=auth(tokens))
+    assert page.status_code == 200
+    verdict = page.text.split('id="verdict"', 1)[1].split("</p>", 1)[0]
+    assert "alarm" in verdict and "0.62 on Overall" in verdict  # the newest cutoff, verdict first
+    assert "?cutoff=2026-01-02T00-00-00Z" in page.text and "origin=EWR" in page.text
+    older = client.get(
+        "/ml-artifacts/flights/monitor/2013-01-09?cutoff=2026-01-02T00-00-00Z", headers=auth(tokens)
+    )
+    assert "0.61 on Overall" in older.text
+    assert client.get("/ml-artifacts/flights/monitor/2013-01-10", headers=auth(tokens)).status_code == 404
+    assert client.get("/ml-artifacts/flights/monitor/2013-01-09").status_code == 401

@@ -174,20 +174,26 @@ def _run_tfma(
         tfma.default_eval_shared_model(eval_saved_model_path=str(path), model_name=name, eval_config=config)
         for name, path in models.items()
     ]
+    run_tfma(files, config, output, shared if len(shared) > 1 else shared[0])
+
+
+def run_tfma(
+    files: list[Path], config: tfma.EvalConfig, output: Path, shared=None, telemetry: str = "ml-evaluate"
+):
+    """TFMA over serialized tf.Example files: with `shared` (eval shared model(s)) it runs the
+    models, without it reads the predictions from the examples (`ModelSpec.prediction_key`)."""
     source = tfxio.TFExampleRecord(
         [str(f) for f in files],
         raw_record_column_name=tfma.ARROW_INPUT_COLUMN,
-        telemetry_descriptors=["ml-evaluate"],
+        telemetry_descriptors=[telemetry],
     )
     with beam.Pipeline(options=pipeline_options()) as p:
         _ = (
             p
-            | "ReadRawEval" >> source.BeamSource()
+            | "ReadExamples" >> source.BeamSource()
             | "EvaluateAndWrite"
             >> tfma.ExtractEvaluateAndWriteResults(
-                eval_shared_model=shared if len(shared) > 1 else shared[0],
-                eval_config=config,
-                output_path=str(output),
+                eval_shared_model=shared, eval_config=config, output_path=str(output)
             )
         )
 

@@ -54,25 +54,9 @@ def eval_config(cfg: PipelineConfig):
 
 
 def run_tfma(cfg: PipelineConfig, examples_file: Path, output: Path) -> None:
-    import apache_beam as beam
-    import tensorflow_model_analysis as tfma
-    from tfx_bsl.public import tfxio
+    from ml.model.evaluate import run_tfma as tfma_over
 
-    from ml.beam import pipeline_options
-
-    config = eval_config(cfg)
-    source = tfxio.TFExampleRecord(
-        [str(examples_file)],
-        raw_record_column_name=tfma.ARROW_INPUT_COLUMN,
-        telemetry_descriptors=["ml-monitor"],
-    )
-    with beam.Pipeline(options=pipeline_options()) as p:
-        _ = (
-            p
-            | "ReadJoined" >> source.BeamSource()
-            | "EvaluateAndWrite"
-            >> tfma.ExtractEvaluateAndWriteResults(eval_config=config, output_path=str(output))
-        )
+    tfma_over([examples_file], eval_config(cfg), output, telemetry="ml-monitor")
 
 
 def split_slice(name: str) -> tuple[str, str]:

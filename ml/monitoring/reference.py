@@ -142,4 +142,3 @@ class Reference:
         upper = float(np.var(values, ddof=1)) * dof / float(chi2.ppf(UPPER_BOUND_LEVEL, dof))
         expected_noise = float(np.mean([sampling_var_at_n * n / size for size in sizes]))
         return max(0.0, upper - expected_noise)
-

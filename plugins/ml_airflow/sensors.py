@@ -14,16 +14,13 @@ from ml.roots import Roots
 from ml.spans import SpanPaths, first_span
 
 
-class SpanSensor(BaseSensorOperator):
-    """Succeeds once `<data_root>/<landing folder>/span=<id>/` holds the done marker (`_SUCCESS`);
-    the span id is one of the pipeline's cadence (ml.spans).
-
-    Defaults to mode="reschedule": between pokes the task frees its worker slot. On timeout it
-    fails naming the span and the path it waited for. XCom: {span, landing_dir}.
-    """
+class PipelineSpanSensor(BaseSensorOperator):
+    """Base: a sensor over one span of a pipeline, in mode="reschedule" by default (between pokes
+    the task frees its worker slot)."""
 
     template_fields: Sequence[str] = ("pipeline", "span")
     ui_color = "#fdf6e3"
+    default_timeout: timedelta = timedelta(hours=12)
 
     def __init__(
         self,
@@ -32,11 +29,21 @@ class SpanSensor(BaseSensorOperator):
         span: str,
         mode: str = "reschedule",
         poke_interval: float = 300,
-        timeout: float | timedelta = timedelta(hours=12),
+        timeout: float | timedelta | None = None,
         **kwargs,
     ) -> None:
+        timeout = self.default_timeout if timeout is None else timeout
         super().__init__(mode=mode, poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.pipeline, self.span = pipeline, span
+
+
+class SpanSensor(PipelineSpanSensor):
+    """Succeeds once `<data_root>/<landing folder>/span=<id>/` holds the done marker (`_SUCCESS`);
+    the span id is one of the pipeline's cadence (ml.spans).
+
+    Waits 12 h at most (mode="reschedule"). On timeout it fails naming the span and the path it
+    waited for. XCom: {span, landing_dir}.
+    """
 
     def marker_path(self) -> Path:
         cfg = load_pipeline(self.pipeline)
@@ -69,28 +76,14 @@ class SpanSensor(BaseSensorOperator):
             ) from exc
 
 
-class MonitorSensor(BaseSensorOperator):
+class MonitorSensor(PipelineSpanSensor):
     """Succeeds once the span's prediction log is complete (`_SUCCESS`) and its labels have landed
     (the labels folder's done marker), or once the labels are overdue: `monitoring.labels.lag_spans`
     spans after the span ended plus `wait_timeout_s`; the monitor then runs with what arrived and
     marks the span partial (a later re-run restates it). A backfill of old spans never waits.
     XCom: {span, partial, predictions_dir, labels_dir}."""
 
-    template_fields: Sequence[str] = ("pipeline", "span")
-    ui_color = "#fdf6e3"
-
-    def __init__(
-        self,
-        *,
-        pipeline: str,
-        span: str,
-        mode: str = "reschedule",
-        poke_interval: float = 300,
-        timeout: float | timedelta = timedelta(days=7),
-        **kwargs,
-    ) -> None:
-        super().__init__(mode=mode, poke_interval=poke_interval, timeout=timeout, **kwargs)
-        self.pipeline, self.span = pipeline, span
+    default_timeout = timedelta(days=7)
 
     def poke(self, context) -> bool | PokeReturnValue:
         from datetime import UTC, datetime
