@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import csv
 import gc
 import os
 import secrets
@@ -54,6 +55,7 @@ os.environ.update(_airflow_session_env())
 from ml.cli import run_command  # noqa: E402
 from ml.config import load_pipeline  # noqa: E402
 from ml.roots import Roots  # noqa: E402
+from ml.spans import SpanPaths  # noqa: E402
 
 LANDED_SPANS = ("2013-01-01", "2013-01-07")  # inclusive range written for every session
 EXTRA_SPANS = ("2013-09-10",)  # a late-summer span for drift tests
@@ -175,3 +177,52 @@ def ml_world(tmp_path_factory, landed_data_root) -> dict:
     import ml_world as world
 
     return world.build(tmp_path_factory.mktemp("ml-world"), landed_data_root)
+
+
+SERVED_TRAINED = ("2013-01-01", "2013-01-02", "2013-01-03")  # the window of `served_flights`
+
+
+@pytest.fixture(scope="session")
+def served_flights(tmp_path_factory, landed_data_root) -> dict:
+    """Version 1 of flights_delay, trained on 2013-01-01..03 (10 epochs), blessed and pushed, with
+    its reference (evaluation split scores) for monitoring. Copy its roots before writing."""
+    base = tmp_path_factory.mktemp("served")
+    shutil.copytree(landed_data_root, base / "data")
+    roots = Roots.resolve(base / "data", base / "artifacts", base / "serving")
+    for span in SERVED_TRAINED:
+        cli(roots, "ingest", "--span", span)
+        cli(roots, "validate", "--span", span)
+    xf = cli(roots, "transform", "--end-span", SERVED_TRAINED[-1], "--window", "3", "--run-id", "m1")
+    model = cli(roots, "train", "--transform-dir", xf["transform_dir"], "--epochs", "10")
+    evaluation = cli(roots, "evaluate", "--model", model["model_dir"])
+    assert evaluation["blessed"], evaluation["reason"]
+    cli(roots, "infra-validate", "--model", model["model_dir"])
+    push = cli(roots, "push", "--model", model["model_dir"], "--blessing", evaluation["blessing"])
+    return {"roots": roots, "model": model, "evaluation": evaluation, "push": push}
+
+
+def copy_roots(source: Roots, base: Path) -> Roots:
+    """A private copy of data, artifacts and serving roots (absolute paths inside still name the
+    source's files, which stay read-only)."""
+    for name in ("data", "artifacts", "serving"):
+        shutil.copytree(getattr(source, name), base / name)
+    return Roots.resolve(base / "data", base / "artifacts", base / "serving")
+
+
+def rewrite_labels(roots: Roots, span: str, change) -> None:
+    """Rewrite the arrival delays (the label source) of a landed span, row by row."""
+    cfg = load_pipeline("flights")
+    path = SpanPaths(cfg, roots).labels_dir(span) / "flights.csv"
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(change(i, row) for i, row in enumerate(rows))
+
+
+def invert_ewr(_: int, row: dict) -> dict:
+    """delayed <-> on time for flights from EWR (arr_delay 60 vs 0 around the threshold 15)."""
+    if row["origin"] != "EWR" or not row["arr_delay"]:
+        return row
+    return {**row, "arr_delay": "0" if float(row["arr_delay"]) > 15 else "60"}

@@ -27,6 +27,8 @@ from ml.config import load_pipeline
 from ml.roots import Roots
 from ml.spans import SpanPaths, span_range
 
+from conftest import cli, invert_ewr, rewrite_labels
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -255,3 +257,63 @@ def test_monthly_spans_of_the_second_pipeline_run_through_the_scheduler(airflow_
     retrains = [r for r in train_runs if r["dag_run_id"].startswith("retrain__")]
     assert len(retrains) == 1 and retrains[0]["conf"]["span"] in months
     assert "new_spans" in retrains[0]["conf"]["reason"]
+
+
+def test_monitor_dag_late_labels_then_a_concept_shift_retrains(airflow_up, roots, served_flights):
+    """The live model through the scheduler: two spans answered by the served version 1; their
+    monitor runs come from `airflow backfill create --dag-id flights_monitor`. 2013-01-07's labels
+    have not landed yet: it is monitored partial (no coverage). Then they land, with every EWR
+    flight's label inverted (a concept shift): re-running the span restates it, realized AUC falls
+    below the band -> one flights_train run with reason `performance` (paused: it waits)."""
+    env = airflow_up
+    cfg = load_pipeline("flights")
+    paths = SpanPaths(cfg, roots)
+    shutil.rmtree(roots.serving, ignore_errors=True)
+    shutil.copytree(served_flights["roots"].serving, roots.serving)  # version 1 is stable here
+    first, late = "2013-01-06", "2013-01-07"
+    cli(roots, "serve-span", "--span", first, "--to", late)
+    labels = paths.labels_dir(late)
+    held = labels.parent / ".held"
+    shutil.move(labels, held)  # the arrival delays of 01-07 land a day later
+    airflow(
+        "backfill", "create", "--dag-id", "flights_monitor", "--from-date", first, "--to-date", late, env=env
+    )
+    wait_runs(first, late, env, dag_id="flights_monitor")
+    rows = {
+        r["span"]: r
+        for r in cli(roots, "results", "monitor", "--json")["rows"]
+        if r["version_label"] == "stable"
+    }
+    assert rows[first]["partial"] is False and rows[first]["coverage"] > 0.95 and not rows[first]["alarm"]
+    assert rows[late]["partial"] is True and rows[late]["labelled"] == 0  # monitored with what arrived
+
+    shutil.move(held, labels)  # the labels land, a concept shift in them
+    rewrite_labels(roots, late, invert_ewr)
+    airflow(
+        "backfill",
+        "create",
+        "--dag-id",
+        "flights_monitor",
+        "--from-date",
+        late,
+        "--to-date",
+        late,
+        "--reprocess-behavior",
+        "completed",
+        env=env,
+    )
+    wait_runs(late, late, env, dag_id="flights_monitor")
+    every = [
+        r for r in cli(roots, "results", "monitor", "--all-cutoffs", "--json")["rows"] if r["span"] == late
+    ]
+    assert len({r["cutoff"] for r in every}) == 2  # restated; the partial monitoring kept
+    restated = next(
+        r
+        for r in cli(roots, "results", "monitor", "--json")["rows"]
+        if r["span"] == late and r["version_label"] == "stable"
+    )
+    assert restated["partial"] is False and restated["alarm"] and restated["restated"] == 1
+    base = env["AIRFLOW__API__BASE_URL"]
+    train_runs = get_json(f"{base}/api/v2/dags/flights_train/dagRuns?limit=100")["dag_runs"]
+    performance = [r for r in train_runs if (r.get("conf") or {}).get("trigger") == "performance"]
+    assert len(performance) == 1 and performance[0]["conf"]["reason"].startswith("performance: stable: ")

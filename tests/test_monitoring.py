@@ -9,9 +9,7 @@ inverted for one origin (a concept shift), or replaced by requests nobody labels
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,42 +23,21 @@ from ml.roots import Roots
 from ml.spans import SpanPaths
 from ml.tfrecord import read_tfrecords
 
-from conftest import cli
+from conftest import SERVED_TRAINED as TRAINED
+from conftest import cli, copy_roots, invert_ewr, rewrite_labels
 
 pytestmark = pytest.mark.slow
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
-TRAINED = ("2013-01-01", "2013-01-02", "2013-01-03")
 SERVED = "2013-01-04"  # answered and monitored as landed
 LATE = "2013-01-05"  # labels arrive in two steps: 40 %, then all
 SHIFTED = "2013-01-07"  # labels inverted for origin EWR: a concept shift
 CANARY_SPAN = "2013-01-06"
 
 
-def rewrite_labels(roots: Roots, span: str, change) -> None:
-    """Rewrite the arrival delays (the label source) of a landed span, row by row."""
-    cfg = load_pipeline("flights")
-    path = SpanPaths(cfg, roots).labels_dir(span) / "flights.csv"
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(change(i, row) for i, row in enumerate(rows))
-
-
-def invert_ewr(_: int, row: dict) -> dict:
-    """delayed <-> on time for flights from EWR (arr_delay 60 vs 0 around the threshold 15)."""
-    if row["origin"] != "EWR" or not row["arr_delay"]:
-        return row
-    return {**row, "arr_delay": "0" if float(row["arr_delay"]) > 15 else "60"}
-
-
 @pytest.fixture(scope="module")
-def roots(tmp_path_factory, landed_data_root, airflow_db) -> Roots:
-    base = tmp_path_factory.mktemp("monitoring")
-    shutil.copytree(landed_data_root, base / "data")
-    roots = Roots.resolve(base / "data", base / "artifacts", base / "serving")
+def roots(tmp_path_factory, served_flights, airflow_db) -> Roots:
+    roots = copy_roots(served_flights["roots"], tmp_path_factory.mktemp("monitoring"))
     with pytest.MonkeyPatch.context() as mp:  # the Airflow tasks read the roots from the env
         mp.setenv("ML_DATA_ROOT", str(roots.data))
         mp.setenv("ML_ARTIFACT_ROOT", str(roots.artifacts))
@@ -69,19 +46,10 @@ def roots(tmp_path_factory, landed_data_root, airflow_db) -> Roots:
 
 
 @pytest.fixture(scope="module")
-def served(roots) -> dict:
-    """Version 1 of flights_delay, trained on three days, blessed and pushed."""
-    for span in TRAINED:
-        cli(roots, "ingest", "--span", span)
-        cli(roots, "validate", "--span", span)
-    xf = cli(roots, "transform", "--end-span", TRAINED[-1], "--window", "3", "--run-id", "m1")
-    model = cli(roots, "train", "--transform-dir", xf["transform_dir"], "--epochs", "10")
-    evaluation = cli(roots, "evaluate", "--model", model["model_dir"])
-    assert evaluation["blessed"], evaluation["reason"]
-    assert Path(evaluation["evaluation_dir"], "reference.json").is_file()  # the live model's reference
-    cli(roots, "infra-validate", "--model", model["model_dir"])
-    push = cli(roots, "push", "--model", model["model_dir"], "--blessing", evaluation["blessing"])
-    return {"model": model, "evaluation": evaluation, "push": push}
+def served(served_flights, roots) -> dict:
+    """Version 1 of flights_delay, trained on three days, blessed and pushed (conftest)."""
+    assert Path(served_flights["evaluation"]["evaluation_dir"], "reference.json").is_file()
+    return served_flights
 
 
 def test_serve_span_writes_tf_serving_prediction_logs(served, roots):
