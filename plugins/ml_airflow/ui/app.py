@@ -213,8 +213,17 @@ def create_app(roots: Roots | None = None) -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"span {span} was never monitored")
         chosen = cutoff if cutoff in runs else runs[-1]
         result = json.loads((folder / chosen / "monitor.json").read_text())
+        by_label = result.get("by_label", {})  # `all` only when several labels served the span
+        labels = {k: v for k, v in by_label.items() if k != "all" or len(by_label) > 2}
         return page(
-            request, "monitor.html", pipeline=pipeline, span=span, result=result, runs=runs, chosen=chosen
+            request,
+            "monitor.html",
+            pipeline=pipeline,
+            span=span,
+            result=result,
+            labels=labels,
+            runs=runs,
+            chosen=chosen,
         )
 
     @app.get("/{pipeline}/{path:path}")
