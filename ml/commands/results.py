@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
@@ -125,6 +126,9 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         rows, columns = queries.spans(store, cfg.name, last=args.last), SPAN_COLUMNS
     elif args.action == "monitor":
         rows, columns = queries.monitor_runs(store, cfg.name, latest=not args.all_cutoffs), MONITOR_COLUMNS
+        if not args.json:  # the table: a span's `all` row only when several version labels served it
+            labels = Counter((r["span"], r["cutoff"]) for r in rows if r["version_label"] != "all")
+            rows = [r for r in rows if r["version_label"] != "all" or labels[(r["span"], r["cutoff"])] > 1]
     else:
         rows, columns = _models(store, cfg), MODEL_COLUMNS
     result = {"command": "results", "action": args.action, "rows": rows}
