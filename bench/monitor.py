@@ -108,7 +108,8 @@ def bench_logger(cfg, roots: Roots, span: str, count: int) -> dict:
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="bench-logger-"))
     serving = ServingLayout.of(cfg, roots)
-    with TFServingDouble(None, cfg.model_name, config_file=serving.models_config) as double:
+    allow = {"allow_version_labels_for_unavailable_models": True}  # as compose's tf-serving runs
+    with TFServingDouble(None, cfg.model_name, config_file=serving.models_config, **allow) as double:
         argv = [sys.executable, "-m", "ml", "prediction-logger", "--pipeline", cfg.name]
         argv += ["--upstream", double.url, "--port", str(port)]
         proc = subprocess.Popen(

@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-ALLOWED_PORTS = {8080, 8501, 8500}
+ALLOWED_PORTS = {8080, 8501, 8500, 8511}
 REQUIRED_SECRETS = (
     "POSTGRES_PASSWORD",
     "REDIS_PASSWORD",

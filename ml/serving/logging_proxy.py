@@ -196,7 +196,9 @@ def create_app(
 
 
 def _answer_headers(response: httpx.Response) -> dict[str, str]:
-    return {k: v for k, v in response.headers.items() if k.lower() not in HOP_HEADERS | {"content-encoding"}}
+    """TF Serving's answer headers, less those this server sets itself (uvicorn: server, date)."""
+    own = HOP_HEADERS | {"content-encoding", "server", "date"}
+    return {k: v for k, v in response.headers.items() if k.lower() not in own}
 
 
 def serve(app: Starlette, host: str, port: int) -> None:
