@@ -82,6 +82,14 @@ def get_json(url: str) -> dict:
         return json.loads(resp.read())
 
 
+def delete_waiting_runs(base: str, dag_id: str) -> None:
+    """Delete `dag_id`'s queued runs (a paused DAG's triggered runs wait there), so that the
+    next trigger decision is not skipped as "already queued"."""
+    for run in get_json(f"{base}/api/v2/dags/{dag_id}/dagRuns?limit=100&state=queued")["dag_runs"]:
+        url = f"{base}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+        urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=30).close()
+
+
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory, landed_data_root, weather_landed) -> Roots:
     base = tmp_path_factory.mktemp("scheduler")
@@ -264,7 +272,8 @@ def test_monitor_dag_late_labels_then_a_concept_shift_retrains(airflow_up, roots
     monitor runs come from `airflow backfill create --dag-id flights_monitor`. 2013-01-07's labels
     have not landed yet: it is monitored partial (no coverage). Then they land, with every EWR
     flight's label inverted (a concept shift): re-running the span restates it, realized AUC falls
-    below the band -> one flights_train run with reason `performance` (paused: it waits)."""
+    below the band -> one flights_train run with reason `performance` (paused: it waits). It trains
+    on the newest validated span: those of this module's first test (module order)."""
     env = airflow_up
     cfg = load_pipeline("flights")
     paths = SpanPaths(cfg, roots)
@@ -289,6 +298,8 @@ def test_monitor_dag_late_labels_then_a_concept_shift_retrains(airflow_up, roots
 
     shutil.move(held, labels)  # the labels land, a concept shift in them
     rewrite_labels(roots, late, invert_ewr)
+    base = env["AIRFLOW__API__BASE_URL"]
+    delete_waiting_runs(base, "flights_train")  # the data-aware retrain of the first test waits there
     airflow(
         "backfill",
         "create",
@@ -313,7 +324,6 @@ def test_monitor_dag_late_labels_then_a_concept_shift_retrains(airflow_up, roots
         if r["span"] == late and r["version_label"] == "stable"
     )
     assert restated["partial"] is False and restated["alarm"] and restated["restated"] == 1
-    base = env["AIRFLOW__API__BASE_URL"]
     train_runs = get_json(f"{base}/api/v2/dags/flights_train/dagRuns?limit=100")["dag_runs"]
     performance = [r for r in train_runs if (r.get("conf") or {}).get("trigger") == "performance"]
     assert len(performance) == 1 and performance[0]["conf"]["reason"].startswith("performance: stable: ")
