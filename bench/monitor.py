@@ -100,6 +100,7 @@ def bench_logger(cfg, roots: Roots, span: str, count: int) -> dict:
 
     rows = read_span(SpanPaths(cfg, roots).predictions_dir(span))
     instances = [{f.name: p.inputs.get(f.name) for f in cfg.landed_features} for p in rows]
+    instances = [i for i in instances if None not in i.values()]  # JSON has no missing value for a tensor
     bodies = [
         json.dumps({"signature_name": "serving_raw", "instances": [instances[i % len(instances)]]}).encode()
         for i in range(count)

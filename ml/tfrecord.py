@@ -20,13 +20,23 @@ def _masked_crc(data: bytes) -> bytes:
     return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 
 
+def frame(record: bytes) -> bytes:
+    """One record in TFRecord framing."""
+    header = struct.pack("<Q", len(record))
+    return header + _masked_crc(header) + record + _masked_crc(record)
+
+
+def gzipped_tfrecords(records: Iterable[bytes], compresslevel: int = 9) -> bytes:
+    """A whole gzipped TFRecord file in memory (a small batch: one write, no temp file reopen)."""
+    return gzip.compress(b"".join(frame(r) for r in records), compresslevel=compresslevel, mtime=0)
+
+
 def write_tfrecords(path: Path, records: Iterable[bytes]) -> int:
     """Write gzipped TFRecords to `path` (caller makes it atomic). Returns the record count."""
     count = 0
     with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:
         for record in records:
-            header = struct.pack("<Q", len(record))
-            out.write(header + _masked_crc(header) + record + _masked_crc(record))
+            out.write(frame(record))
             count += 1
     return count
 

@@ -245,8 +245,9 @@ def test_logging_service_killed_mid_stream_loses_no_acknowledged_prediction(serv
 
     cfg = load_pipeline("flights")
     serving = ServingLayout.of(cfg, roots)
-    rows = read_span(SpanPaths(cfg, roots).predictions_dir(SERVED))[:400]
+    rows = read_span(SpanPaths(cfg, roots).predictions_dir(SERVED))
     instances = [{f.name: p.inputs.get(f.name) for f in cfg.landed_features} for p in rows]
+    instances = [i for i in instances if None not in i.values()][:400]  # JSON has no missing tensor value
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -19,8 +19,8 @@ ml.tfrecord (no TensorFlow); the protos are tensorflow-serving-api's.
 
 from __future__ import annotations
 
+import itertools
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,7 +31,9 @@ import numpy as np
 
 from ml.atomic import atomic_dir, default_mode
 from ml.model.signatures import OUTPUT_KEY
-from ml.tfrecord import read_tfrecords, write_tfrecords
+from ml.tfrecord import gzipped_tfrecords, read_tfrecords, write_tfrecords
+
+_BATCHES = itertools.count()  # unique batch file names within a process (thread-safe in CPython)
 
 DONE_MARKER = "_SUCCESS"
 PART_GLOB = "*.tfrecord.gz"
@@ -133,21 +135,24 @@ def write_span(folder: Path, predictions: Iterable[Prediction]) -> int:
 def append_batch(folder: Path, records: list[bytes], fsync: bool = False) -> Path:
     """One request batch as its own file (temp + rename): once this returns, the batch survives a
     kill of the writer (the logging service acknowledges the request after it); `fsync` also a
-    crash of the host."""
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"part-{time.time_ns():020d}-{os.getpid()}.tfrecord.gz"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.tmp-", dir=folder)
-    os.close(fd)
+    crash of the host. One open, write, rename: this is on every logged request's path."""
+    name = f"part-{time.time_ns():020d}-{os.getpid()}-{next(_BATCHES)}.tfrecord.gz"
+    tmp, final = folder / f".{name}.tmp", folder / name
+    data = gzipped_tfrecords(records, compresslevel=1)  # compacted at level 9 when the span closes
     try:
-        os.chmod(tmp, default_mode(directory=False))
-        write_tfrecords(Path(tmp), records)
-        if fsync:
-            with open(tmp, "rb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, default_mode(directory=False))
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, default_mode(directory=False))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
                 os.fsync(fh.fileno())
-        final = folder / name
         os.replace(tmp, final)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return final
 
