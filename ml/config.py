@@ -357,7 +357,11 @@ def load_all_pipelines() -> tuple[dict[str, PipelineConfig], dict[str, PipelineE
 @functools.cache
 def load_pipeline(name: str) -> PipelineConfig:
     """Load and check `ml/pipelines/<name>/pipeline.yaml`."""
-    folder = PIPELINES_DIR / name
+    return load_pipeline_folder(PIPELINES_DIR / name, name)
+
+
+def load_pipeline_folder(folder: Path, name: str) -> PipelineConfig:
+    """Load and check `<folder>/pipeline.yaml` (uncached; `new-pipeline` reads its staged folder)."""
     path = folder / "pipeline.yaml"
     if not path.is_file():
         raise PipelineError(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +27,14 @@ import yaml
 from ml import config as config_module
 from ml.atomic import atomic_dir, atomic_write_text
 from ml.cadence import CADENCES
-from ml.config import PipelineConfig, config_problems, load_pipeline
+from ml.config import PipelineConfig, config_problems, load_pipeline, load_pipeline_folder
 from ml.errors import PipelineError
 from ml.roots import Roots
+from ml.spans import landing_name
+from ml.timestamps import Parsed, TimestampError, parse_timestamps
 
+NA_TOKENS = ("", "NA", "NaN")  # missing cells (ingest's reader takes these as null too)
+LEADING_ZERO = r"^-?0\d"  # a code such as 02134: text, not the number 2134
 MAX_CATEGORIES = 50  # a string column with more distinct values is kept as a passthrough column
 TRAIN_SCHEDULE = {"hourly": "@daily", "daily": "0 6 * * 1", "weekly": "0 6 * * 1", "monthly": "0 6 1 * *"}
 WINDOW_SPANS = {"hourly": 168, "daily": 14, "weekly": 8, "monthly": 6}
@@ -57,11 +60,15 @@ def _round(value: float) -> float | int:
 
 
 def infer_column(name: str, values: pd.Series) -> Column:
-    """The column's type (numbers that are all whole are `int`), range and default."""
-    present = values.dropna()
-    nulls = int(values.isna().sum())
+    """The column's type (numbers that are all whole are `int`), range and default, from its text
+    cells (blanks and NA_TOKENS are missing). Codes with leading zeros (`02134`) stay strings;
+    `true`/`false` are strings (categories); `0`/`1` are ints."""
+    missing = values.isna() | values.isin(NA_TOKENS)
+    present = values[~missing]
+    nulls = int(missing.sum())
     numbers = pd.to_numeric(present, errors="coerce")
-    if len(present) and numbers.notna().all() and not pd.api.types.is_bool_dtype(present):
+    coded = present.astype(str).str.match(LEADING_ZERO).any()
+    if len(present) and numbers.notna().all() and not coded:
         whole = bool((numbers % 1 == 0).all())
         lo, hi = float(numbers.min()), float(numbers.max())
         spread = (hi - lo) or abs(hi) or 1.0  # widened: the next spans may go a little further
@@ -80,10 +87,12 @@ def infer_column(name: str, values: pd.Series) -> Column:
 
 
 def read_csv(path: Path) -> pd.DataFrame:
+    """Every cell as the text it is (blanks as ""): types are inferred from the text, and the
+    landing files get the cells verbatim (`60` stays `60`, `02134` keeps its zero)."""
     if not path.is_file():
         raise PipelineError(f"CSV file {path} does not exist", file=str(path), rule="scaffold-csv")
     try:
-        frame = pd.read_csv(path, keep_default_na=True, na_values=["", "NA", "NaN"])
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as exc:
         raise PipelineError(f"cannot read {path}: {exc}", file=str(path), rule="scaffold-csv") from None
     if frame.empty:
@@ -101,19 +110,16 @@ def _need_column(frame: pd.DataFrame, path: Path, column: str, flag: str) -> Non
         )
 
 
-def timestamps(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
-    stamps = pd.to_datetime(frame[column], utc=True, errors="coerce")
-    bad = stamps.isna()
-    if bad.any():
-        row = int(bad.to_numpy().argmax())
+def timestamps(frame: pd.DataFrame, path: Path, column: str, unit: str | None = None) -> Parsed:
+    try:
+        return parse_timestamps(frame[column], unit)
+    except TimestampError as err:
         raise PipelineError(
-            f"timestamp column {column!r} holds {frame[column].iloc[row]!r} in row {row + 2} of {path.name}, "
-            "not a date/time",
+            f"timestamp column {column!r} holds {err.value!r} in row {err.row + 2} of {path.name}: {err.why}",
             file=str(path),
             column=column,
             rule="scaffold-timestamp",
-        )
-    return stamps
+        ) from None
 
 
 def pipeline_mapping(
@@ -162,7 +168,8 @@ def pipeline_mapping(
 YAML_HEADER = """\
 # Scaffolded by `python -m ml new-pipeline {name} --from-csv {csv} --timestamp-column {timestamp}
 #   --label-column {target} --cadence {cadence}` from {rows} rows. Edit freely, then
-# `python -m ml check --pipeline {name}`. Types, ranges and defaults come from the data (ranges
+# `python -m ml check --pipeline {name}`. {timestamp}: {timestamp_kind}.
+# Types, ranges and defaults come from the data (ranges
 # widened by half the observed spread). The label is module.py's label_fn ({target} above its
 # median {threshold}); change it there. Add drift/skew thresholds once calibrated
 # (`python -m ml calibrate-drift --pipeline {name} --from S --to S`).
@@ -244,7 +251,11 @@ def write_pipeline(
     target: str,
     cadence: str,
     roots: Roots,
+    timestamp_unit: str | None = None,
 ) -> dict[str, Any]:
+    """Check the CSV, then write the pipeline folder and the landing spans, both staged in temp
+    folders and renamed into place only when everything succeeded: a failure leaves
+    `ml/pipelines/` and the data root as they were."""
     folder = config_module.PIPELINES_DIR / name
     if not name.isidentifier() or folder.exists():
         why = "exists already" if folder.exists() else "is not a valid name (letters, digits, _)"
@@ -260,11 +271,11 @@ def write_pipeline(
             column=target,
             rule="scaffold-column",
         )
-    stamps = timestamps(frame, csv, timestamp)
+    parsed = timestamps(frame, csv, timestamp, timestamp_unit)
     kind = CADENCES[cadence]
-    spans = stamps.map(lambda t: kind.span_of(t.to_pydatetime()))
+    spans = parsed.stamps.map(lambda t: kind.span_of(t.to_pydatetime()))
     raw = pipeline_mapping(
-        name, columns, timestamp=timestamp, target=target, cadence=cadence, start=stamps.min().date()
+        name, columns, timestamp=timestamp, target=target, cadence=cadence, start=parsed.stamps.min().date()
     )
     problems = config_problems(raw)
     if problems:  # e.g. a column named like the label
@@ -274,7 +285,14 @@ def write_pipeline(
             column=problems[0][0],
             rule="scaffold-config",
         )
-    threshold = _round(float(pd.to_numeric(frame[target]).median()))
+    landing_root = roots.data / raw["landing"]["folder"]
+    if landing_root.exists():
+        raise PipelineError(
+            f"landing folder {landing_root} exists already: move it away or choose another name",
+            file=str(landing_root),
+            rule="scaffold-landing",
+        )
+    threshold = _round(float(pd.to_numeric(frame[target], errors="coerce").median()))
     features = raw["features"]
     numeric = [n for n, s in features.items() if s["type"] != "string"]
     categorical = [n for n, s in features.items() if s["type"] == "string"]
@@ -286,11 +304,12 @@ def write_pipeline(
         cadence=cadence,
         rows=len(frame),
         threshold=threshold,
+        timestamp_kind=parsed.kind,
     )
-    with atomic_dir(folder, replace=False) as tmp:
-        atomic_write_text(tmp / "pipeline.yaml", header + yaml.safe_dump(raw, sort_keys=False))
+    with atomic_dir(folder, replace=False) as staged, atomic_dir(landing_root, replace=False) as landing:
+        atomic_write_text(staged / "pipeline.yaml", header + yaml.safe_dump(raw, sort_keys=False))
         atomic_write_text(
-            tmp / "module.py",
+            staged / "module.py",
             MODULE.format(
                 name=name,
                 label=raw["label"]["name"],
@@ -300,20 +319,18 @@ def write_pipeline(
                 threshold=threshold,
             ),
         )
-        atomic_write_text(tmp / "schema.pbtxt", "")  # written below, from the landed spans
-    try:
-        load_pipeline.cache_clear()
-        cfg = load_pipeline(name)
-        landed = land(cfg, roots, frame, spans, csv.name)
-        write_schema(cfg, roots, landed, len(frame), columns)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+        atomic_write_text(staged / "schema.pbtxt", "")  # written below, from the landed spans
+        cfg = load_pipeline_folder(staged, name)
+        landed = land(cfg, landing, frame, spans, csv.name)
+        write_schema(cfg, landing, landed, len(frame), columns)
+    load_pipeline.cache_clear()
+    cfg = load_pipeline(name)
     return {
         "pipeline": name,
         "folder": str(folder),
         "cadence": cadence,
         "rows": int(len(frame)),
+        "timestamp": f"{timestamp}: {parsed.kind}",
         "features": list(features),
         "passthrough_columns": list(raw["passthrough_columns"]),
         "label": f"{raw['label']['name']} = {target} > {threshold} (module.py label_fn)",
@@ -322,28 +339,24 @@ def write_pipeline(
     }
 
 
-def land(cfg: PipelineConfig, roots: Roots, frame: pd.DataFrame, spans: pd.Series, file: str) -> list[str]:
-    """One landing folder per span (rows in file order), the done marker written last."""
-    from ml.spans import SpanPaths
-
-    paths = SpanPaths(cfg, roots)
+def land(cfg: PipelineConfig, landing: Path, frame: pd.DataFrame, spans: pd.Series, file: str) -> list[str]:
+    """One folder per span under `landing` (rows in file order, cells verbatim), the done marker
+    written last."""
     for span, rows in frame.groupby(spans.to_numpy(), sort=True):
-        folder = paths.landing_dir(str(span))
+        folder = landing / landing_name(cfg, str(span))
         atomic_write_text(folder / file, rows.to_csv(index=False))
         (folder / cfg.done_marker).write_text("")
     return sorted(str(s) for s in spans.unique())
 
 
 def write_schema(
-    cfg: PipelineConfig, roots: Roots, spans: list[str], rows: int, columns: dict[str, Column]
+    cfg: PipelineConfig, landing: Path, spans: list[str], rows: int, columns: dict[str, Column]
 ) -> None:
     from ml.data.raw import span_files
     from ml.data.schema import infer_schema
     from ml.data.stats import compute_statistics, span_columns
-    from ml.spans import SpanPaths
 
-    paths = SpanPaths(cfg, roots)
-    files = [f for s in spans for f in span_files(cfg, paths.landing_dir(s), s)]
+    files = [f for s in spans for f in span_files(cfg, landing / landing_name(cfg, s), s)]
     with tempfile.TemporaryDirectory(prefix="ml-scaffold-") as tmp:
         stats = compute_statistics(files, span_columns(cfg), Path(tmp) / "stats.tfrecord")
     schema = infer_schema(cfg, stats)

@@ -217,3 +217,104 @@ def test_an_hourly_pipeline_lands_ingests_and_validates_by_the_hour(workdir, tmp
     verdict = tmp_path / "artifacts" / "rides" / "spans" / "2024-03-05T00" / "validation" / "verdict.json"
     drift = json.loads(verdict.read_text())["checks"]["drift"]
     assert drift["baseline_spans"] == ["2024-03-04T23"]  # the hour before, across midnight
+
+
+@pytest.mark.parametrize(
+    ("cells", "unit", "first", "kind"),
+    [
+        (["1400269500", "1400356000"], None, "2014-05-16 19:45:00", "epoch seconds"),
+        (["1400269500000", "1400356000000"], None, "2014-05-16 19:45:00", "epoch milliseconds"),
+        (["1400269500000000", "1400356000000000"], None, "2014-05-16 19:45:00", "epoch microseconds"),
+        (["1400269500", "1400356000"], "s", "2014-05-16 19:45:00", "given"),
+        (["2014-05-16T21:45:00+02:00", "2014-05-17T01:00:00Z"], None, "2014-05-16 19:45:00", "zone offsets"),
+        (["2014-05-16 19:45:00", "2014-05-17 01:00:00"], None, "2014-05-16 19:45:00", "without a zone"),
+        (["2014-05-16", "2014-05-17"], None, "2014-05-16 00:00:00", "dates"),
+        (["20140516", "20140517"], None, "2014-05-16 00:00:00", "YYYYMMDD"),
+        (["2014-05-16T14:45:00-05:00", "2014-05-17 01:00"], None, "2014-05-16 19:45:00", "some with a zone"),
+    ],
+)
+def test_timestamp_kinds_read_as_utc(cells, unit, first, kind):
+    from ml.timestamps import parse_timestamps
+
+    parsed = parse_timestamps(pd.Series(cells), unit)
+    assert str(parsed.stamps.iloc[0].tz_convert(None)) == first and kind in parsed.kind
+
+
+def write_city_trips(path: Path, rows: int = 600, seed: int = 5) -> pd.DataFrame:
+    """What a city portal publishes: epoch-second timestamps, whole numbers with blank cells,
+    zip codes with leading zeros, `true`/`false` flags; written as text, cell by cell."""
+    rng = np.random.default_rng(seed)
+    started = 1400198400 + np.sort(rng.integers(0, 3 * 24 * 3600, rows))  # 2014-05-16 .. 18 UTC
+    area = rng.integers(1, 78, rows).astype(str).astype(object)
+    area[rng.choice(rows, 60, replace=False)] = ""  # blanks in a column of whole numbers
+    zips = rng.choice(["02134", "02139", "60601", "00501"], rows)
+    card = rng.integers(0, 2, rows)
+    fare = (4 + rng.gamma(2.0, 4.0, rows)).round(2)
+    tip = (0.18 * fare * card + rng.normal(0, 0.4, rows)).clip(0).round(2)
+    frame = pd.DataFrame(
+        {
+            "trip_start_timestamp": started.astype(str),
+            "pickup_community_area": area,
+            "pickup_zip": zips,
+            "paid_by_card": np.where(card == 1, "true", "false"),
+            "fare": fare.astype(str),
+            "tip": tip.astype(str),
+        }
+    )
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def scaffold(workdir: Path, csv: str, *extra: str) -> dict:
+    args = ["new-pipeline", "city", "--from-csv", csv, "--timestamp-column", "trip_start_timestamp"]
+    args += ["--label-column", "tip", "--cadence", "daily", "--data-root", str(workdir / "data")]
+    return run_command([*args, "--artifact-root", str(workdir / "artifacts"), *extra])
+
+
+def test_a_city_portal_csv_lands_and_ingests_as_written(workdir):
+    """Epoch seconds read as seconds (not one 1970 span), integers with blanks stay integers end
+    to end (landed `60` and an empty cell, ingested with the declared default), zip codes keep
+    their leading zero, true/false flags are categories."""
+    source = write_city_trips(workdir / "city.csv")
+    made = scaffold(workdir, "city.csv")
+    assert made["spans"] == ["2014-05-16", "2014-05-17", "2014-05-18"]
+    assert "Unix epoch seconds" in made["timestamp"]
+    cfg = load_pipeline("city")
+    assert "Unix epoch seconds" in (cfg.folder / "pipeline.yaml").read_text()
+    area = cfg.feature("pickup_community_area")
+    assert area.type == "int" and isinstance(area.default, int)
+    assert cfg.feature("pickup_zip").type == "string" and cfg.feature("paid_by_card").type == "string"
+    landed = pd.concat(
+        pd.read_csv(p, dtype=str, keep_default_na=False)
+        for p in sorted((workdir / "data" / "city").glob("span=*/city.csv"))
+    )
+    assert landed.to_dict("list") == source.to_dict("list")  # every cell verbatim, in file order
+    result = run_command(
+        ["ingest-spans", "--pipeline", "city", "--data-root", str(workdir / "data"),
+         "--artifact-root", str(workdir / "artifacts")]
+    )  # fmt: skip
+    assert result["failed"] == {} and [s["passed"] for s in result["spans"]] == [True] * 3
+    assert sum(sum(s["rows_out"].values()) for s in result["spans"]) == len(source)  # none dropped
+
+
+def test_a_failed_scaffold_leaves_nothing_behind(workdir, monkeypatch):
+    """A refused CSV, and a failure after the spans were landed: ml/pipelines/ and the data root
+    are as they were, no temp folders either."""
+    frame = write_city_trips(workdir / "city.csv")
+    frame.loc[300, "trip_start_timestamp"] = "0"  # a placeholder: 1970 among 2014
+    frame.to_csv(workdir / "city.csv", index=False)
+    with pytest.raises(PipelineError) as err:
+        scaffold(workdir, "city.csv")
+    assert err.value.rule == "scaffold-timestamp" and "row 302" in str(err.value) and "1970" in str(err.value)
+
+    write_city_trips(workdir / "city.csv")
+    import ml.scaffold
+
+    def broken_schema(*args, **kwargs):
+        raise OSError("disk full (planted)")
+
+    monkeypatch.setattr(ml.scaffold, "write_schema", broken_schema)
+    with pytest.raises(OSError, match="planted"):
+        scaffold(workdir, "city.csv")
+    assert list((workdir / "pipelines").iterdir()) == []
+    assert not (workdir / "data").exists() or list((workdir / "data").iterdir()) == []

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ml.cadence import CADENCES
 from ml.roots import Roots
+from ml.timestamps import UNITS
 
 NAME = "new-pipeline"
 HELP = (
@@ -26,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the numeric target; the label is it above its median (label_fn)",
     )
     parser.add_argument("--cadence", required=True, choices=list(CADENCES), help="span cadence")
+    parser.add_argument(
+        "--timestamp-unit",
+        choices=UNITS,
+        help="the unit of an epoch-number timestamp column (default: from the magnitude)",
+    )
 
 
 def run(args: argparse.Namespace, cfg: None, roots: Roots) -> dict:
@@ -38,5 +44,6 @@ def run(args: argparse.Namespace, cfg: None, roots: Roots) -> dict:
         target=args.label_column,
         cadence=args.cadence,
         roots=roots,
+        timestamp_unit=args.timestamp_unit,
     )
     return {"command": NAME, **written}
