@@ -30,6 +30,7 @@ from ml.cadence import CADENCES
 from ml.config import PipelineConfig, config_problems, load_pipeline, load_pipeline_folder
 from ml.errors import PipelineError
 from ml.roots import Roots
+from ml.source_csv import read_source
 from ml.spans import landing_name
 from ml.timestamps import Parsed, TimestampError, parse_timestamps
 
@@ -84,20 +85,6 @@ def infer_column(name: str, values: pd.Series) -> Column:
     if nulls and len(text):
         column.default = str(text.mode().iloc[0])
     return column
-
-
-def read_csv(path: Path) -> pd.DataFrame:
-    """Every cell as the text it is (blanks as ""): types are inferred from the text, and the
-    landing files get the cells verbatim (`60` stays `60`, `02134` keeps its zero)."""
-    if not path.is_file():
-        raise PipelineError(f"CSV file {path} does not exist", file=str(path), rule="scaffold-csv")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise PipelineError(f"cannot read {path}: {exc}", file=str(path), rule="scaffold-csv") from None
-    if frame.empty:
-        raise PipelineError(f"{path} has no data rows", file=str(path), rule="scaffold-csv")
-    return frame
 
 
 def _need_column(frame: pd.DataFrame, path: Path, column: str, flag: str) -> None:
@@ -260,7 +247,10 @@ def write_pipeline(
     if not name.isidentifier() or folder.exists():
         why = "exists already" if folder.exists() else "is not a valid name (letters, digits, _)"
         raise PipelineError(f"pipeline folder {folder} {why}", file=str(folder), rule="scaffold-name")
-    frame = read_csv(csv)
+    source = read_source(csv)
+    frame = source.frame
+    timestamp = source.renamed.get(timestamp, timestamp)  # the CSV's own name works too
+    target = source.renamed.get(target, target)
     _need_column(frame, csv, timestamp, "--timestamp-column")
     _need_column(frame, csv, target, "--label-column")
     columns = {str(c): infer_column(str(c), frame[c]) for c in frame.columns}
@@ -305,7 +295,8 @@ def write_pipeline(
         rows=len(frame),
         threshold=threshold,
         timestamp_kind=parsed.kind,
-    )
+    ) + "".join(f"# column {new!r} is {old!r} in the CSV\n" for old, new in source.renamed.items())
+    header += "".join(f"# column {c!r} of the CSV left out: {why}\n" for c, why in source.dropped.items())
     with atomic_dir(folder, replace=False) as staged, atomic_dir(landing_root, replace=False) as landing:
         atomic_write_text(staged / "pipeline.yaml", header + yaml.safe_dump(raw, sort_keys=False))
         atomic_write_text(
@@ -321,7 +312,7 @@ def write_pipeline(
         )
         atomic_write_text(staged / "schema.pbtxt", "")  # written below, from the landed spans
         cfg = load_pipeline_folder(staged, name)
-        landed = land(cfg, landing, frame, spans, csv.name)
+        landed = land(cfg, landing, frame, spans, f"{name}.csv")
         write_schema(cfg, landing, landed, len(frame), columns)
     load_pipeline.cache_clear()
     cfg = load_pipeline(name)
@@ -331,6 +322,10 @@ def write_pipeline(
         "cadence": cadence,
         "rows": int(len(frame)),
         "timestamp": f"{timestamp}: {parsed.kind}",
+        "files": [str(f) for f in source.files],
+        "separator": source.separator,
+        "renamed_columns": source.renamed,
+        "dropped_columns": source.dropped,
         "features": list(features),
         "passthrough_columns": list(raw["passthrough_columns"]),
         "label": f"{raw['label']['name']} = {target} > {threshold} (module.py label_fn)",

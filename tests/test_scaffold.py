@@ -318,3 +318,58 @@ def test_a_failed_scaffold_leaves_nothing_behind(workdir, monkeypatch):
         scaffold(workdir, "city.csv")
     assert list((workdir / "pipelines").iterdir()) == []
     assert not (workdir / "data").exists() or list((workdir / "data").iterdir()) == []
+
+
+def test_a_messy_export_bom_semicolons_quoted_newlines_gzip_several_files(workdir):
+    """What spreadsheet exports look like: a BOM, `;` separators, header names with spaces and
+    capitals, a quoted cell holding `;` and a line break, an all-empty column, gzipped, in two
+    files of a folder. Landed and ingested with every row; the summary says what was renamed,
+    dropped and sniffed."""
+    import gzip
+
+    frame = write_city_trips(workdir / "city.csv", rows=300)
+    frame.insert(2, "Company", np.where(np.arange(300) % 7 == 0, "Taxi; Affiliation\nNorth", "Flash Cab"))
+    frame.insert(3, "Extra Notes", "")
+    frame = frame.rename(columns={"trip_start_timestamp": "Trip Start Timestamp", "tip": "Tip"})
+    exports = workdir / "exports"
+    exports.mkdir()
+    for part, rows in enumerate((frame.iloc[:150], frame.iloc[150:])):
+        text = "\ufeff" + rows.to_csv(index=False, sep=";")
+        with gzip.open(exports / f"part-{part}.csv.gz", "wt", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    args = ["new-pipeline", "city", "--from-csv", "exports", "--timestamp-column", "Trip Start Timestamp"]
+    args += ["--label-column", "Tip", "--cadence", "daily", "--data-root", str(workdir / "data")]
+    made = run_command(args)
+    assert made["separator"] == ";" and len(made["files"]) == 2
+    assert made["renamed_columns"] == {
+        "Trip Start Timestamp": "trip_start_timestamp",
+        "Company": "company",
+        "Tip": "tip",
+    }
+    assert made["dropped_columns"] == {"extra_notes": "empty in every row"}
+    cfg = load_pipeline("city")
+    assert "'company' is 'Company' in the CSV" in (cfg.folder / "pipeline.yaml").read_text()
+    landed = pd.concat(
+        pd.read_csv(p, dtype=str, keep_default_na=False)
+        for p in sorted((workdir / "data" / "city").glob("span=*/city.csv"))
+    )
+    assert len(landed) == 300 and (landed["company"] == "Taxi; Affiliation\nNorth").sum() == 43
+    roots = ["--data-root", str(workdir / "data"), "--artifact-root", str(workdir / "artifacts")]
+    result = run_command(["ingest-spans", "--pipeline", "city", *roots])
+    assert result["failed"] == {} and sum(sum(s["rows_out"].values()) for s in result["spans"]) == 300
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "words"),
+    [
+        ("ts,fare,fare,tip", "1400269500,1,2,3", "column 'fare' appears twice"),
+        ("ts,Fare,fare ,tip", "1400269500,1,2,3", "(as 'fare ' and 'Fare')"),
+    ],
+)
+def test_refused_headers_are_one_message(workdir, header, rows, words):
+    (workdir / "bad.csv").write_text(f"{header}\n{rows}\n")
+    args = ["new-pipeline", "bad", "--from-csv", "bad.csv", "--timestamp-column", "ts"]
+    with pytest.raises(PipelineError) as err:
+        run_command([*args, "--label-column", "tip", "--cadence", "daily", "--data-root", str(workdir / "d")])
+    assert err.value.rule == "scaffold-csv" and words in str(err.value) and "\n" not in str(err.value)
+    assert not (workdir / "pipelines" / "bad").exists() and not (workdir / "d").exists()

@@ -52,7 +52,8 @@ def _read_csv(path: Path, span: str, columns: list[str]) -> pd.DataFrame:
         column_types={c: "string" for c in columns}, null_values=["", "NA", "NaN"], strings_can_be_null=True
     )
     try:
-        table = csv.read_csv(path, convert_options=convert)
+        quoted = csv.ParseOptions(newlines_in_values=True)  # a quoted cell may hold a line break
+        table = csv.read_csv(path, parse_options=quoted, convert_options=convert)
     except ArrowInvalid as exc:
         rule = "file-not-empty" if "Empty CSV" in str(exc) else "csv-well-formed"
         raise PipelineError(f"cannot parse {path}: {exc}", span=span, file=str(path), rule=rule) from None

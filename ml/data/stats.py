@@ -87,12 +87,14 @@ def read_csv_batches(files: Sequence[Path], types: dict[str, str]) -> Iterator[p
         strings_can_be_null=True,
     )
     read = csv.ReadOptions(block_size=READ_BLOCK_BYTES)
+    parse = csv.ParseOptions(newlines_in_values=True)  # a quoted cell may hold a line break
     for path in files:
         try:
             if Path(path).stat().st_size >= STREAM_MIN_BYTES:
-                yield from csv.open_csv(path, read_options=read, convert_options=convert)
+                yield from csv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
             else:
-                yield from csv.read_csv(path, read_options=read, convert_options=convert).to_batches()
+                table = csv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+                yield from table.to_batches()
         except pa.ArrowInvalid as exc:
             raise PipelineError(
                 f"cannot read the typed columns of {path}: {exc}", file=str(path), rule="csv-typed-columns"
