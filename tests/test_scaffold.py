@@ -442,3 +442,40 @@ def test_the_readme_guide_takes_a_real_public_csv_to_a_model_that_answers(workdi
         regressed = client._call(url, {"signature_name": "serving_regress", "examples": partial})["result"]
     assert len(predicted) == len(regressed) == 3
     assert all(0.0 <= p[0] <= 1.0 for p in predicted) and all(0.0 <= r <= 1.0 for r in regressed)
+
+
+def test_a_label_over_two_columns_is_one_edit_of_module_py(workdir, tmp_path):
+    """ "Tip above 20 % of the fare": `label.columns: [tip, fare]` and one line of `label_fn`;
+    fare stays a feature. Every ingested example carries the rule's label."""
+    from ml.model.tf_example import decode_example
+    from ml.spans import SpanPaths
+    from ml.tfrecord import read_tfrecords
+
+    roots = ["--data-root", str(tmp_path / "data"), "--artifact-root", str(tmp_path / "artifacts")]
+    args = ["new-pipeline", "trips", "--from-csv", "trips.csv", "--timestamp-column", "started_at"]
+    run_command([*args, "--label-column", "tip", "--cadence", "daily", *roots])
+    folder = workdir / "pipelines" / "trips"
+    config = (folder / "pipeline.yaml").read_text()
+    assert "columns:\n  - tip\n" in config
+    (folder / "pipeline.yaml").write_text(
+        config.replace("columns:\n  - tip\n", "columns:\n  - tip\n  - fare\n")
+    )
+    module = (folder / "module.py").read_text()
+    rule = 'return (frame["tip"] > 0.2 * frame["fare"]).astype("Int64").where(frame["tip"].notna())'
+    (folder / "module.py").write_text(module.replace("return (target > THRESHOLD)", f"{rule}  #"))
+    load_pipeline.cache_clear()
+    assert run_command(["check", "--pipeline", "trips"])["ok"] is True
+    result = run_command(["ingest-spans", "--pipeline", "trips", *roots])
+    assert result["failed"] == {}
+    cfg = load_pipeline("trips")
+    assert "fare" in [f.name for f in cfg.features]
+    paths = SpanPaths(cfg, Roots.resolve(tmp_path / "data", tmp_path / "artifacts", tmp_path / "serving"))
+    labels = [
+        decode_example(record)["tip_high"][1][0]
+        for span in result["spans"]
+        for file in paths.examples_dir(span["span"]).rglob("*.gz")
+        for record in read_tfrecords(file)
+    ]
+    trips = pd.read_csv("trips.csv")
+    assert len(labels) == len(trips) and sum(labels) == int((trips["tip"] > 0.2 * trips["fare"]).sum())
+    assert sum(labels) != int((trips["tip"] > trips["tip"].median()).sum())  # not the scaffold's rule
