@@ -171,7 +171,13 @@ def test_concept_shift_alarms_and_the_monitor_dag_retrains(served, roots):
             runs = session.query(DagRun).filter(DagRun.dag_id == "flights_train").all()
             return [r for r in runs if (r.conf or {}).get("trigger") == "performance"]
 
-    before = {r.run_id for r in performance_runs()}  # the session's DB: other tests' runs too
+    with create_session() as session:  # the session's DB: other tests' train runs wait there
+        waiting = session.query(DagRun).filter(
+            DagRun.dag_id == "flights_train", DagRun.state.in_(["queued", "running"])
+        )
+        for run in waiting:  # ended, so that this alarm's trigger is not "already queued"
+            run.state = "failed"
+    before = {r.run_id for r in performance_runs()}
     cli(roots, "serve-span", "--span", SHIFTED)
     rewrite_labels(roots, SHIFTED, invert_ewr)
     bag = DagBag(dag_folder=DAGS)
