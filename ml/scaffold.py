@@ -15,6 +15,7 @@ span of the chosen cadence (by the timestamp column, UTC). Nothing is written wh
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import tempfile
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from ml.timestamps import Parsed, TimestampError, parse_timestamps
 NA_TOKENS = ("", "NA", "NaN")  # missing cells (ingest's reader takes these as null too)
 LEADING_ZERO = r"^-?0\d"  # a code such as 02134: text, not the number 2134
 MAX_CATEGORIES = 50  # a string column with more distinct values is kept as a passthrough column
+MAX_KEY_COLUMNS = 3  # columns tried beside the timestamp for a unique example key
+ROW_ID = "row_id"  # the column added when no columns make rows unique
 TRAIN_SCHEDULE = {"hourly": "@daily", "daily": "0 6 * * 1", "weekly": "0 6 * * 1", "monthly": "0 6 1 * *"}
 WINDOW_SPANS = {"hourly": 168, "daily": 14, "weekly": 8, "monthly": 6}
 
@@ -109,8 +112,37 @@ def timestamps(frame: pd.DataFrame, path: Path, column: str, unit: str | None = 
         ) from None
 
 
+def choose_key(frame: pd.DataFrame, timestamp: str) -> tuple[list[str], str]:
+    """A unique example key (it places a row in train or eval, and joins labels to predictions)
+    and why: the timestamp if unique; else the timestamp plus the fewest columns without blanks
+    that make it unique (most distinct first, up to MAX_KEY_COLUMNS); else a `row_id` column is
+    added: a hash of the row's cells, numbered within identical rows (the same on a re-run)."""
+    if not frame[timestamp].duplicated().any():
+        return [timestamp], f"{timestamp!r} is unique"
+    repeats = int(frame[timestamp].duplicated(keep=False).sum())
+    full = [c for c in frame.columns if c != timestamp and not (frame[c].str.strip() == "").any()]
+    candidates = sorted(full, key=lambda c: -frame[c].nunique())
+    key = [timestamp]
+    for column in candidates[:MAX_KEY_COLUMNS]:
+        key.append(column)
+        if not frame.duplicated(key).any():
+            return key, f"{timestamp!r} repeats ({repeats} rows share a value): {key} is unique"
+    row_id = next(n for n in (ROW_ID, f"{ROW_ID}_", f"{ROW_ID}__") if n not in frame.columns)
+    cells = frame.astype(str).agg("\x1f".join, axis=1)
+    digest = cells.map(lambda text: hashlib.sha1(text.encode()).hexdigest()[:16])
+    frame[row_id] = digest + "-" + frame.groupby(digest).cumcount().astype(str)
+    return [row_id], f"no columns make rows unique (identical rows?): {row_id!r} added, a hash of each row"
+
+
 def pipeline_mapping(
-    name: str, columns: dict[str, Column], *, timestamp: str, target: str, cadence: str, start: dt.date
+    name: str,
+    columns: dict[str, Column],
+    *,
+    timestamp: str,
+    target: str,
+    cadence: str,
+    start: dt.date,
+    example_key: list[str] | None = None,
 ) -> dict[str, Any]:
     label = f"{target}_high"
     features, passthrough = {}, {timestamp: "string", target: columns[target].type}
@@ -132,7 +164,7 @@ def pipeline_mapping(
         "landing": {"folder": name, "file_glob": "*.csv", "done_marker": "_SUCCESS"},
         "span": {"cadence": cadence, "start": start.isoformat(), "train_schedule": TRAIN_SCHEDULE[cadence]},
         "label": {"name": label, "function": "label_fn", "columns": [target], "max_null_fraction": 0.1},
-        "example_key": [timestamp],
+        "example_key": example_key or [timestamp],
         "split": {"eval_percent": 20},
         "min_rows": 1,
         "features": features,
@@ -253,6 +285,7 @@ def write_pipeline(
     target = source.renamed.get(target, target)
     _need_column(frame, csv, timestamp, "--timestamp-column")
     _need_column(frame, csv, target, "--label-column")
+    key, key_why = choose_key(frame, timestamp)  # may add the row_id column
     columns = {str(c): infer_column(str(c), frame[c]) for c in frame.columns}
     if columns[target].type == "string":
         raise PipelineError(
@@ -264,8 +297,9 @@ def write_pipeline(
     parsed = timestamps(frame, csv, timestamp, timestamp_unit)
     kind = CADENCES[cadence]
     spans = parsed.stamps.map(lambda t: kind.span_of(t.to_pydatetime()))
+    start = parsed.stamps.min().date()
     raw = pipeline_mapping(
-        name, columns, timestamp=timestamp, target=target, cadence=cadence, start=parsed.stamps.min().date()
+        name, columns, timestamp=timestamp, target=target, cadence=cadence, start=start, example_key=key
     )
     problems = config_problems(raw)
     if problems:  # e.g. a column named like the label
@@ -297,6 +331,7 @@ def write_pipeline(
         timestamp_kind=parsed.kind,
     ) + "".join(f"# column {new!r} is {old!r} in the CSV\n" for old, new in source.renamed.items())
     header += "".join(f"# column {c!r} of the CSV left out: {why}\n" for c, why in source.dropped.items())
+    header += f"# example_key: {key_why}\n"
     with atomic_dir(folder, replace=False) as staged, atomic_dir(landing_root, replace=False) as landing:
         atomic_write_text(staged / "pipeline.yaml", header + yaml.safe_dump(raw, sort_keys=False))
         atomic_write_text(
@@ -322,6 +357,8 @@ def write_pipeline(
         "cadence": cadence,
         "rows": int(len(frame)),
         "timestamp": f"{timestamp}: {parsed.kind}",
+        "example_key": key,
+        "example_key_why": key_why,
         "files": [str(f) for f in source.files],
         "separator": source.separator,
         "renamed_columns": source.renamed,

@@ -420,6 +420,9 @@ def test_the_readme_guide_takes_a_real_public_csv_to_a_model_that_answers(workdi
     results = run_guide(workdir, monkeypatch, replace)
     made = results["new-pipeline"]
     assert made["rows"] == rows and "zone offsets" in made["timestamp"]
+    assert len(made["example_key"]) > 1 and "repeats" in made["example_key_why"]  # one hour: many flights
+    published = pd.read_csv(workdir / "flights13.csv", dtype=str, keep_default_na=False)
+    assert not published.duplicated(made["example_key"]).any()
     assert made["spans"][0] == "2013-01-01" and all(s.startswith("2013-01-0") for s in made["spans"])
     cfg = load_pipeline("flights13")
     assert cfg.feature("dep_time").type == "int" and cfg.feature("dep_time").default is not None
@@ -479,3 +482,22 @@ def test_a_label_over_two_columns_is_one_edit_of_module_py(workdir, tmp_path):
     trips = pd.read_csv("trips.csv")
     assert len(labels) == len(trips) and sum(labels) == int((trips["tip"] > 0.2 * trips["fare"]).sum())
     assert sum(labels) != int((trips["tip"] > trips["tip"].median()).sum())  # not the scaffold's rule
+
+
+def test_the_example_key_is_unique_or_a_row_id_is_added():
+    """Timestamps repeat in real files (flights of one hour): the scaffold widens the key with
+    the fewest columns that make rows unique, or adds a row hash when rows are identical."""
+    from ml.scaffold import choose_key
+
+    unique = pd.DataFrame({"ts": ["1", "2", "3"], "a": ["x", "x", "y"]})
+    assert choose_key(unique, "ts")[0] == ["ts"]
+    hourly = pd.DataFrame({"ts": ["1", "1", "2"], "flight": ["10", "11", "10"], "note": ["", "b", "c"]})
+    key, why = choose_key(hourly, "ts")
+    assert key == ["ts", "flight"] and "repeats (2 rows share a value)" in why
+    twins = pd.DataFrame({"ts": ["1", "1", "2"], "a": ["x", "x", "y"]})
+    key, why = choose_key(twins, "ts")
+    assert key == ["row_id"] and "added" in why
+    assert twins["row_id"].is_unique and twins["row_id"].iloc[0].endswith("-0")
+    again = pd.DataFrame({"ts": ["1", "1", "2"], "a": ["x", "x", "y"]})
+    choose_key(again, "ts")
+    assert again["row_id"].tolist() == twins["row_id"].tolist()  # the same on a re-run
