@@ -10,128 +10,42 @@ From one CSV with a timestamp column and a numeric target it writes `ml/pipeline
   integers keep an integer domain (not a bool_domain), columns with missing values may miss;
 and lands the rows under `<data_root>/<name>/span=<id>/<file>.csv` + `_SUCCESS`, one folder per
 span of the chosen cadence (by the timestamp column, UTC). Nothing is written when a check fails.
+The CSV is read in chunks, three times at most (`ml.scaffold_scan`): a file larger than memory
+can be scaffolded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import math
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 from ml import config as config_module
 from ml.atomic import atomic_dir, atomic_write_text
-from ml.cadence import CADENCES
 from ml.config import PipelineConfig, config_problems, load_pipeline, load_pipeline_folder
+from ml.csv_profile import Column, infer_column, rounded
 from ml.errors import PipelineError
 from ml.roots import Roots
-from ml.source_csv import read_source
+from ml.scaffold_scan import choose_key, land, scan
+from ml.source_csv import SourceCsv, open_source
 from ml.spans import landing_name
-from ml.timestamps import Parsed, TimestampError, parse_timestamps
 
-NA_TOKENS = ("", "NA", "NaN")  # missing cells (ingest's reader takes these as null too)
-LEADING_ZERO = r"^-?0\d"  # a code such as 02134: text, not the number 2134
 MAX_CATEGORIES = 50  # a string column with more distinct values is kept as a passthrough column
-MAX_KEY_COLUMNS = 3  # columns tried beside the timestamp for a unique example key
-ROW_ID = "row_id"  # the column added when no columns make rows unique
 TRAIN_SCHEDULE = {"hourly": "@daily", "daily": "0 6 * * 1", "weekly": "0 6 * * 1", "monthly": "0 6 1 * *"}
 WINDOW_SPANS = {"hourly": 168, "daily": 14, "weekly": 8, "monthly": 6}
 
 
-@dataclass
-class Column:
-    name: str
-    type: str  # string | int | float
-    nulls: int
-    distinct: int
-    min: float | None = None
-    max: float | None = None
-    default: Any = None
-
-
-def _round(value: float) -> float | int:
-    if value == 0 or not math.isfinite(value):
-        return 0
-    digits = 3 - int(math.floor(math.log10(abs(value))))
-    rounded = round(value, max(digits, 0))
-    return int(rounded) if float(rounded).is_integer() else rounded
-
-
-def infer_column(name: str, values: pd.Series) -> Column:
-    """The column's type (numbers that are all whole are `int`), range and default, from its text
-    cells (blanks and NA_TOKENS are missing). Codes with leading zeros (`02134`) stay strings;
-    `true`/`false` are strings (categories); `0`/`1` are ints."""
-    missing = values.isna() | values.isin(NA_TOKENS)
-    present = values[~missing]
-    nulls = int(missing.sum())
-    numbers = pd.to_numeric(present, errors="coerce")
-    coded = present.astype(str).str.match(LEADING_ZERO).any()
-    if len(present) and numbers.notna().all() and not coded:
-        whole = bool((numbers % 1 == 0).all())
-        lo, hi = float(numbers.min()), float(numbers.max())
-        spread = (hi - lo) or abs(hi) or 1.0  # widened: the next spans may go a little further
-        low = lo - spread / 2 if lo < 0 else max(0.0, lo - spread / 2)
-        column = Column(name, "int" if whole else "float", nulls, int(numbers.nunique()))
-        column.min, column.max = _round(math.floor(low)), _round(math.ceil(hi + spread / 2))
-        if nulls:
-            median = float(numbers.median())
-            column.default = int(round(median)) if whole else _round(median)
-        return column
-    text = present.astype(str)
-    column = Column(name, "string", nulls, int(text.nunique()))
-    if nulls and len(text):
-        column.default = str(text.mode().iloc[0])
-    return column
-
-
-def _need_column(frame: pd.DataFrame, path: Path, column: str, flag: str) -> None:
-    if column not in frame.columns:
+def _need_column(source: SourceCsv, path: Path, column: str, flag: str) -> None:
+    if column not in source.columns:
         raise PipelineError(
-            f"{flag} {column!r} is not a column of {path.name} ({', '.join(map(str, frame.columns))})",
+            f"{flag} {column!r} is not a column of {path.name} ({', '.join(source.columns)})",
             file=str(path),
             column=column,
             rule="scaffold-column",
         )
-
-
-def timestamps(frame: pd.DataFrame, path: Path, column: str, unit: str | None = None) -> Parsed:
-    try:
-        return parse_timestamps(frame[column], unit)
-    except TimestampError as err:
-        raise PipelineError(
-            f"timestamp column {column!r} holds {err.value!r} in row {err.row + 2} of {path.name}: {err.why}",
-            file=str(path),
-            column=column,
-            rule="scaffold-timestamp",
-        ) from None
-
-
-def choose_key(frame: pd.DataFrame, timestamp: str) -> tuple[list[str], str]:
-    """A unique example key (it places a row in train or eval, and joins labels to predictions)
-    and why: the timestamp if unique; else the timestamp plus the fewest columns without blanks
-    that make it unique (most distinct first, up to MAX_KEY_COLUMNS); else a `row_id` column is
-    added: a hash of the row's cells, numbered within identical rows (the same on a re-run)."""
-    if not frame[timestamp].duplicated().any():
-        return [timestamp], f"{timestamp!r} is unique"
-    repeats = int(frame[timestamp].duplicated(keep=False).sum())
-    full = [c for c in frame.columns if c != timestamp and not (frame[c].str.strip() == "").any()]
-    candidates = sorted(full, key=lambda c: -frame[c].nunique())
-    key = [timestamp]
-    for column in candidates[:MAX_KEY_COLUMNS]:
-        key.append(column)
-        if not frame.duplicated(key).any():
-            return key, f"{timestamp!r} repeats ({repeats} rows share a value): {key} is unique"
-    row_id = next(n for n in (ROW_ID, f"{ROW_ID}_", f"{ROW_ID}__") if n not in frame.columns)
-    cells = frame.astype(str).agg("\x1f".join, axis=1)
-    digest = cells.map(lambda text: hashlib.sha1(text.encode()).hexdigest()[:16])
-    frame[row_id] = digest + "-" + frame.groupby(digest).cumcount().astype(str)
-    return [row_id], f"no columns make rows unique (identical rows?): {row_id!r} added, a hash of each row"
 
 
 def pipeline_mapping(
@@ -279,14 +193,14 @@ def write_pipeline(
     if not name.isidentifier() or folder.exists():
         why = "exists already" if folder.exists() else "is not a valid name (letters, digits, _)"
         raise PipelineError(f"pipeline folder {folder} {why}", file=str(folder), rule="scaffold-name")
-    source = read_source(csv)
-    frame = source.frame
+    source = open_source(csv)
     timestamp = source.renamed.get(timestamp, timestamp)  # the CSV's own name works too
     target = source.renamed.get(target, target)
-    _need_column(frame, csv, timestamp, "--timestamp-column")
-    _need_column(frame, csv, target, "--label-column")
-    key, key_why = choose_key(frame, timestamp)  # may add the row_id column
-    columns = {str(c): infer_column(str(c), frame[c]) for c in frame.columns}
+    _need_column(source, csv, timestamp, "--timestamp-column")
+    _need_column(source, csv, target, "--label-column")
+    found = scan(source, timestamp, cadence, timestamp_unit)  # pass 1
+    profile = found.profile
+    columns = {c: infer_column(profile, c) for c in found.kept}
     if columns[target].type == "string":
         raise PipelineError(
             f"--label-column {target!r} must be numeric (its values are text)",
@@ -294,12 +208,17 @@ def write_pipeline(
             column=target,
             rule="scaffold-column",
         )
-    parsed = timestamps(frame, csv, timestamp, timestamp_unit)
-    kind = CADENCES[cadence]
-    spans = parsed.stamps.map(lambda t: kind.span_of(t.to_pydatetime()))
-    start = parsed.stamps.min().date()
+    choice = choose_key(source, found)  # pass 2, when the timestamp repeats
+    if choice.row_id:
+        columns[choice.row_id] = Column(choice.row_id, "string", 0, profile.rows)
     raw = pipeline_mapping(
-        name, columns, timestamp=timestamp, target=target, cadence=cadence, start=start, example_key=key
+        name,
+        columns,
+        timestamp=timestamp,
+        target=target,
+        cadence=cadence,
+        start=found.start.date(),
+        example_key=choice.key,
     )
     problems = config_problems(raw)
     if problems:  # e.g. a column named like the label
@@ -316,7 +235,7 @@ def write_pipeline(
             file=str(landing_root),
             rule="scaffold-landing",
         )
-    threshold = _round(float(pd.to_numeric(frame[target], errors="coerce").median()))
+    threshold = rounded(profile.median(target))
     features = raw["features"]
     numeric = [n for n, s in features.items() if s["type"] != "string"]
     categorical = [n for n, s in features.items() if s["type"] == "string"]
@@ -326,12 +245,15 @@ def write_pipeline(
         timestamp=timestamp,
         target=target,
         cadence=cadence,
-        rows=len(frame),
+        rows=profile.rows,
         threshold=threshold,
-        timestamp_kind=parsed.kind,
-    ) + "".join(f"# column {new!r} is {old!r} in the CSV\n" for old, new in source.renamed.items())
-    header += "".join(f"# column {c!r} of the CSV left out: {why}\n" for c, why in source.dropped.items())
-    header += f"# example_key: {key_why}\n"
+        timestamp_kind=found.kind,
+    )
+    dropped = {c: "empty in every row" for c in found.dropped}
+    renamed = {old: new for old, new in source.renamed.items() if new not in dropped}
+    header += "".join(f"# column {new!r} is {old!r} in the CSV\n" for old, new in renamed.items())
+    header += "".join(f"# column {c!r} of the CSV left out: {why}\n" for c, why in dropped.items())
+    header += f"# example_key: {choice.why}\n"
     with atomic_dir(folder, replace=False) as staged, atomic_dir(landing_root, replace=False) as landing:
         atomic_write_text(staged / "pipeline.yaml", header + yaml.safe_dump(raw, sort_keys=False))
         atomic_write_text(
@@ -347,38 +269,29 @@ def write_pipeline(
         )
         atomic_write_text(staged / "schema.pbtxt", "")  # written below, from the landed spans
         cfg = load_pipeline_folder(staged, name)
-        landed = land(cfg, landing, frame, spans, f"{name}.csv")
-        write_schema(cfg, landing, landed, len(frame), columns)
+        folder_of = lambda span: landing / landing_name(cfg, span)  # noqa: E731
+        land(source, found, choice, folder_of, f"{name}.csv", cfg.done_marker)  # pass 3
+        write_schema(cfg, landing, sorted(found.spans), profile.rows, columns)
     load_pipeline.cache_clear()
     cfg = load_pipeline(name)
     return {
         "pipeline": name,
         "folder": str(folder),
         "cadence": cadence,
-        "rows": int(len(frame)),
-        "timestamp": f"{timestamp}: {parsed.kind}",
-        "example_key": key,
-        "example_key_why": key_why,
+        "rows": profile.rows,
+        "timestamp": f"{timestamp}: {found.kind}",
+        "example_key": choice.key,
+        "example_key_why": choice.why,
         "files": [str(f) for f in source.files],
         "separator": source.separator,
-        "renamed_columns": source.renamed,
-        "dropped_columns": source.dropped,
+        "renamed_columns": renamed,
+        "dropped_columns": dropped,
         "features": list(features),
         "passthrough_columns": list(raw["passthrough_columns"]),
         "label": f"{raw['label']['name']} = {target} > {threshold} (module.py label_fn)",
-        "spans": sorted(landed),
+        "spans": sorted(found.spans),
         "landing": str(roots.data / cfg.landing_folder),
     }
-
-
-def land(cfg: PipelineConfig, landing: Path, frame: pd.DataFrame, spans: pd.Series, file: str) -> list[str]:
-    """One folder per span under `landing` (rows in file order, cells verbatim), the done marker
-    written last."""
-    for span, rows in frame.groupby(spans.to_numpy(), sort=True):
-        folder = landing / landing_name(cfg, str(span))
-        atomic_write_text(folder / file, rows.to_csv(index=False))
-        (folder / cfg.done_marker).write_text("")
-    return sorted(str(s) for s in spans.unique())
 
 
 def write_schema(

@@ -4,8 +4,10 @@ One file, a folder of them or a glob; gzipped or not; a UTF-8 BOM; `,` `;` tab o
 separators (sniffed from the first 64 KiB); quoted fields with separators and newlines.
 Header names are normalized to `snake_case` identifiers (`Trip Start` -> `trip_start`; the
 original names are kept for the summary and pipeline.yaml); duplicate names (also after
-normalizing) and files whose headers differ are refused with one message; a column empty in
-every row is dropped and reported.
+normalizing) and files whose headers differ are refused with one message.
+
+Rows are read in chunks of `CHUNK_ROWS` (`SourceCsv.chunks()`), so a file larger than memory
+can be read: whoever reads it keeps what it needs of each chunk.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import glob
 import gzip
 import io
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -26,15 +29,52 @@ from ml.errors import PipelineError
 SEPARATORS = ",;\t|"
 SAMPLE_BYTES = 64 * 1024
 PATTERNS = ("*.csv", "*.csv.gz", "*.tsv", "*.tsv.gz", "*.txt", "*.txt.gz")
+CHUNK_ROWS = 100_000  # rows per chunk (a few tens of MB of text cells)
 
 
-@dataclass
-class SourceCsv:
+@dataclass(frozen=True)
+class Chunk:
+    path: Path
+    first_row: int  # 0-based data row of `path` the chunk starts at
     frame: pd.DataFrame  # every cell as text ("" when blank), normalized column names
+
+    def file_row(self, row: int) -> int:
+        """The line number of the chunk's `row` in its file (header = 1, no line breaks in cells)."""
+        return self.first_row + row + 2
+
+
+@dataclass(frozen=True)
+class SourceCsv:
     files: list[Path]
-    separator: str
-    renamed: dict[str, str] = field(default_factory=dict)  # original -> normalized, where different
-    dropped: dict[str, str] = field(default_factory=dict)  # column -> why
+    separators: dict[Path, str]
+    columns: list[str]  # normalized names, in the header's order
+    renamed: dict[str, str]  # original -> normalized, where different
+
+    @property
+    def separator(self) -> str:
+        """The separator of every file (`,` in the summary when they differ)."""
+        found = set(self.separators.values())
+        return found.pop() if len(found) == 1 else ","
+
+    def chunks(self, rows: int | None = None) -> Iterator[Chunk]:
+        """Every data row of every file, `rows` (default CHUNK_ROWS) at a time."""
+        for path in self.files:
+            first = 0
+            try:
+                with _open_text(path) as fh:
+                    reader = pd.read_csv(
+                        fh,
+                        sep=self.separators[path],
+                        dtype=str,
+                        keep_default_na=False,
+                        chunksize=rows or CHUNK_ROWS,
+                    )
+                    for frame in reader:
+                        frame.columns = self.columns
+                        yield Chunk(path, first, frame)
+                        first += len(frame)
+            except (ValueError, pd.errors.ParserError) as exc:
+                raise _error(f"cannot read {path.name} after data row {first}: {exc}", path) from None
 
 
 def _error(message: str, path: Path | str, column: str | None = None) -> PipelineError:
@@ -100,36 +140,19 @@ def _check_header(path: Path, header: list[str]) -> dict[str, str]:
     return {original: new for new, original in seen.items()}
 
 
-def read_source(source: Path) -> SourceCsv:
-    """Every file of `source` as text cells under normalized names (see the module doc)."""
+def open_source(source: Path) -> SourceCsv:
+    """The files of `source`, their separators and header (checked: see the module doc)."""
     files = csv_files(source)
-    frames, separators, first_header = [], set(), None
+    separators, first_header = {}, None
     for path in files:
-        separator, header = sniff(path)
-        names = _check_header(path, header)
+        separators[path], header = sniff(path)
+        _check_header(path, header)
         if first_header is None:
             first_header = header
         elif header != first_header:
             raise _error(
                 f"{path.name}'s header differs from {files[0].name}'s: {header} vs {first_header}", path
             )
-        try:
-            with _open_text(path) as fh:
-                frame = pd.read_csv(fh, sep=separator, dtype=str, keep_default_na=False)
-        except (ValueError, pd.errors.ParserError) as exc:
-            raise _error(f"cannot read {path.name}: {exc}", path) from None
-        frames.append(frame.rename(columns=names))
-        separators.add(separator)
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if frame.empty:
-        raise _error(f"{source} has no data rows", source)
-    empty = [c for c in frame.columns if (frame[c].str.strip() == "").all()]
     names = _check_header(files[0], first_header or [])
-    renamed = {o: n for o, n in names.items() if o != n and n not in empty}
-    return SourceCsv(
-        frame.drop(columns=empty),
-        files,
-        separators.pop() if len(separators) == 1 else ",",
-        renamed,
-        {c: "empty in every row" for c in empty},
-    )
+    renamed = {original: new for original, new in names.items() if original != new}
+    return SourceCsv(files, separators, list(names.values()), renamed)

@@ -23,6 +23,7 @@ UNIT_LIMITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
 MAX_YEARS_FROM_MEDIAN = 20
 EARLIEST_YEAR = 1900
 ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+YYYYMMDD_KIND = "YYYYMMDD dates (UTC)"
 YYYYMMDD = re.compile(r"^(19|20|21)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")
 
 
@@ -50,9 +51,10 @@ def epoch_unit(numbers: pd.Series) -> str:
     return next((unit for limit, unit in UNIT_LIMITS if typical < limit), "ns")
 
 
-def parse_timestamps(values: pd.Series, unit: str | None = None) -> Parsed:
+def parse_timestamps(values: pd.Series, unit: str | None = None, *, plausible: bool = True) -> Parsed:
     """`values` (text cells; blanks are NA) as UTC timestamps and how they were read. Raises
-    TimestampError for the first unusable cell."""
+    TimestampError for the first unusable cell; `plausible=False` leaves the check against the
+    column's median to the caller (a file read in chunks: see `implausible`)."""
     import pandas as pd
 
     text = values.astype("string").str.strip()
@@ -62,7 +64,7 @@ def parse_timestamps(values: pd.Series, unit: str | None = None) -> Parsed:
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().all():
         if unit is None and text.str.fullmatch(YYYYMMDD.pattern).all():
-            stamps, kind = pd.to_datetime(text, format="%Y%m%d", utc=True), "YYYYMMDD dates (UTC)"
+            stamps, kind = pd.to_datetime(text, format="%Y%m%d", utc=True), YYYYMMDD_KIND
         else:
             how = "given" if unit else "from the magnitude"
             unit = unit or epoch_unit(numbers)
@@ -83,19 +85,52 @@ def parse_timestamps(values: pd.Series, unit: str | None = None) -> Parsed:
     if bad.any():
         row = _first_bad(bad)
         raise TimestampError(row, str(text.iloc[row]), "not a date/time")
-    _refuse_implausible(stamps, text)
+    early = stamps.dt.year < EARLIEST_YEAR
+    if early.any():
+        row = _first_bad(early)
+        raise TimestampError(
+            row, str(text.iloc[row]), f"reads as {stamps.iloc[row]:%Y-%m-%d}, before {EARLIEST_YEAR}"
+        )
+    if plausible:
+        _refuse_implausible(stamps, text)
     return Parsed(stamps, kind)
+
+
+DATES = "dates (UTC)"
+ZONES = "text with zone offsets (converted to UTC)"
+NO_ZONE = "text without a zone (read as UTC)"
+SOME_ZONES = "text, some with a zone offset (the others read as UTC)"
 
 
 def text_kind(text: pd.Series) -> str:
     if text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all():
-        return "dates (UTC)"
+        return DATES
     zoned = text.str.contains(ZONED.pattern, regex=True)
     if zoned.all():
-        return "text with zone offsets (converted to UTC)"
-    if not zoned.any():
-        return "text without a zone (read as UTC)"
-    return "text, some with a zone offset (the others read as UTC)"
+        return ZONES
+    return NO_ZONE if not zoned.any() else SOME_ZONES
+
+
+def combined_kind(kinds: list[str]) -> str | None:
+    """The kind of a column read in parts of these kinds; None when they cannot be one column
+    (numbers in one part, text or another epoch unit in another)."""
+    if len(set(kinds)) == 1:
+        return kinds[0]
+    if any(kind not in (DATES, ZONES, NO_ZONE, SOME_ZONES) for kind in kinds):
+        return None
+    return SOME_ZONES if any(kind in (ZONES, SOME_ZONES) for kind in kinds) else NO_ZONE
+
+
+def implausible(stamp: pd.Timestamp, median: pd.Timestamp) -> str | None:
+    """Why `stamp` cannot be a timestamp of a column whose median is `median`, or None."""
+    import pandas as pd
+
+    if abs(stamp - median) / pd.Timedelta(days=365.25) <= MAX_YEARS_FROM_MEDIAN:
+        return None
+    return (
+        f"reads as {stamp:%Y-%m-%d}, more than {MAX_YEARS_FROM_MEDIAN} years from the column's "
+        f"median {median:%Y-%m-%d} (a wrong epoch unit or a placeholder?)"
+    )
 
 
 def _refuse_implausible(stamps: pd.Series, text: pd.Series) -> None:
@@ -103,12 +138,7 @@ def _refuse_implausible(stamps: pd.Series, text: pd.Series) -> None:
 
     median = stamps.sort_values().iloc[len(stamps) // 2]
     years = (stamps - median).abs() / pd.Timedelta(days=365.25)
-    far = (years > MAX_YEARS_FROM_MEDIAN) | (stamps.dt.year < EARLIEST_YEAR)
+    far = years > MAX_YEARS_FROM_MEDIAN
     if far.any():
         row = _first_bad(far)
-        raise TimestampError(
-            row,
-            str(text.iloc[row]),
-            f"reads as {stamps.iloc[row]:%Y-%m-%d}, more than {MAX_YEARS_FROM_MEDIAN} years from the "
-            f"column's median {median:%Y-%m-%d} (a wrong epoch unit or a placeholder?)",
-        )
+        raise TimestampError(row, str(text.iloc[row]), implausible(stamps.iloc[row], median) or "")

@@ -484,20 +484,34 @@ def test_a_label_over_two_columns_is_one_edit_of_module_py(workdir, tmp_path):
     assert sum(labels) != int((trips["tip"] > trips["tip"].median()).sum())  # not the scaffold's rule
 
 
-def test_the_example_key_is_unique_or_a_row_id_is_added():
+def test_the_example_key_is_unique_or_a_row_id_is_added(tmp_path, monkeypatch):
     """Timestamps repeat in real files (flights of one hour): the scaffold widens the key with
-    the fewest columns that make rows unique, or adds a row hash when rows are identical."""
-    from ml.scaffold import choose_key
+    the fewest columns that make rows unique, or adds a row hash when rows are identical. The
+    file is read two rows at a time, so every repeat crosses a chunk boundary."""
+    import ml.source_csv as source_csv
+    from ml.scaffold_scan import choose_key, land, scan
+    from ml.source_csv import open_source
 
-    unique = pd.DataFrame({"ts": ["1", "2", "3"], "a": ["x", "x", "y"]})
-    assert choose_key(unique, "ts")[0] == ["ts"]
-    hourly = pd.DataFrame({"ts": ["1", "1", "2"], "flight": ["10", "11", "10"], "note": ["", "b", "c"]})
-    key, why = choose_key(hourly, "ts")
-    assert key == ["ts", "flight"] and "repeats (2 rows share a value)" in why
-    twins = pd.DataFrame({"ts": ["1", "1", "2"], "a": ["x", "x", "y"]})
-    key, why = choose_key(twins, "ts")
-    assert key == ["row_id"] and "added" in why
-    assert twins["row_id"].is_unique and twins["row_id"].iloc[0].endswith("-0")
-    again = pd.DataFrame({"ts": ["1", "1", "2"], "a": ["x", "x", "y"]})
-    choose_key(again, "ts")
-    assert again["row_id"].tolist() == twins["row_id"].tolist()  # the same on a re-run
+    monkeypatch.setattr(source_csv, "CHUNK_ROWS", 2)
+
+    def key_of(name: str, text: str):
+        (tmp_path / name).write_text(text)
+        source = open_source(tmp_path / name)
+        found = scan(source, "ts", "daily", None)
+        return source, found, choose_key(source, found)
+
+    assert key_of("unique.csv", "ts,a\n2014-01-01,x\n2014-01-02,x\n2014-01-03,y\n")[2].key == ["ts"]
+    hourly = "ts,note,flight\n2014-01-01,,10\n2014-01-02,b,10\n2014-01-01,c,11\n2014-01-02,d,11\n"
+    choice = key_of("hourly.csv", hourly)[2]
+    assert choice.key == ["ts", "flight"] and "repeats (4 rows share a value)" in choice.why
+    twins = "ts,a\n2014-01-01,x\n2014-01-02,y\n2014-01-01,x\n2014-01-01,x\n"
+    ids = []
+    for run in ("first", "again"):
+        source, found, choice = key_of("twins.csv", twins)
+        assert choice.key == ["row_id"] and "added" in choice.why
+        land(source, found, choice, lambda span, run=run: tmp_path / run / span, "t.csv", "_SUCCESS")
+        landed = pd.read_csv(tmp_path / run / "2014-01-01" / "t.csv", dtype=str)
+        assert landed["row_id"].is_unique and len(landed) == 3
+        assert sorted(landed["row_id"].str[-2:]) == ["-0", "-1", "-2"]  # numbered within identical rows
+        ids.append(landed["row_id"].tolist())
+    assert ids[0] == ids[1]  # the same on a re-run
