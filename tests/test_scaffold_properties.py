@@ -42,6 +42,7 @@ class Traits:
     blank_share: float  # blanks in a whole-number column
     quoted: bool  # a text column whose cells hold the separator, quotes and line breaks
     fault: str | None
+    chunk_rows: int  # new-pipeline reads the file this many rows at a time
     seed: int
 
 
@@ -57,6 +58,7 @@ traits = st.builds(
     blank_share=st.sampled_from([0.0, 0.1, 0.5]),
     quoted=st.booleans(),
     fault=st.sampled_from(FAULTS),
+    chunk_rows=st.sampled_from([100_000, 16, 37]),
     seed=st.integers(0, 2**16),
 )
 
@@ -111,6 +113,16 @@ def write_csv(folder: Path, t: Traits) -> tuple[Path, str, str]:
 
 
 @contextlib.contextmanager
+def patched(module, name: str, value) -> Iterator[None]:
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
+
+
+@contextlib.contextmanager
 def fresh_world() -> Iterator[Path]:
     """An empty ml/pipelines/ and data root per example (hypothesis reruns the test body)."""
     import ml.config as config
@@ -137,7 +149,9 @@ def fresh_world() -> Iterator[Path]:
 )
 @given(t=traits)
 def test_real_file_traits_end_with_every_row_accounted_for_or_one_message(t: Traits):
-    with fresh_world() as root:
+    import ml.source_csv
+
+    with fresh_world() as root, patched(ml.source_csv, "CHUNK_ROWS", t.chunk_rows):
         csv, timestamp, label = write_csv(root, t)
         roots = ["--data-root", str(root / "data"), "--artifact-root", str(root / "artifacts")]
         args = ["new-pipeline", "trips", "--from-csv", str(csv), "--timestamp-column", timestamp]
