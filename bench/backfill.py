@@ -3,7 +3,7 @@
     .venv/bin/python bench/backfill.py [--spans 28] [--from 2013-01-15]
 
 (a) `airflow backfill create` of `flights_ingest` (wait_for_span -> ingest -> validate) through the
-    real scheduler, dag-processor and api-server (scripts/airflow_services.sh, the README's
+    real scheduler, dag-processor and api-server (scripts/airflow_services.sh, the docs'
     default: LocalExecutor, SQLite, parallelism 4) on a private AIRFLOW_HOME and port;
 (b) a no-op DAG of the same shape (four plain @task functions, same max_active_runs) through the
     same processes: Airflow's own per-span floor;

@@ -229,7 +229,7 @@ class PipelineConfig:
 
     @property
     def monitoring(self):  # -> ml.config_schema.Monitoring (pydantic: imported when used)
-        """The whole `monitoring:` block, typed (README "How the live model is watched")."""
+        """The whole `monitoring:` block, typed (docs/concepts/live-model.md)."""
         from ml.config_schema import Monitoring
 
         return Monitoring.model_validate(self.raw.get("monitoring", {}))

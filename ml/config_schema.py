@@ -143,7 +143,7 @@ class Training(Strict):
     retrain_on: RetrainOn = RetrainOn()
 
 
-# ---- evaluation: how a model is judged (README "How a model is judged")
+# ---- evaluation: how a model is judged (docs/concepts/model.md)
 class SliceThresholds(Strict):
     columns: list[str] = []  # features; each is also sliced on (evaluation.slices or not)
     auc_max_drop: float = Field(0.02, ge=0)  # per slice of those columns, vs the served model
@@ -190,7 +190,7 @@ class Serving(Strict):
     keep_loaded: int = Field(3, ge=1)  # versions kept loaded (plus labelled ones); see ml/serving/labels.py
 
 
-# ---- monitoring: the live model (README "How the live model is watched")
+# ---- monitoring: the live model (docs/concepts/live-model.md)
 class GroundTruth(Strict):
     """Where the late labels land and how they join a logged prediction."""
 

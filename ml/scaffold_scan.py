@@ -3,7 +3,7 @@ sample and a few bytes per row, not by the file):
 
 1. `scan`: every column profiled, the timestamp column parsed (checked against its median
    once the whole column has been seen), each row's span recorded (an int32 per row);
-2. `choose_key`: a unique example key (only read again when the timestamp repeats);
+2. `choose_key`: a unique example key (one pass per candidate key: 8 bytes a row);
 3. `land`: the rows written, cells verbatim, into one folder per span (+ `row_id` if needed).
 """
 
@@ -37,7 +37,6 @@ class Scan:
     start: pd.Timestamp  # the earliest timestamp
     spans: list[str]  # in order of first appearance
     span_rows: list[np.ndarray]  # per chunk, per row: its span's index in `spans`
-    timestamp_repeats: int  # rows whose timestamp cell another row has too
 
     @property
     def dropped(self) -> list[str]:
@@ -60,9 +59,10 @@ class Stamp:
 
 
 def repeated_rows(hashes: np.ndarray) -> int:
-    """How many rows share their hash with another row."""
-    _, counts = np.unique(hashes, return_counts=True)
-    return int(counts[counts > 1].sum())
+    """How many rows share their hash with another row (`hashes` sorted)."""
+    same = hashes[1:] == hashes[:-1]  # row i+1 repeats row i
+    starts = same & ~np.concatenate([[False], same[:-1]])  # the first repeat of each run
+    return int(same.sum() + starts.sum())
 
 
 def _spans_of(stamps: pd.Series, cadence: str) -> np.ndarray:
@@ -89,7 +89,7 @@ def scan(source: SourceCsv, timestamp: str, cadence: str, unit: str | None) -> S
     earliest: Stamp | None = None
     latest: Stamp | None = None
     spans: dict[str, int] = {}
-    span_rows, hashes = [], []
+    span_rows = []
     for chunk in source.chunks():
         cells = chunk.frame[timestamp]
         try:
@@ -112,7 +112,6 @@ def scan(source: SourceCsv, timestamp: str, cadence: str, unit: str | None) -> S
         for span in pd.unique(ids):
             spans.setdefault(span, len(spans))
         span_rows.append(pd.Series(ids).map(spans).to_numpy(dtype=np.int32))
-        hashes.append(pd.util.hash_pandas_object(cells, index=False).to_numpy())
     if earliest is None or latest is None:
         raise PipelineError(
             f"{source.files[0].name} has no data rows", file=str(source.files[0]), rule="scaffold-csv"
@@ -124,9 +123,7 @@ def scan(source: SourceCsv, timestamp: str, cadence: str, unit: str | None) -> S
             raise _refuse(stamp.path, stamp.row, timestamp, stamp.text, far)
     kind = combined_kind(kinds) or kinds[0]
     start = pd.Timestamp(earliest.ns, tz="UTC")
-    return Scan(
-        profile, timestamp, kind, start, list(spans), span_rows, repeated_rows(np.concatenate(hashes))
-    )
+    return Scan(profile, timestamp, kind, start, list(spans), span_rows)
 
 
 @dataclass(frozen=True)
@@ -141,33 +138,41 @@ def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
+def sorted_hashes(source: SourceCsv, columns: list[str], rows: int) -> np.ndarray:
+    """One pass: the hash of each row's `columns`, sorted (8 bytes a row)."""
+    hashes, at = np.empty(rows, dtype=np.uint64), 0
+    for chunk in source.chunks():
+        part = _row_hashes(chunk.frame[columns])
+        hashes[at : at + len(part)] = part
+        at += len(part)
+    hashes.sort()
+    return hashes
+
+
 def choose_key(source: SourceCsv, found: Scan) -> KeyChoice:
     """Pass 2: a unique example key (it places a row in train or eval, and joins labels to
     predictions) and why: the timestamp if unique; else the timestamp plus the fewest columns
     without blanks that make it unique (most distinct first, up to MAX_KEY_COLUMNS); else a
     `row_id` column: a hash of the row's cells, numbered within identical rows (the same on a
-    re-run)."""
-    ts = found.timestamp
-    if not found.timestamp_repeats:
+    re-run). One pass per candidate, each holding one sorted hash per row (8 bytes)."""
+    ts, rows = found.timestamp, found.profile.rows
+    repeats = repeated_rows(sorted_hashes(source, [ts], rows))
+    if not repeats:
         return KeyChoice([ts], f"{ts!r} is unique")
     columns = found.profile.columns
     candidates = sorted(
         (c for c, seen in columns.items() if c != ts and seen.blanks == 0), key=lambda c: -columns[c].distinct
     )
-    prefixes = [[ts, *candidates[:n]] for n in range(1, min(MAX_KEY_COLUMNS, len(candidates)) + 1)]
-    hashes: list[list[np.ndarray]] = [[] for _ in range(len(prefixes) + 1)]
-    for chunk in source.chunks():
-        for i, prefix in enumerate(prefixes):
-            hashes[i].append(_row_hashes(chunk.frame[prefix]))
-        hashes[-1].append(_row_hashes(chunk.frame[found.kept]))
-    repeats = f"{ts!r} repeats ({found.timestamp_repeats} rows share a value)"
-    for prefix, parts in zip(prefixes, hashes, strict=False):
-        if not repeated_rows(np.concatenate(parts)):
-            return KeyChoice(prefix, f"{repeats}: {prefix} is unique")
-    digests, counts = np.unique(np.concatenate(hashes[-1]), return_counts=True)
+    said = f"{ts!r} repeats ({repeats} rows share a value)"
+    for n in range(1, min(MAX_KEY_COLUMNS, len(candidates)) + 1):
+        prefix = [ts, *candidates[:n]]
+        if not repeated_rows(sorted_hashes(source, prefix, rows)):
+            return KeyChoice(prefix, f"{said}: {prefix} is unique")
+    full = sorted_hashes(source, found.kept, rows)
+    twins = np.unique(full[1:][full[1:] == full[:-1]])
     row_id = next(n for n in (ROW_ID, f"{ROW_ID}_", f"{ROW_ID}__") if n not in columns)
-    why = f"{repeats} and no columns make rows unique (identical rows?): {row_id!r} added, a hash of each row"
-    return KeyChoice([row_id], why, row_id, digests[counts > 1])
+    why = f"{said} and no columns make rows unique (identical rows?): {row_id!r} added, a hash of each row"
+    return KeyChoice([row_id], why, row_id, twins)
 
 
 def row_ids(frame: pd.DataFrame, twins: np.ndarray, seen: dict[int, int]) -> pd.Series:

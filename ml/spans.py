@@ -147,7 +147,7 @@ class SpanPaths:
     def serving_log_dir(self, span: str) -> Path:
         return self.roots.data / self.cfg.serving_log_folder / landing_name(self.cfg, span)
 
-    # -- the live model (README "How the live model is watched")
+    # -- the live model (docs/concepts/live-model.md)
     def predictions_dir(self, span: str) -> Path:
         """The span's prediction log: gzipped `PredictionLog` TFRecords, `_SUCCESS` once complete."""
         return self.roots.data / self.cfg.predictions_folder / landing_name(self.cfg, span)

@@ -52,7 +52,7 @@ from ml.spans import span_start; c = load_pipeline(sys.argv[1]); \
 print(*(span_start(c, s).strftime('%Y-%m-%dT%H:%M:%S') for s in sys.argv[2:]))" "$PIPELINE" "$FROM" "$TO")
 step "airflow backfill create --dag-id ${PIPELINE}_ingest --from-date $FROM_DATE --to-date $TO_DATE"
 # conf retrain=false: the demo's one train run is the one triggered below (data-aware retraining
-# would start its own after 7 validated spans; see README "Data-aware retraining")
+# would start its own after 7 validated spans; see docs/reference/dags.md)
 quiet airflow backfill create --dag-id "${PIPELINE}_ingest" --from-date "$FROM_DATE" --to-date "$TO_DATE" \
   --reprocess-behavior completed --max-active-runs "$MAX_ACTIVE_RUNS" --dag-run-conf '{"retrain": false}'
 python scripts/airflow_wait.py --dag-id "${PIPELINE}_ingest" --pipeline "$PIPELINE" --from "$FROM" --to "$TO" \

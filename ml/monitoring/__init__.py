@@ -1,4 +1,4 @@
-"""The live model, watched (README "How the live model is watched").
+"""The live model, watched (docs/concepts/live-model.md).
 
 `prediction_log` (TF Serving PredictionLog files per span), `serve` (the embedded writer),
 `ground_truth` (late labels and the join), `estimate` (CBPE before labels), `reference` (the

@@ -1,0 +1,168 @@
+"""mkdocs hook (mkdocs.yml `hooks:`): the references generated from the code at build time.
+
+- `<!-- ml-cli-reference -->` becomes every `python -m ml` command with its usage and flags,
+  read from the CLI's own argparse parsers (`ml.cli.build_parser`);
+- `<!-- pipeline-yaml-reference -->` becomes every pipeline.yaml key with its type, default and
+  constraints from the pydantic schema (`PipelineYaml.model_json_schema()`), and its meaning
+  from the class docstrings and the comment beside each field in `ml/config_schema.py`.
+
+So neither reference can drift from the code: a flag or key added there appears here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import io
+import re
+import sys
+import tokenize
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI_MARKER = "<!-- ml-cli-reference -->"
+CONFIG_MARKER = "<!-- pipeline-yaml-reference -->"
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """The `python -m ml` subcommand parsers, by name."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from ml.cli import build_parser
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def cli_reference() -> str:
+    out = []
+    for name, sub in subcommands().items():
+        out += [
+            f"### `{name}`",
+            "",
+            _cell(sub.description or ""),
+            "",
+            "```",
+            sub.format_usage().strip(),
+            "```",
+            "",
+        ]
+        out += ["| flag | what | default |", "| --- | --- | --- |"]
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            flags = ", ".join(f"`{o}`" for o in action.option_strings) or f"`{action.dest}`"
+            if action.choices:
+                flags += " " + "\\|".join(map(str, action.choices))
+            default = action.default if action.default not in (None, argparse.SUPPRESS, False) else ""
+            req = " (required)" if action.required and action.option_strings else ""
+            out.append(f"| {flags}{req} | {_cell(action.help or '')} | {_cell(default)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def field_comments() -> dict[tuple[str, str], str]:
+    """(class, field) -> the comment beside the field in ml/config_schema.py."""
+    import ml.config_schema as schema
+
+    comments: dict[tuple[str, str], str] = {}
+    for cls_name, cls in inspect.getmembers(schema, inspect.isclass):
+        if cls.__module__ != schema.__name__:
+            continue
+        source = inspect.getsource(cls)
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                line = source.splitlines()[tok.start[0] - 1]
+                match = re.match(r"\s{4}(\w+)\s*:", line)
+                if match:
+                    comments[cls_name, match[1]] = tok.string.lstrip("# ").strip()
+    return comments
+
+
+def _type(spec: dict[str, Any], defs: dict[str, Any]) -> str:
+    if "$ref" in spec:
+        return spec["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in spec:
+        return " or ".join(_type(s, defs) for s in spec["anyOf"])
+    if "enum" in spec:
+        return " \\| ".join(f"`{v}`" for v in spec["enum"])
+    if "const" in spec:
+        return f"`{spec['const']}`"
+    kind = spec.get("type", "any")
+    if "format" in spec:
+        return spec["format"]
+    if kind == "array":
+        return f"list of {_type(spec.get('items', {}), defs)}"
+    if kind == "object" and "additionalProperties" in spec:
+        return f"map of name → {_type(spec['additionalProperties'], defs)}"
+    return {"string": "text", "integer": "int", "number": "number", "boolean": "bool"}.get(kind, kind)
+
+
+def _default(spec: dict[str, Any]) -> str:
+    value = spec.get("default")
+    if isinstance(value, dict) and value and ("$ref" in spec or "anyOf" in spec):
+        return "see below"
+    return "none" if value is None else f"`{_cell(value)}`"
+
+
+def _limits(spec: dict[str, Any]) -> str:
+    words = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}
+    parts = [f"{sign} {spec[k]}" for k, sign in words.items() if k in spec]
+    parts += [f"at least {spec[k]} item(s)" for k in ("minItems", "minProperties") if k in spec]
+    parts += [f"at least {spec['minLength']} character(s)"] if "minLength" in spec else []
+    return ", ".join(parts)
+
+
+def config_reference() -> str:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from ml.config_schema import PipelineYaml
+
+    schema = PipelineYaml.model_json_schema()
+    defs = schema.get("$defs", {})
+    comments = field_comments()
+    out: list[str] = []
+
+    def table(name: str, model: dict[str, Any], prefix: str) -> None:
+        required = set(model.get("required", []))
+        out.extend([f"### `{prefix or 'pipeline.yaml'}`", ""])
+        if model.get("description"):
+            out.extend([_cell(model["description"]), ""])
+        out.extend(["| key | type | default | meaning |", "| --- | --- | --- | --- |"])
+        nested = []
+        for key, spec in model.get("properties", {}).items():
+            default = "required" if key in required else _default(spec)
+            limits = _limits(spec)
+            meaning = comments.get((name, key), "")
+            meaning = "; ".join(p for p in (meaning, limits) if p)
+            out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {_cell(meaning)} |")
+            refs = [spec] + spec.get("anyOf", []) + [spec.get("additionalProperties") or {}]
+            for ref in refs:
+                if "$ref" in ref:
+                    nested.append((key, ref["$ref"].rsplit("/", 1)[-1]))
+        out.append("")
+        for key, target in nested:
+            path = f"{prefix}.{key}" if prefix else key
+            if spec_is_map(model, key):
+                path += ".<name>"
+            table(target, defs[target], path)
+
+    def spec_is_map(model: dict[str, Any], key: str) -> bool:
+        return "additionalProperties" in model["properties"][key]
+
+    table("PipelineYaml", schema, "")
+    return "\n".join(out)
+
+
+def on_page_markdown(markdown: str, **_: Any) -> str:
+    if CLI_MARKER in markdown:
+        markdown = markdown.replace(CLI_MARKER, cli_reference())
+    if CONFIG_MARKER in markdown:
+        markdown = markdown.replace(CONFIG_MARKER, config_reference())
+    return markdown
