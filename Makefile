@@ -21,7 +21,7 @@ DEMO_TO ?= 2013-01-14
 # Python sources that ruff checks and formats (the type checker's list is in pyproject.toml).
 LINT_PATHS := ml dags plugins tests bench scripts
 
-.PHONY: setup test lint hooks demo demo-cli airflow lock bench clean browser-test docs docs-serve
+.PHONY: setup test test-fast lint hooks demo demo-cli airflow lock bench clean browser-test docs docs-serve
 
 setup: $(STAMP)
 
@@ -54,8 +54,20 @@ docs: setup
 docs-serve: setup
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --strict
 
+# Every test, one pytest-xdist worker per core by default (a test file stays on one worker, so
+# its module fixtures are built once; each worker has its own Airflow home and DB).
+TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The edit-test loop (< 30 s): config, spans, atomic writes, results store, summaries, serving
+# labels, the ML view's pages from fixtures, DAG shapes, the docs; no TF training, no scheduler.
+FAST_TESTS := tests/test_config.py tests/test_spans.py tests/test_atomic.py tests/test_results.py \
+  tests/test_summaries.py tests/test_ml_view.py tests/test_docs.py tests/test_architecture.py \
+  tests/test_dags.py tests/test_serving_labels.py tests/test_quality_gates.py tests/test_compose.py \
+  tests/test_stats.py
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not docker" $(FAST_TESTS)
 
 # The same gates before every commit (.pre-commit-config.yaml; hooks run the venv's tools).
 hooks: setup
