@@ -104,6 +104,12 @@ def test_the_site_builds_strictly_with_the_generated_references(tmp_path):
     for name in command_modules():
         assert f"<code>{name}</code>" in cli, f"the CLI reference lacks {name}"
     assert "--timestamp-unit" in cli  # a flag, read from the parser
+    external = {
+        tag
+        for page in tmp_path.rglob("*.html")
+        for tag in re.findall(r"<(?:script|link)[^>]*https?://[^>]*>", page.read_text())
+    }
+    assert not external, f"the site loads from the network (it must work offline): {external}"
     config = (tmp_path / "reference" / "pipeline-yaml.html").read_text()
     for key in ("monitoring.labels", "evaluation.slice_thresholds", "lag_spans", "retrain_on_alarm"):
         assert key in config, f"the pipeline.yaml reference lacks {key}"
