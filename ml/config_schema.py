@@ -217,21 +217,21 @@ class Monitoring(Strict):
 
 
 class PipelineYaml(Strict):
-    name: str
-    model_name: str | None = None
-    landing: Landing
-    span: SpanCfg
-    label: Label
-    example_key: list[str] = Field(min_length=1)
-    split: Split
-    min_rows: int = Field(1, ge=0)
-    features: dict[str, Feature] = Field(min_length=1)
-    passthrough_columns: dict[str, ColumnType] = {}
-    checks: Checks = Checks()
-    training: Training = Training()
-    evaluation: Evaluation = Evaluation()
-    serving: Serving = Serving()
-    monitoring: Monitoring = Monitoring()
+    name: str  # the pipeline's name: its folder, DAG ids <name>_ingest/_train/_monitor
+    model_name: str | None = None  # the served model's name in TF Serving (default: name)
+    landing: Landing  # where the spans land and when one is complete
+    span: SpanCfg  # the cadence, first span and schedules
+    label: Label  # the label, computed once at ingest
+    example_key: list[str] = Field(min_length=1)  # columns unique per row: the split, label joins
+    split: Split  # the share of each span held out for evaluation
+    min_rows: int = Field(1, ge=0)  # a span with fewer rows fails ingest
+    features: dict[str, Feature] = Field(min_length=1)  # the model's inputs, typed, with ranges
+    passthrough_columns: dict[str, ColumnType] = {}  # landed columns kept but not fed to the model
+    checks: Checks = Checks()  # Great Expectations, schema, drift, skew: severity and thresholds
+    training: Training = Training()  # window, epochs, batch size, what retrains
+    evaluation: Evaluation = Evaluation()  # slices, metrics and thresholds of the blessing
+    serving: Serving = Serving()  # push waits and how many versions stay loaded
+    monitoring: Monitoring = Monitoring()  # the live model: predictions, late labels, alarms
 
     @model_validator(mode="after")
     def _columns_declared(self) -> PipelineYaml:

@@ -26,7 +26,7 @@ CONFIG_MARKER = "<!-- pipeline-yaml-reference -->"
 
 
 def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -87,7 +87,7 @@ def field_comments() -> dict[tuple[str, str], str]:
 
 def _type(spec: dict[str, Any], defs: dict[str, Any]) -> str:
     if "$ref" in spec:
-        return spec["$ref"].rsplit("/", 1)[-1]
+        return "a table (below)"
     if "anyOf" in spec:
         return " or ".join(_type(s, defs) for s in spec["anyOf"])
     if "enum" in spec:
@@ -100,7 +100,8 @@ def _type(spec: dict[str, Any], defs: dict[str, Any]) -> str:
     if kind == "array":
         return f"list of {_type(spec.get('items', {}), defs)}"
     if kind == "object" and "additionalProperties" in spec:
-        return f"map of name → {_type(spec['additionalProperties'], defs)}"
+        value = spec["additionalProperties"]
+        return "map of name → " + ("a table (below)" if "$ref" in value else _type(value, defs))
     return {"string": "text", "integer": "int", "number": "number", "boolean": "bool"}.get(kind, kind)
 
 
