@@ -29,6 +29,7 @@ class FeatureSpec:
     min: float | None = None
     max: float | None = None
     derived: bool = False  # computed at ingest by the module's derive_features(), not landed
+    max_null_fraction: float | None = None  # a larger share of missing values fails the span
 
 
 @dataclass(frozen=True)
@@ -379,6 +380,7 @@ def load_pipeline_folder(folder: Path, name: str) -> PipelineConfig:
             min=spec.get("min"),
             max=spec.get("max"),
             derived=bool(spec.get("derived", False)),
+            max_null_fraction=spec.get("max_null_fraction"),
         )
         for fname, spec in raw["features"].items()
     ]

@@ -99,7 +99,8 @@ class Split(Strict):
 class Feature(Strict):
     type: ColumnType
     derived: bool = False  # computed at ingest by module.py's derive_features(), not landed
-    default: Any = None
+    default: Any = None  # fills a missing value at ingest (none: a missing value fails the span)
+    max_null_fraction: float | None = Field(None, ge=0, le=1)  # a larger missing share fails the span
     min: float | None = None
     max: float | None = None
 

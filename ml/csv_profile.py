@@ -115,6 +115,13 @@ class Column:
     min: float | None = None
     max: float | None = None
     default: Any = None
+    max_null_fraction: float | None = None
+
+
+def null_limit(nulls: int, rows: int) -> float:
+    """The missing share a later span may have: three times the observed one and at least half
+    (a small span's share varies; a column gone blank fails unless a third was blank already)."""
+    return min(1.0, max(0.5, math.ceil(3 * nulls / rows * 100) / 100))
 
 
 def rounded(value: float) -> float | int:
@@ -140,8 +147,10 @@ def infer_column(profile: Profile, name: str) -> Column:
         if seen.nulls:
             median = profile.median(name) if len(present) else seen.low
             column.default = int(round(median)) if seen.whole else rounded(median)
+            column.max_null_fraction = null_limit(seen.nulls, seen.rows)
         return column
     column = Column(name, "string", seen.nulls, seen.distinct)
     if seen.nulls and seen.rows > seen.nulls:
         column.default = str(present.mode().iloc[0]) if len(present) else min(seen.values or {""})
+        column.max_null_fraction = null_limit(seen.nulls, seen.rows)
     return column

@@ -67,8 +67,10 @@ def pipeline_mapping(
             passthrough[column.name] = "string"
             continue
         spec: dict[str, Any] = {"type": column.type}
-        for key in ("default", "min", "max"):
-            if getattr(column, key) is not None and (key == "default" or column.type != "string"):
+        for key in ("default", "max_null_fraction", "min", "max"):
+            if getattr(column, key) is not None and (
+                key in ("default", "max_null_fraction") or column.type != "string"
+            ):
                 spec[key] = getattr(column, key)
         features[column.name] = spec
     categorical = [n for n, s in features.items() if s["type"] == "string"]

@@ -304,6 +304,18 @@ def test_a_city_portal_csv_lands_and_ingests_as_written(workdir):
     )  # fmt: skip
     assert result["failed"] == {} and [s["passed"] for s in result["spans"]] == [True] * 3
     assert sum(sum(s["rows_out"].values()) for s in result["spans"]) == len(source)  # none dropped
+    assert area.max_null_fraction == 0.5  # 10 % blank here: a later span may have up to half
+    gone = workdir / "data" / "city" / "span=2014-05-19"  # a day whose export lost the column
+    gone.mkdir()
+    day = source.head(40).assign(trip_start_timestamp=str(1400198400 + 3 * 86400), pickup_community_area="")
+    day.to_csv(gone / "city.csv", index=False)
+    (gone / "_SUCCESS").write_text("")
+    result = run_command(
+        ["ingest-spans", "--pipeline", "city", "--data-root", str(workdir / "data"),
+         "--artifact-root", str(workdir / "artifacts")]
+    )  # fmt: skip
+    failed = result["failed"]["2014-05-19"]
+    assert "pickup_community_area" in failed and "null-fraction" in failed and "100.0%" in failed, failed
 
 
 def test_a_failed_scaffold_leaves_nothing_behind(workdir, monkeypatch):

@@ -2,8 +2,8 @@
 only Data Docs site is a folder we choose.
 
 The suite is built from pipeline.yaml: row count >= `min_rows`, every declared column present
-and typed, the label source not null beyond `label.max_null_fraction`, and each feature's
-`min`/`max` range.
+and typed, the label source not null beyond `label.max_null_fraction`, each feature not null
+beyond its `max_null_fraction` (when set), and each feature's `min`/`max` range.
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ def build_suite(cfg: PipelineConfig):
             )
         )
     for feature in cfg.landed_features:
+        if feature.max_null_fraction is not None:
+            suite.add_expectation(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=feature.name, mostly=round(1.0 - feature.max_null_fraction, 6)
+                )
+            )
         if feature.min is not None or feature.max is not None:
             suite.add_expectation(
                 gxe.ExpectColumnValuesToBeBetween(

@@ -52,6 +52,16 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
     for feature in cfg.features:
         values = labeled[feature.name]
         nulls = int(values.isna().sum())
+        limit = feature.max_null_fraction
+        if limit is not None and len(values) and nulls / len(values) > limit:
+            raise PipelineError(
+                f"column {feature.name!r} is missing in {nulls / len(values):.1%} of rows "
+                f"({nulls} of {len(values)}; max_null_fraction {limit:.0%})",
+                span=span,
+                file=file,
+                column=feature.name,
+                rule="null-fraction",
+            )
         if nulls and feature.default is None:
             raise PipelineError(
                 f"column {feature.name!r} has {nulls} missing value(s) and declares no default",
