@@ -165,6 +165,7 @@ def test_shuffled_label_model_is_not_blessed_and_push_refuses(world):
     assert result["blessed"] is False
     assert result["baseline"]["version"] == 1
     assert result["failing_metric"] == "auc" and result["failing_slice"] == "Overall"
+    assert tfma_says(result) is False  # TFMA's own record agrees: not blessed
     assert result["candidate"]["auc"] < world["evaluation"]["candidate"]["auc"] - 0.05
     blessing = read_json(Path(result["blessing"]))
     assert blessing["blessed"] is False and blessing["baseline_metrics"]["auc"] > 0.65
@@ -202,6 +203,8 @@ def test_evaluation_reports_benchmark_small_slices_gaps_calibration_and_sensitiv
     assert side["candidate"] > side["benchmark"] > 0.6 and side["served"] is None
     checks = {c["check"]: c for c in blessing["checks"]}
     assert checks["auc vs benchmark"]["passed"] and checks["robustness probe"]["passed"]
+    assert blessing["blessed"] and tfma_says(blessing) is True  # TFMA's own reader: validation_ok
+    assert {"auc vs benchmark", "robustness probe"} <= set(blessing["beside_tfma"])
     sizes, small = analysis["slice_sizes"], blessing["too_small"]
     assert small and all(small[s] == f"too small (n={sizes[s]})" and sizes[s] < 100 for s in small)
     assert blessing["auc_by_slice"].get(next(iter(small))) is None  # TFMA computed nothing for it
@@ -255,6 +258,17 @@ def _carrier_sizes(result: dict, min_size: int) -> tuple[str, str]:
     return big.split("=")[1], small.split("=")[1]
 
 
+def tfma_says(result: dict) -> bool:
+    """`validation_ok` of the evaluation as TFMA's own reader sees it (not the project's code)."""
+    import tensorflow_model_analysis as tfma
+
+    if "tfma_dir" not in result:  # the CLI's summary: the blessing file holds the paths
+        result = read_json(Path(result["blessing"]))
+    ok = tfma.load_validation_result(result["tfma_dir"]).validation_ok
+    assert ok == result["tfma_validation_ok"]
+    return bool(ok)
+
+
 def test_better_overall_but_worse_on_one_carrier_is_blocked_and_small_slices_never_decide(world, tmp_path):
     """Crafted honestly (tests/model_wrappers.py), from model 1 = served v1:
     - the served model it is judged against (`--baseline PATH`) is model 1 with a fixed
@@ -281,12 +295,14 @@ def test_better_overall_but_worse_on_one_carrier_is_blocked_and_small_slices_nev
     n = result["example_count_by_slice"][f"carrier={small}"]
     ignored = {"slice": f"carrier={small}", "metric": "auc", "why": f"too small (n={n})"}
     assert ignored in result["ignored_failures"]
+    assert tfma_says(result) is False  # TFMA's own record of the evaluation: the same verdict
 
     only_small = wrap_model(world["model"], tmp_path / "small", constant_for_carriers((small,), 0.2))
     result = _evaluate(world, cfg, only_small, tmp_path / "eval-small", baseline=served)
     assert result["blessed"] is True, result["reason"]  # the same damage on a small slice: no say
     assert result["too_small"][f"carrier={small}"] == f"too small (n={n})"
     assert ignored in result["ignored_failures"]
+    assert tfma_says(result) is True  # TFMA was given no threshold it cannot evaluate
 
 
 def test_model_returning_nan_for_an_edge_case_is_not_pushed(world, tmp_path):
@@ -302,6 +318,7 @@ def test_model_returning_nan_for_an_edge_case_is_not_pushed(world, tmp_path):
     assert result["sharp_changes"] == []  # on the observed range it is model 1, curve for curve
     assert result["blessed"] is False and result["decided_by"] == "robustness probe"
     assert "input dep_delay=2000.0 (max): prediction nan" in result["reason"]
+    assert tfma_says(result) is True and "robustness probe" in result["beside_tfma"]  # not TFMA's
     with pytest.raises(PipelineError) as err:
         cli(roots, "push", "--model", str(model), "--blessing", result["blessing"])
     assert err.value.rule == "not-blessed" and "dep_delay=2000.0 (max)" in str(err.value)

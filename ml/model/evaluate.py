@@ -65,11 +65,58 @@ def metric_configs(cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold]
     return metrics
 
 
-def eval_config(cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool = False) -> tfma.EvalConfig:
+def _slice_spec(name: str) -> tfma.SlicingSpec:
+    """`carrier=UA` (or `a=x,b=y`) as the SlicingSpec of exactly that slice."""
+    return tfma.SlicingSpec(feature_values=dict(part.split("=", 1) for part in name.split(",")))
+
+
+def computed_slices(cfg: PipelineConfig, sizes: dict[str, int]) -> list[tfma.SlicingSpec]:
+    """Overall and every slice with at least `min_slice_size` examples, each by its values.
+    TFMA is never asked for a smaller one: TFMA 0.47.1 records every threshold as failed ("Metric
+    not found") on a slice it computed no metrics for, whatever the threshold's own slice, so
+    its validation result would contradict the blessing."""
+    minimum = cfg.eval_options.min_slice_size
+    return [tfma.SlicingSpec()] + [
+        _slice_spec(name) for name, count in sizes.items() if name != OVERALL and count >= minimum
+    ]
+
+
+def judged_slices(cfg: PipelineConfig, sizes: dict[str, int]) -> list[tfma.SlicingSpec]:
+    """One SlicingSpec per slice of `slice_thresholds.columns` with at least `min_slice_size`
+    examples: the slices whose change threshold TFMA evaluates."""
+    options = cfg.eval_options
+    return [
+        _slice_spec(name)
+        for name, count in sizes.items()
+        if name.partition("=")[0] in options.slice_thresholds.columns
+        and "," not in name
+        and count >= options.min_slice_size
+    ]
+
+
+def unjudged_slices(cfg: PipelineConfig, sizes: dict[str, int]) -> list[dict]:
+    """The slice thresholds left out because the slice is too small, as the blessing lists them."""
+    options = cfg.eval_options
+    return [
+        {"slice": name, "metric": "auc", "why": f"too small (n={count})"}
+        for name, count in sizes.items()
+        if name.partition("=")[0] in options.slice_thresholds.columns and count < options.min_slice_size
+    ]
+
+
+def eval_config(
+    cfg: PipelineConfig,
+    with_baseline: bool,
+    with_benchmark: bool = False,
+    sizes: dict[str, int] | None = None,
+) -> tfma.EvalConfig:
     """Candidate (+ served baseline, + benchmark) in one TFMA run. Thresholds (candidate only):
     the AUC lower bound and the change vs the served model on the overall slice, and the
-    per-slice change threshold on every slice of `slice_thresholds.columns`. Slices smaller than
-    `min_slice_size` get no metrics (TFMA's Options.min_slice_size) and never decide."""
+    per-slice change threshold on every slice of `slice_thresholds.columns` with at least
+    `min_slice_size` examples (`sizes`: ml.model.slices.slice_sizes of the eval files; without
+    it, every slice of the columns). Smaller slices get no metrics (TFMA's
+    Options.min_slice_size) and no thresholds: they never decide, and TFMA's validation result
+    (`validation_ok`) agrees with the metric checks of the blessing."""
     options = cfg.eval_options
     thresholds = cfg.eval_thresholds
     overall = tfma.MetricThreshold(
@@ -81,12 +128,17 @@ def eval_config(cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool =
         overall.change_threshold.CopyFrom(_change(thresholds.get("auc_max_drop", 0.0)).change_threshold)
     gate = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=overall)]
     if with_baseline and options.slice_thresholds.columns:
-        gate.append(
-            tfma.PerSliceMetricThreshold(
-                slicing_specs=[tfma.SlicingSpec(feature_keys=[c]) for c in options.slice_thresholds.columns],
-                threshold=_change(options.slice_thresholds.auc_max_drop),
-            )
+        slices = (
+            judged_slices(cfg, sizes)
+            if sizes is not None
+            else [tfma.SlicingSpec(feature_keys=[c]) for c in options.slice_thresholds.columns]
         )
+        if slices:
+            gate.append(
+                tfma.PerSliceMetricThreshold(
+                    slicing_specs=slices, threshold=_change(options.slice_thresholds.auc_max_drop)
+                )
+            )
     specs = [_model_spec(cfg, CANDIDATE)]
     judged = [CANDIDATE]
     if with_baseline:
@@ -99,7 +151,9 @@ def eval_config(cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool =
     return tfma.EvalConfig(
         model_specs=specs,
         metrics_specs=metrics_specs,
-        slicing_specs=[tfma.SlicingSpec(feature_keys=keys) for keys in cfg.eval_sliced],
+        slicing_specs=computed_slices(cfg, sizes)
+        if sizes is not None
+        else [tfma.SlicingSpec(feature_keys=keys) for keys in cfg.eval_sliced],
         options=tfma.Options(min_slice_size={"value": options.min_slice_size}),
     )
 
@@ -166,10 +220,15 @@ def read_failures(output: Path) -> tuple[bool, list[dict]]:
 
 
 def _run_tfma(
-    cfg: PipelineConfig, models: dict[str, Path], baseline: bool, files: list[Path], output: Path
+    cfg: PipelineConfig,
+    models: dict[str, Path],
+    baseline: bool,
+    files: list[Path],
+    output: Path,
+    sizes: dict[str, int],
 ) -> None:
     """One TFMA run over `models` (`{candidate|baseline|benchmark: SavedModel dir}`)."""
-    config = eval_config(cfg, baseline, BENCHMARK in models)
+    config = eval_config(cfg, baseline, BENCHMARK in models, sizes)
     shared = [
         tfma.default_eval_shared_model(eval_saved_model_path=str(path), model_name=name, eval_config=config)
         for name, path in models.items()
@@ -243,18 +302,22 @@ def side_by_side(metrics: dict) -> dict[str, dict[str, float | None]]:
 
 
 def analyse(
-    cfg: PipelineConfig, tfma_dir: Path, files: list[Path], candidate: Path, baseline: Baseline | None
+    cfg: PipelineConfig,
+    tfma_dir: Path,
+    files: list[Path],
+    candidate: Path,
+    baseline: Baseline | None,
+    sizes: dict[str, int],
 ) -> dict:
     """Everything beside TFMA's own metrics: slice sizes, gaps, calibration, probe, sensitivity."""
     from ml.model.calibration import calibration_tables
     from ml.model.predict import ServingModel
     from ml.model.robustness import robustness_probe
     from ml.model.sensitivity import sensitivity
-    from ml.model.slices import slice_gaps, slice_sizes, too_small
+    from ml.model.slices import slice_gaps, too_small
 
     options = cfg.eval_options
     metrics = read_metrics(tfma_dir)
-    sizes = slice_sizes(files, cfg.eval_sliced)
     gap_limits = {"max_fpr_gap": options.gaps.max_fpr_gap, "max_fnr_gap": options.gaps.max_fnr_gap}
     rows = _sample_rows(cfg, files, max(options.sensitivity.examples, 1))
     model = ServingModel(candidate, cfg)  # loaded once for the probe and the sensitivity
@@ -301,15 +364,18 @@ def evaluate(
     if cfg.eval_options.benchmark is not None:
         benchmark = ensure_benchmark(cfg, Path(train_result["transform_dir"]))
         models[BENCHMARK] = benchmark.saved_model
+    from ml.model.slices import slice_sizes
+
+    sizes = slice_sizes(files, cfg.eval_sliced)
     with atomic_dir(output) as tmp:
         try:
-            _run_tfma(cfg, models, baseline is not None, files, tmp / "tfma")
+            _run_tfma(cfg, models, baseline is not None, files, tmp / "tfma", sizes)
         finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
             release_shared_objects()
-        analysis = analyse(cfg, tmp / "tfma", files, layout.saved_model, baseline)
+        analysis = analyse(cfg, tmp / "tfma", files, layout.saved_model, baseline, sizes)
         metrics = analysis.pop("metrics")
         atomic_write_json(tmp / REFERENCE_FILE, analysis.pop("reference"))
-        _, tfma_failures = read_failures(tmp / "tfma")
+        tfma_ok, tfma_failures = read_failures(tmp / "tfma")
         verdict = judge(
             cfg,
             metrics,
@@ -337,7 +403,14 @@ def evaluate(
             "failing_metric": failures[0]["metric"] if failures else None,
             "failing_slice": failures[0]["slice"] if failures else None,
             "failures": failures,
-            "ignored_failures": verdict["ignored"],
+            "ignored_failures": verdict["ignored"]
+            + [u for u in unjudged_slices(cfg, sizes) if u not in verdict["ignored"]]
+            if baseline
+            else verdict["ignored"],
+            "tfma_validation_ok": tfma_ok,  # TFMA's own record (tfma.load_validation_result)
+            "beside_tfma": [
+                c["check"] for c in verdict["checks"] if not c.get("tfma")
+            ],  # checks TFMA does not know
             "candidate": overall.get(CANDIDATE, {}),
             "baseline_metrics": overall.get(BASELINE),
             "benchmark_metrics": overall.get(BENCHMARK),

@@ -82,6 +82,7 @@ def judge(
             f"{overall[0]['metric']} on {OVERALL}" if overall else f"{GATE_METRIC} on {OVERALL}",
             not overall,
             "; ".join(failure_message(f, metrics) for f in overall) or "overall thresholds passed",
+            tfma=True,  # a threshold TFMA evaluates: its validation result records it too
         )
     )
     row = metrics.get(OVERALL, {})
@@ -107,6 +108,7 @@ def judge(
             not per_slice,
             "; ".join(failure_message(f, metrics) for f in per_slice)
             or f"every slice with >= {options.min_slice_size} examples passed",
+            tfma=True,
         )
     )
     for gap in gaps:
