@@ -217,6 +217,10 @@ class SpanPaths:
         """Great Expectations Data Docs of the raw span."""
         return self.validation_dir(span) / "data_docs" / "index.html"
 
+    def ge_result_file(self, span: str) -> Path:
+        """Great Expectations' validation result of the raw span (its JSON form)."""
+        return self.validation_dir(span) / "data_docs" / "validation_result.json"
+
     def stats_html(self, span: str, against: str | None = None) -> Path:
         if against == "baseline":
             return self.validation_dir(span) / "stats_vs_baseline.html"

@@ -81,6 +81,79 @@ def test_serve_span_writes_tf_serving_prediction_logs(served, roots):
     assert [f.read_bytes() for f in sorted(folder.glob("*.tfrecord.gz"))] == before
 
 
+def test_every_artifact_opens_in_its_own_ecosystems_reader(served, roots):
+    """Interop: what the chain wrote for version 1 (three spans ingested and validated, the
+    transform, the model, its evaluation, the push, one served span's prediction log, the
+    results store), each opened with its own ecosystem's reader, never with the project's code
+    (the project only says where the files are)."""
+    import json
+    import sqlite3
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+    import tensorflow_data_validation as tfdv
+    import tensorflow_model_analysis as tfma
+    import tensorflow_transform as tft
+    from google.protobuf import text_format
+    from tensorflow_serving.apis import prediction_log_pb2
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from ml.atomic import read_json
+
+    cfg = load_pipeline("flights")
+    paths = SpanPaths(cfg, roots)
+    schema = tfdv.load_schema_text(str(cfg.schema_path))  # TFDV: the curated schema
+    assert {f.name for f in schema.feature} >= set(cfg.feature_names) - {"dewpoint_spread"}
+    for span in TRAINED:  # TFDV: statistics, anomalies, and re-validation agrees
+        stats = tfdv.load_statistics(str(paths.stats_file(span)))
+        assert stats.datasets[0].num_examples > 500
+        stored = tfdv.load_anomalies_text(str(paths.anomalies_file(span)))
+        again = tfdv.validate_statistics(stats, schema)
+        assert set(again.anomaly_info) <= set(stored.anomaly_info), (span, again.anomaly_info)
+        from great_expectations.core.expectation_validation_result import (
+            ExpectationSuiteValidationResultSchema,
+        )
+
+        ge = ExpectationSuiteValidationResultSchema().load(json.loads(paths.ge_result_file(span).read_text()))
+        assert ge.success is True and len(ge.results) > 10  # GE's own classes: the raw span's suite
+    blessing = read_json(Path(served["evaluation"]["blessing"]))
+    trained = read_json(Path(blessing["model_dir"]) / "train_result.json")
+    xf = tft.TFTransformOutput(str(Path(trained["transform_dir"]) / "transform_output"))
+    assert set(xf.transformed_feature_spec()) >= {f"{n}_xf" for n in ("dep_delay", "carrier")}
+    assert xf.vocabulary_size_by_name("carrier") > 5  # TFT: the transform graph and its vocabularies
+    result = tfma.load_eval_result(blessing["tfma_dir"], model_name="candidate")  # TFMA: per slice
+    slices = {tuple(key) for key, _ in result.slicing_metrics}
+    assert () in slices and any(k and k[0][0] == "carrier" for k in slices)
+    assert tfma.load_validation_result(blessing["tfma_dir"]).validation_ok == blessing["blessed"] is True
+    served_dir = roots.serving / "flights_delay" / "1"  # TF: the SavedModel TF Serving loads
+    loaded = tf.saved_model.load(str(served_dir))
+    assert {"serving_default", "serving_regress"} <= set(loaded.signatures)
+    shown = subprocess.run(
+        [str(Path(sys.executable).with_name("saved_model_cli")), "show", "--dir", str(served_dir), "--all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "signature_def['serving_default']" in shown and "probabilities" in shown
+    config = text_format.Parse(  # TF Serving's own proto: models.config
+        (roots.serving / "models.config").read_text(), model_server_config_pb2.ModelServerConfig()
+    )
+    (entry,) = config.model_config_list.config
+    assert entry.name == "flights_delay" and entry.version_labels["stable"] == 1
+    if not (paths.predictions_dir(SERVED) / "_SUCCESS").is_file():
+        cli(roots, "serve-span", "--span", SERVED)
+    files = sorted(str(f) for f in paths.predictions_dir(SERVED).glob("*.tfrecord.gz"))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")  # TF's reader, gzip and all
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
+    assert logs and all(log.predict_log.response.model_spec.version.value == 1 for log in logs)
+    db = roots.artifacts / "flights" / "results.sqlite"  # plain SQL: the results store
+    with sqlite3.connect(db) as conn:
+        spans = conn.execute("SELECT COUNT(*) FROM spans").fetchone()[0]
+        pushed = conn.execute("SELECT COUNT(*) FROM serving_events").fetchone()[0]
+    assert spans >= len(TRAINED) and pushed >= 1
+
+
 def test_monitor_realized_agrees_with_the_labels_and_is_recorded(served, roots):
     cfg = load_pipeline("flights")
     if not SpanPaths(cfg, roots).predictions_dir(SERVED).is_dir():
