@@ -358,3 +358,34 @@ def test_live_model_section_and_span_page(client, tokens, artifact_root):
     assert "0.61 on Overall" in older.text
     assert client.get("/ml-artifacts/flights/monitor/2013-01-10", headers=auth(tokens)).status_code == 404
     assert client.get("/ml-artifacts/flights/monitor/2013-01-09").status_code == 401
+
+
+def test_two_spans_histograms_are_drawn_on_the_same_bucket_edges(tmp_path):
+    """TFDV bins each span over its own range; the statistics page rebins both onto common
+    edges (counts kept), so the overlay compares like with like."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    from ml.tfrecord import write_tfrecords
+    from ml_airflow.ui.render.stats_page import context
+
+    def stats_file(name: str, edges: list[float], counts: list[int]) -> Path:
+        stats = statistics_pb2.DatasetFeatureStatisticsList()
+        feature = stats.datasets.add(num_examples=sum(counts)).features.add()
+        feature.path.step.append("arr_delay")
+        feature.num_stats.common_stats.num_non_missing = sum(counts)
+        hist = feature.num_stats.histograms.add(type=statistics_pb2.Histogram.STANDARD)
+        for low, high, count in zip(edges, edges[1:], counts, strict=False):
+            hist.buckets.add(low_value=low, high_value=high, sample_count=count)
+        write_tfrecords(tmp_path / name, [stats.SerializeToString()])
+        return tmp_path / name
+
+    narrow = stats_file("a.tfrecord", [-10, 0, 10, 20, 30], [5, 40, 30, 25])  # -10..30
+    wide = stats_file("b.tfrecord", [0, 50, 100, 150, 200], [70, 20, 8, 2])  # 0..200: wider bars
+    a, b = context("2013-01-02", narrow, "2013-01-01", wide)["figures"]["arr_delay"]["data"]
+    assert a["x"] == b["x"] and a["width"] == b["width"]  # the same buckets for both spans
+    assert a["x"][0] - a["width"][0] / 2 == -10 and b["x"][-1] + b["width"][-1] / 2 == 200
+    assert sum(a["y"]) == pytest.approx(100) and sum(b["y"]) == pytest.approx(100)  # nothing lost
+    # first common bucket -10..11: all of -10..0 and 0..10, a tenth of 10..20; 11/50 of 0..50
+    assert a["y"][0] == pytest.approx(5 + 40 + 3) and b["y"][0] == pytest.approx(70 * 11 / 50)
+    single = context("2013-01-02", narrow, None, None)["figures"]["arr_delay"]["data"][0]
+    assert single["y"] == [5, 40, 30, 25]  # one span alone: TFDV's own buckets, untouched

@@ -107,6 +107,43 @@ def statistics_view(stats: Any) -> StatsView:
     return StatsView(total, numeric, categorical)
 
 
+def _edges(hist: dict[str, list]) -> list[tuple[float, float]]:
+    return [(x - w / 2, x + w / 2) for x, w in zip(hist["x"], hist["width"], strict=True)]
+
+
+def rebinned(hist: dict[str, list], edges: list[float]) -> dict[str, list]:
+    """`hist` moved onto the buckets `edges[i]..edges[i+1]`: each bucket's count spread evenly
+    over its range (TFDV's own assumption for a standard histogram), so the total is kept."""
+    counts = [0.0] * (len(edges) - 1)
+    for (low, high), count in zip(_edges(hist), hist["y"], strict=True):
+        for i in range(len(counts)):
+            a, b = edges[i], edges[i + 1]
+            if high - low < 1e-9:  # a point mass: the bucket it lies in (the last one is closed)
+                if a <= low < b or (i == len(counts) - 1 and low == b):
+                    counts[i] += count
+                    break
+            else:
+                counts[i] += count * max(0.0, min(high, b) - max(low, a)) / (high - low)
+    return {
+        "x": [(edges[i] + edges[i + 1]) / 2 for i in range(len(counts))],
+        "width": [edges[i + 1] - edges[i] for i in range(len(counts))],
+        "y": [round(c, 6) for c in counts],
+    }
+
+
+def aligned(hists: list[tuple[str, dict[str, list]]], buckets: int = 10) -> list[tuple[str, dict[str, list]]]:
+    """Histograms of several spans on the same bucket edges (equal width over their joint range),
+    so an overlay compares like with like."""
+    ranges = [edge for _, hist in hists for edge in _edges(hist)]
+    if len(hists) < 2 or not ranges:
+        return hists
+    low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    if high - low < 1e-9:
+        return hists
+    edges = [low + (high - low) * i / buckets for i in range(buckets + 1)]
+    return [(label, rebinned(hist, edges)) for label, hist in hists]
+
+
 def histogram_figure(name: str, hists: list[tuple[str, dict[str, list]]]) -> dict[str, Any]:
     """A plotly.js figure (data + layout) overlaying one bar trace per (label, histogram)."""
     data = [

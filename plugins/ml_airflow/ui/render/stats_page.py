@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.tfrecord import read_statistics as load_statistics
-from ml_airflow.ui.render.stats import histogram_figure, statistics_view, top_values_figure
+from ml_airflow.ui.render.stats import aligned, histogram_figure, statistics_view, top_values_figure
 
 
 def context(span: str, path: Path, against: str | None, other_path: Path | None) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def context(span: str, path: Path, against: str | None, other_path: Path | None)
         hists = [(span, row.histogram)]
         if row.name in other_num:
             hists.append((against or "", other_num[row.name].histogram))
-        figures[row.name] = histogram_figure(row.name, hists)
+        figures[row.name] = histogram_figure(row.name, aligned(hists))
     for cat in view.categorical:
         tops = [(span, cat.top_values)]
         if cat.name in other_cat:
