@@ -169,7 +169,13 @@ def test_ml_view_in_a_real_browser(api_server, browser):
     table = wait.until(ec.presence_of_element_located((By.ID, "slices")))
     assert "Overall" in table.text and "carrier=" in table.text
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#auc .main-svg")))
+    judged = browser.find_element(By.ID, "judged-slices")  # the evaluation as HTML tables
+    assert "too small" in judged.text and len(judged.find_elements(By.TAG_NAME, "tr")) > 5
+    assert "BLESSED" in browser.find_element(By.ID, "verdict").text
+    assert "robustness probe" in browser.find_element(By.ID, "checks").text
     browser.save_screenshot(str(SHOTS / "03-tfma.png"))
+    browser.execute_script("arguments[0].scrollIntoView()", judged)
+    browser.save_screenshot(str(SHOTS / "03c-tfma-slices.png"))
     calibration = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#calibration .main-svg")))
     browser.execute_script("arguments[0].scrollIntoView()", calibration)
     browser.save_screenshot(str(SHOTS / "03b-tfma-calibration.png"))

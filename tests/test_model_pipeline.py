@@ -231,7 +231,13 @@ def test_evaluation_reports_benchmark_small_slices_gaps_calibration_and_sensitiv
     assert f"{smallest}  {sizes[smallest]}" in report and f"too small (n={sizes[smallest]})" in report
     assert "robustness probe: " in report and "dep_delay: mean prediction" in report
     assert "[0.0, 0.1)" in report and "verdict: BLESSED: every check passed" in report
-    assert context(Path(blessing["evaluation_dir"]))["report"] == report  # the ML view's run page
+    page = context(Path(blessing["evaluation_dir"]))  # the ML view's run page: the same, as tables
+    assert page["report"] == report
+    head, rows = page["sections"]["slices"]
+    assert head[:3] == ["slice", "n", "auc"] and [smallest, sizes[smallest]] == next(
+        r[:2] for r in rows if r[0] == smallest
+    )
+    assert page["sections"]["verdict"].startswith("BLESSED") and page["sections"]["checks"][1]
 
 
 def test_candidate_no_better_than_the_benchmark_is_not_blessed(world, tmp_path):

@@ -21,14 +21,17 @@ def _f(value) -> str:
     return "-" if not isinstance(value, int | float) or math.isnan(value) else f"{value:.4f}"
 
 
-def _side_by_side(blessing: dict) -> str:
+Table = tuple[list[str], list[list]]  # header, rows (cells as text or numbers)
+
+
+def _side_by_side(blessing: dict) -> Table:
     side = blessing.get("side_by_side") or {}
     rows = [[m, *(_f(side.get(m, {}).get(k)) for k, _ in MODELS)] for m in SIDE_METRICS if m in side]
-    return render_table(["metric", *(k for k, _ in MODELS)], rows)
+    return ["metric", *(k for k, _ in MODELS)], rows
 
 
-def _slices(metrics: dict, sizes: dict, small: dict) -> str:
-    rows = []
+def _slices(metrics: dict, sizes: dict, small: dict) -> Table:
+    rows: list[list] = []
     for name, n in sizes.items():
         groups = metrics.get(name, {})
         if name in small:
@@ -42,10 +45,10 @@ def _slices(metrics: dict, sizes: dict, small: dict) -> str:
                 _f(groups.get("diff", {}).get("auc")),
             ]
         )
-    return render_table(["slice", "n", "auc", "benchmark", "served", "diff vs served"], rows)
+    return ["slice", "n", "auc", "benchmark", "served", "diff vs served"], rows
 
 
-def _gaps(gaps: list[dict]) -> str:
+def _gaps(gaps: list[dict]) -> Table:
     rows = [
         [
             g["column"],
@@ -58,68 +61,105 @@ def _gaps(gaps: list[dict]) -> str:
         ]
         for g in gaps
     ]
-    return render_table(["column", "rate", "best slice", "worst slice", "gap", "max", ""], rows)
+    return ["column", "rate", "best slice", "worst slice", "gap", "max", ""], rows
 
 
-def _calibration(tables: dict) -> str:
+def _calibration(tables: dict) -> Table | None:
     models = [(label, tables[key]) for label, key in MODELS if key in tables]
     if not models:
-        return "(no calibration plot)"
+        return None
     buckets = sorted({(b["lower"], b["upper"]) for _, rows in models for b in rows})
     by = {label: {(b["lower"], b["upper"]): b for b in rows} for label, rows in models}
     head = ["bucket"] + [f"{label} {what}" for label, _ in models for what in ("n", "pred", "obs")]
     rows = []
     for bucket in buckets:
-        row = [f"[{bucket[0]:.1f}, {bucket[1]:.1f})"]
+        row: list = [f"[{bucket[0]:.1f}, {bucket[1]:.1f})"]
         for label, _ in models:
             b = by[label].get(bucket)
             row += [b["examples"], _f(b["mean_prediction"]), _f(b["observed_rate"])] if b else ["", "", ""]
         rows.append(row)
-    return render_table(head, rows)
+    return head, rows
 
 
-def _sensitivity(sens: dict, top: int = 5) -> str:
+def _sensitivity(sens: dict, top: int = 5) -> list[str]:
     curves, lines = sens.get("candidate", {}), []
     for name in sens.get("most_sensitive", [])[:top]:
         curve, values = curves[name]["mean_prediction"], curves[name]["values"]
         over = f"{len(values)} values" if isinstance(values[0], str) else f"{values[0]}..{values[-1]}"
-        lines.append(f"  {name}: mean prediction {_f(min(curve))}..{_f(max(curve))} over {over}")
+        lines.append(f"{name}: mean prediction {_f(min(curve))}..{_f(max(curve))} over {over}")
     if "served" in sens:
         changed = ", ".join(
             f"{c['feature']} (max diff {_f(c['max_abs_diff'])} at {c['at']})" for c in sens["sharp_changes"]
         )
         lines.append(
-            f"  changed sharply vs served: {changed or 'none'} (threshold {sens['sharp_change_threshold']})"
+            f"changed sharply vs served: {changed or 'none'} (threshold {sens['sharp_change_threshold']})"
         )
-    return "\n".join(lines)
+    return lines
 
 
-def evaluation_report(evaluation_dir: Path) -> str:
+def _checks(blessing: dict) -> Table:
+    rows = [
+        [
+            c["check"],
+            "passed" if c["passed"] else "FAILED",
+            "blocks" if c["blocking"] else "warns",
+            c["message"],
+        ]
+        for c in blessing.get("checks") or []
+    ]
+    return ["check", "result", "severity", "why"], rows
+
+
+def evaluation_sections(evaluation_dir: Path) -> dict | None:
+    """The report's parts as data (verdict first, then tables), for the CLI's text and the ML
+    view's HTML tables; None for an evaluation from before ml.model.gate (no analysis.json)."""
     evaluation_dir = Path(evaluation_dir)
-    blessing = read_json(evaluation_dir / "blessing.json")
     analysis_file = evaluation_dir / "analysis.json"
-    if not analysis_file.is_file():  # an evaluation from before ml.model.gate
-        return f"blessed: {blessing.get('blessed')}"
+    if not analysis_file.is_file():
+        return None
+    blessing = read_json(evaluation_dir / "blessing.json")
     analysis = read_json(analysis_file)
     metrics = read_json(evaluation_dir / "metrics.json")
     probe = analysis["robustness"]
     verdict = "BLESSED" if blessing["blessed"] else f"NOT blessed, decided by {blessing['decided_by']}"
-    parts = [
-        "candidate vs benchmark (logistic regression) vs served model, overall:",
-        _side_by_side(blessing),
-        f"\nslices (min size {analysis['min_slice_size']}; smaller ones never decide):",
-        _slices(metrics, analysis["slice_sizes"], analysis["too_small"]),
-        "\nslice gaps (best vs worst slice with enough examples):",
-        _gaps(analysis["gaps"]),
-        f"\nrobustness probe: {probe['inputs']} inputs ({probe['edge_cases']} edge cases, "
+    return {
+        "blessed": blessing["blessed"],
+        "verdict": f"{verdict}: {blessing.get('reason')}",
+        "warnings": list(blessing.get("warnings") or []),
+        "checks": _checks(blessing),
+        "side_by_side": _side_by_side(blessing),
+        "min_slice_size": analysis["min_slice_size"],
+        "slices": _slices(metrics, analysis["slice_sizes"], analysis["too_small"]),
+        "gaps": _gaps(analysis["gaps"]),
+        "probe": f"{probe['inputs']} inputs ({probe['edge_cases']} edge cases, "
         f"{probe['random_inputs']} random) -> "
         + ("all finite, in [0, 1]" if probe["passed"] else f"{len(probe['failures'])} FAILED"),
-        f"\nsensitivity (partial dependence on {analysis['sensitivity']['examples']} eval examples), "
+        "sensitivity_examples": analysis["sensitivity"]["examples"],
+        "sensitivity": _sensitivity(analysis["sensitivity"]),
+        "calibration": _calibration(analysis["calibration"]),
+    }
+
+
+def evaluation_report(evaluation_dir: Path) -> str:
+    """The evaluation report as plain text (the CLI, `scripts/demo_summary.py`)."""
+    sections = evaluation_sections(evaluation_dir)
+    if sections is None:  # an evaluation from before ml.model.gate
+        return f"blessed: {read_json(Path(evaluation_dir) / 'blessing.json').get('blessed')}"
+    calibration = sections["calibration"]
+    parts = [
+        "candidate vs benchmark (logistic regression) vs served model, overall:",
+        render_table(*sections["side_by_side"]),
+        f"\nslices (min size {sections['min_slice_size']}; smaller ones never decide):",
+        render_table(*sections["slices"]),
+        "\nslice gaps (best vs worst slice with enough examples):",
+        render_table(*sections["gaps"]),
+        f"\nrobustness probe: {sections['probe']}",
+        f"\nsensitivity (partial dependence on {sections['sensitivity_examples']} eval examples), "
         "most sensitive first:",
-        _sensitivity(analysis["sensitivity"]),
+        "\n".join(f"  {line}" for line in sections["sensitivity"]),
         "\ncalibration (overall; pred = mean prediction, obs = observed delay rate):",
-        _calibration(analysis["calibration"]),
-        f"\nverdict: {verdict}: {blessing.get('reason')}",
+        render_table(*calibration) if calibration else "(no calibration plot)",
+        f"\nverdict: {sections['verdict']}",
     ]
-    parts += [f"warning: {w}" for w in blessing.get("warnings") or []]
+    parts += [f"warning: {w}" for w in sections["warnings"]]
     return "\n".join(parts)

@@ -120,10 +120,11 @@ def context(folder: Path) -> dict[str, Any]:
             },
         },
     }
-    from ml.model.report import evaluation_report
+    from ml.model.report import evaluation_report, evaluation_sections
 
     return {
         "report": evaluation_report(folder) if (folder / "analysis.json").is_file() else None,
+        "sections": evaluation_sections(folder),
         "metrics": metrics,
         "metric_names": names,
         "blessing": blessing,
