@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 TERMINAL = {"success", "failed"}
+PAGE = 100  # Airflow's [api] maximum_page_limit: a list request returns at most this many
 
 
 class Api:
@@ -57,6 +58,16 @@ class Api:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
         return self._request("GET", path + (f"?{query}" if query else ""))
 
+    def get_all(self, path: str, key: str, page: int = PAGE, **params) -> list[dict]:
+        """Every item of a list endpoint, page by page (the API caps `limit` at its page limit)."""
+        items: list[dict] = []
+        while True:
+            got = self.get(path, limit=page, offset=len(items), **params)
+            items += got[key]
+            total = got.get("total_entries")
+            if len(got[key]) < page or (total is not None and len(items) >= total):
+                return items
+
 
 def span_bounds(pipeline: str, start: str, end: str) -> tuple[str, str, list[str]]:
     """The calendar days (the API's partition date filter) holding spans start..end, and the spans."""
@@ -80,14 +91,19 @@ def fetch_runs(api: Api, args) -> list[dict]:
                 return []
             raise
     first, last, spans = args.bounds
-    runs = api.get(base, partition_date_gte=first, partition_date_lte=last, limit=1000, order_by="run_after")[
-        "dag_runs"
-    ]
+    runs = api.get_all(
+        base,
+        "dag_runs",
+        args.page_size,
+        partition_date_gte=first,
+        partition_date_lte=last,
+        order_by="run_after",
+    )
     return [r for r in runs if r.get("partition_key") in spans]  # e.g. hourly: other hours that day
 
 
-def open_backfills(api: Api, dag_id: str) -> list[int]:
-    backfills = api.get("/api/v2/backfills", dag_id=dag_id, limit=1000)["backfills"]
+def open_backfills(api: Api, dag_id: str, page: int = PAGE) -> list[int]:
+    backfills = api.get_all("/api/v2/backfills", "backfills", page, dag_id=dag_id)
     return [b["id"] for b in backfills if not b.get("completed_at")]
 
 
@@ -107,6 +123,9 @@ def main() -> int:
     parser.add_argument("--pipeline", help="whose spans --from/--to are (default: the DAG id before _ingest)")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--poll", type=float, default=5)
+    parser.add_argument(
+        "--page-size", type=int, default=PAGE, help="runs per API request (it pages through all)"
+    )
     parser.add_argument(
         "--base-url", default=os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080")
     )
@@ -130,7 +149,7 @@ def main() -> int:
             last = summary
         done = len(runs) >= expected and all(s in TERMINAL for s in states)
         backfilled = any(r.get("run_type") == "backfill" for r in runs)
-        if done and not (backfilled and open_backfills(api, args.dag_id)):
+        if done and not (backfilled and open_backfills(api, args.dag_id, args.page_size)):
             break
         if time.monotonic() > deadline:
             print(f"timeout after {args.timeout:.0f}s waiting for {args.dag_id}", file=sys.stderr)

@@ -51,8 +51,13 @@ def airflow(*args: str, env: dict[str, str], timeout: float = 300) -> str:
 
 
 def wait_runs(
-    first: str, last: str, env: dict[str, str], timeout: float = 480, dag_id: str = "flights_ingest"
-) -> None:
+    first: str,
+    last: str,
+    env: dict[str, str],
+    timeout: float = 480,
+    dag_id: str = "flights_ingest",
+    page_size: int = 100,
+) -> str:
     out = subprocess.run(
         [
             sys.executable,
@@ -67,6 +72,8 @@ def wait_runs(
             str(timeout),
             "--poll",
             "3",
+            "--page-size",
+            str(page_size),
         ],
         env=env,
         cwd=ROOT,
@@ -75,6 +82,7 @@ def wait_runs(
         timeout=timeout + 60,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
 
 
 def get_json(url: str) -> dict:
@@ -141,7 +149,8 @@ def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
     airflow(
         "backfill", "create", "--dag-id", "flights_ingest", "--from-date", FIRST, "--to-date", LAST, env=env
     )
-    wait_runs(FIRST, LAST, env)
+    waited = wait_runs(FIRST, LAST, env, page_size=3)  # 4 runs: more than one page of the real API
+    assert "flights_ingest: 4/4 runs" in waited, waited
 
     paths = SpanPaths(load_pipeline("flights"), roots)
     for span in span_range(load_pipeline("flights"), FIRST, LAST):
