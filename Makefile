@@ -49,10 +49,10 @@ lint: setup
 # fails), offline, into .local/site/ (open .local/site/index.html); the CLI and pipeline.yaml
 # references are generated from the code (scripts/docs_hooks.py).
 docs: setup
-	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+	$(PY) -m mkdocs build --strict --quiet
 
 docs-serve: setup
-	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --strict
+	$(PY) -m mkdocs serve --strict
 
 # Every test, one pytest-xdist worker per core by default (a test file stays on one worker, so
 # its module fixtures are built once; each worker has its own Airflow home and DB).
