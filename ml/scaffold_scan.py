@@ -151,27 +151,31 @@ def sorted_hashes(source: SourceCsv, columns: list[str], rows: int) -> np.ndarra
 
 def choose_key(source: SourceCsv, found: Scan) -> KeyChoice:
     """Pass 2: a unique example key (it places a row in train or eval, and joins labels to
-    predictions) and why: the timestamp if unique; else the timestamp plus the fewest columns
-    without blanks that make it unique (most distinct first, up to MAX_KEY_COLUMNS); else a
+    predictions; ingest refuses a missing key cell) and why: the timestamp if unique; else the
+    timestamp plus columns without blank or missing cells, chosen greedily on the profile's
+    sample (each time the column that leaves the fewest repeated rows, up to MAX_KEY_COLUMNS)
+    and checked on the whole file once unique in the sample (e.g. station + hour); else a
     `row_id` column: a hash of the row's cells, numbered within identical rows (the same on a
-    re-run). One pass per candidate, each holding one sorted hash per row (8 bytes)."""
+    re-run). One pass per check, each holding one sorted hash per row (8 bytes)."""
     ts, rows = found.timestamp, found.profile.rows
     repeats = repeated_rows(sorted_hashes(source, [ts], rows))
     if not repeats:
         return KeyChoice([ts], f"{ts!r} is unique")
     columns = found.profile.columns
-    candidates = sorted(
-        (c for c, seen in columns.items() if c != ts and seen.blanks == 0), key=lambda c: -columns[c].distinct
-    )
+    candidates = [c for c, seen in columns.items() if c != ts and seen.blanks == 0 and seen.nulls == 0]
+    sample = found.profile.sample
     said = f"{ts!r} repeats ({repeats} rows share a value)"
-    for n in range(1, min(MAX_KEY_COLUMNS, len(candidates)) + 1):
-        prefix = [ts, *candidates[:n]]
-        if not repeated_rows(sorted_hashes(source, prefix, rows)):
-            return KeyChoice(prefix, f"{said}: {prefix} is unique")
+    key = [ts]
+    while candidates and len(key) <= MAX_KEY_COLUMNS:
+        best = min(candidates, key=lambda c: (int(sample.duplicated([*key, c]).sum()), -columns[c].distinct))
+        candidates.remove(best)
+        key.append(best)
+        if not sample.duplicated(key).any() and not repeated_rows(sorted_hashes(source, key, rows)):
+            return KeyChoice(key, f"{said}: {key} is unique")
     full = sorted_hashes(source, found.kept, rows)
     twins = np.unique(full[1:][full[1:] == full[:-1]])
     row_id = next(n for n in (ROW_ID, f"{ROW_ID}_", f"{ROW_ID}__") if n not in columns)
-    why = f"{said} and no columns make rows unique (identical rows?): {row_id!r} added, a hash of each row"
+    why = f"{said} and no {MAX_KEY_COLUMNS} columns make rows unique: {row_id!r} added, a hash of each row"
     return KeyChoice([row_id], why, row_id, twins)
 
 

