@@ -37,8 +37,8 @@ class ColumnProfile:
     high: float = -math.inf
     values: set[str] | None = field(default_factory=set)  # None once past DISTINCT_CAP
 
-    def add(self, cells: pd.Series) -> None:
-        missing = cells.isna() | cells.isin(NA_TOKENS)
+    def add(self, cells: pd.Series, missing: pd.Series) -> None:
+        """One chunk's cells of the column; `missing`: which of them are NA_TOKENS or absent."""
         present = cells[~missing].astype(str)
         self.rows += len(cells)
         self.nulls += int(missing.sum())
@@ -84,10 +84,17 @@ class Profile:
         self.rows = 0
         self.sample = pd.DataFrame(columns=columns, dtype=object)
         self._keys = np.empty(0, dtype=np.uint64)
+        self._span_rows = pd.Series(dtype="int64")  # rows per span code
+        self._span_nulls = pd.DataFrame(columns=columns, dtype="int64")  # missing cells per span code
 
-    def add(self, frame: pd.DataFrame, **extra: np.ndarray) -> None:
+    def add(self, frame: pd.DataFrame, spans: np.ndarray | None = None, **extra: np.ndarray) -> None:
+        """One chunk: `spans` (each row's span code) counts missing cells per span too."""
+        missing = frame.isna() | frame.isin(NA_TOKENS)
         for name, profile in self.columns.items():
-            profile.add(frame[name])
+            profile.add(frame[name], missing[name])
+        if spans is not None:
+            self._span_rows = self._span_rows.add(pd.Series(spans).value_counts(), fill_value=0)
+            self._span_nulls = self._span_nulls.add(missing.groupby(spans).sum(), fill_value=0)
         part = frame.assign(**extra).reset_index(drop=True)
         sample = pd.concat([self.sample, part], ignore_index=True) if len(self.sample) else part
         keys = np.concatenate([self._keys, sample_keys(self.rows, len(frame))])
@@ -101,6 +108,13 @@ class Profile:
         """The sample's present cells of `column`."""
         cells = self.sample[column]
         return cells[~(cells.isna() | cells.isin(NA_TOKENS))].astype(str)
+
+    def worst_span_share(self, column: str) -> float:
+        """The largest share of missing cells `column` has in any one span."""
+        if self._span_rows.empty:
+            seen = self.columns[column]
+            return seen.nulls / seen.rows if seen.rows else 0.0
+        return float((self._span_nulls[column] / self._span_rows).max())
 
     def median(self, column: str) -> float:
         return float(pd.to_numeric(self.present(column)).median())
@@ -118,10 +132,10 @@ class Column:
     max_null_fraction: float | None = None
 
 
-def null_limit(nulls: int, rows: int) -> float:
-    """The missing share a later span may have: three times the observed one and at least half
-    (a small span's share varies; a column gone blank fails unless a third was blank already)."""
-    return min(1.0, max(0.5, math.ceil(3 * nulls / rows * 100) / 100))
+def null_limit(worst_span_share: float) -> float:
+    """The missing share a later span may have: 10 points above the most any span of the CSV
+    had (every span of the CSV passes; a column gone blank fails unless some span was already)."""
+    return min(1.0, math.ceil((worst_span_share + 0.1) * 100) / 100)
 
 
 def rounded(value: float) -> float | int:
@@ -147,10 +161,10 @@ def infer_column(profile: Profile, name: str) -> Column:
         if seen.nulls:
             median = profile.median(name) if len(present) else seen.low
             column.default = int(round(median)) if seen.whole else rounded(median)
-            column.max_null_fraction = null_limit(seen.nulls, seen.rows)
+            column.max_null_fraction = null_limit(profile.worst_span_share(name))
         return column
     column = Column(name, "string", seen.nulls, seen.distinct)
     if seen.nulls and seen.rows > seen.nulls:
         column.default = str(present.mode().iloc[0]) if len(present) else min(seen.values or {""})
-        column.max_null_fraction = null_limit(seen.nulls, seen.rows)
+        column.max_null_fraction = null_limit(profile.worst_span_share(name))
     return column

@@ -174,7 +174,8 @@ def build_model(tft_output, label: str):
 SCHEMA_HEADER = """\
 # Scaffolded by `python -m ml new-pipeline`: TFDV's schema of the whole CSV ({rows} rows), with
 # declared integers as integers (no bool_domain) and the columns that had missing values free to
-# miss. String domains hold the values seen; curate them (add the values to expect).
+# miss (in a whole span too; pipeline.yaml's max_null_fraction bounds how much). String domains
+# hold the values seen; curate them (add the values to expect).
 """
 
 
@@ -308,8 +309,9 @@ def write_schema(
         stats = compute_statistics(files, span_columns(cfg), Path(tmp) / "stats.tfrecord")
     schema = infer_schema(cfg, stats)
     for feature in schema.feature:
-        if columns[feature.name].nulls:
-            feature.presence.ClearField("min_fraction")
+        if columns[feature.name].nulls:  # may miss, in some rows or in a whole span (a sensor out for
+            feature.presence.ClearField("min_fraction")  # a day): max_null_fraction bounds it
+            feature.presence.ClearField("min_count")
     from google.protobuf import text_format
 
     atomic_write_text(cfg.schema_path, SCHEMA_HEADER.format(rows=rows) + text_format.MessageToString(schema))

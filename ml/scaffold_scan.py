@@ -107,11 +107,11 @@ def scan(source: SourceCsv, timestamp: str, cadence: str, unit: str | None) -> S
         )
         earliest = low if earliest is None or low.ns < earliest.ns else earliest
         latest = high if latest is None or high.ns > latest.ns else latest
-        profile.add(chunk.frame, **{STAMP: ns})
         ids = _spans_of(parsed.stamps, cadence)
         for span in pd.unique(ids):
             spans.setdefault(span, len(spans))
         span_rows.append(pd.Series(ids).map(spans).to_numpy(dtype=np.int32))
+        profile.add(chunk.frame, span_rows[-1], **{STAMP: ns})
     if earliest is None or latest is None:
         raise PipelineError(
             f"{source.files[0].name} has no data rows", file=str(source.files[0]), rule="scaffold-csv"
