@@ -28,7 +28,7 @@ from ml.model.calibration import CALIBRATION_BUCKETS
 from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE
 from ml.model.layout import Baseline, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
-from ml.model.slices import OVERALL, slice_name
+from ml.model.slices import OVERALL, slice_name, slice_sizes
 from ml.model.window import parse_span_range, select_spans, split_files
 from ml.monitoring.reference import REFERENCE_FILE
 from ml.roots import Roots
@@ -81,42 +81,36 @@ def computed_slices(cfg: PipelineConfig, sizes: dict[str, int]) -> list[tfma.Sli
     ]
 
 
-def judged_slices(cfg: PipelineConfig, sizes: dict[str, int]) -> list[tfma.SlicingSpec]:
-    """One SlicingSpec per slice of `slice_thresholds.columns` with at least `min_slice_size`
-    examples: the slices whose change threshold TFMA evaluates."""
+def _threshold_slices(cfg: PipelineConfig, sizes: dict[str, int], judged: bool) -> list[tuple[str, int]]:
+    """(name, size) of the slices of `slice_thresholds.columns` that are big enough to be judged
+    (`judged`), or of those too small to be."""
     options = cfg.eval_options
     return [
-        _slice_spec(name)
+        (name, count)
         for name, count in sizes.items()
-        if name.partition("=")[0] in options.slice_thresholds.columns
-        and "," not in name
-        and count >= options.min_slice_size
+        if "," not in name
+        and name.partition("=")[0] in options.slice_thresholds.columns
+        and (count >= options.min_slice_size) == judged
     ]
 
 
 def unjudged_slices(cfg: PipelineConfig, sizes: dict[str, int]) -> list[dict]:
     """The slice thresholds left out because the slice is too small, as the blessing lists them."""
-    options = cfg.eval_options
     return [
         {"slice": name, "metric": "auc", "why": f"too small (n={count})"}
-        for name, count in sizes.items()
-        if name.partition("=")[0] in options.slice_thresholds.columns and count < options.min_slice_size
+        for name, count in _threshold_slices(cfg, sizes, judged=False)
     ]
 
 
 def eval_config(
-    cfg: PipelineConfig,
-    with_baseline: bool,
-    with_benchmark: bool = False,
-    sizes: dict[str, int] | None = None,
+    cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool, sizes: dict[str, int]
 ) -> tfma.EvalConfig:
     """Candidate (+ served baseline, + benchmark) in one TFMA run. Thresholds (candidate only):
     the AUC lower bound and the change vs the served model on the overall slice, and the
     per-slice change threshold on every slice of `slice_thresholds.columns` with at least
-    `min_slice_size` examples (`sizes`: ml.model.slices.slice_sizes of the eval files; without
-    it, every slice of the columns). Smaller slices get no metrics (TFMA's
-    Options.min_slice_size) and no thresholds: they never decide, and TFMA's validation result
-    (`validation_ok`) agrees with the metric checks of the blessing."""
+    `min_slice_size` examples (`sizes`: ml.model.slices.slice_sizes of the eval files). Smaller
+    slices are not computed and get no thresholds: they never decide, and TFMA's validation
+    result (`validation_ok`) agrees with the metric checks of the blessing."""
     options = cfg.eval_options
     thresholds = cfg.eval_thresholds
     overall = tfma.MetricThreshold(
@@ -128,11 +122,7 @@ def eval_config(
         overall.change_threshold.CopyFrom(_change(thresholds.get("auc_max_drop", 0.0)).change_threshold)
     gate = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=overall)]
     if with_baseline and options.slice_thresholds.columns:
-        slices = (
-            judged_slices(cfg, sizes)
-            if sizes is not None
-            else [tfma.SlicingSpec(feature_keys=[c]) for c in options.slice_thresholds.columns]
-        )
+        slices = [_slice_spec(name) for name, _ in _threshold_slices(cfg, sizes, judged=True)]
         if slices:
             gate.append(
                 tfma.PerSliceMetricThreshold(
@@ -151,9 +141,7 @@ def eval_config(
     return tfma.EvalConfig(
         model_specs=specs,
         metrics_specs=metrics_specs,
-        slicing_specs=computed_slices(cfg, sizes)
-        if sizes is not None
-        else [tfma.SlicingSpec(feature_keys=keys) for keys in cfg.eval_sliced],
+        slicing_specs=computed_slices(cfg, sizes),
         options=tfma.Options(min_slice_size={"value": options.min_slice_size}),
     )
 
@@ -364,8 +352,6 @@ def evaluate(
     if cfg.eval_options.benchmark is not None:
         benchmark = ensure_benchmark(cfg, Path(train_result["transform_dir"]))
         models[BENCHMARK] = benchmark.saved_model
-    from ml.model.slices import slice_sizes
-
     sizes = slice_sizes(files, cfg.eval_sliced)
     with atomic_dir(output) as tmp:
         try:
