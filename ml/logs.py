@@ -4,7 +4,8 @@
 level 3 (drops the CUDA/cuDNN/cuBLAS "Unable to register factory" ERROR lines printed at import
 on CPU-only hosts), absl and TF's Python loggers at ERROR, Great Expectations' INFO registry
 messages (~200 a validate), alembic's migration check, google-api-core's Python-version notice
-and tqdm progress bars off. `ML_VERBOSE_LOGS=1` keeps them all.
+tqdm progress bars off, and libraries' INFO lines through the root logger (Beam's BatchElements
+statistics). `ML_VERBOSE_LOGS=1` keeps them all.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ QUIET_LOGGERS = {
 }
 
 
+class LibraryRootRecords(logging.Filter):
+    """Drops what an installed library logs through the root logger below WARNING (Beam's
+    `logging.info("BatchElements statistics: ...")`, several a transform): our own modules log
+    through named loggers, so nothing of ours is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or "site-packages" not in record.pathname
+
+
 def quiet_libraries() -> None:
     if os.environ.get("ML_VERBOSE_LOGS") == "1":
         return
@@ -32,5 +42,8 @@ def quiet_libraries() -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     for name, level in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(level)
+    root = logging.getLogger()
+    if not any(isinstance(f, LibraryRootRecords) for f in root.filters):
+        root.addFilter(LibraryRootRecords())
     # google-api-core's "Python 3.11 support ends" notice, once per import of each Google client
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core\..*")

@@ -63,3 +63,13 @@ def test_quiet_libraries(monkeypatch):
 
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3" and os.environ["TQDM_DISABLE"] == "1"
     assert logging.getLogger("great_expectations._docs_decorators").getEffectiveLevel() == logging.WARNING
+    import apache_beam.transforms.util as beam_util  # logs BatchElements statistics via logging.info
+
+    root = logging.getLogger()
+
+    def record(level: int, path: str) -> logging.LogRecord:
+        return root.makeRecord("root", level, path, 1, "BatchElements statistics: ...", None, None)
+
+    assert not root.filter(record(logging.INFO, beam_util.__file__))  # a library's INFO: dropped
+    assert root.filter(record(logging.WARNING, beam_util.__file__))  # its warnings stay
+    assert root.filter(record(logging.INFO, __file__))  # ours stay
