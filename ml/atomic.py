@@ -102,14 +102,18 @@ def atomic_dir(final: Path, *, replace: bool = True) -> Iterator[Path]:
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     _try_lock(fd)  # released when the file is closed
     try:
         os.chmod(tmp, default_mode(directory=False))
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.replace(tmp, path)
     except BaseException:

@@ -3,7 +3,12 @@
 Reads a transform dir, builds the model from the pipeline module file, fits it on the
 transformed train split (validating on eval), and writes the model dir `M` atomically:
 `M/saved_model/` (clean SavedModel, TFT graph inside), `M/tensorboard/` (TensorBoard logs),
-`M/train_result.json` (metrics, device, the transform dir and spans used).
+`M/train_result.json` (metrics, device, the transform dir and spans used, and the digests of
+the transform output and of the trained weights).
+
+Reproducible: the seed fixes the weights' initialisation and the shuffling, and TensorFlow's
+op determinism is on, so the same transform output, module and seed give identical weights
+(on the same machine and TensorFlow build).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from tensorflow_transform.keras_lib import tf_keras as keras
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
 from ml.config import PipelineConfig
+from ml.digest import arrays_digest
 from ml.model.export import export_serving_model
 from ml.model.layout import ModelLayout, TransformLayout
 from ml.model.signatures import DEFAULT_SIGNATURE, RAW_SIGNATURE
@@ -84,6 +90,7 @@ def train(
     log.info("training on %s, %d epoch(s), batch %d", device, epochs, batch_size)
     keep_autograph_out_of_tf_keras()
     keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
     tft_output = tft.TFTransformOutput(str(xf.tft_output))
     model = cfg.module().build_model(tft_output, cfg.label)
     datasets = {
@@ -104,6 +111,7 @@ def train(
                 callbacks=[keras.callbacks.TensorBoard(log_dir=str(layout.tensorboard), histogram_freq=0)],
             ).history
         fit_seconds = round(time.monotonic() - started, 2)
+        weights_digest = arrays_digest(model.get_weights())
         export_serving_model(model, tft_output, layout.saved_model, cfg)
         result = {
             "pipeline": cfg.name,
@@ -112,6 +120,8 @@ def train(
             "tensorboard": str(ModelLayout(output).tensorboard),
             "transform_dir": str(xf.root),
             "transform_run_id": manifest["run_id"],
+            "transform_digest": manifest.get("digest"),
+            "weights_digest": weights_digest,
             "spans": manifest["spans"]["used"],
             "rows": manifest["rows"],
             "raw_eval_files": manifest["raw_files"]["eval"],

@@ -2,13 +2,28 @@
 
 Writes `<artifact_root>/<pipeline>/transforms/<run id>/` atomically:
 `transform_output/` (a TFTransformOutput: transform_fn/, transformed_metadata/ and the raw
-schema in metadata/), `transformed/{train,eval}-*.tfrecord.gz` and `manifest.json`.
+schema in metadata/), `transformed/{train,eval}-NNNNN-of-NNNNN.tfrecord.gz` (one file per
+ingested file, rows in its order) and `manifest.json` (with the output's digest).
+
+Reproducible: the same spans, pipeline.yaml and module give byte-identical outputs, on any
+number of Beam workers. Two Beam pipelines, both fed files rather than rows:
+1. analyze: each ingested file is read in fixed batches of BATCH_SIZE rows, so every analyzer's
+   per-batch partial result is the same whichever worker computes it (TFT's combiners merge
+   those partials in float64 and cast to float32 at the end, so their merge order cannot show);
+   TFT's scratch folder has a fixed path (its vocabulary paths are baked into the graph) and
+   the graph is stored in a canonical byte form (ml/model/canonical.py).
+2. transform: each ingested file becomes one transformed file, row for row, through the
+   transform graph the serving model embeds; nothing but file names crosses Beam's stages, so
+   memory does not grow with the window.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import apache_beam as beam
@@ -16,13 +31,15 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-from tfx_bsl.coders import example_coder
 from tfx_bsl.public import tfxio
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
 from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
+from ml.digest import tree_digest
 from ml.errors import PipelineError
+from ml.model.canonical import canonicalize_saved_model
+from ml.model.example_encoder import ExampleEncoder
 from ml.model.features import raw_feature_spec
 from ml.model.layout import TransformLayout
 from ml.model.preprocessing import checked_preprocessing_fn
@@ -35,59 +52,118 @@ SPLITS = ("train", "eval")
 BATCH_SIZE = 1000
 
 
-class _EncodeExamples(beam.DoFn):
-    """(Arrow RecordBatch, passthrough) -> serialized tf.Examples."""
+def _batches(path: str) -> Iterator[list[bytes]]:
+    """The serialized examples of one ingested file, BATCH_SIZE at a time, in file order."""
+    batch: list[bytes] = []
+    for record in tf.data.TFRecordDataset(path, compression_type="GZIP").as_numpy_iterator():
+        batch.append(record)
+        if len(batch) == BATCH_SIZE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _DecodeFile(beam.DoFn):
+    """An ingested file -> Arrow RecordBatches of BATCH_SIZE rows (TFT's analyzer input)."""
+
+    def __init__(self, schema_bytes: bytes):
+        self._schema_bytes = schema_bytes
 
     def setup(self) -> None:
-        self._encoder = example_coder.RecordBatchToExamplesEncoder()
+        from tfx_bsl.coders import example_coder
 
-    def process(self, element):
-        record_batch, _ = element
-        yield from self._encoder.encode(record_batch)
+        self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema_bytes)
+
+    def process(self, path: str):
+        for batch in _batches(path):
+            yield self._decoder.DecodeBatch(batch)
+
+
+class _TransformFile(beam.DoFn):
+    """(ingested file, output file) -> the output file, its rows transformed in order."""
+
+    def __init__(self, tft_output_dir: str):
+        self._tft_output_dir = tft_output_dir
+
+    def setup(self) -> None:
+        tft_output = tft.TFTransformOutput(self._tft_output_dir)
+        layer, spec = tft_output.transform_features_layer(), tft_output.raw_feature_spec()
+        self._transform = tf.function(lambda serialized: layer(tf.io.parse_example(serialized, spec)))
+        self._encoder = ExampleEncoder()
+
+    def process(self, job: tuple[str, str]):
+        source, target = job
+        rows = 0
+        with tf.io.TFRecordWriter(target, options="GZIP") as writer:
+            for batch in _batches(source):
+                for example in self._encoder.encode(self._transform(tf.constant(batch))):
+                    writer.write(example)
+                rows += len(batch)
+        yield rows
 
 
 def default_run_id(end_span: str, window: int) -> str:
     return f"{end_span}-w{window}"
 
 
-def _run_beam(
-    cfg: PipelineConfig, files: dict[str, list[Path]], out: TransformLayout, temp_dir: Path
-) -> None:
+@contextlib.contextmanager
+def _tft_scratch(transforms: Path) -> Iterator[Path]:
+    """TFT's temp dir at a fixed path (its vocabulary paths end up in the graph as table
+    names), held by one transform of the pipeline at a time, emptied before and after."""
+    transforms.mkdir(parents=True, exist_ok=True)
+    scratch = transforms / ".tft-scratch"
+    with open(transforms / ".tft-scratch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            yield scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _analyze(cfg: PipelineConfig, train_files: list[Path], out: TransformLayout, scratch: Path) -> None:
     schema = schema_utils.schema_from_feature_spec(raw_feature_spec(cfg))
-    sources = {
-        split: tfxio.TFExampleRecord(
-            [str(f) for f in files[split]], schema=schema, telemetry_descriptors=["ml-transform"]
-        )
-        for split in SPLITS
-    }
+    source = tfxio.TFExampleRecord([str(f) for f in train_files], schema=schema)
     with (
         beam.Pipeline(options=pipeline_options()) as p,
-        tft_beam.Context(temp_dir=str(temp_dir), desired_batch_size=BATCH_SIZE),
+        tft_beam.Context(temp_dir=str(scratch), desired_batch_size=BATCH_SIZE),
     ):
-        raw = {split: p | f"Read{split}" >> io.BeamSource() for split, io in sources.items()}
-        (xf_train, _), transform_fn = (
-            raw["train"],
-            sources["train"].TensorAdapterConfig(),
-        ) | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(
-            checked_preprocessing_fn(cfg), output_record_batches=True
+        raw = (
+            p
+            | "TrainFiles" >> beam.Create([str(f) for f in train_files])
+            | "Decode" >> beam.ParDo(_DecodeFile(schema.SerializeToString()))
         )
-        xf_eval, _ = (
-            (raw["eval"], sources["eval"].TensorAdapterConfig()),
-            transform_fn,
-        ) | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
-        for split, pcoll in (("train", xf_train), ("eval", xf_eval)):
-            _ = (
-                pcoll
-                | f"Encode{split}" >> beam.ParDo(_EncodeExamples())
-                | f"Write{split}"
-                >> beam.io.WriteToTFRecord(str(out.transformed / split), file_name_suffix=".tfrecord.gz")
-            )
+        transform_fn = (raw, source.TensorAdapterConfig()) | "Analyze" >> tft_beam.AnalyzeDataset(
+            checked_preprocessing_fn(cfg)
+        )
         _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(str(out.tft_output))
+    canonicalize_saved_model(out.tft_output / tft.TFTransformOutput.TRANSFORM_FN_DIR)
     # WriteTransformFn does not write the raw schema; TFTransformOutput.raw_feature_spec() (and
     # the serving signatures built from it) need it under metadata/.
     metadata_io.write_metadata(
         dataset_metadata.DatasetMetadata(schema), str(out.tft_output / tft.TFTransformOutput.RAW_METADATA_DIR)
     )
+
+
+def _transform(files: dict[str, list[Path]], out: TransformLayout) -> None:
+    out.transformed.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (str(source), str(out.transformed / f"{split}-{i:05d}-of-{len(files[split]):05d}.tfrecord.gz"))
+        for split in SPLITS
+        for i, source in enumerate(files[split])
+    ]
+    with beam.Pipeline(options=pipeline_options()) as p:
+        _ = p | "Files" >> beam.Create(jobs) | "Transform" >> beam.ParDo(_TransformFile(str(out.tft_output)))
+
+
+def _run_beam(cfg: PipelineConfig, roots: Roots, files: dict[str, list[Path]], out: TransformLayout) -> None:
+    try:
+        with _tft_scratch(SpanPaths(cfg, roots).transform_dir("x").parent) as scratch:
+            _analyze(cfg, files["train"], out, scratch)
+        _transform(files, out)
+    finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
+        release_shared_objects()
 
 
 def _rows(cfg: PipelineConfig, roots: Roots, spans: list[str]) -> dict[str, int]:
@@ -129,12 +205,9 @@ def run_transform(
             f"the window's spans hold no train rows ({', '.join(sel.used)})", span=end_span, rule="train-rows"
         )
     with atomic_dir(out_dir) as tmp:
-        layout, temp_dir = TransformLayout(tmp), tmp / ".tft-tmp"
-        try:
-            _run_beam(cfg, files, layout, temp_dir)
-        finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
-            release_shared_objects()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        layout = TransformLayout(tmp)
+        _run_beam(cfg, roots, files, layout)
+        digest = tree_digest(tmp)
         manifest = {
             "pipeline": cfg.name,
             "run_id": run_id,
@@ -148,6 +221,7 @@ def run_transform(
             "transformed": {
                 split: Path(layout.transformed_pattern(split)).relative_to(tmp).as_posix() for split in SPLITS
             },
+            "digest": digest,
             "tensorflow": tf.__version__,
             "tensorflow_transform": tft.__version__,
         }
@@ -161,4 +235,5 @@ def run_transform(
         "spans_unvalidated": sel.unvalidated,
         "warnings": sel.warnings(),
         "rows": rows,
+        "digest": digest,
     }
