@@ -101,6 +101,53 @@ def test_transform_window_reports_missing_failed_and_unvalidated_spans(world):
     assert not (world["roots"].artifacts / "flights" / "transforms" / "2013-03-02-w2").exists()
 
 
+def test_retraining_the_same_spans_is_byte_identical_and_a_changed_span_is_not(world, tmp_path):
+    """Same spans, pipeline.yaml, module and seed: the same transform output, byte for byte, and
+    the same weights; the digests say so in the results store. One changed row: new digests."""
+    roots, first = world["roots"], world["transform"]
+    again = cli(roots, "transform", "--end-span", END_SPAN, "--window", str(WINDOW), "--run-id", "again")
+    assert again["digest"] == first["digest"] and len(first["digest"]) == 64
+    trees = [Path(x["transform_dir"]) for x in (first, again)]  # (the first also holds a benchmark)
+    files = [sorted(p.relative_to(t) for p in t.glob("transform*/**/*") if p.is_file()) for t in trees]
+    assert files[0] == files[1] and len(files[0]) > 10
+    for rel in files[0]:
+        assert (trees[0] / rel).read_bytes() == (trees[1] / rel).read_bytes(), rel
+    retrained = cli(
+        roots,
+        "train",
+        "--transform-dir",
+        again["transform_dir"],
+        "--output",
+        str(tmp_path / "m"),
+        *TRAIN_ARGS,
+    )
+    assert retrained["weights_digest"] == world["train"]["weights_digest"]
+    assert retrained["transform_digest"] == world["train"]["transform_digest"] == first["digest"]
+    stored = {r["run_id"]: r for r in cli(roots, "results", "models", "--json")["rows"]}
+    row = stored[Path(world["model"]).name]
+    assert (row["transform_digest"], row["weights_digest"]) == (first["digest"], retrained["weights_digest"])
+
+    shard = sorted((roots.artifacts / "flights" / "spans" / PASSED_SPAN / "examples" / "train").glob("*.gz"))[
+        0
+    ]
+    original = shard.read_bytes()
+    try:
+        write_tfrecords(shard, list(read_tfrecords(shard))[:-1])  # the span lost one row
+        changed = cli(
+            roots, "transform", "--end-span", END_SPAN, "--window", str(WINDOW), "--run-id", "changed"
+        )
+    finally:
+        shard.write_bytes(original)
+
+    def train_rows(xf: dict) -> int:
+        return sum(
+            1 for f in Path(xf["transform_dir"]).glob("transformed/train-*") for _ in read_tfrecords(f)
+        )
+
+    assert train_rows(changed) == train_rows(first) - 1
+    assert changed["digest"] != first["digest"]
+
+
 def test_chain_serves_version_1_and_both_signatures_agree(world):
     import tensorflow as tf
 

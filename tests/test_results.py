@@ -60,7 +60,7 @@ def test_parallel_writers_lose_nothing(tmp_path):
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert revision == "0003"  # migrated to the newest revision
+    assert revision == "0004"  # migrated to the newest revision
 
 
 def test_results_spans_cli_prints_a_table_or_json(tmp_path, capsys):

@@ -46,6 +46,7 @@ MONITOR_COLUMNS: Columns = (
     ("restated", "restated"),
     ("cutoff", "cutoff"),
 )
+DIGEST_CHARS = 12  # the table's digest prefix (like a short git hash); --json has them whole
 MODEL_COLUMNS: Columns = (
     ("run", "run_id"),
     ("window", "window"),
@@ -54,6 +55,8 @@ MODEL_COLUMNS: Columns = (
     ("decided by", "decided_by"),
     ("version", "pushed_version"),
     ("live", "live"),
+    ("transform", "transform"),
+    ("weights", "weights"),
 )
 
 
@@ -82,6 +85,8 @@ def _models(store, cfg: PipelineConfig) -> list[dict]:
     for row in rows:
         row["window"] = f"{row['first_span']}..{row['last_span']}" if row["first_span"] else None
         row["auc"] = overall.get((row["run_id"], "auc"))
+        for short, digest in (("transform", "transform_digest"), ("weights", "weights_digest")):
+            row[short] = (row.get(digest) or "")[:DIGEST_CHARS] or None
     return rows
 
 

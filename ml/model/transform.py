@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,7 +90,10 @@ class _TransformFile(beam.DoFn):
     def setup(self) -> None:
         tft_output = tft.TFTransformOutput(self._tft_output_dir)
         layer, spec = tft_output.transform_features_layer(), tft_output.raw_feature_spec()
-        self._transform = tf.function(lambda serialized: layer(tf.io.parse_example(serialized, spec)))
+        self._transform = tf.function(
+            lambda serialized: layer(tf.io.parse_example(serialized, spec)),
+            input_signature=[tf.TensorSpec([None], tf.string)],
+        )
         self._encoder = ExampleEncoder()
 
     def process(self, job: tuple[str, str]):
@@ -113,13 +117,14 @@ def _tft_scratch(transforms: Path) -> Iterator[Path]:
     names), held by one transform of the pipeline at a time, emptied before and after."""
     transforms.mkdir(parents=True, exist_ok=True)
     scratch = transforms / ".tft-scratch"
-    with open(transforms / ".tft-scratch.lock", "w") as lock:
+    lock = os.open(transforms, os.O_RDONLY)  # the folder itself: nothing is left behind
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         shutil.rmtree(scratch, ignore_errors=True)
-        try:
-            yield scratch
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        os.close(lock)
 
 
 def _analyze(cfg: PipelineConfig, train_files: list[Path], out: TransformLayout, scratch: Path) -> None:

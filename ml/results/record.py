@@ -219,6 +219,8 @@ def evaluation_rows(cfg: PipelineConfig, evaluation_dir: Path) -> dict[str, Any]
         "thresholds": blessing.get("thresholds"),
         "baseline_version": (blessing.get("baseline") or {}).get("version"),
         "evaluated_at": blessing.get("evaluated_at"),
+        "transform_digest": train.get("transform_digest"),
+        "weights_digest": train.get("weights_digest"),
     }
     lineage = [{"span": s, "role": "train"} for s in trained]
     lineage += [{"span": s, "role": "eval"} for s in sorted(blessing.get("spans") or [])]

@@ -87,6 +87,8 @@ models = sa.Table(
     sa.Column("thresholds", sa.JSON),
     sa.Column("baseline_version", sa.Integer),
     sa.Column("evaluated_at", sa.String(40)),
+    sa.Column("transform_digest", sa.String(64)),  # sha256 of the transform output (manifest aside)
+    sa.Column("weights_digest", sa.String(64)),  # sha256 of the trained weights
 )
 
 # Lineage: which spans a model was trained (role=train) and evaluated (role=eval) on.

@@ -44,6 +44,8 @@ class ModelRow(BaseModel):
     pushed_version: int | None
     live: bool
     evaluated_at: str | None
+    transform_digest: str | None = None
+    weights_digest: str | None = None
     overall: dict[str, float | None]
     tfma_url: str
 
@@ -370,6 +372,8 @@ def model_rows(store: ResultsStore, pipeline: str, base: str) -> list[ModelRow]:
                 pushed_version=row.get("pushed_version"),
                 live=bool(row.get("live")),
                 evaluated_at=row.get("evaluated_at"),
+                transform_digest=row.get("transform_digest"),
+                weights_digest=row.get("weights_digest"),
                 overall=overall.get(row["run_id"], {}),
                 tfma_url=f"{base}/tfma/{evaluation}",
             )
