@@ -45,4 +45,4 @@ class ExampleEncoder:
         names = sorted(tensors)
         batch = pa.RecordBatch.from_arrays([_list_column(tensors[n]) for n in names], names)
         parse = tf.train.Example.FromString
-        return [parse(example).SerializeToString(deterministic=True) for example in self._encoder.encode(batch)]
+        return [parse(ex).SerializeToString(deterministic=True) for ex in self._encoder.encode(batch)]
