@@ -40,13 +40,15 @@ def interpolate(text: str, env: dict[str, str]) -> str:
     """Compose-style ${VAR}, ${VAR:-default}, ${VAR:?error} and $$ (fallback without a CLI)."""
 
     def sub(m: re.Match) -> str:
+        if m.group(0) == "$$":  # an escaped `$`, e.g. `$${HOSTNAME}`: no variable
+            return "$"
         name, op, arg = m.group(1), m.group(2), m.group(3)
         value = env.get(name, "")
         if op and op.endswith("?") and not value:
             raise ValueError(f"required variable {name} is missing a value: {arg}")
         return value or (arg if op and op.endswith("-") else "")
 
-    return VAR.sub(sub, text).replace("$$", "$")
+    return re.sub(rf"\$\$|{VAR.pattern}", sub, text)
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +231,20 @@ def test_artifact_root_has_the_same_path_for_workers_and_trainer_containers(conf
         env = service["environment"]
         for key in ("ML_DATA_ROOT", "ML_ARTIFACT_ROOT", "ML_SERVING_ROOT"):
             assert (env[key], env[key], False) in volumes(service), (name, key)
+
+
+def test_the_worker_scales_out(config):
+    """`--scale airflow-worker=N` (the compose e2e runs 2): nothing pins the worker to one
+    container, and what the workers share is shared: the roots are host folders at one path (test
+    above), the results store and the metadata DB are server databases, the broker is Redis."""
+    worker = config["services"]["airflow-worker"]
+    assert not {"container_name", "hostname", "ports"} & set(worker)  # name, Celery node, host port
+    health = " ".join(worker["healthcheck"]["test"])
+    assert re.search(r"celery@\$+\{?HOSTNAME", health), health  # each container's own node
+    env = worker["environment"]
+    assert env["ML_RESULTS_DB"].startswith("postgresql")  # never a per-host SQLite file
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
 
 
 def test_every_long_running_service_has_a_healthcheck(config):
