@@ -4,18 +4,19 @@ Starts the same docker-compose.yml on locally built images (docker/build-compose
 PostgreSQL, Redis and the socket proxy from Debian packages, the Airflow image from
 docker/airflow.Dockerfile on a local stand-in for apache/airflow, the TF Serving TEST DOUBLE as
 `tensorflow_model_server`), plus docker/compose-e2e.yml (runs come from triggers, not cron).
-Then, on the Celery workers:
+Then, on two Celery workers (`--scale airflow-worker=2`):
 
   compose refuses without the .env secrets; airflow-init runs; published ports are 127.0.0.1
   only and no log-server port is published; login through `/auth/token`; the socket proxy
   refuses exec/build/volumes/info (403) and lets a trainer container be created, started,
-  waited for and read; 3 spans landed into ML_HOST_ROOT are ingested by flights_ingest (the
-  Celery worker is killed mid-ingest of one: the task is retried and its artifacts are
-  byte-identical to an undisturbed run); flights_train trains in a trainer container started
-  through the proxy; push writes version 1 and models.config; the serving container loads it
-  and `:predict` on 127.0.0.1:8501 answers; the ML view's routes answer the logged-in user and
-  refuse anonymous requests; `docker compose down -v` at the end (also on failure, after the
-  relevant container logs and task logs are printed).
+  waited for and read; 6 spans landed into ML_HOST_ROOT are ingested by flights_ingest on both
+  workers (the task instances' hostnames, from the REST API); one worker is killed mid-ingest of
+  one span and stays down: that task is retried on the other worker, every span succeeds and
+  every span's examples are byte-identical to an undisturbed ingest; flights_train trains in a
+  trainer container started through the proxy; push writes version 1 and models.config; the
+  serving container loads it and `:predict` on 127.0.0.1:8501 answers; the ML view's routes
+  answer the logged-in user and refuse anonymous requests; `docker compose down -v` at the end
+  (also on failure, after the relevant container logs and task logs are printed).
 
 Every wait polls with a deadline. Knobs: E2E_KEEP=1 leaves the stack up, E2E_FAULTS=0 skips
 the fault injections, E2E_TIMEOUT (s per DAG run, default 900).
@@ -45,9 +46,13 @@ from ml.serving import tf_serving_client as serving_client  # noqa: E402
 
 PROJECT = "mlct-e2e"
 PIPELINE = "flights"
-SPANS = ("2013-01-01", "2013-01-02", "2013-01-03")
-# 3 spans are little data: with training.epochs (3) the model loses to the logistic-regression
-# benchmark (AUC 0.844 vs 0.853) and is rightly not pushed; 10 epochs reach 0.911.
+# 6 spans, ingested on WORKERS Celery workers (4 runs at a time: INGEST_MAX_ACTIVE_RUNS)
+SPANS = tuple(f"2013-01-{day:02d}" for day in range(1, 7))
+WORKERS = 2
+# Train on the window ending at the third span (window_spans counts back from it): 3 spans, as
+# before the e2e ingested 6. They are little data: with training.epochs (3) the model loses to the
+# logistic-regression benchmark (AUC 0.844 vs 0.853) and is rightly not pushed; 10 epochs reach 0.911.
+TRAIN_SPAN = SPANS[2]
 TRAIN_EPOCHS = 10
 SECOND_TRAIN_RUN = "e2e_train_2"
 API = "http://127.0.0.1:8080"
@@ -142,10 +147,18 @@ class Stack:
             raise E2EFailure(f"docker compose {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
         return out
 
+    def running(self, service: str) -> list[str]:
+        """The service's running containers (docker-compose 1.29's `ps` also lists stopped ones)."""
+        labels = [
+            f"label=com.docker.compose.{k}={v}" for k, v in (("project", PROJECT), ("service", service))
+        ]
+        out = docker("ps", "-q", "--no-trunc", "--filter", labels[0], "--filter", labels[1])
+        return sorted(out.stdout.split())
+
     def container(self, service: str) -> str:
-        ids = self.run("ps", "-q", service).stdout.split()
+        ids = self.running(service)
         if not ids:
-            raise E2EFailure(f"no container for service {service}")
+            raise E2EFailure(f"no running container for service {service}")
         return ids[0]
 
     def containers(self) -> list[str]:
@@ -414,39 +427,115 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 
 # ---- the pipeline
-def ingest(airflow: Airflow, stack: Stack, faults: bool) -> None:
-    step(f"flights_ingest for {', '.join(SPANS)} on the Celery workers")
-    for dag_id in (f"{PIPELINE}_ingest", f"{PIPELINE}_train"):
-        url = f"{API}/api/v2/dags/{dag_id}"
-        poll(f"DAG {dag_id} parsed", lambda u=url: http("GET", u, token=airflow.token)[0] == 200, 300)
-        airflow.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+def short(hostname: str | None) -> str:
+    """A task instance's `hostname` (Airflow's getfqdn) as the container's hostname."""
+    return (hostname or "").split(".")[0]
+
+
+def worker_hosts(stack: Stack) -> dict[str, str]:
+    """{hostname: container id} of the running Celery workers. A container's hostname is its
+    short id: distinct per worker, and what Airflow records as a task instance's `hostname` (the
+    Celery node name is celery@<hostname>, as the service's healthcheck pings it)."""
+    return {
+        json.loads(docker("inspect", cid).stdout)[0]["Config"]["Hostname"]: cid
+        for cid in stack.running("airflow-worker")
+    }
+
+
+def check_workers(stack: Stack) -> dict[str, str]:
+    step(f"{WORKERS} Celery workers (docker compose up --scale airflow-worker={WORKERS})")
+    hosts = worker_hosts(stack)
+    running = stack.running("airflow-worker")
+    check(
+        len(running) == len(hosts) == WORKERS,
+        f"{len(running)} worker containers running, hostnames {sorted(hosts)} (distinct)",
+    )
+    return hosts
+
+
+def task_tries(airflow: Airflow, dag_id: str, run_id: str) -> list[dict]:
+    """Every try of every task of a run (REST API: .../taskInstances/{task_id}/tries), each with
+    the hostname it ran on."""
+    out: list[dict] = []
+    for task_id in airflow.tasks(dag_id, run_id):
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries"
+        out += airflow.api("GET", path)["task_instances"]
+    return out
+
+
+def ingest(airflow: Airflow, stack: Stack, workers: dict[str, str], faults: bool) -> None:
+    dag_id = f"{PIPELINE}_ingest"
+    step(f"{dag_id} for {len(SPANS)} spans ({SPANS[0]} .. {SPANS[-1]}) on {len(workers)} Celery workers")
+    for dag in (dag_id, f"{PIPELINE}_train"):
+        url = f"{API}/api/v2/dags/{dag}"
+        poll(f"DAG {dag} parsed", lambda u=url: http("GET", u, token=airflow.token)[0] == 200, 300)
+        airflow.api("PATCH", f"/dags/{dag}", {"is_paused": False})
     runs = {f"e2e_ingest_{span}": span for span in SPANS}
     for run_id, span in runs.items():
-        airflow.trigger(f"{PIPELINE}_ingest", run_id, {"span": span, "retrain": False})
-    if not faults:
-        for run_id in runs:
-            airflow.wait_run(f"{PIPELINE}_ingest", run_id)
-        return
-    killed, frozen = kill_worker_mid_ingest(airflow, stack, runs)
+        airflow.trigger(dag_id, run_id, {"span": span, "retrain": False})
+    killed = kill_worker_mid_ingest(airflow, stack, workers, runs) if faults else None
+    # the undisturbed reference, in a (surviving) worker, while the scheduler retries the killed task
+    survivor = workers[killed["survivor"]] if killed else stack.container("airflow-worker")
+    reference = reference_ingest(stack, survivor)
+    wait = " (the killed task: the heartbeat timeout, then its retry)" if killed else ""
+    step(f"waiting for the {len(runs)} {dag_id} runs{wait}")
     for run_id in runs:
-        airflow.wait_run(f"{PIPELINE}_ingest", run_id)
-    tries = {r: airflow.tasks(f"{PIPELINE}_ingest", r)["ingest"]["try_number"] for r in runs}
-    print(f"    ingest tries: {tries}")
-    check(tries[killed] >= 2, f"the ingest killed with its worker ({killed}) was retried and succeeded")
-    left = sorted(p.name for p in span_folder(stack, runs[killed]).glob(".examples.tmp-*"))
-    check(not left, f"the killed try's half-written {frozen['temps']} was removed by the retry ({left})")
-    check_identical_to_undisturbed(stack, runs[killed])
+        airflow.wait_run(dag_id, run_id)
+    tries = {run_id: task_tries(airflow, dag_id, run_id) for run_id in runs}
+    for run_id, ts in tries.items():
+        ran = sorted((t["task_id"], t["try_number"], short(t["hostname"]), t["state"]) for t in ts)
+        print(f"    {run_id}: " + ", ".join(f"{task}#{n}@{host}:{state}" for task, n, host, state in ran))
+    hosts: dict[str, int] = {}
+    for ts in tries.values():
+        for t in ts:
+            if t.get("hostname"):
+                hosts[short(t["hostname"])] = hosts.get(short(t["hostname"]), 0) + 1
+    check(
+        set(hosts) == set(workers),
+        f"the {len(runs)} spans' task tries ran on both workers (hostname: tries): {hosts}",
+    )
+    if killed:
+        check_killed_span(stack, killed, tries[killed["run_id"]])
+    check_identical_to_undisturbed(stack, reference, killed["span"] if killed else None)
 
 
-# Runs inside the worker container, given `<ti id>=<span folder>` pairs: waits for the task
-# process of one of those task instances (the task runner titles itself `airflow worker --
-# <ti id>`), SIGSTOPs it, then lets it run 2 ms at a time until its half-written examples folder
-# (`.examples.tmp-*`, ml/atomic.py) exists, and leaves it frozen there: the kill that follows
-# lands in the middle of the write, whatever the timing. Prints which task it froze.
+def check_killed_span(stack: Stack, killed: dict, tries: list[dict]) -> None:
+    run_id, host, survivor = killed["run_id"], killed["host"], killed["survivor"]
+    ingest = {t["try_number"]: t for t in tries if t["task_id"] == "ingest"}
+    frozen, last = ingest.get(killed["try"], {}), ingest[max(ingest)]
+    check(
+        short(frozen.get("hostname")) == host,
+        f"{run_id}: ingest try {killed['try']} ran on {host}, the killed worker",
+    )
+    check(
+        last["try_number"] > killed["try"]
+        and last["state"] == "success"
+        and short(last["hostname"]) == survivor,
+        f"{run_id}: retried as try {last['try_number']} on {short(last['hostname'])}, "
+        f"the surviving worker: {last['state']}",
+    )
+    check(
+        killed["container"] not in stack.running("airflow-worker"),
+        f"the killed worker {host} stayed down while every span finished",
+    )
+    left = sorted(p.name for p in span_folder(stack, killed["span"]).glob(".examples.tmp-*"))
+    check(not left, f"the killed try's half-written {killed['temps']} was removed by the retry ({left})")
+
+
+# Runs inside EVERY worker container at once, given the shared claim file's path and `<ti
+# id>=<span folder>` pairs: waits for the task process of one of those task instances (the task
+# runner titles itself `airflow worker -- <ti id>`). The first worker to see one claims the fault
+# (creates the claim file with O_EXCL on the shared artifact root); the others exit untouched.
+# The claimer SIGSTOPs the task, then lets it run 2 ms at a time until its half-written examples
+# folder (`.examples.tmp-*`, ml/atomic.py) exists, and leaves it frozen there: the kill that
+# follows lands in the middle of the write, whatever the timing. Prints what it froze, if any.
 FREEZE_MID_WRITE = r"""
-import glob, json, os, signal, sys, time
-folders = dict(arg.split("=", 1) for arg in sys.argv[1:])
+import glob, json, os, signal, socket, sys, time
+claim, *pairs = sys.argv[1:]
+folders = dict(arg.split("=", 1) for arg in pairs)
+host = socket.gethostname()
 deadline = time.monotonic() + 600
+claimed = False
 
 def title(pid):
     try:
@@ -457,50 +546,98 @@ def title(pid):
 def temps(ti):
     return sorted(glob.glob(os.path.join(glob.escape(folders[ti]), ".examples.tmp-*")))
 
+def claim_fault():
+    try:
+        fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    os.write(fd, host.encode())
+    os.close(fd)
+    return True
+
+def done(**out):
+    print(json.dumps({"host": host, **out}))
+    sys.exit(0)
+
 while folders and time.monotonic() < deadline:
+    if not claimed and os.path.exists(claim):
+        done(frozen=False)  # another worker froze a task
     for pid in filter(str.isdigit, os.listdir("/proc")):
         ti = next((t for t in folders if title(pid) == f"airflow worker -- {t}"), None)
         if ti is None:
             continue
-        pid = int(pid)
+        if not claimed and not claim_fault():
+            done(frozen=False)
+        claimed, pid = True, int(pid)
         os.kill(pid, signal.SIGSTOP)
         while not temps(ti) and title(pid) and time.monotonic() < deadline:
             os.kill(pid, signal.SIGCONT)
             time.sleep(0.002)
             os.kill(pid, signal.SIGSTOP)
         if temps(ti):
-            print(json.dumps({"pid": pid, "ti": ti, "temps": [os.path.basename(t) for t in temps(ti)]}))
-            sys.exit(0)
+            done(frozen=True, pid=pid, ti=ti, temps=[os.path.basename(t) for t in temps(ti)])
         folders.pop(ti)  # it ended without writing (a failing span?): try another
     time.sleep(0.01)
 sys.exit("froze no ingest in the middle of its write within 600 s")
 """
 
 
-def kill_worker_mid_ingest(airflow: Airflow, stack: Stack, runs: dict[str, str]) -> tuple[str, dict]:
-    """Freeze one ingest task in the middle of writing its examples, then kill the worker
-    container; (its run id, what was frozen)."""
+def kill_worker_mid_ingest(
+    airflow: Airflow, stack: Stack, workers: dict[str, str], runs: dict[str, str]
+) -> dict:
+    """Freeze one ingest task in the middle of writing its examples, on whichever worker runs
+    one first, then kill that worker's container and leave it down; returns what was killed."""
+    dag_id = f"{PIPELINE}_ingest"
 
     def ingest_ids() -> dict[str, str] | None:
-        ids = {r: airflow.tasks(f"{PIPELINE}_ingest", r).get("ingest", {}).get("id") for r in runs}
+        ids = {r: airflow.tasks(dag_id, r).get("ingest", {}).get("id") for r in runs}
         return ids if all(ids.values()) else None
 
     ids = poll("the ingest task instances", ingest_ids, 120, every=1)
     folders = [f"{ti}={span_folder(stack, runs[r])}" for r, ti in ids.items()]
-    worker = stack.container("airflow-worker")
-    frozen = json.loads(
-        docker("exec", worker, "python", "-c", FREEZE_MID_WRITE, *folders, timeout=660).stdout
-    )
-    run_id = next(r for r, ti in ids.items() if ti == frozen["ti"])
-    state = airflow.tasks(f"{PIPELINE}_ingest", run_id)["ingest"]["state"]
+    claim = str(stack.host_root / "artifacts" / ".e2e-freeze-claim")
+    procs = {
+        host: subprocess.Popen(
+            ["docker", "exec", cid, "python", "-c", FREEZE_MID_WRITE, claim, *folders],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for host, cid in workers.items()
+    }
+    outs = []
+    for host, proc in procs.items():
+        try:
+            stdout, stderr = proc.communicate(timeout=660)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise E2EFailure(f"freezing an ingest task on {host} did not end within 660 s") from None
+        if proc.returncode != 0:
+            raise E2EFailure(f"freezing an ingest task on {host}: exit {proc.returncode}: {stderr[-2000:]}")
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    frozen = [out for out in outs if out["frozen"]]
+    check(len(frozen) == 1, f"exactly one worker froze an ingest task: {[o['host'] for o in frozen]}")
+    host = frozen[0]["host"]
+    run_id = next(r for r, ti in ids.items() if ti == frozen[0]["ti"])
+    ti = airflow.tasks(dag_id, run_id)["ingest"]
     check(
-        state == "running" and bool(frozen["temps"]),
-        f"{run_id}: its ingest is {state}, frozen (process {frozen['pid']}) writing {frozen['temps']}",
+        ti["state"] == "running" and short(ti["hostname"]) == host and bool(frozen[0]["temps"]),
+        f"{run_id}: its ingest (try {ti['try_number']}) is {ti['state']} on {short(ti['hostname'])}, "
+        f"frozen (process {frozen[0]['pid']}) writing {frozen[0]['temps']}",
     )
-    docker("kill", worker)
-    step(f"FAULT: killed the Celery worker ({worker[:12]}) in the middle of {run_id}'s write")
-    docker("start", worker)  # `docker kill` counts as a manual stop: restart: always waits for it
-    return run_id, frozen
+    docker("kill", workers[host])
+    step(f"FAULT: killed Celery worker {host} in the middle of {run_id}'s write; it stays down")
+    # `docker kill` counts as a manual stop: `restart: always` leaves it down, as wanted here
+    survivor = next(h for h in workers if h != host)
+    return {
+        "run_id": run_id,
+        "span": runs[run_id],
+        "host": host,
+        "container": workers[host],
+        "survivor": survivor,
+        "try": ti["try_number"],
+        "temps": frozen[0]["temps"],
+    }
 
 
 def span_folder(stack: Stack, span: str) -> Path:
@@ -514,24 +651,40 @@ from ml.config import load_pipeline
 from ml.data.ingest import ingest_span
 from ml.roots import Roots
 from ml.spans import SpanPaths
-pipeline, span, reference = sys.argv[1:]
+pipeline, reference, *spans = sys.argv[1:]
 cfg = load_pipeline(pipeline)
-done = SpanPaths(cfg, Roots.resolve()).examples_dir(span)
-again = ingest_span(cfg, Roots.resolve(artifacts=reference), span)["examples_dir"]
-print(json.dumps({"done": str(done), "reference": again}))
+out = {}
+for span in spans:
+    done = SpanPaths(cfg, Roots.resolve()).examples_dir(span)
+    again = ingest_span(cfg, Roots.resolve(artifacts=reference), span)["examples_dir"]
+    out[span] = {"done": str(done), "reference": again}
+print(json.dumps(out))
 """
 
 
-def check_identical_to_undisturbed(stack: Stack, span: str) -> None:
-    step(f"undisturbed reference: ingest of span {span} again, into another artifact root")
-    reference = Path(stack.host_root) / "artifacts" / f".e2e-reference-{span}"
-    worker = stack.container("airflow-worker")
-    argv = ["exec", worker, "python", "-c", REFERENCE_INGEST, PIPELINE, span, str(reference)]
-    paths = json.loads(docker(*argv, timeout=600).stdout.strip().splitlines()[-1])
-    disturbed, undisturbed = tree_digest(Path(paths["done"])), tree_digest(Path(paths["reference"]))
-    print(f"    {paths['done']}: {sorted(disturbed)}")
-    check(Path(paths["done"]).parent == span_folder(stack, span), f"the span's folder is {paths['done']}")
-    check(bool(disturbed) and disturbed == undisturbed, f"span {span}: {len(disturbed)} files byte-identical")
+def reference_ingest(stack: Stack, worker: str) -> dict[str, dict[str, str]]:
+    """Every span ingested again, undisturbed, into another artifact root: {span: {"done": the
+    DAG's examples folder, "reference": the reference's}}."""
+    reference = Path(stack.host_root) / "artifacts" / ".e2e-reference"
+    step(f"undisturbed reference: the {len(SPANS)} spans ingested again in a worker, into {reference}")
+    argv = ["exec", worker, "python", "-c", REFERENCE_INGEST, PIPELINE, str(reference), *SPANS]
+    return json.loads(docker(*argv, timeout=600).stdout.strip().splitlines()[-1])
+
+
+def check_identical_to_undisturbed(
+    stack: Stack, paths: dict[str, dict[str, str]], killed: str | None
+) -> None:
+    step("every span's examples vs the undisturbed reference")
+    for span in SPANS:
+        done, reference = Path(paths[span]["done"]), Path(paths[span]["reference"])
+        check(done.parent == span_folder(stack, span), f"span {span}'s examples are in {done}")
+        disturbed, undisturbed = tree_digest(done), tree_digest(reference)
+        digest = hashlib.sha256(json.dumps(disturbed, sort_keys=True).encode()).hexdigest()[:12]
+        note = " (its worker was killed mid-write)" if span == killed else ""
+        check(
+            bool(disturbed) and disturbed == undisturbed,
+            f"span {span}{note}: {len(disturbed)} files byte-identical to the reference (sha256 {digest})",
+        )
 
 
 PROXY_LINE = re.compile(
@@ -569,9 +722,9 @@ def restart_postgres_mid_run(airflow: Airflow, stack: Stack, run_id: str) -> Non
 
 def train(airflow: Airflow, stack: Stack, host_root: Path, faults: bool) -> dict:
     run_id = "e2e_train"
-    step(f"flights_train for span {SPANS[-1]}: transform -> train (container via the proxy) -> push")
+    step(f"flights_train for span {TRAIN_SPAN}: transform -> train (container via the proxy) -> push")
     seen = len(proxy_log(stack))  # the trainer's requests only, not the probe's
-    conf = {"span": SPANS[-1], "epochs": TRAIN_EPOCHS}
+    conf = {"span": TRAIN_SPAN, "epochs": TRAIN_EPOCHS}
     airflow.trigger(f"{PIPELINE}_train", run_id, conf)
     if faults:  # a second train run at once: both reach push
         airflow.trigger(f"{PIPELINE}_train", SECOND_TRAIN_RUN, conf)
@@ -868,8 +1021,8 @@ def main() -> int:
         stack.run("down", "-v", "--remove-orphans", check=False)  # a previous run's leftovers
         check_refuses_without_secrets(stack, tmp, host_root, images)
         land(host_root)
-        step("docker compose up -d (airflow-init first, then the stack)")
-        stack.run("up", "-d", timeout=1200)
+        step(f"docker compose up -d --scale airflow-worker={WORKERS} (airflow-init first, then the stack)")
+        stack.run("up", "-d", "--scale", f"airflow-worker={WORKERS}", timeout=1200)
         init = json.loads(
             docker("inspect", stack.run("ps", "-a", "-q", "airflow-init").stdout.split()[0]).stdout
         )[0]
@@ -878,8 +1031,9 @@ def main() -> int:
         check_published_ports(stack)
         token = login(read_env(env_file)["AIRFLOW_ADMIN_PASSWORD"])
         airflow = Airflow(token)
+        workers = check_workers(stack)
         check_socket_proxy(stack)
-        ingest(airflow, stack, faults)
+        ingest(airflow, stack, workers, faults)
         result = train(airflow, stack, host_root, faults)
         check_serving(result)
         check_prediction_logger(stack, host_root, result)
