@@ -21,7 +21,7 @@ DEMO_TO ?= 2013-01-14
 # Python sources that ruff checks and formats (the type checker's list is in pyproject.toml).
 LINT_PATHS := ml dags plugins tests bench scripts
 
-.PHONY: setup test test-fast lint hooks demo demo-cli airflow lock bench clean browser-test docs docs-serve
+.PHONY: setup test test-fast lint hooks demo demo-cli airflow lock bench year clean browser-test docs docs-serve
 
 setup: $(STAMP)
 
@@ -108,6 +108,14 @@ bench: setup
 	$(PY) bench/train_first_fit.py
 	$(PY) bench/results_read.py
 	$(PY) bench/backfill.py
+
+# A year under Airflow, end to end (bench/year_under_airflow.py; ~30 min on 2 cores): a backfill of
+# 2013's flights spans through the scheduler, then one train run on a 90-span window; prints the
+# total, the seconds per span and the train run's task times. Private Airflow home, port and
+# roots (.local/bench/year_under_airflow/). A short check: make year YEAR_ARGS="--to 2013-01-20 --window 14"
+YEAR_ARGS ?=
+year: setup
+	$(PY) bench/year_under_airflow.py $(YEAR_ARGS)
 
 clean:
 	rm -rf $(LOCAL)
