@@ -758,9 +758,11 @@ def train(airflow: Airflow, stack: Stack, host_root: Path, faults: bool) -> dict
 
 
 def check_second_train_run(airflow: Airflow, first_run: str, first: dict) -> dict:
-    """Two train runs triggered at once: the second waits (max_active_runs=1, one push at a time
-    in the ml_serving_push pool), is evaluated against the version the first pushed, and pushes
-    the next version or is not blessed. Returns the result of the run that pushed last."""
+    """Two train runs triggered at once on the same spans: the second waits (max_active_runs=1,
+    one push at a time in the ml_serving_push pool), trains the same model again (the same
+    transform and weights digests: training is reproducible), is evaluated against the version
+    the first pushed, equal on every metric, so blessed, and pushes the next version. Returns
+    its result."""
     dag_id, version = f"{PIPELINE}_train", first["push"]["version"]
     step(f"the second train run ({SECOND_TRAIN_RUN}), triggered with the first")
     airflow.wait_run(dag_id, SECOND_TRAIN_RUN, timeout=RUN_TIMEOUT * 2)
@@ -773,9 +775,17 @@ def check_second_train_run(airflow: Airflow, first_run: str, first: dict) -> dic
         (blessing.get("baseline") or {}).get("version") == version,
         f"it was evaluated against the version the first pushed ({version}): blessed={blessing['blessed']}",
     )
-    if airflow.tasks(dag_id, SECOND_TRAIN_RUN)["push"]["state"] != "success":
-        check(not blessing["blessed"], f"not blessed ({blessing['decided_by']}), so not pushed")
-        return first
+    digests = {}
+    for run in (first_run, SECOND_TRAIN_RUN):
+        trained = airflow.xcom(dag_id, run, "train")
+        digests[run] = (trained.get("transform_digest"), trained.get("weights_digest"))
+    first_digests = digests[first_run]
+    check(
+        all(first_digests) and digests[SECOND_TRAIN_RUN] == first_digests,
+        f"it rebuilt the same model: transform {str(first_digests[0])[:12]}, weights {str(first_digests[1])[:12]}",
+    )
+    state = airflow.tasks(dag_id, SECOND_TRAIN_RUN)["push"]["state"]
+    check(blessing["blessed"] and state == "success", f"the same model is blessed again and pushed ({state})")
     push = airflow.xcom(dag_id, SECOND_TRAIN_RUN, "push")
     check(push["version"] == version + 1, f"it pushed version {push['version']} (unique)")
     return {"push": push, "blessing": evaluated["blessing"]}
