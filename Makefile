@@ -109,7 +109,7 @@ bench: setup
 	$(PY) bench/results_read.py
 	$(PY) bench/backfill.py
 
-# A year under Airflow, end to end (bench/year_under_airflow.py; ~30 min on 2 cores): a backfill of
+# A year under Airflow, end to end (bench/year_under_airflow.py; ~11 min on 2 cores): a backfill of
 # 2013's flights spans through the scheduler, then one train run on a 90-span window; prints the
 # total, the seconds per span and the train run's task times. Private Airflow home, port and
 # roots (.local/bench/year_under_airflow/). A short check: make year YEAR_ARGS="--to 2013-01-20 --window 14"
