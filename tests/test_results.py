@@ -136,6 +136,8 @@ def test_head_revision_is_alembics_head_and_a_store_at_head_skips_alembic(tmp_pa
         db.execute("UPDATE alembic_version SET version_num = '0001'")
         for table in ("span_columns", "monitor_metrics", "monitor_runs"):  # what 0002.. created
             db.execute(f"DROP TABLE {table}")
+        for column in ("transform_digest", "weights_digest"):  # what 0004 added
+            db.execute(f"ALTER TABLE models DROP COLUMN {column}")
     stale = ResultsStore(url)
     assert stale._at_head() is False
     stale.migrate()  # 0001 -> head: span_columns and the monitor tables exist again
@@ -143,3 +145,5 @@ def test_head_revision_is_alembics_head_and_a_store_at_head_skips_alembic(tmp_pa
     with sqlite3.connect(tmp_path / "r.sqlite") as db:
         for table in ("span_columns", "monitor_runs", "monitor_metrics"):
             assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(models)")}
+        assert {"transform_digest", "weights_digest"} <= columns
