@@ -780,9 +780,10 @@ def check_second_train_run(airflow: Airflow, first_run: str, first: dict) -> dic
         trained = airflow.xcom(dag_id, run, "train")
         digests[run] = (trained.get("transform_digest"), trained.get("weights_digest"))
     first_digests = digests[first_run]
+    short = ", ".join(str(d)[:12] for d in first_digests)
     check(
         all(first_digests) and digests[SECOND_TRAIN_RUN] == first_digests,
-        f"it rebuilt the same model: transform {str(first_digests[0])[:12]}, weights {str(first_digests[1])[:12]}",
+        f"it rebuilt the same model (transform, weights digests: {short})",
     )
     state = airflow.tasks(dag_id, SECOND_TRAIN_RUN)["push"]["state"]
     check(blessing["blessed"] and state == "success", f"the same model is blessed again and pushed ({state})")

@@ -44,8 +44,8 @@ def canonicalize_saved_model(export_dir: Path) -> None:
     renamed = _renumbered(names)
     text = text_format.MessageToString(model)
     if renamed:
-        names = "|".join(map(re.escape, sorted(renamed, key=len, reverse=True)))
-        text = re.sub(rf'(?<=")({names})(?=")', lambda m: renamed[m[1]], text)
+        alternatives = "|".join(map(re.escape, sorted(renamed, key=len, reverse=True)))
+        text = re.sub(rf'(?<=")({alternatives})(?=")', lambda m: renamed[m[1]], text)
     args = {uid: i for i, uid in enumerate(sorted({int(m[2]) for m in _NUMBERED_ARG.finditer(text)}))}
     text = _NUMBERED_ARG.sub(lambda m: f"{m[1]}{args[int(m[2])]}{m[3]}", text)
     model = text_format.Parse(text, saved_model_pb2.SavedModel())

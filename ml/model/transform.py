@@ -102,7 +102,7 @@ class _TransformFile(beam.DoFn):
         """Free the loaded graph while TensorFlow is whole (a worker process exits next)."""
         import gc
 
-        self._transform = self._encoder = None
+        del self._transform, self._encoder
         gc.collect()
 
     def process(self, job: tuple[str, str]):
