@@ -9,12 +9,15 @@ the function in ml/ that ran it (tests/beam_recorder.py). `ML_BEAM_ARGS` holds f
 default sets. In the source, every call in ml/ that builds a Beam pipeline passes
 `ml.beam.pipeline_options()` (checked with `ast`: a new call site without it fails here), nothing
 else in ml/ builds Beam options or a runner, and the call sites found are exactly the ones the
-steps were seen running through the recording runner.
+steps were seen running through the recording runner. The Dataflow, Flink and Spark settings of
+docs/how-to/beam-runners.md are parsed and validated by this Beam's own option classes.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,3 +209,40 @@ def test_the_guard_catches_a_pipeline_without_the_options(source):
 def test_the_guard_passes_a_pipeline_with_the_options(source):
     calls = beam_calls(source, "ml/new.py")
     assert calls and not any(call.problem for call in calls), calls
+
+
+RUNNERS_PAGE = ROOT / "docs" / "how-to" / "beam-runners.md"
+
+
+def documented_settings() -> list[tuple[str, list[str]]]:
+    """(ML_BEAM_RUNNER, ML_BEAM_ARGS split as ml.beam splits it) of every `export` pair on the page."""
+    settings, runner = [], None
+    for line in RUNNERS_PAGE.read_text().replace("\\\n", " ").splitlines():
+        if match := re.match(r"\s*export (ML_BEAM_RUNNER|ML_BEAM_ARGS)=(.*)", line):
+            value = shlex.split(match[2])[0]  # as the shell assigns it
+            if match[1] == "ML_BEAM_RUNNER":
+                runner = value
+            else:
+                settings.append((runner, shlex.split(value)))
+    return settings
+
+
+def test_the_runner_flags_on_the_docs_page_are_flags_of_this_beam():
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    settings = documented_settings()
+    assert [runner for runner, _ in settings] == ["DataflowRunner", "FlinkRunner", "SparkRunner"]
+    for runner, flags in settings:
+        assert runner in StandardOptions.KNOWN_RUNNER_NAMES
+        options = PipelineOptions(flags=flags, runner=runner)
+        known = options.get_all_options()
+        unknown = set(options.get_all_options(retain_unknown_options=True)) - set(known)
+        assert not unknown, f"{runner}: flags Beam does not know: {unknown}"
+        # Beam's own checks of every option view (the cloud checks need a network: not here)
+        assert PipelineOptionsValidator(options, FnApiRunner()).validate() == [], runner
+        for flag in flags:  # each value reaches Beam as written
+            name, _, value = flag.removeprefix("--").partition("=")
+            read = known[name]
+            assert value in (map(str, read) if isinstance(read, list) else [str(read)]), (flag, read)
