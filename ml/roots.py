@@ -1,13 +1,21 @@
-"""Where data, artifacts and served models live: flags > env > `<project>/.local/`."""
+"""Where data, artifacts and served models live: flags > env > `<project>/.local/`.
+
+Local paths only (a shared POSIX mount on several hosts: docs/how-to/multi-host.md). A URL such
+as `gs://bucket/ml` is refused: read as a path it would silently become a local folder `gs:`.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.errors import PipelineError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL = PROJECT_ROOT / ".local"
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,14 @@ class Roots:
     ) -> Roots:
         def pick(flag, env: str, default: str) -> Path:
             value = flag or os.environ.get(env) or DEFAULT_LOCAL / default
+            if _URL.match(str(value)):
+                raise PipelineError(
+                    f"{value} (--{default.rstrip('s')}-root / {env}): the roots are local paths (a shared "
+                    "POSIX mount on several hosts: docs/how-to/multi-host.md); object-store URLs are not "
+                    "supported",
+                    column=env,
+                    rule="local-root",
+                )
             return Path(value).resolve()
 
         return cls(

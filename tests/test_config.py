@@ -133,3 +133,15 @@ def test_broken_yaml_names_the_line(tmp_path, monkeypatch):
             load_pipeline("broken")
     finally:
         load_pipeline.cache_clear()
+
+
+@pytest.mark.parametrize("url", ["gs://bucket/ml", "s3://bucket/ml", "hdfs://namenode/ml"])
+def test_an_object_store_root_is_refused_not_read_as_a_local_folder(monkeypatch, url):
+    from ml.roots import Roots
+
+    monkeypatch.setenv("ML_ARTIFACT_ROOT", url)
+    with pytest.raises(PipelineError) as err:
+        Roots.resolve()
+    assert err.value.rule == "local-root" and "ML_ARTIFACT_ROOT" in str(err.value)
+    with pytest.raises(PipelineError):
+        Roots.resolve(data=url)
