@@ -91,9 +91,11 @@ def get_json(url: str) -> dict:
 
 
 def delete_waiting_runs(base: str, dag_id: str) -> None:
-    """Delete `dag_id`'s queued runs (a paused DAG's triggered runs wait there), so that the
-    next trigger decision is not skipped as "already queued"."""
-    for run in get_json(f"{base}/api/v2/dags/{dag_id}/dagRuns?limit=100&state=queued")["dag_runs"]:
+    """Delete `dag_id`'s queued and running runs (a paused DAG's triggered runs wait there; one
+    another file's dag.test() left queued may have started before the fixture paused the DAG),
+    so that the next trigger decision is not skipped as "already queued or running"."""
+    url = f"{base}/api/v2/dags/{dag_id}/dagRuns?limit=100&state=queued&state=running"
+    for run in get_json(url)["dag_runs"]:
         url = f"{base}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
         urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=30).close()
 
@@ -147,7 +149,7 @@ def airflow_up(airflow_db, roots):
 def test_cli_backfill_runs_through_the_scheduler(airflow_up, roots):
     env = airflow_up
     # the session's DB is shared with other files' dag.test() runs: a train run one of them
-    # triggered may wait there (flights_train is paused) and would skip the decision below
+    # triggered may wait or run there and would skip the decision below as "already queued"
     delete_waiting_runs(env["AIRFLOW__API__BASE_URL"], "flights_train")
     airflow(
         "backfill", "create", "--dag-id", "flights_ingest", "--from-date", FIRST, "--to-date", LAST, env=env
