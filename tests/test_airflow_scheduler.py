@@ -92,12 +92,18 @@ def get_json(url: str) -> dict:
 
 def delete_waiting_runs(base: str, dag_id: str) -> None:
     """Delete `dag_id`'s queued and running runs (a paused DAG's triggered runs wait there; one
-    another file's dag.test() left queued may have started before the fixture paused the DAG),
-    so that the next trigger decision is not skipped as "already queued or running"."""
+    another file's dag.test() left queued may have started before the fixture paused the DAG:
+    it is marked failed first, the API refuses to delete a running run), so that the next
+    trigger decision is not skipped as "already queued or running"."""
     url = f"{base}/api/v2/dags/{dag_id}/dagRuns?limit=100&state=queued&state=running"
     for run in get_json(url)["dag_runs"]:
-        url = f"{base}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
-        urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=30).close()
+        run_url = f"{base}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+        if run["state"] == "running":
+            body = json.dumps({"state": "failed"}).encode()
+            headers = {"Content-Type": "application/json"}
+            request = urllib.request.Request(run_url, data=body, method="PATCH", headers=headers)
+            urllib.request.urlopen(request, timeout=30).close()
+        urllib.request.urlopen(urllib.request.Request(run_url, method="DELETE"), timeout=30).close()
 
 
 @pytest.fixture(scope="module")
