@@ -93,8 +93,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def bench_logger(cfg, roots: Roots, span: str, count: int) -> dict:
-    from ml.monitoring.prediction_log import read_span
     from ml.serving.layout import ServingLayout
+    from ml.serving.prediction_log import read_span
 
     from tf_serving_double import TFServingDouble
 

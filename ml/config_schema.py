@@ -203,11 +203,25 @@ class GroundTruth(Strict):
     wait_timeout_s: float | None = Field(None, gt=0)  # then monitor with what arrived (partial)
 
 
+class EventTime(Strict):
+    """A prediction's span is the time of the event it is about (a flight's date), not when it
+    was answered: the request's `event_time`/`event_times` field, else these columns of the
+    request id (the ground-truth key): one column holding a date or time (ISO 8601, epoch
+    seconds), or year, month, day[, hour]."""
+
+    id_columns: list[str] = Field(min_length=1, max_length=4)
+
+
+MONITOR_METRICS = {"auc": "AUC", "binary_accuracy": "BinaryAccuracy"}  # metric key -> TFMA metric
+
+
 class Monitoring(Strict):
     predictions_folder: str | None = None  # <data_root>/<folder>/span=<id>/ (default <name>_predictions)
+    score_output: str = "probabilities"  # the output of a predict answer that is the score
+    event_time: EventTime | None = None  # none: a prediction's span is when it was answered
     canary_share: float = Field(0.0, ge=0, le=1)  # share of request ids answered by `canary`
     labels: GroundTruth = GroundTruth()
-    metric: str = "auc"  # the realized metric that alarms (a TFMA metric key)
+    metric: Literal["auc", "binary_accuracy"] = "auc"  # the realized metric that alarms (TFMA's key)
     alarm_slices: list[str] = ["Overall"]  # slices whose drop alarms (Overall, origin=EWR, ...)
     min_labelled: int = Field(200, ge=1)  # fewer labelled predictions in a slice never alarm
     band_quantile: float = Field(0.01, gt=0, lt=0.5)  # band = [q, 1-q] of the reference metric at n
@@ -274,11 +288,46 @@ class PipelineYaml(Strict):
                 need(f"evaluation.{where}.columns", feature, set(self.features), "a feature")
         for column in self.monitoring.labels.key:
             need("monitoring.labels.key", column)
-        for name in self.monitoring.alarm_slices:
-            if name != "Overall" and name.split("=", 1)[0] not in self.features:
-                problems.append(
-                    f"monitoring.alarm_slices: {name!r} is neither Overall nor <feature>=<value> of a feature"
-                )
+        problems += self._monitoring_problems(derived)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _monitoring_problems(self, derived: set[str]) -> list[str]:
+        """Settings under which the monitor would silently never alarm, each with what to write."""
+        spec, evaluation = self.monitoring, self.evaluation
+        problems = []
+        tfma_metric = MONITOR_METRICS[spec.metric]
+        if tfma_metric not in evaluation.metrics and tfma_metric != "AUC":  # AUC is always computed
+            problems.append(
+                f"monitoring.metric: {spec.metric!r} needs {tfma_metric} in evaluation.metrics "
+                "(the monitor computes the evaluation's metrics): add it there"
+            )
+        sliced = {keys[0] for keys in evaluation.slices if len(keys) == 1}
+        sliced |= set(evaluation.slice_thresholds.columns) | set(evaluation.gaps.columns)
+        for name in spec.alarm_slices:
+            column = name.split("=", 1)[0]
+            if name == "Overall":
+                continue
+            if "=" not in name or column not in self.features:
+                problems.append(
+                    f"monitoring.alarm_slices: {name!r} is neither Overall nor <feature>=<value> of a feature"
+                )
+            elif column in derived:
+                problems.append(
+                    f"monitoring.alarm_slices: {name!r} slices a derived feature, which clients never "
+                    "send (the logged requests have no such column): slice a landed feature instead"
+                )
+            elif column not in sliced:
+                problems.append(
+                    f"monitoring.alarm_slices: {name!r} slices {column!r}, which the evaluation does not "
+                    f"slice by (so the monitor has no value there): add [{column}] to evaluation.slices"
+                )
+        key = spec.labels.key or self.example_key
+        for column in spec.event_time.id_columns if spec.event_time else []:
+            if column not in key:
+                problems.append(
+                    f"monitoring.event_time.id_columns: {column!r} is not a column of the request id "
+                    f"({'monitoring.labels.key' if spec.labels.key else 'example_key'}: {', '.join(key)})"
+                )
+        return problems

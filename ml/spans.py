@@ -148,14 +148,19 @@ class SpanPaths:
         return self.roots.data / self.cfg.serving_log_folder / landing_name(self.cfg, span)
 
     # -- the live model (docs/concepts/live-model.md)
+    @property
+    def predictions_root(self) -> Path:
+        return self.roots.data / self.cfg.predictions_folder
+
     def predictions_dir(self, span: str) -> Path:
         """The span's prediction log: gzipped `PredictionLog` TFRecords, `_SUCCESS` once complete."""
-        return self.roots.data / self.cfg.predictions_folder / landing_name(self.cfg, span)
+        return self.predictions_root / landing_name(self.cfg, span)
 
     def predicted_spans(self) -> list[str]:
         """Spans whose prediction log is complete, oldest first."""
-        root = self.roots.data / self.cfg.predictions_folder
-        found = (span_of_landing_name(self.cfg, m.parent.name) for m in root.glob("*/_SUCCESS"))
+        found = (
+            span_of_landing_name(self.cfg, m.parent.name) for m in self.predictions_root.glob("*/_SUCCESS")
+        )
         return sorted(s for s in found if s)
 
     def labels_dir(self, span: str) -> Path:

@@ -145,6 +145,8 @@ def monitor_summary(result: dict[str, Any]) -> str:
         line += f", band >= {_num(band[0], 3)}"
     if result.get("partial"):
         line += "; partial"
+    if result.get("reused"):
+        line += f"; nothing new since cutoff {result.get('cutoff')}: that result kept"
     line += "; ALARM" if result.get("alarm") else "; no alarm"
     return line + (f"; {len(result['warnings'])} warning(s)" if result.get("warnings") else "")
 

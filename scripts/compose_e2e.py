@@ -965,7 +965,7 @@ def check_prediction_logger(stack: Stack, host_root: Path, result: dict) -> None
 
     from ml.config import load_pipeline
     from ml.model.signatures import RAW_SIGNATURE
-    from ml.monitoring.prediction_log import read_span
+    from ml.serving.prediction_log import read_span, score_of
     from ml.serving.push import smoke_instances
 
     model, version = result["push"]["model"], int(result["push"]["version"])
@@ -1012,7 +1012,8 @@ def check_prediction_logger(stack: Stack, host_root: Path, result: dict) -> None
         f"each logged with version {version} under label stable",
     )
     check(
-        all(abs(logged[r].score - s) < 1e-6 for r, s in acked.items()), "each with the score the client got"
+        all(abs(score_of(logged[r], "probabilities") - s) < 1e-6 for r, s in acked.items()),
+        "each with the score the client got",
     )
     stack.run("up", "-d", "prediction-logger")
     poll("the restarted prediction-logger", lambda: http("GET", f"{LOGGER}/v1/models/{model}")[0] == 200, 180)

@@ -38,7 +38,7 @@ MISTAKES = [
         "'tmp' is not a feature",
     ),
     (
-        lambda r: r.update(example_key=["year", "tail_num"]),
+        lambda r: r.update(example_key=["year", "month", "day", "tail_num"]),
         "example_key",
         "'tail_num' is not a declared column",
     ),
@@ -102,6 +102,32 @@ MISTAKES = [
         lambda r: r["span"].update(cadence="weekly", ingest_schedule="@weekly"),  # Sundays
         "span.ingest_schedule",
         "is not a weekly span id",
+    ),
+    # the live model: settings under which the monitor would silently never alarm
+    (lambda r: r["monitoring"].update(metric="accuracy"), "monitoring.metric", "'auc' or 'binary_accuracy'"),
+    (
+        lambda r: (r["monitoring"].update(metric="binary_accuracy"), r["evaluation"].update(metrics=["AUC"])),
+        "monitoring.metric",
+        "needs BinaryAccuracy in evaluation.metrics",
+    ),
+    (
+        lambda r: r["monitoring"].update(alarm_slices=["Overall", "dest=ORD"]),
+        "monitoring.alarm_slices",
+        "add [dest] to evaluation.slices",
+    ),
+    (
+        lambda r: (
+            r["features"]["hour"].update(derived=True),
+            r["evaluation"].update(slices=[[], ["hour"]]),
+            r["monitoring"].update(alarm_slices=["hour=7"]),
+        ),
+        "monitoring.alarm_slices",
+        "slices a derived feature",
+    ),
+    (
+        lambda r: r["monitoring"]["event_time"].update(id_columns=["flight_date"]),
+        "monitoring.event_time.id_columns",
+        "'flight_date' is not a column of the request id",
     ),
 ]
 

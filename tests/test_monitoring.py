@@ -10,6 +10,7 @@ inverted for one origin (a concept shift), or replaced by requests nobody labels
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,8 @@ import pytest
 from ml.config import load_pipeline
 from ml.monitoring.estimate import auc
 from ml.monitoring.ground_truth import join, predictions_frame, read_ground_truth
-from ml.monitoring.prediction_log import Prediction, read_span, write_span
 from ml.roots import Roots
+from ml.serving.prediction_log import read_span, score_of, write_span
 from ml.spans import SpanPaths
 from ml.tfrecord import read_tfrecords
 
@@ -166,7 +167,9 @@ def test_monitor_realized_agrees_with_the_labels_and_is_recorded(served, roots):
     assert counts["unknown_ids"] == 0 and counts["coverage"] > 0.95
     # TFMA's realized AUC over the logged scores = the AUC of the joined rows computed here
     joined = join(
-        predictions_frame(read_span(SpanPaths(cfg, roots).predictions_dir(SERVED)), cfg.feature_names),
+        predictions_frame(
+            read_span(SpanPaths(cfg, roots).predictions_dir(SERVED)), cfg.feature_names, "probabilities"
+        ),
         read_ground_truth(cfg, SpanPaths(cfg, roots), SERVED),
     ).rows.dropna(subset=["y"])
     own = auc(joined["score"].to_numpy(), joined["y"].astype(int).to_numpy())
@@ -212,10 +215,7 @@ def test_bad_input_is_counted_and_reported_never_a_traceback(served, roots):
     span = TRAINED[0]
     cli(roots, "serve-span", "--span", span)
     logged = read_span(paths.predictions_dir(span))
-    strangers = [
-        Prediction(f"no-such-flight-{i}", p.time, p.model, p.version, p.label, p.signature, p.score, p.inputs)
-        for i, p in enumerate(logged[:25])
-    ]
+    strangers = [replace(p, request_id=f"no-such-flight-{i}") for i, p in enumerate(logged[:25])]
     write_span(paths.predictions_dir(span), [*logged[25:], *strangers, logged[30]])  # + a duplicate id
     result = cli(roots, "monitor", "--span", span)
     counts = result["counts"]
@@ -384,7 +384,7 @@ def test_logging_service_killed_mid_stream_loses_no_acknowledged_prediction(serv
         logged = {p.request_id: p for p in read_span(next((data / cfg.predictions_folder).glob("span=*")))}
         assert set(acked) <= set(logged)  # no acknowledged prediction lost
         for rid, score in acked.items():
-            assert logged[rid].score == pytest.approx(score, abs=1e-6)
+            assert score_of(logged[rid], "probabilities") == pytest.approx(score, abs=1e-6)
             assert logged[rid].version == 1 and logged[rid].label == "stable"
     # the next day the span is closed: its batch files compacted into one, `_SUCCESS` written
     from ml.serving.logging_proxy import create_app
@@ -392,7 +392,7 @@ def test_logging_service_killed_mid_stream_loses_no_acknowledged_prediction(serv
     folder = next((data / cfg.predictions_folder).glob("span=*"))
     tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     app = create_app(
-        cfg, Roots.resolve(data, roots.artifacts, roots.serving), "http://unused", clock=lambda: tomorrow
+        [cfg], Roots.resolve(data, roots.artifacts, roots.serving), "http://unused", clock=lambda: tomorrow
     )
     assert app.state.close_ended_spans() == [folder.name.removeprefix("span=")]
     assert (folder / "_SUCCESS").is_file() and len(list(folder.glob("*.tfrecord.gz"))) == 1

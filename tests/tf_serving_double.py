@@ -2,12 +2,17 @@
 
 It answers the endpoints push / rollback / serving-status and clients use, with TF Serving's rules:
 - `GET  /v1/models/<m>[/versions/<v>|/labels/<l>]`: model_version_status.
-- `POST /v1/models/<m>[/versions/<v>|/labels/<l>]:predict`: row format (`instances`); like
-  TF Serving (json_tensor.cc) every instance must have exactly the signature's inputs.
-- `POST /v1/models/<m>[/versions/<v>|/labels/<l>]:regress`: `examples` as JSON objects, turned
-  into tf.Examples from the keys given (a feature left out is absent from the Example, as in
-  TF Serving's MakeExampleFromJsonObject), fed to the signature's one `inputs` string tensor;
-  answers `{"result": [value per example]}`.
+- `POST /v1/models/<m>[/versions/<v>|/labels/<l>]:predict`: row format (`instances`: objects of
+  named inputs, each with exactly the signature's inputs as json_tensor.cc demands, or bare values
+  for a one-input signature) and columnar format (`inputs`: an object of tensors, or one tensor);
+  `{"b64": ...}` is bytes. Answers `predictions` (one output: bare values; several: an object per
+  instance) or `outputs` (columnar), as TF Serving does.
+- `POST /v1/models/<m>[/versions/<v>|/labels/<l>]:regress` and `:classify`: `examples` as JSON
+  objects (with the request's `context` merged in), turned into tf.Examples from the keys given (a
+  feature left out is absent from the Example, as in TF Serving's MakeExampleFromJsonObject), fed
+  to the signature's one `inputs` string tensor; answers `{"result": [value per example]}`, or for
+  :classify `{"result": [[[class, score], ...] per example]}` from outputs `classes`/`scores`.
+- A malformed body gets 400 `{"error": ...}`, TF Serving's error shape.
 Predictions are real: each version folder is loaded with `tf.saved_model.load`.
 
 Two ways to tell it what to serve:
@@ -25,6 +30,7 @@ A version listed in `fail_versions` (or whose SavedModel does not load) is repor
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -35,7 +41,7 @@ from ml.errors import PipelineError
 from ml.serving.models_config import parse  # TF Serving's own ModelServerConfig proto
 
 _MODEL = r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?"
-_CALL = re.compile(_MODEL + r":(predict|regress)$")
+_CALL = re.compile(_MODEL + r":(predict|classify|regress)$")
 _STATUS = re.compile(_MODEL + r"$")
 
 
@@ -185,38 +191,110 @@ class TFServingDouble:
             )
         return self._loaded[(str(self.base_path), version)]
 
+    def _signature(self, version: int | None, label: str | None, body: dict):
+        name = body.get("signature_name") or "serving_default"
+        signatures = self._servable(version, label).signatures
+        if name not in signatures:
+            raise ServingFailure(400, f'Serving signature name: "{name}" not found in signature def')
+        return signatures[name]
+
     def predict(self, version: int | None, body: dict, label: str | None = None) -> dict:
+        """Row (`instances`) or columnar (`inputs`) format, as json_tensor.cc reads them: named
+        inputs (objects) or, for a signature with one input, bare values; `{"b64": ...}` bytes.
+        Answered as TF Serving does: one output bare, several as objects (row) or one object
+        of tensors (columnar)."""
         import tensorflow as tf
 
-        signature = self._servable(version, label).signatures[body.get("signature_name", "serving_default")]
+        signature = self._signature(version, label, body)
         specs = signature.structured_input_signature[1]
-        for i, row in enumerate(body["instances"]):
-            if set(row) != set(specs):
+        if ("instances" in body) == ("inputs" in body):
+            raise ServingFailure(400, "Missing 'inputs' or 'instances' key")
+        row_format = "instances" in body
+        if row_format:
+            rows = body["instances"]
+            if not isinstance(rows, list):
+                raise ServingFailure(400, "Excepting 'instances' to be an list/array")
+            named = bool(rows) and all(_is_named(r) for r in rows)
+            if not named and len(specs) != 1:
                 raise ServingFailure(
-                    400,
-                    f"Failed to process element: {i} of 'instances' list. JSON object: {json.dumps(row)} "
-                    f"must only have keys: {','.join(sorted(specs))}",
+                    400, "instances must be JSON objects for a signature with several inputs"
                 )
-        columns = {name: [row[name] for row in body["instances"]] for name in specs}
-        outputs = signature(
-            **{name: tf.constant(values, dtype=specs[name].dtype) for name, values in columns.items()}
-        )
-        (values,) = outputs.values()
-        return {"predictions": values.numpy().tolist()}
+            for i, row in enumerate(rows):
+                if named and set(row) != set(specs):
+                    raise ServingFailure(
+                        400,
+                        f"Failed to process element: {i} of 'instances' list. JSON object: {json.dumps(row)} "
+                        f"must only have keys: {','.join(sorted(specs))}",
+                    )
+            columns = {n: [_decode(r[n] if named else r) for r in rows] for n in specs}
+        else:
+            inputs = body["inputs"]
+            if _is_named(inputs):
+                if set(inputs) != set(specs):
+                    raise ServingFailure(400, f"inputs must only have keys: {','.join(sorted(specs))}")
+                columns = {n: _decode(inputs[n]) for n in specs}
+            elif len(specs) == 1:
+                columns = {next(iter(specs)): _decode(inputs)}
+            else:
+                raise ServingFailure(400, "inputs must be a JSON object for a signature with several inputs")
+        try:
+            outputs = signature(**{n: tf.constant(v, dtype=specs[n].dtype) for n, v in columns.items()})
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
+            raise ServingFailure(400, f"{type(exc).__name__}: {exc}") from None
+        values = {n: _json(t.numpy().tolist()) for n, t in sorted(outputs.items())}
+        if not row_format:
+            return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
+        if len(values) == 1:
+            return {"predictions": next(iter(values.values()))}
+        count = len(next(iter(values.values())))
+        return {"predictions": [{n: v[i] for n, v in values.items()} for i in range(count)]}
+
+    def _examples(self, version: int | None, body: dict, label: str | None):
+        """The signature and the tf.Examples of a :classify/:regress body (context merged in)."""
+        import tensorflow as tf
+
+        signature = self._signature(version, label, body)
+        specs = signature.structured_input_signature[1]
+        if list(specs) != ["inputs"] or specs["inputs"].dtype != tf.string:
+            raise ServingFailure(400, "Expected one input Tensor `inputs` of serialized tf.Examples.")
+        context = body.get("context") or {}
+        examples = [_example({**context, **row}).SerializeToString() for row in body["examples"]]
+        return signature, tf.constant(examples)
 
     def regress(self, version: int | None, body: dict, label: str | None = None) -> dict:
         import tensorflow as tf
 
-        signature = self._servable(version, label).signatures[body.get("signature_name", "serving_default")]
-        specs = signature.structured_input_signature[1]
-        if list(specs) != ["inputs"] or len(signature.structured_outputs) != 1:
+        signature, examples = self._examples(version, body, label)
+        if len(signature.structured_outputs) != 1:
             raise ServingFailure(400, "Expected one input Tensor `inputs` and one output Tensor `outputs`.")
-        examples = [_example(row).SerializeToString() for row in body["examples"]]
         try:
-            (values,) = signature(inputs=tf.constant(examples)).values()
+            (values,) = signature(inputs=examples).values()
         except tf.errors.InvalidArgumentError as exc:
             raise ServingFailure(400, str(exc.message)) from None
         return {"result": values.numpy().reshape(-1).tolist()}
+
+    def classify(self, version: int | None, body: dict, label: str | None = None) -> dict:
+        """TF Serving's Classify API: outputs `classes` (strings) and/or `scores`, per example a
+        list of [class, score] pairs (no `classes` output: empty class names)."""
+        import tensorflow as tf
+
+        signature, examples = self._examples(version, body, label)
+        try:
+            outputs = signature(inputs=examples)
+        except tf.errors.InvalidArgumentError as exc:
+            raise ServingFailure(400, str(exc.message)) from None
+        if "scores" not in outputs and "classes" not in outputs:
+            raise ServingFailure(400, "Expected classification signature outputs `classes` and/or `scores`")
+        scores = outputs["scores"].numpy().tolist() if "scores" in outputs else None
+        classes = _json(outputs["classes"].numpy().tolist()) if "classes" in outputs else None
+        rows = len(scores if scores is not None else classes)
+        result = []
+        for i in range(rows):
+            width = len(scores[i] if scores is not None else classes[i])
+            names = classes[i] if classes is not None else [""] * width
+            values = scores[i] if scores is not None else [0.0] * width
+            result.append([[n, s] for n, s in zip(names, values, strict=True)])
+        return {"result": result}
 
     # ---- HTTP
     def __enter__(self) -> TFServingDouble:
@@ -258,7 +336,11 @@ class TFServingDouble:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 try:
                     version, label = self._model(match)
-                    call = double.predict if match.group(4) == "predict" else double.regress
+                    call = {
+                        "predict": double.predict,
+                        "classify": double.classify,
+                        "regress": double.regress,
+                    }[match.group(4)]
                     return self._send(200, call(version, body, label))
                 except ServingFailure as exc:
                     return self._send(exc.code, {"error": str(exc)})
@@ -281,6 +363,27 @@ class TFServingDouble:
         self._thread.join(timeout=5)
 
 
+def _is_named(value) -> bool:
+    """An object of named inputs (`{"b64": ...}` is one binary value)."""
+    return isinstance(value, dict) and set(value) != {"b64"}
+
+
+def _decode(value):
+    """JSON tensor content with `{"b64": ...}` as bytes."""
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        return base64.b64decode(value["b64"])
+    return value
+
+
+def _json(value):
+    """Tensor content as JSON (bytes as text)."""
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _example(row: dict):
     """A tf.train.Example from one JSON object (TF Serving's MakeExampleFromJsonObject): a string
     is bytes, a number with a decimal point a float, an integer an int64; lists are repeated."""
@@ -290,7 +393,9 @@ def _example(row: dict):
     for name, content in row.items():
         feature = example.features.feature[name]
         for value in content if isinstance(content, list) else [content]:
-            if isinstance(value, str):
+            if isinstance(value, dict) and set(value) == {"b64"}:
+                feature.bytes_list.value.append(base64.b64decode(value["b64"]))
+            elif isinstance(value, str):
                 feature.bytes_list.value.append(value.encode())
             elif isinstance(value, float):
                 feature.float_list.value.append(value)

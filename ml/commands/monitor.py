@@ -4,6 +4,7 @@ performance per version label, alarm bands), recorded in the results store."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
@@ -16,6 +17,21 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--span", required=True, help="the span whose predictions to monitor")
+    parser.add_argument(
+        "--as-of",
+        type=as_of_time,
+        help="judge the span with the labels that had landed and the predictions answered by this "
+        "time (ISO 8601, e.g. an earlier run's cutoff: the same numbers again); default now",
+    )
+
+
+def as_of_time(text: str) -> dt.datetime:
+    from ml.serving.rest_api import BadRequest, parse_event_time
+
+    try:
+        return parse_event_time(text, "--as-of")
+    except BadRequest as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
@@ -26,7 +42,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.results.retrain import performance_decision
 
     try:
-        result = monitor_span(cfg, roots, args.span)
+        result = monitor_span(cfg, roots, args.span, args.as_of)
     finally:
         release_shared_objects()
     store = open_store(cfg, roots)
@@ -40,6 +56,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         "command": "monitor",
         "span": result["span"],
         "cutoff": result["cutoff"],
+        "reused": bool(result.get("reused")),
         "partial": result["partial"],
         "counts": result["counts"],
         "by_label": labels,

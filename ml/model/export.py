@@ -23,6 +23,7 @@ from ml.config import PipelineConfig
 from ml.model.features import raw_feature_spec
 from ml.model.signatures import (
     DEFAULT_SIGNATURE,
+    EXAMPLES_INPUT,
     OUTPUT_KEY,
     RAW_SIGNATURE,
     REGRESS_INPUT,
@@ -42,7 +43,7 @@ def export_serving_model(model, tft_output, export_dir: Path, cfg: PipelineConfi
         transformed.pop(label, None)
         return {OUTPUT_KEY: model(transformed)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def serve_examples(serialized):
         return predict(tf.io.parse_example(serialized, parse_spec))
 

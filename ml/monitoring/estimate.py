@@ -105,10 +105,11 @@ ESTIMATORS = {"auc": expected_auc, "binary_accuracy": expected_accuracy}
 REALIZED = {"auc": auc, "binary_accuracy": accuracy}
 
 
-def estimate(metric: str, scores: np.ndarray, calibrator: Calibrator) -> float | None:
-    """The CBPE estimate of `metric` (auc | binary_accuracy) over logged scores."""
+def estimate(metric: str, scores: np.ndarray, probabilities: np.ndarray) -> float | None:
+    """The CBPE estimate of `metric` (auc | binary_accuracy) over logged scores and their
+    calibrated probabilities (each row by the calibrator of the version that answered it)."""
     fn = ESTIMATORS.get(metric)
-    return None if fn is None else fn(scores, calibrator(scores))
+    return None if fn is None else fn(scores, probabilities)
 
 
 def js_divergence(a: np.ndarray, b: np.ndarray, bins: int = 20) -> float | None:

@@ -19,10 +19,10 @@ import pandas as pd
 from ml.config import PipelineConfig
 from ml.data.derive import label_values
 from ml.data.raw import read_typed
-from ml.monitoring.prediction_log import Prediction
+from ml.event_time import ID_SEPARATOR
+from ml.serving.prediction_log import Prediction, features_of, score_of
 from ml.spans import SpanPaths
 
-ID_SEPARATOR = "|"
 EXAMPLES_KEPT = 5  # ids quoted per kind of mismatch in the report
 
 
@@ -53,6 +53,11 @@ def read_ground_truth(cfg: PipelineConfig, paths: SpanPaths, span: str) -> Groun
     glob = spec.file_glob or cfg.landing_glob
     files = sorted(p for p in folder.glob(glob) if p.is_file()) if folder.is_dir() else []
     complete = (folder / (spec.done_marker or cfg.done_marker)).is_file()
+    return label_rows(cfg, span, files, complete)
+
+
+def label_rows(cfg: PipelineConfig, span: str, files: list[Path], complete: bool) -> GroundTruth:
+    """The label rows of these files (none: an empty GroundTruth)."""
     if not files:
         empty = pd.Series([], dtype="string")
         return GroundTruth(empty, pd.Series([], dtype="Int64"), [], complete)
@@ -63,19 +68,22 @@ def read_ground_truth(cfg: PipelineConfig, paths: SpanPaths, span: str) -> Groun
     )
 
 
-def predictions_frame(predictions: list[Prediction], features: list[str]) -> pd.DataFrame:
-    """One row per prediction: request_id, time, version, label, score and the raw inputs."""
-    rows = [
-        {
-            "request_id": p.request_id,
-            "time": p.time,
-            "version": p.version,
-            "version_label": p.label or f"v{p.version}",
-            "score": p.score,
-            **{name: p.inputs.get(name) for name in features},
-        }
-        for p in predictions
-    ]
+def predictions_frame(predictions: list[Prediction], features: list[str], score_output: str) -> pd.DataFrame:
+    """One row per prediction: request_id, time, version, label, score and the raw features (a
+    feature a request did not send: None)."""
+    rows = []
+    for p in predictions:
+        sent = features_of(p)
+        rows.append(
+            {
+                "request_id": p.request_id,
+                "time": p.time,
+                "version": p.version,
+                "version_label": p.label or f"v{p.version}",
+                "score": score_of(p, score_output),
+                **{name: sent.get(name) for name in features},
+            }
+        )
     columns = ["request_id", "time", "version", "version_label", "score", *features]
     return pd.DataFrame(rows, columns=columns)
 

@@ -1,9 +1,10 @@
 """Realized performance: TFMA over the labelled, joined predictions of a span (no model reload).
 
 The joined rows become tf.Examples holding the slice features, the label, the logged score
-(`prediction`, TFMA's `prediction_key`) and `served_by` (the version label that answered, or
-`v<N>`). One TFMA run computes the pipeline's metrics on every evaluation slice crossed with
-`served_by` (canary and stable each get their own numbers) and over all of them together;
+(`prediction`, TFMA's `prediction_key`) and `served_by` (the judged group: the version label
+that answered, `v<N>`, or `<label>@v<N>` for a label that moved during the span). One TFMA run
+computes the pipeline's metrics on every evaluation slice crossed with `served_by` (canary and
+stable each get their own numbers) and over all of them together;
 slices smaller than `evaluation.min_slice_size` get no metrics, as in evaluation.
 """
 
@@ -30,7 +31,7 @@ def examples_of(cfg: PipelineConfig, rows: pd.DataFrame) -> list[bytes]:
     frame = pd.DataFrame({c: rows[c] for c in columns})
     frame[cfg.label] = rows["y"].astype("int64")
     frame[PREDICTION_KEY] = rows["score"].astype("float64")
-    frame[SERVED_BY] = rows["version_label"].astype(str)
+    frame[SERVED_BY] = rows[SERVED_BY].astype(str)
     types |= {cfg.label: "int", PREDICTION_KEY: "float", SERVED_BY: "string"}
     return serialize_examples(frame.reset_index(drop=True), types)
 

@@ -19,12 +19,12 @@ import pandas as pd
 from ml.config import PipelineConfig
 from ml.data.raw import read_typed
 from ml.errors import PipelineError
-from ml.model.signatures import DEFAULT_SIGNATURE
+from ml.model.signatures import DEFAULT_SIGNATURE, OUTPUT_KEY
 from ml.monitoring.ground_truth import request_ids
-from ml.monitoring.prediction_log import Prediction, write_span
 from ml.roots import Roots
 from ml.serving.labels import CANARY, STABLE, current
 from ml.serving.layout import ServingLayout
+from ml.serving.prediction_log import Prediction, write_span
 from ml.spans import SpanPaths, parse_span, span_start
 
 
@@ -85,7 +85,16 @@ def serve_span(cfg: PipelineConfig, roots: Roots, span: str, canary_share: float
         scores = ServingModel(serving.version_dir(version), cfg).predict(rows)
         answered[label] = len(rows)
         predictions += [
-            Prediction(rid, when, cfg.model_name, version, label, DEFAULT_SIGNATURE, float(score), row)
+            Prediction(
+                rid,
+                when,
+                cfg.model_name,
+                version,
+                label,
+                DEFAULT_SIGNATURE,
+                {OUTPUT_KEY: [float(score)]},
+                row,
+            )
             for rid, row, score in zip(frame.loc[part, "request_id"], rows, scores, strict=True)
         ]
     predictions.sort(key=lambda p: p.request_id)

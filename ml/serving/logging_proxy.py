@@ -1,23 +1,28 @@
 """The prediction-logging service: TF Serving's REST API, same URLs, every prediction logged.
 
 Open-source TF Serving cannot log requests (tensorflow/serving#408), so this ASGI app sits in
-front of it: every request is forwarded unchanged (status, metadata, `:regress`, ...), and a
-`:predict` in row format (`instances`) or columnar format (`inputs`) that TF Serving answered
-with 200 is logged before the client gets its answer: one `PredictionLog` per instance
-(ml.monitoring.prediction_log) into `<data_root>/<pipeline>_predictions/span=<id>/`, the span
-being the one the request was answered in. One file per request batch, written to a temp name
-and renamed: once a client has its answer, the predictions survive a kill of this service (no
-fsync: a killed process loses nothing the kernel has; `--fsync` also survives a host crash at a
-cost of milliseconds). If logging fails the client gets 503, never an unlogged answer.
-
-Request ids: the `X-Request-Id` header, or `request_id` / `request_ids` (one per instance) in the
-body (removed before forwarding); else generated. Returned in the `X-Request-Id` header
-(comma-separated, one per instance). With one id for several instances, instance i gets
-`<id>/<i>`. The version that answered: the URL's `/versions/<v>`, or the version the URL's
-`/labels/<l>` (or the model's newest AVAILABLE version) resolves to in TF Serving's status,
-looked up at most once a second: a label moved less than a second ago may be logged with the
-version it left. A span's batch files are compacted and closed (`_SUCCESS`) once the span has
-ended and `close_after_s` passed.
+front of it. The contract (docs/concepts/live-model.md), request by request:
+- every `:predict`, `:classify` and `:regress` that TF Serving answers 200 is logged, one
+  `PredictionLog` per instance (ml/serving/prediction_log.py), durably (ml/serving/log_store.py)
+  before the client gets the answer; if it cannot be logged, or the answer does not fit the
+  request, the client gets 503 and nothing of it is logged: never a 500 after TF Serving's 200,
+  never a 200 unlogged;
+- a body that is not a JSON object, or not one TF Serving accepts, gets TF Serving's 400
+  (`{"error": ...}`) and is never forwarded; a body over `max_request_bytes` gets 413;
+- a model this service does not log gets 404, unless it is listed in `pass_through` (forwarded,
+  not logged, counted); status, metadata and other URLs are forwarded unchanged;
+- the version that answered is exact: a call on a label (or on no version) is forwarded to the
+  version TF Serving's status resolves it to (cached LABEL_TTL_S; a 404 because that version was
+  just unloaded re-resolves once), so the logged version is the one that ran;
+- a prediction's span is its event's time (`event_time`/`event_times` in the body, the
+  `X-Event-Time` header, or the request id's `monitoring.event_time.id_columns`), else the time
+  it was answered, which every record keeps in `timestamp_secs`;
+- request ids: `request_ids` (one per instance) or one id (`X-Request-Id` or `request_id`; several
+  instances get `<id>/<index>`), else generated. The answer's `X-Request-Id` header is that one id
+  (or the generated batch id): small, whatever the batch.
+Encoding and writing run off the event loop; TensorFlow's protos are imported before the
+service listens. Spans are closed (compacted, `_SUCCESS`) `close_after_s` after they ended; a
+closer that fails on a span logs it and carries on. `GET /logger/status`: the counters.
 """
 
 from __future__ import annotations
@@ -26,175 +31,290 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import re
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, NamedTuple
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ml.config import PipelineConfig
-from ml.model.signatures import DEFAULT_SIGNATURE, OUTPUT_KEY
-from ml.monitoring.prediction_log import Prediction, append_batch, close_span, is_complete, to_record
+from ml.event_time import event_time_of_id
+from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.roots import Roots
+from ml.serving import log_store, prediction_log
+from ml.serving.prediction_log import Prediction
+from ml.serving.rest_api import (
+    Answered,
+    AnswerMismatch,
+    BadRequest,
+    Call,
+    inference_call,
+    instance_ids,
+    model_of,
+    pair,
+    parse_request,
+)
+from ml.serving.rest_api import (
+    Request as ParsedRequest,
+)
 from ml.spans import SpanPaths, shift_span, span_of, span_of_landing_name, span_start
 
-PREDICT = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:predict$")
+log = logging.getLogger(__name__)
+
 HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
 LABEL_TTL_S = 1.0
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+STATUS_PATH = "/logger/status"
 
 
-class Upstream(NamedTuple):
+class Upstream:
     """TF Serving's answer: status, body, headers to pass on."""
 
-    status: int
-    content: bytes
-    headers: dict[str, str]
+    def __init__(self, status: int, content: bytes, headers: dict[str, str]) -> None:
+        self.status, self.content, self.headers = status, content, headers
 
 
-def instances_of(body: dict) -> list[dict]:
-    """Row format `instances: [{...}]`, or columnar `inputs: {name: [values]}` as rows."""
-    if isinstance(body.get("instances"), list):
-        return [row if isinstance(row, dict) else {"input": row} for row in body["instances"]]
-    inputs = body.get("inputs")
-    if isinstance(inputs, dict):
-        length = max((len(v) for v in inputs.values() if isinstance(v, list)), default=0)
-        return [{k: (v[i] if isinstance(v, list) else v) for k, v in inputs.items()} for i in range(length)]
-    return []
-
-
-def score_of(prediction: Any) -> float:
-    """One instance's answer as a float: a number, `[p]`, or `{"probabilities": [p]}`."""
-    while isinstance(prediction, dict):
-        prediction = prediction.get(OUTPUT_KEY, next(iter(prediction.values()), None))
-    while isinstance(prediction, list):
-        prediction = prediction[0] if prediction else None
-    return float(prediction) if prediction is not None else float("nan")
-
-
-def request_ids(header: str | None, body: dict, count: int) -> list[str]:
-    ids = body.pop("request_ids", None)
-    if isinstance(ids, list) and len(ids) == count:
-        return [str(i) for i in ids]
-    one = header or body.pop("request_id", None) or uuid.uuid4().hex
-    body.pop("request_id", None)
-    return [str(one)] if count == 1 else [f"{one}/{i}" for i in range(count)]
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    """An answer in TF Serving's error shape."""
+    return JSONResponse({"error": message}, status, dict(headers or {}))
 
 
 class VersionResolver:
-    """Label (or model) -> the version TF Serving resolves it to, cached LABEL_TTL_S."""
+    """Label (or no label: the newest AVAILABLE version) -> the version TF Serving resolves it
+    to, cached LABEL_TTL_S. None when TF Serving does not know it."""
 
     def __init__(self, client: aiohttp.ClientSession) -> None:
         self.client = client
-        self.cache: dict[tuple[str, str | None], tuple[float, int]] = {}
+        self.cache: dict[tuple[str, str | None], tuple[float, int | None]] = {}
 
-    async def version(self, model: str, label: str | None) -> int:
+    async def version(self, model: str, label: str | None, *, fresh: bool = False) -> int | None:
         key = (model, label)
         hit = self.cache.get(key)
-        if hit and time.monotonic() - hit[0] < LABEL_TTL_S:
+        if hit and not fresh and time.monotonic() - hit[0] < LABEL_TTL_S:
             return hit[1]
         path = f"/v1/models/{model}" + (f"/labels/{label}" if label else "")
-        async with self.client.get(path) as response:
-            status = (await response.json(content_type=None)).get("model_version_status", [])
+        try:
+            async with self.client.get(path) as response:
+                status = (await response.json(content_type=None)).get("model_version_status", [])
+        except (TimeoutError, aiohttp.ClientError, json.JSONDecodeError, AttributeError):
+            status = []
         available = [int(s["version"]) for s in status if s.get("state") == "AVAILABLE"]
-        version = max(available) if available else -1
+        version = max(available) if available else None
         self.cache[key] = (time.monotonic(), version)
         return version
 
 
+@dataclass(frozen=True)
+class ModelLog:
+    """Where one pipeline's model is logged."""
+
+    cfg: PipelineConfig
+    paths: SpanPaths
+
+    @property
+    def root(self) -> Path:
+        return self.paths.predictions_root
+
+
+def _answer_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """TF Serving's answer headers, less those this server sets itself (uvicorn: server, date)."""
+    own = HOP_HEADERS | {"content-encoding", "server", "date"}
+    return {k: v for k, v in headers.items() if k.lower() not in own}
+
+
+def predictions_of(
+    model_log: ModelLog,
+    parsed: ParsedRequest,
+    answered: list[Answered],
+    ids: list[str],
+    version: int,
+    now: dt.datetime,
+) -> dict[str, list[Prediction]]:
+    """The request's predictions by the span of their event (else of `now`)."""
+    call, cfg = parsed.call, model_log.cfg
+    signature = parsed.signature or DEFAULT_SIGNATURE
+    by_span: dict[str, list[Prediction]] = defaultdict(list)
+    for rid, one in zip(ids, answered, strict=True):
+        given = parsed.event_times[one.index if one.index is not None else 0] if parsed.event_times else None
+        when = given or event_time_of_id(cfg, rid) or now
+        by_span[span_of(cfg, when)].append(
+            Prediction(
+                request_id=rid,
+                time=int(now.timestamp()),
+                model=call.model,
+                version=version,
+                label=call.label or "",
+                signature=signature,
+                outputs=one.outputs,
+                inputs=one.inputs,
+                method=call.method,
+                context=parsed.context,
+            )
+        )
+    return by_span
+
+
 def create_app(
-    cfg: PipelineConfig,
+    pipelines: Sequence[PipelineConfig],
     roots: Roots,
     upstream_url: str,
     *,
     close_after_s: float = 300.0,
     fsync: bool = False,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+    pass_through: Sequence[str] = (),
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Starlette:
-    """The service for one pipeline's model, forwarding to TF Serving's REST API at `upstream_url`."""
-    paths = SpanPaths(cfg, roots)
-    state: dict[str, Any] = {}
+    """The service for the models of `pipelines`, forwarding to TF Serving's REST API at `upstream_url`."""
+    logs = {cfg.model_name: ModelLog(cfg, SpanPaths(cfg, roots)) for cfg in pipelines}
+    counters: Counter[str] = Counter()
+    state: dict = {}
 
-    def log(predictions: list[Prediction], when: dt.datetime) -> None:
-        folder = paths.predictions_dir(span_of(cfg, when))
-        append_batch(folder, [to_record(p) for p in predictions], fsync=fsync)
+    def write(model_log: ModelLog, by_span: dict[str, list[Prediction]]) -> None:
+        for span, predictions in sorted(by_span.items()):
+            records = [prediction_log.to_record(p) for p in predictions]
+            written = log_store.append_batch(model_log.paths.predictions_dir(span), records, fsync=fsync)
+            if written.name.startswith(log_store.LATE):
+                counters["late_batches"] += 1
+        counters["batches"] += 1
+        counters["predictions_logged"] += sum(len(p) for p in by_span.values())
 
     def close_ended_spans() -> list[str]:
-        """Compact and close every span that ended more than `close_after_s` ago."""
-        root = roots.data / cfg.predictions_folder
-        closed = []
-        now = clock()
-        for folder in sorted(root.glob("span=*")) if root.is_dir() else []:
-            span = span_of_landing_name(cfg, folder.name)
-            if span is None or is_complete(folder):
-                continue
-            ended = span_start(cfg, shift_span(cfg, span, 1))
-            if (now - ended).total_seconds() >= close_after_s:
-                close_span(folder)
+        """Compact and close every span that ended more than `close_after_s` ago; one that fails
+        is logged and left for the next round."""
+        closed, now = [], clock()
+        for model_log in logs.values():
+            cfg, root = model_log.cfg, model_log.root
+            for folder in sorted(root.glob("span=*")) if root.is_dir() else []:
+                span = span_of_landing_name(cfg, folder.name)
+                if span is None or log_store.is_complete(folder):
+                    continue
+                ended = span_start(cfg, shift_span(cfg, span, 1))
+                if (now - ended).total_seconds() < close_after_s:
+                    continue
+                try:
+                    count = log_store.close_span(folder)
+                except Exception:  # noqa: BLE001 -- the closer must survive any one span
+                    counters["close_errors"] += 1
+                    log.exception("could not close span %s of %s (retried next round)", span, cfg.name)
+                    continue
+                log.info("closed span %s of %s: %d predictions", span, cfg.name, count)
                 closed.append(span)
         return closed
 
     async def closer() -> None:
         while True:
             await asyncio.sleep(max(1.0, min(close_after_s, 60.0)))
-            await run_in_threadpool(close_ended_spans)
+            try:
+                await run_in_threadpool(close_ended_spans)
+            except Exception:  # noqa: BLE001 -- e.g. the log root unreadable for a while
+                counters["close_errors"] += 1
+                log.exception("the span closer failed this round; it runs again")
 
     async def upstream(method: str, path: str, body: bytes, headers: dict, params=None) -> Upstream:
         session: aiohttp.ClientSession = state["client"]
         async with session.request(method, path, params=params, data=body, headers=headers) as response:
             return Upstream(response.status, await response.read(), _answer_headers(response.headers))
 
+    async def read_body(request: Request) -> bytes | None:
+        """The body, or None when it is over `max_request_bytes` (read no further)."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_request_bytes:
+            return None
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_request_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def infer(request: Request, call: Call, model_log: ModelLog, headers: dict) -> Response:
+        body = await read_body(request)
+        if body is None:
+            counters["too_large"] += 1
+            return error(
+                413, f"request body over the limit of {max_request_bytes} bytes (--max-request-bytes)"
+            )
+        try:
+            parsed = parse_request(
+                call, body, request.headers.get("x-request-id"), request.headers.get("x-event-time")
+            )
+        except BadRequest as exc:
+            counters["bad_requests"] += 1
+            return error(400, str(exc))
+        batch_id = parsed.request_id or uuid.uuid4().hex
+        ids_header = {"X-Request-Id": batch_id}
+        resolver: VersionResolver = state["resolver"]
+        version = call.version if call.version is not None else await resolver.version(call.model, call.label)
+        path = call.pinned(version) if version is not None else request.url.path
+        try:
+            answer = await upstream("POST", path, parsed.body, headers)
+            if answer.status == 404 and call.version is None and version is not None:
+                version = await resolver.version(call.model, call.label, fresh=True)  # moved meanwhile
+                path = call.pinned(version) if version is not None else request.url.path
+                answer = await upstream("POST", path, parsed.body, headers)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            counters["upstream_failed"] += 1
+            return error(502, f"TF Serving did not answer ({type(exc).__name__}: {exc})", ids_header)
+        if answer.status != 200:
+            counters[f"upstream_{answer.status}"] += 1
+            return Response(answer.content, answer.status, answer.headers | ids_header)
+        try:
+            if version is None:
+                raise AnswerMismatch(
+                    f"TF Serving no longer reports which version serves {call.label or 'the model'}"
+                )
+            answered = pair(parsed, answer.content)
+            ids = instance_ids(parsed, answered, batch_id)
+            by_span = predictions_of(model_log, parsed, answered, ids, version, clock())
+            await run_in_threadpool(write, model_log, by_span)
+        except Exception as exc:  # noqa: BLE001 -- whatever it is, the client must not get 200 unlogged
+            counters["not_logged"] += 1
+            log.exception("a %s answered by TF Serving could not be logged", call.method)
+            return error(
+                503, f"prediction not logged ({type(exc).__name__}: {exc}); not answered", ids_header
+            )
+        return Response(answer.content, 200, answer.headers | ids_header)
+
     async def forward(request: Request) -> Response:
         path = request.url.path
+        if path == STATUS_PATH and request.method == "GET":
+            return JSONResponse({"models": sorted(logs), "pass_through": sorted(pass_through), **counters})
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        for own in ("x-request-id", "x-event-time"):  # this service's headers, not TF Serving's
+            headers.pop(own, None)
+        model = model_of(path)
+        call = inference_call(request.method, path)
+        if model is not None and model not in logs:
+            if model not in pass_through:
+                counters["other_models"] += 1
+                return error(
+                    404,
+                    f"model {model!r} is not logged here (this service logs {', '.join(sorted(logs))}); "
+                    "call it through its own pipeline's logger, or list it in --pass-through",
+                )
+            counters["passed_through"] += 1
+        elif call is not None:
+            return await infer(request, call, logs[call.model], headers)
         body = await request.body()
-        match = PREDICT.match(path) if request.method == "POST" else None
-        if match is None:
-            answer = await upstream(
-                request.method, path, body, headers, params=list(request.query_params.items())
-            )
-            return Response(answer.content, answer.status, answer.headers)
-        payload = json.loads(body or b"{}")
-        rows = instances_of(payload)
-        stripped = "request_id" in payload or "request_ids" in payload
-        ids = request_ids(request.headers.get("x-request-id"), payload, len(rows))
-        headers.pop("x-request-id", None)
-        answer = await upstream("POST", path, json.dumps(payload).encode() if stripped else body, headers)
-        answer_headers = answer.headers | {"X-Request-Id": ",".join(ids)}
-        if answer.status != 200 or not rows:
-            return Response(answer.content, answer.status, answer_headers)
-        model, version, label = match.group(1), match.group(2), match.group(3)
-        served = int(version) if version else await state["resolver"].version(model, label)
-        result = json.loads(answer.content)
-        answers = result.get("predictions") or result.get("outputs") or []
-        when = clock()
-        stamp = int(when.timestamp())
-        signature = payload.get("signature_name") or DEFAULT_SIGNATURE
-        predictions = [
-            Prediction(rid, stamp, model, served, label or "", signature, score_of(answer), row)
-            for rid, row, answer in zip(ids, rows, answers, strict=False)
-        ]
-        try:
-            if fsync:  # milliseconds on a disk: off the event loop
-                await run_in_threadpool(log, predictions, when)
-            else:  # ~0.2 ms: a thread hop would cost as much
-                log(predictions, when)
-        except OSError as exc:
-            return Response(
-                json.dumps({"error": f"prediction not logged ({exc}); not answered"}),
-                503,
-                {"X-Request-Id": ",".join(ids)},
-            )
-        return Response(answer.content, 200, answer_headers)
+        answer = await upstream(
+            request.method, path, body, headers, params=list(request.query_params.items())
+        )
+        return Response(answer.content, answer.status, answer.headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(prediction_log.warm)  # TensorFlow's protos: before the first request
         timeout = aiohttp.ClientTimeout(total=30.0)
         state["client"] = aiohttp.ClientSession(base_url=upstream_url, timeout=timeout)
         state["resolver"] = VersionResolver(state["client"])
@@ -209,13 +329,8 @@ def create_app(
         routes=[Route("/{path:path}", forward, methods=["GET", "POST", "PUT", "DELETE"])], lifespan=lifespan
     )
     app.state.close_ended_spans = close_ended_spans
+    app.state.counters = counters
     return app
-
-
-def _answer_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """TF Serving's answer headers, less those this server sets itself (uvicorn: server, date)."""
-    own = HOP_HEADERS | {"content-encoding", "server", "date"}
-    return {k: v for k, v in headers.items() if k.lower() not in own}
 
 
 def serve(app: Starlette, host: str, port: int) -> None:

@@ -88,7 +88,7 @@ class MonitorSensor(PipelineSpanSensor):
     def poke(self, context) -> bool | PokeReturnValue:
         from datetime import UTC, datetime
 
-        from ml.monitoring.prediction_log import is_complete
+        from ml.serving.log_store import is_complete
         from ml.spans import shift_span, span_start
 
         cfg = load_pipeline(self.pipeline)
