@@ -9,6 +9,7 @@ inverted for one origin (a concept shift), or replaced by requests nobody labels
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import replace
 from pathlib import Path
@@ -207,6 +208,16 @@ def test_late_labels_partial_then_restated_with_both_cutoffs_kept(served, roots)
     latest = [r for r in cli(roots, "results", "monitor", "--json")["rows"] if r["span"] == LATE]
     assert {r["cutoff"] for r in latest} == {second["cutoff"]} and latest[0]["restated"] == 1
     assert len(list(SpanPaths(cfg, roots).monitor_dir(LATE).glob("*/monitor.json"))) == 2
+    # a re-run with no new labels (a task retry) returns the newest result, no new restatement
+    again = cli(roots, "monitor", "--span", LATE)
+    assert again["reused"] is True and again["cutoff"] == second["cutoff"]
+    assert len(list(SpanPaths(cfg, roots).monitor_dir(LATE).glob("*/monitor.json"))) == 2
+    # as of the first run's cutoff: the 40 % version of the labels, recomputed, the same numbers,
+    # though the label file has been replaced since (its first version is in the arrivals ledger)
+    replay = cli(roots, "monitor", "--span", LATE, "--as-of", first["cutoff"])
+    assert replay["reused"] is False and replay["cutoff"] == first["cutoff"]
+    assert replay["counts"] == first["counts"] and replay["partial"] is True
+    assert replay["by_label"] == first["by_label"]
 
 
 def test_bad_input_is_counted_and_reported_never_a_traceback(served, roots):
@@ -216,7 +227,10 @@ def test_bad_input_is_counted_and_reported_never_a_traceback(served, roots):
     cli(roots, "serve-span", "--span", span)
     logged = read_span(paths.predictions_dir(span))
     strangers = [replace(p, request_id=f"no-such-flight-{i}") for i, p in enumerate(logged[:25])]
-    write_span(paths.predictions_dir(span), [*logged[25:], *strangers, logged[30]])  # + a duplicate id
+    retried = replace(logged[30], time=logged[30].time + 60)  # the same id answered again later
+    write_span(paths.predictions_dir(span), [*logged[25:], *strangers, retried, logged[31]])  # the
+    # same record twice is one prediction (a retry answered in the same second); the same id twice
+    # with another answer is a duplicate prediction, counted
     result = cli(roots, "monitor", "--span", span)
     counts = result["counts"]
     assert counts["no_label_row"] == 25  # ids that match no label
@@ -397,3 +411,136 @@ def test_logging_service_killed_mid_stream_loses_no_acknowledged_prediction(serv
     assert app.state.close_ended_spans() == [folder.name.removeprefix("span=")]
     assert (folder / "_SUCCESS").is_file() and len(list(folder.glob("*.tfrecord.gz"))) == 1
     assert {p.request_id for p in read_span(folder)} == set(logged)
+
+
+def test_a_label_moved_mid_span_is_judged_as_each_version_against_its_own_reference(served, roots):
+    """`stable` answered with version 1, then version 2 (a new model, its own evaluation): two
+    judged groups, `stable@v1` and `stable@v2`, each with its own version's band; the `all` row
+    calibrates every row with the reference of the version that answered it."""
+    import json
+    import shutil
+
+    from ml.monitoring.reference import REFERENCE_FILE, Reference
+    from ml.serving.layout import ServingLayout
+    from ml.serving.push import install_version
+
+    cfg = load_pipeline("flights")
+    serving = ServingLayout.of(cfg, roots)
+    v1 = serving.version_dir(1)
+    blessing = Path(serving.metadata(v1)["blessing_file"])
+    evaluation = roots.artifacts / "moved-evaluation"  # version 2's evaluation: another reference
+    shutil.copytree(blessing.parent, evaluation)
+    reference = json.loads((evaluation / REFERENCE_FILE).read_text())
+    keep = range(0, reference["rows"], 2)  # half the eval rows: another band
+    for name in ("scores", "labels", "spans"):
+        reference[name] = [reference[name][i] for i in keep]
+    reference["columns"] = {c: [v[i] for i in keep] for c, v in reference["columns"].items()}
+    reference["rows"] = len(keep)
+    (evaluation / REFERENCE_FILE).write_text(json.dumps(reference))
+    v2 = install_version(
+        serving, v1, serving.metadata(v1) | {"blessing_file": str(evaluation / blessing.name)}
+    )
+    span = "2013-01-03"
+    cli(roots, "serve-span", "--span", span)
+    folder = SpanPaths(cfg, roots).predictions_dir(span)
+    logged = read_span(folder)
+    moved = [replace(p, version=v2) if i % 2 else p for i, p in enumerate(logged)]  # stable moved
+    write_span(folder, moved)
+    result = cli(roots, "monitor", "--span", span)
+    groups = result["by_label"]
+    assert set(groups) == {"stable@v1", f"stable@v{v2}", "all"}
+    assert groups["stable@v1"]["version"] == 1 and groups[f"stable@v{v2}"]["version"] == v2
+    assert groups["stable@v1"]["predictions"] + groups[f"stable@v{v2}"]["predictions"] == len(logged)
+    monitor = json.loads(Path(result["monitor_file"]).read_text())["by_label"]
+    spec = cfg.monitoring
+    for group, version in (("stable@v1", 1), (f"stable@v{v2}", v2)):
+        own = Reference.of(
+            json.loads(Path(evaluation if version == v2 else blessing.parent, REFERENCE_FILE).read_text())
+        )
+        n = monitor[group]["slices"][0]["labelled"]
+        assert monitor[group]["band"] == list(
+            own.band(spec.metric, "Overall", n, spec.band_quantile, spec.bootstrap)
+        )
+    assert groups["stable@v1"]["band"] != groups[f"stable@v{v2}"]["band"]
+    rows = [r for r in cli(roots, "results", "monitor", "--json")["rows"] if r["span"] == span]
+    assert {(r["version_label"], r["version"]) for r in rows} == {
+        ("stable@v1", 1),
+        (f"stable@v{v2}", v2),
+        ("all", None),
+    }
+
+
+def test_a_prediction_answered_the_day_before_its_flight_joins_that_days_labels(served, roots, tmp_path):
+    """Through the logging service (real socket, in front of the TF Serving test double serving
+    version 1): the next day's flights scored the evening before, their ids the flights' keys;
+    each is logged in its flight's span, answered the evening before, and joins that span's labels."""
+    import json
+    import threading
+    import time
+    import urllib.request
+
+    import uvicorn
+
+    from ml.monitoring.serve import read_requests
+    from ml.serving.layout import ServingLayout
+    from ml.serving.log_store import close_span
+    from ml.serving.logging_proxy import create_app
+
+    from tf_serving_double import TFServingDouble
+
+    cfg = load_pipeline("flights")
+    span = "2013-01-02"
+    requests = read_requests(cfg, SpanPaths(cfg, roots), span)
+    features = [f.name for f in cfg.landed_features]
+    requests = requests.dropna(subset=features).head(300)
+    evening_before = dt.datetime(2013, 1, 1, 21, 0, tzinfo=dt.UTC)
+    data = tmp_path / "data"
+    logged_roots = Roots.resolve(data, roots.artifacts, roots.serving)
+    serving = ServingLayout.of(cfg, roots)
+    allow = {"allow_version_labels_for_unavailable_models": True}
+    with TFServingDouble(None, cfg.model_name, config_file=serving.models_config, **allow) as double:
+        app = create_app([cfg], logged_roots, double.url, clock=lambda: evening_before)
+        with socket_port() as port:
+            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            while not server.started:
+                time.sleep(0.05)
+            try:
+                url = f"http://127.0.0.1:{port}/v1/models/{cfg.model_name}/labels/stable:predict"
+                for start in range(0, len(requests), 100):
+                    part = requests.iloc[start : start + 100]
+                    body = {
+                        "signature_name": "serving_raw",
+                        "instances": json.loads(part[features].to_json(orient="records")),
+                        "request_ids": part["request_id"].tolist(),
+                    }
+                    request = urllib.request.Request(
+                        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+                    )
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        assert response.status == 200
+            finally:
+                server.should_exit = True
+                thread.join(timeout=30)
+    paths = SpanPaths(cfg, logged_roots)
+    assert not paths.predictions_dir("2013-01-01").exists()  # answered on the 1st, about the 2nd
+    logged = read_span(paths.predictions_dir(span))
+    assert len(logged) == len(requests) and {p.time for p in logged} == {int(evening_before.timestamp())}
+    close_span(paths.predictions_dir(span))
+    (data / cfg.landing_folder).symlink_to(roots.data / cfg.landing_folder)  # the labels that landed
+    result = cli(logged_roots, "monitor", "--span", span)
+    assert result["counts"]["predictions"] == len(requests)
+    assert result["counts"]["labelled"] + result["counts"]["label_unknown"] == len(requests)
+    assert result["counts"]["no_label_row"] == 0 and result["partial"] is False
+    assert result["by_label"]["stable"]["version"] == 1
+
+
+@contextlib.contextmanager
+def socket_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield port
