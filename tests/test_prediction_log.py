@@ -30,7 +30,14 @@ def test_a_predict_record_keeps_every_input_and_output_as_sent():
         "stable",
         "serving_raw",
         outputs={"probabilities": [0.25], "logits": [[1.0, 2.0]]},
-        inputs={"carrier": "UA", "hour": 5, "dep_delay": -2.5, "vec": [1, 2], "blob": {"b64": "/w=="}, "ok": True},
+        inputs={
+            "carrier": "UA",
+            "hour": 5,
+            "dep_delay": -2.5,
+            "vec": [1, 2],
+            "blob": {"b64": "/w=="},
+            "ok": True,
+        },
     )
     log = prediction_log_pb2.PredictionLog.FromString(to_record(p))  # TF Serving's own proto
     assert log.predict_log.request.client_id == b"r-1" and log.log_metadata.model_spec.version.value == 3
@@ -45,7 +52,9 @@ def test_a_predict_record_keeps_every_input_and_output_as_sent():
 
 
 def test_a_value_with_no_tensor_form_is_kept_as_json_text():
-    back = round_trip(Prediction("r", 0, "m", 1, "", "s", {"p": [0.5]}, {"ragged": [[1, 2], [3]], "obj": {"a": 1}}))
+    back = round_trip(
+        Prediction("r", 0, "m", 1, "", "s", {"p": [0.5]}, {"ragged": [[1, 2], [3]], "obj": {"a": 1}})
+    )
     assert back.inputs == {"obj": '{"a": 1}', "ragged": "[[1, 2], [3]]"}
 
 
@@ -71,7 +80,9 @@ def test_classify_and_regress_records_hold_the_example_its_context_and_the_resul
     assert back.method == "classify" and back.request_id == "c-1" and back.version == 2
     assert features_of(back) == {"origin": "EWR", "x": 1.5, "tags": ["a", "b"]}
     assert score_of(back, "ignored") == pytest.approx(0.7)  # class "1"
-    regress = round_trip(Prediction("g", 5, "m", 2, "canary", "serving_regress", {"value": 12.5}, {"x": 3}, "regress"))
+    regress = round_trip(
+        Prediction("g", 5, "m", 2, "canary", "serving_regress", {"value": 12.5}, {"x": 3}, "regress")
+    )
     assert regress.method == "regress" and regress.label == "canary" and score_of(regress, "x") == 12.5
     assert regress.context is None and features_of(regress) == {"x": 3}
 
@@ -110,7 +121,9 @@ def test_records_of_the_earlier_format_still_read(tmp_path):
     append_batch(tmp_path, [old, old])  # the same bytes twice: one prediction
     (record,) = read_records(tmp_path).records
     p = from_record(record)
-    assert p.inputs == {"origin": "EWR"} and score_of(p, "probabilities") == pytest.approx(0.4) and p.time == 7
+    assert (
+        p.inputs == {"origin": "EWR"} and score_of(p, "probabilities") == pytest.approx(0.4) and p.time == 7
+    )
 
 
 def test_the_event_time_of_a_request_id_decides_its_span():

@@ -73,7 +73,9 @@ def test_answers_are_paired_per_instance_or_logged_whole():
     ]
     whole = pair(columnar, b'{"outputs": {"p": [0.5]}}')  # outputs without the batch: one record
     assert len(whole) == 1 and whole[0].index is None and whole[0].inputs == {"x": [1, 2]}
-    classify = parse({"context": {"k": 1}, "examples": [{"x": 1}]}, inference_call("POST", "/v1/models/m:classify"))
+    classify = parse(
+        {"context": {"k": 1}, "examples": [{"x": 1}]}, inference_call("POST", "/v1/models/m:classify")
+    )
     answer = pair(classify, b'{"result": [[["0", 0.3], ["1", 0.7]]]}')
     assert answer[0].outputs == {"classes": ["0", "1"], "scores": [0.3, 0.7]} and classify.context == {"k": 1}
     assert pair(parse({"examples": [{"x": 1}]}, REGRESS), b'{"result": [2.5]}')[0].outputs == {"value": 2.5}
