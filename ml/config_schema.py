@@ -211,6 +211,13 @@ class EventTime(Strict):
 
     id_columns: list[str] = Field(min_length=1, max_length=4)
 
+    @field_validator("id_columns")
+    @classmethod
+    def _date_parts(cls, columns: list[str]) -> list[str]:
+        if len(columns) == 2:
+            raise ValueError("one column (a date or time), or year, month, day[, hour]: not two")
+        return columns
+
 
 MONITOR_METRICS = {"auc": "AUC", "binary_accuracy": "BinaryAccuracy"}  # metric key -> TFMA metric
 

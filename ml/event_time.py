@@ -41,7 +41,7 @@ def event_time_of_id(cfg: PipelineConfig, request_id: str) -> dt.datetime | None
     try:
         if len(values) == 1:
             return _instant(values[0])
-        numbers = [int(float(v)) for v in values]
-        return dt.datetime(*numbers, tzinfo=dt.UTC)  # type: ignore[misc]
+        year, month, day, hour = ([int(float(v)) for v in values] + [0])[:4]
+        return dt.datetime(year, month, day, hour, tzinfo=dt.UTC)
     except (ValueError, OverflowError, OSError, TypeError):
         return None

@@ -14,7 +14,9 @@ Then, on two Celery workers (`--scale airflow-worker=2`):
   one span and stays down: that task is retried on the other worker, every span succeeds and
   every span's examples are byte-identical to an undisturbed ingest; flights_train trains in a
   trainer container started through the proxy; push writes version 1 and models.config; the
-  serving container loads it and `:predict` on 127.0.0.1:8501 answers; the ML view's routes
+  serving container loads it and `:predict` through the prediction-logger on 127.0.0.1:8511
+  answers; TF Serving itself is refused from the host (8501, 8500) and from a container off its
+  network, and the logger refuses a model it does not log; the ML view's routes
   answer the logged-in user and refuse anonymous requests; `docker compose down -v` at the end
   (also on failure, after the relevant container logs and task logs are printed).
 
@@ -56,8 +58,9 @@ TRAIN_SPAN = SPANS[2]
 TRAIN_EPOCHS = 10
 SECOND_TRAIN_RUN = "e2e_train_2"
 API = "http://127.0.0.1:8080"
-SERVING = "http://127.0.0.1:8501"
 LOGGER = "http://127.0.0.1:8511"  # the prediction-logger service: TF Serving's URLs, logged
+SERVING = LOGGER  # from the host, TF Serving is reachable only through the logger
+TF_SERVING_PORTS = (8501, 8500)  # REST, gRPC: published by no service
 IN_STACK_SERVING = "http://tf-serving:8501"  # ML_SERVING_URL in docker-compose.yml
 AIRFLOW_UID = "50000"
 RUN_TIMEOUT = float(os.environ.get("E2E_TIMEOUT", "900"))
@@ -320,7 +323,7 @@ def check_published_ports(stack: Stack) -> None:
     check(bool(published), "some ports are published")
     check(all(ip == "127.0.0.1" for _, _, ip in published), "every published port is on 127.0.0.1")
     ports = {int(p.split("/")[0]) for _, p, _ in published}
-    check(ports == {8080, 8500, 8501, 8511}, f"published container ports are {sorted(ports)}")
+    check(ports == {8080, 8511}, f"published container ports are {sorted(ports)}")
     check(not ports & LOG_SERVER_PORTS, "log-server ports 8793/8794 are not published")
 
 
@@ -801,10 +804,42 @@ def label_version(model: str, label: str) -> int | None:
     return states[0]["version"] if states and states[0]["state"] == "AVAILABLE" else None
 
 
+TF_SERVING_PROBE = r"""
+import urllib.request, urllib.error, sys
+try:
+    urllib.request.urlopen("http://tf-serving:8501/v1/models/" + sys.argv[1], timeout=10)
+    print("reached")
+except urllib.error.HTTPError as exc:
+    print(f"reached ({exc.code})")
+except Exception as exc:
+    print(f"unreachable: {type(exc).__name__}: {exc}")
+"""
+
+
+def check_tf_serving_only_through_the_logger(stack: Stack, model: str) -> None:
+    """No client can skip the prediction log: TF Serving answers only the logger and the workers."""
+    import socket
+
+    step("TF Serving only through the prediction-logger (ports unpublished, internal network)")
+    for port in TF_SERVING_PORTS:
+        with socket.socket() as sock:
+            sock.settimeout(5)
+            refused = sock.connect_ex(("127.0.0.1", port)) != 0
+        check(refused, f"a request straight to TF Serving's port 127.0.0.1:{port} is refused")
+    api = docker("exec", stack.container("airflow-apiserver"), "python", "-c", TF_SERVING_PROBE, model)
+    seen = api.stdout.strip().splitlines()[-1]
+    check(seen.startswith("unreachable"), f"from the API server (off the serving network): {seen}")
+    worker = docker("exec", stack.container("airflow-worker"), "python", "-c", TF_SERVING_PROBE, model)
+    seen = worker.stdout.strip().splitlines()[-1]
+    check(seen == "reached", f"from a worker (push, status, smoke test): {seen}")
+    status, out = http("POST", f"{LOGGER}/v1/models/not_logged:predict", {"instances": [1.0]})
+    check(status == 404 and "not logged here" in str(out), f"a model the logger does not log: {status}")
+
+
 def check_serving(result: dict) -> None:
     push = result["push"]
     model, version = push["model"], int(push["version"])
-    step(f"serving on {SERVING}: {model} version {version} labelled stable and canary, :predict answers")
+    step(f"serving through {SERVING}: {model} version {version} labelled stable and canary, :predict answers")
     check(push["labels"] == {"canary": version, "stable": version}, f"push labelled it {push['labels']}")
     for label in ("canary", "stable"):
         poll(f"/labels/{label} -> {version}", lambda lb=label: label_version(model, lb) == version, 120)
@@ -1048,6 +1083,7 @@ def main() -> int:
         ingest(airflow, stack, workers, faults)
         result = train(airflow, stack, host_root, faults)
         check_serving(result)
+        check_tf_serving_only_through_the_logger(stack, result["push"]["model"])
         check_prediction_logger(stack, host_root, result)
         if faults:
             check_push_faults(stack, result)

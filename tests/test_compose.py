@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-ALLOWED_PORTS = {8080, 8501, 8500, 8511}
+ALLOWED_PORTS = {8080, 8511}  # the UI and TF Serving's REST API through the prediction-logger
 REQUIRED_SECRETS = (
     "POSTGRES_PASSWORD",
     "REDIS_PASSWORD",
@@ -145,12 +145,34 @@ def test_missing_secret_is_refused(compose_env):
     assert "POSTGRES_PASSWORD" in out.stderr
 
 
-def test_only_ui_and_serving_ports_published_on_localhost(config):
+def test_only_ui_and_prediction_logger_ports_published_on_localhost(config):
     published = {name: ports(s) for name, s in config["services"].items() if ports(s)}
     assert {p for ps in published.values() for _, p in ps} == ALLOWED_PORTS, published
     assert all(ip == "127.0.0.1" for ps in published.values() for ip, _ in ps), published
     assert {p for _, p in published["airflow-apiserver"]} == {8080}
-    assert {p for _, p in published["tf-serving"]} == {8500, 8501}
+    assert {p for _, p in published["prediction-logger"]} == {8511}
+    assert "tf-serving" not in published  # REST 8501 and gRPC 8500: never from the host
+
+
+def networks_of(service: dict) -> set[str]:
+    listed = service.get("networks") or ["default"]
+    return set(listed) if isinstance(listed, list | dict) else {"default"}
+
+
+def test_tf_serving_is_reachable_only_through_the_logger_and_by_the_workers(config):
+    """Clients cannot skip the prediction log: TF Serving is only on an internal network shared
+    with the logger and the workers (push, serving-status and the smoke test need it)."""
+    services = config["services"]
+    assert networks_of(services["tf-serving"]) == {"serving"}
+    assert config["networks"]["serving"]["internal"] is True
+    on_serving = {name for name, s in services.items() if "serving" in networks_of(s)}
+    assert on_serving == {"tf-serving", "prediction-logger", "airflow-worker"}
+    logger = (
+        " ".join(map(str, services["prediction-logger"]["command"]))
+        if isinstance(services["prediction-logger"]["command"], list)
+        else services["prediction-logger"]["command"]
+    )
+    assert "--upstream http://tf-serving:8501" in logger and "--fsync" in logger
 
 
 def test_no_plaintext_secrets(raw):

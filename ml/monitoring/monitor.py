@@ -258,8 +258,8 @@ def monitor_span(
         versions = {g: int(rows.loc[rows[SERVED_BY] == g, "version"].iloc[0]) for g in groups}
         references = {v: served_reference(cfg, roots, v) for v in set(versions.values())}
         probabilities = np.full(len(rows), np.nan)
-        for group, version in versions.items():
-            ref = references[version]
+        for group, answered_by in versions.items():
+            ref = references[answered_by]
             mask = (rows[SERVED_BY] == group).to_numpy()
             if ref is not None:
                 probabilities[mask] = ref.calibrator(rows.loc[mask, "score"].to_numpy(dtype=float))

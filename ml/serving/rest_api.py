@@ -252,8 +252,8 @@ def pair(request: Request, raw_answer: bytes) -> list[Answered]:
     method = request.call.method
     if method == "classify" or method == "regress":
         result = _one_per_instance(request, _answer(raw_answer, "result"), "results")
-        outputs = [_classifications(r) if method == "classify" else {VALUE: r} for r in result]
-        return [Answered(i, request.instances[i], o) for i, o in enumerate(outputs)]
+        answers = [_classifications(r) if method == "classify" else {VALUE: r} for r in result]
+        return [Answered(i, request.instances[i], o) for i, o in enumerate(answers)]
     if request.columnar is None:
         predictions = _one_per_instance(request, _answer(raw_answer, "predictions"), "predictions")
         return [Answered(i, request.instances[i], _named(p)) for i, p in enumerate(predictions)]
