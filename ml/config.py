@@ -217,7 +217,7 @@ class PipelineConfig:
     def eval_thresholds(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.evaluation.get("thresholds", {}).items()}
 
-    @property
+    @functools.cached_property  # validated once: the config is frozen (the logger reads it per request)
     def eval_options(self):  # -> ml.config_schema.Evaluation (pydantic: imported when used)
         """The whole `evaluation:` block, typed: min slice size, slice thresholds, benchmark, ..."""
         from ml.config_schema import Evaluation
@@ -228,7 +228,7 @@ class PipelineConfig:
     def serving(self) -> dict[str, Any]:
         return dict(self.raw.get("serving", {}))
 
-    @property
+    @functools.cached_property  # validated once: the config is frozen
     def monitoring(self):  # -> ml.config_schema.Monitoring (pydantic: imported when used)
         """The whole `monitoring:` block, typed (docs/concepts/live-model.md)."""
         from ml.config_schema import Monitoring

@@ -355,3 +355,22 @@ def test_the_logged_version_is_the_one_that_answered_while_the_label_moves(servi
         assert score_of(p, "probabilities") == pytest.approx(expected, abs=1e-3)
         assert answers[rid] == pytest.approx(expected, abs=1e-3)
     shutil.rmtree(data)
+
+
+def test_the_span_closer_logs_a_span_it_cannot_close_and_closes_the_others(serving, tmp_path, caplog):
+    from ml.serving.log_store import append_batch, is_complete
+    from ml.serving.logging_proxy import create_app
+
+    cfg = load_pipeline("flights")
+    roots = Roots.resolve(tmp_path / "data", serving["roots"].artifacts, serving["roots"].serving)
+    paths = SpanPaths(cfg, roots)
+    good, bad = paths.predictions_dir("2013-01-15"), paths.predictions_dir("2013-01-16")
+    append_batch(good, [b"a", b"b"])
+    append_batch(bad, [b"c"])
+    (bad / "part-00000000000000000001-1-1.tfrecord.gz").write_bytes(b"not a TFRecord file at all")
+    later = NOW + dt.timedelta(days=3)
+    app = create_app([cfg], roots, serving["double"].url, close_after_s=0, clock=lambda: later)
+    assert app.state.close_ended_spans() == ["2013-01-15"]  # the other one is retried next round
+    assert is_complete(good) and not is_complete(bad)
+    assert app.state.counters["close_errors"] == 1
+    assert "could not close span 2013-01-16" in caplog.text

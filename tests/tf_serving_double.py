@@ -301,6 +301,9 @@ class TFServingDouble:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as TF Serving's HTTP server
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
+
             def log_message(self, *args) -> None:  # keep test output quiet
                 pass
 
@@ -330,11 +333,14 @@ class TFServingDouble:
 
             def do_POST(self) -> None:
                 double.requests.append(f"POST {self.path}")
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))  # all of it: keep-alive
                 match = _CALL.match(self.path)
                 if not match:
                     return self._send(404, {"error": f"Malformed request: POST {self.path}"})
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 try:
+                    body = json.loads(raw)
+                    if not isinstance(body, dict):
+                        raise ServingFailure(400, "JSON Value: not an object")
                     version, label = self._model(match)
                     call = {
                         "predict": double.predict,
@@ -347,7 +353,7 @@ class TFServingDouble:
                 except Exception as exc:  # noqa: BLE001 -- a bad request, as TF Serving says
                     return self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -361,6 +367,14 @@ class TFServingDouble:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class Server(ThreadingHTTPServer):
+    """A threaded HTTP server with TF Serving's kind of listen backlog (the stdlib's is 5: more
+    concurrent clients than that would wait for TCP's retransmit, a second, not for the model)."""
+
+    request_queue_size = 1024
+    daemon_threads = True
 
 
 def _is_named(value) -> bool:

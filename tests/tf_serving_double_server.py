@@ -22,11 +22,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tf_serving_double import TFServingDouble  # noqa: E402
+from tf_serving_double import Server, TFServingDouble  # noqa: E402
 
 _ENTRY = re.compile(r'config\s*\{[^{}]*?name:\s*"([^"]+)"[^{}]*?base_path:\s*"([^"]+)"', re.S)
 _MODEL = re.compile(r"^/v1/models/([^/:]+)")
@@ -89,6 +89,9 @@ def log(message: str) -> None:
 
 def handler(models: ModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as TF Serving's HTTP server
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
+
         def log_message(self, format: str, *args) -> None:  # noqa: A002 -- stdlib signature
             log(format % args)
 
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         threading.Thread(
             target=models.poll, args=(args.model_config_file_poll_wait_seconds,), daemon=True
         ).start()
-    server = ThreadingHTTPServer(("0.0.0.0", args.rest_api_port), handler(models))
+    server = Server(("0.0.0.0", args.rest_api_port), handler(models))
     log(f"REST API on 0.0.0.0:{args.rest_api_port} (a test double, not TF Serving; no gRPC)")
     server.serve_forever()
 

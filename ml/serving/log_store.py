@@ -57,21 +57,30 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+_FOLDERS: set[Path] = set()  # span folders this process has seen exist (a stat saved per batch)
+
+
 def _make_folder(folder: Path, fsync: bool) -> None:
     """Create the span folder (and its parents); with `fsync`, sync each new entry's parent."""
-    if folder.is_dir():
+    if folder in _FOLDERS or folder.is_dir():
+        _FOLDERS.add(folder)
         return
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     if fsync:
         for created in reversed(missing):
             _fsync_dir(created.parent)
+    _FOLDERS.add(folder)
 
 
 @contextlib.contextmanager
 def span_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
     """The span folder's lock: shared for writers and readers, exclusive for the closer."""
-    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, default_mode(directory=False))
+    try:
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, default_mode(directory=False))
+    except FileNotFoundError:  # the folder was removed since it was seen
+        _FOLDERS.discard(folder)
+        raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
@@ -79,9 +88,7 @@ def span_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_file(path: Path, data: bytes, *, fsync: bool, point: str) -> None:
-    """`data` to a hidden temp name beside `path`, then renamed to it."""
-    tmp = path.with_name(f".{path.name}.tmp")
+def _write_temp(tmp: Path, data: bytes, *, fsync: bool) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, default_mode(directory=False))
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -89,6 +96,16 @@ def _write_file(path: Path, data: bytes, *, fsync: bool, point: str) -> None:
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_file(path: Path, data: bytes, *, fsync: bool, point: str) -> None:
+    """`data` to a hidden temp name beside `path`, then renamed to it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    _write_temp(tmp, data, fsync=fsync)
+    try:
         crash_point(f"{point}:written")
         os.replace(tmp, path)
         crash_point(f"{point}:renamed")
@@ -100,16 +117,42 @@ def _write_file(path: Path, data: bytes, *, fsync: bool, point: str) -> None:
 def append_batch(folder: Path, records: list[bytes], *, fsync: bool = False) -> Path:
     """One request batch as its own file. Once this returns the batch survives a kill of the
     writer; with `fsync` also a host crash. After the span was closed: a `late-` file."""
-    data = gzipped_tfrecords(records, compresslevel=1)  # compacted at level 9 when the span closes
-    _make_folder(folder, fsync)
-    with span_lock(folder, exclusive=False):
-        prefix = LATE if is_complete(folder) else PART
-        final = folder / f"{prefix}{time.time_ns():020d}-{os.getpid()}-{next(_BATCHES)}.tfrecord.gz"
-        _write_file(final, data, fsync=fsync, point="batch")
+    return append_batches({folder: records}, fsync=fsync)[folder]
+
+
+def append_batches(batches: dict[Path, list[bytes]], *, fsync: bool = False) -> dict[Path, Path]:
+    """One file per span folder, all or nothing: every file is written to its temp name first
+    (a failure removes them all and raises), then each is renamed into its folder, each folder
+    under its lock. Returns each folder's new file."""
+    data = {folder: gzipped_tfrecords(records, compresslevel=1) for folder, records in batches.items()}
+    for folder in batches:
+        _make_folder(folder, fsync)
+    with contextlib.ExitStack() as locks:
+        for folder in sorted(batches):  # one order: no two writers wait on each other
+            locks.enter_context(span_lock(folder, exclusive=False))
+        finals = {}
+        for folder in batches:
+            prefix = LATE if is_complete(folder) else PART
+            finals[folder] = (
+                folder / f"{prefix}{time.time_ns():020d}-{os.getpid()}-{next(_BATCHES)}.tfrecord.gz"
+            )
+        temps = {folder: final.with_name(f".{final.name}.tmp") for folder, final in finals.items()}
+        try:
+            for folder, tmp in temps.items():
+                _write_temp(tmp, data[folder], fsync=fsync)
+            crash_point("batch:written")
+            for folder, tmp in temps.items():
+                os.replace(tmp, finals[folder])
+                crash_point("batch:renamed")
+        except BaseException:
+            for tmp in temps.values():
+                tmp.unlink(missing_ok=True)
+            raise
         if fsync:
-            _fsync_dir(folder)
+            for folder in batches:
+                _fsync_dir(folder)
         crash_point("batch:synced")
-    return final
+    return finals
 
 
 def _unique(files: Iterable[Path]) -> list[bytes]:

@@ -32,11 +32,13 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -74,6 +76,7 @@ HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "kee
 LABEL_TTL_S = 1.0
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 STATUS_PATH = "/logger/status"
+INLINE_MAX = 8  # a group of at most this many predictions, without fsync, is written on the loop
 
 
 class Upstream:
@@ -119,10 +122,100 @@ class ModelLog:
 
     cfg: PipelineConfig
     paths: SpanPaths
+    folders: dict[str, Path] = field(default_factory=dict)  # span -> its folder, worked out once
 
     @property
     def root(self) -> Path:
         return self.paths.predictions_root
+
+    def folder(self, span: str) -> Path:
+        found = self.folders.get(span)
+        if found is None:
+            found = self.folders[span] = self.paths.predictions_dir(span)
+        return found
+
+
+Pending = tuple[dict[Path, list[Prediction]], "asyncio.Future[None]"]
+
+
+class LogWriter:
+    """Writes the log for the event loop, a group at a time (group commit). A request hands over
+    its predictions and waits; every request that hands some over in the same turn of the event
+    loop joins one group, written as one file per span (one rename, one fsync for all of them,
+    all or nothing), then each is answered. A small group without fsync (INLINE_MAX predictions,
+    ~0.1 ms) is written right there on the loop; a larger one, or any with fsync, on the writer
+    thread, so the event loop never waits on a big batch or a disk sync. One request's encoding
+    failure fails only that request."""
+
+    def __init__(self, fsync: bool, count: Callable[..., None]) -> None:
+        self.fsync, self.count = fsync, count
+        self.pending: list[Pending] = []
+        self.queue: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, list[Pending]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
+        self.thread.start()
+
+    async def write(self, by_folder: dict[Path, list[Prediction]]) -> None:
+        """Return once these predictions are in the log (raise if they could not be written)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self.pending:
+            loop.call_soon(self._flush, loop)
+        self.pending.append((by_folder, done))
+        await done
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        group, self.pending = self.pending, []
+        size = sum(len(ps) for by_folder, _ in group for ps in by_folder.values())
+        if self.fsync or size > INLINE_MAX:
+            self.queue.put((loop, group))
+        else:
+            for done, error in self._commit(group):
+                _settle(done, error)
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            loop, group = item
+            for done, error in self._commit(group):
+                loop.call_soon_threadsafe(_settle, done, error)
+
+    def _commit(self, group: list[Pending]) -> list[tuple[asyncio.Future[None], BaseException | None]]:
+        batches: dict[Path, list[bytes]] = defaultdict(list)
+        outcome: dict[int, BaseException | None] = {}
+        for n, (by_folder, _) in enumerate(group):
+            try:
+                encoded = {
+                    folder: [prediction_log.to_record(p) for p in ps] for folder, ps in by_folder.items()
+                }
+            except Exception as exc:  # noqa: BLE001 -- this request fails, not the group
+                outcome[n] = exc
+                continue
+            for folder, records in encoded.items():
+                batches[folder] += records
+        try:
+            written = log_store.append_batches(batches, fsync=self.fsync) if batches else {}
+            failure: BaseException | None = None
+        except Exception as exc:  # noqa: BLE001 -- every request of the group gets 503
+            failure, written = exc, {}
+        self.count("batches", len(written))
+        self.count("late_batches", sum(f.name.startswith(log_store.LATE) for f in written.values()))
+        if failure is None:
+            self.count("predictions_logged", sum(len(r) for r in batches.values()))
+        return [(done, outcome.get(n, failure)) for n, (_, done) in enumerate(group)]
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.cancelled():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 def _answer_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -177,16 +270,12 @@ def create_app(
     """The service for the models of `pipelines`, forwarding to TF Serving's REST API at `upstream_url`."""
     logs = {cfg.model_name: ModelLog(cfg, SpanPaths(cfg, roots)) for cfg in pipelines}
     counters: Counter[str] = Counter()
+    counting = threading.Lock()  # writes count from worker threads
     state: dict = {}
 
-    def write(model_log: ModelLog, by_span: dict[str, list[Prediction]]) -> None:
-        for span, predictions in sorted(by_span.items()):
-            records = [prediction_log.to_record(p) for p in predictions]
-            written = log_store.append_batch(model_log.paths.predictions_dir(span), records, fsync=fsync)
-            if written.name.startswith(log_store.LATE):
-                counters["late_batches"] += 1
-        counters["batches"] += 1
-        counters["predictions_logged"] += sum(len(p) for p in by_span.values())
+    def count(key: str, n: int = 1) -> None:
+        with counting:
+            counters[key] += n
 
     def close_ended_spans() -> list[str]:
         """Compact and close every span that ended more than `close_after_s` ago; one that fails
@@ -202,12 +291,12 @@ def create_app(
                 if (now - ended).total_seconds() < close_after_s:
                     continue
                 try:
-                    count = log_store.close_span(folder)
+                    records = log_store.close_span(folder)
                 except Exception:  # noqa: BLE001 -- the closer must survive any one span
-                    counters["close_errors"] += 1
+                    count("close_errors")
                     log.exception("could not close span %s of %s (retried next round)", span, cfg.name)
                     continue
-                log.info("closed span %s of %s: %d predictions", span, cfg.name, count)
+                log.info("closed span %s of %s: %d predictions", span, cfg.name, records)
                 closed.append(span)
         return closed
 
@@ -217,7 +306,7 @@ def create_app(
             try:
                 await run_in_threadpool(close_ended_spans)
             except Exception:  # noqa: BLE001 -- e.g. the log root unreadable for a while
-                counters["close_errors"] += 1
+                count("close_errors")
                 log.exception("the span closer failed this round; it runs again")
 
     async def upstream(method: str, path: str, body: bytes, headers: dict, params=None) -> Upstream:
@@ -241,7 +330,7 @@ def create_app(
     async def infer(request: Request, call: Call, model_log: ModelLog, headers: dict) -> Response:
         body = await read_body(request)
         if body is None:
-            counters["too_large"] += 1
+            count("too_large")
             return error(
                 413, f"request body over the limit of {max_request_bytes} bytes (--max-request-bytes)"
             )
@@ -250,7 +339,7 @@ def create_app(
                 call, body, request.headers.get("x-request-id"), request.headers.get("x-event-time")
             )
         except BadRequest as exc:
-            counters["bad_requests"] += 1
+            count("bad_requests")
             return error(400, str(exc))
         batch_id = parsed.request_id or uuid.uuid4().hex
         ids_header = {"X-Request-Id": batch_id}
@@ -264,10 +353,10 @@ def create_app(
                 path = call.pinned(version) if version is not None else request.url.path
                 answer = await upstream("POST", path, parsed.body, headers)
         except (TimeoutError, aiohttp.ClientError) as exc:
-            counters["upstream_failed"] += 1
+            count("upstream_failed")
             return error(502, f"TF Serving did not answer ({type(exc).__name__}: {exc})", ids_header)
         if answer.status != 200:
-            counters[f"upstream_{answer.status}"] += 1
+            count(f"upstream_{answer.status}")
             return Response(answer.content, answer.status, answer.headers | ids_header)
         try:
             if version is None:
@@ -277,9 +366,10 @@ def create_app(
             answered = pair(parsed, answer.content)
             ids = instance_ids(parsed, answered, batch_id)
             by_span = predictions_of(model_log, parsed, answered, ids, version, clock())
-            await run_in_threadpool(write, model_log, by_span)
+            by_folder = {model_log.folder(s): p for s, p in by_span.items()}
+            await state["writer"].write(by_folder)
         except Exception as exc:  # noqa: BLE001 -- whatever it is, the client must not get 200 unlogged
-            counters["not_logged"] += 1
+            count("not_logged")
             log.exception("a %s answered by TF Serving could not be logged", call.method)
             return error(
                 503, f"prediction not logged ({type(exc).__name__}: {exc}); not answered", ids_header
@@ -297,13 +387,13 @@ def create_app(
         call = inference_call(request.method, path)
         if model is not None and model not in logs:
             if model not in pass_through:
-                counters["other_models"] += 1
+                count("other_models")
                 return error(
                     404,
                     f"model {model!r} is not logged here (this service logs {', '.join(sorted(logs))}); "
                     "call it through its own pipeline's logger, or list it in --pass-through",
                 )
-            counters["passed_through"] += 1
+            count("passed_through")
         elif call is not None:
             return await infer(request, call, logs[call.model], headers)
         body = await request.body()
@@ -318,11 +408,13 @@ def create_app(
         timeout = aiohttp.ClientTimeout(total=30.0)
         state["client"] = aiohttp.ClientSession(base_url=upstream_url, timeout=timeout)
         state["resolver"] = VersionResolver(state["client"])
+        state["writer"] = LogWriter(fsync, count)
         task = asyncio.get_running_loop().create_task(closer())
         try:
             yield
         finally:
             task.cancel()
+            await run_in_threadpool(state["writer"].stop)
             await state["client"].close()
 
     app = Starlette(
