@@ -20,7 +20,8 @@ this file imports Airflow, PyYAML and ml.config / ml.spans, never TensorFlow & c
   or with conf `{"span": ...}` (manual, or from `trigger_retrain`): transform -> train ->
   evaluate -> is_blessed -> infra_validate -> push (pool `ml_serving_push`, one push at a time).
 * `<pipeline>_monitor` — the live model, one run per span as an asset partition (like ingest; no
-  catchup: `airflow backfill create --dag-id <pipeline>_monitor` for past spans): wait_for_labels
+  catchup: `airflow backfill create --dag-id <pipeline>_monitor` for past spans):
+  wait_for_predictions -> estimate (CBPE before labels: warns, never retrains) -> wait_for_labels
   (the span's prediction log complete and its labels landed, or the labels overdue: partial) ->
   monitor (realized + estimated performance per version label, alarm bands) -> trigger_retrain
   (a realized drop below the band: the train DAG with reason `performance`). Re-running a span
@@ -218,7 +219,9 @@ def monitor_dag(cfg: PipelineConfig) -> DAG:
         catchup=False,
     ) as dag:
         common = {"pipeline": cfg.name, "span": monitor_span(cfg)}
-        ready = MonitorSensor(task_id="wait_for_labels", pipeline=cfg.name, span=common["span"])
+        logged = MonitorSensor(task_id="wait_for_predictions", wait_for="predictions", **common)
+        estimate = MonitorOperator(task_id="estimate", stage="estimated", **common)
+        ready = MonitorSensor(task_id="wait_for_labels", **common)
         monitor = MonitorOperator(task_id="monitor", **common)
         retrain = PerformanceRetrainOperator(
             task_id="trigger_retrain",
@@ -226,7 +229,7 @@ def monitor_dag(cfg: PipelineConfig) -> DAG:
             enabled="{{ params.retrain }}",
             **common,
         )
-        ready >> monitor >> retrain
+        logged >> estimate >> ready >> monitor >> retrain
     return dag
 
 

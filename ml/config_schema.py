@@ -231,11 +231,29 @@ class Monitoring(Strict):
     metric: Literal["auc", "binary_accuracy"] = "auc"  # the realized metric that alarms (TFMA's key)
     alarm_slices: list[str] = ["Overall"]  # slices whose drop alarms (Overall, origin=EWR, ...)
     min_labelled: int = Field(200, ge=1)  # fewer labelled predictions in a slice never alarm
-    band_quantile: float = Field(0.01, gt=0, lt=0.5)  # band = [q, 1-q] of the reference metric at n
+    # the chance that a span with no real change alarms, over all its alarm slices and versions
+    # (each check at false_alarm_rate / checks: Bonferroni; ml/monitoring/band.py)
+    false_alarm_rate: float = Field(0.01, gt=0, lt=0.5)
     bootstrap: int = Field(300, ge=50)  # resamples of the reference per band
     min_coverage: float = Field(0.5, ge=0, le=1)  # label coverage below this warns
     max_score_jsd: float = Field(0.1, gt=0, le=1)  # score distribution vs the eval split: above warns
     retrain_on_alarm: bool = True  # an alarm triggers the train DAG (reason: performance)
+    # the served inputs' drift vs the model's training statistics (checks.drift thresholds) on one
+    # of these features also triggers the train DAG (reason: served-drift); other drift only warns
+    served_drift_features: list[str] = []
+    # a feature whose served value differs from the same example as ingested in more than this
+    # share of the joined examples warns (training/serving feature skew, per example)
+    max_feature_skew: float = Field(0.01, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "band_quantile" in data:
+            raise ValueError(
+                "band_quantile: replaced by false_alarm_rate, the chance that a span with no real "
+                "change alarms over all its alarm slices and versions (e.g. 0.01: once in 100 spans)"
+            )
+        return data
 
 
 class PipelineYaml(Strict):
@@ -329,6 +347,12 @@ class PipelineYaml(Strict):
                 problems.append(
                     f"monitoring.alarm_slices: {name!r} slices {column!r}, which the evaluation does not "
                     f"slice by (so the monitor has no value there): add [{column}] to evaluation.slices"
+                )
+        for feature in spec.served_drift_features:
+            if feature not in self.checks.drift.features:
+                problems.append(
+                    f"monitoring.served_drift_features: {feature!r} has no checks.drift.features "
+                    "threshold to judge its drift by: add one there"
                 )
         key = spec.labels.key or self.example_key
         for column in spec.event_time.id_columns if spec.event_time else []:

@@ -137,8 +137,10 @@ def serve_span_summary(result: dict[str, Any]) -> str:
 
 def monitor_summary(result: dict[str, Any]) -> str:
     counts = result.get("counts") or {}
-    line = f"span {result.get('span')}: {counts.get('predictions', 0)} predictions, "
-    line += f"{counts.get('labelled', 0)} labelled ({_num(100 * (counts.get('coverage') or 0), 0)} %)"
+    stage = result.get("stage", "realized")
+    line = f"span {result.get('span')} ({stage}): {counts.get('predictions', 0)} predictions"
+    if stage == "realized":
+        line += f", {counts.get('labelled', 0)} labelled ({_num(100 * (counts.get('coverage') or 0), 0)} %)"
     for label, v in (result.get("by_label") or {}).items():
         band = v.get("band") or [None]
         line += f"; {label}: realized {_num(v.get('realized'), 3)}, estimated {_num(v.get('estimated'), 3)}"
@@ -148,6 +150,8 @@ def monitor_summary(result: dict[str, Any]) -> str:
     if result.get("reused"):
         line += f"; nothing new since cutoff {result.get('cutoff')}: that result kept"
     line += "; ALARM" if result.get("alarm") else "; no alarm"
+    if result.get("withdrawn"):
+        line += f"; withdraws the alarm of cutoff {result['withdrawn']['cutoff']}"
     return line + (f"; {len(result['warnings'])} warning(s)" if result.get("warnings") else "")
 
 

@@ -289,7 +289,8 @@ def test_monthly_spans_of_the_second_pipeline_run_through_the_scheduler(airflow_
 
 def test_monitor_dag_late_labels_then_a_concept_shift_retrains(airflow_up, roots, served_flights):
     """The live model through the scheduler: two spans answered by the served version 1; their
-    monitor runs come from `airflow backfill create --dag-id flights_monitor`. 2013-01-07's labels
+    monitor runs come from `airflow backfill create --dag-id flights_monitor` (each estimated from
+    its prediction log first, then judged with its labels). 2013-01-07's labels
     have not landed yet: it is monitored partial (no coverage). Then they land, with every EWR
     flight's label inverted (a concept shift): re-running the span restates it, realized AUC falls
     below the band -> one flights_train run with reason `performance` (paused: it waits). It trains
@@ -337,7 +338,11 @@ def test_monitor_dag_late_labels_then_a_concept_shift_retrains(airflow_up, roots
     every = [
         r for r in cli(roots, "results", "monitor", "--all-cutoffs", "--json")["rows"] if r["span"] == late
     ]
-    assert len({r["cutoff"] for r in every}) == 2  # restated; the partial monitoring kept
+    realized = {r["cutoff"] for r in every if r["stage"] == "realized"}
+    assert len(realized) == 2  # restated; the partial monitoring kept
+    estimated = {r["cutoff"] for r in every if r["stage"] == "estimated"}
+    assert len(estimated) == 1 and min(estimated) < min(realized)  # before labels, and not again:
+    # the re-run's estimate had nothing new (the same predictions), so it kept its result
     restated = next(
         r
         for r in cli(roots, "results", "monitor", "--json")["rows"]

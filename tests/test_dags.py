@@ -139,6 +139,19 @@ def test_train_dag_shape(dagbag):
     assert set(dag.params) == {"span", "window", "epochs"}
 
 
+def test_monitor_dag_estimates_before_labels_then_judges_with_them(dagbag):
+    dag = dagbag.dags["flights_monitor"]
+    order = ["wait_for_predictions", "estimate", "wait_for_labels", "monitor", "trigger_retrain"]
+    assert [t.task_id for t in dag.topological_sort()] == order
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    assert dag.get_task("wait_for_predictions").wait_for == "predictions"
+    assert dag.get_task("wait_for_labels").wait_for == "labels"
+    assert dag.get_task("estimate").stage == "estimated" and dag.get_task("monitor").stage == "realized"
+    assert dag.get_task("estimate").command_args()[-2:] == ["--stage", "estimated"]
+    assert "stage" in dag.get_task("estimate").template_fields
+
+
 def test_ingest_dag_ends_with_the_retrain_trigger(dagbag):
     dag = dagbag.dags["flights_ingest"]
     trigger = dag.get_task("trigger_retrain")

@@ -459,7 +459,7 @@ def test_a_label_moved_mid_span_is_judged_as_each_version_against_its_own_refere
         )
         n = monitor[group]["slices"][0]["labelled"]
         assert monitor[group]["band"] == list(
-            own.band(spec.metric, "Overall", n, spec.band_quantile, spec.bootstrap)
+            own.band(spec.metric, "Overall", n, monitor[group]["quantile"], spec.bootstrap)
         )
     assert groups["stable@v1"]["band"] != groups[f"stable@v{v2}"]["band"]
     rows = [r for r in cli(roots, "results", "monitor", "--json")["rows"] if r["span"] == span]

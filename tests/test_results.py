@@ -60,7 +60,7 @@ def test_parallel_writers_lose_nothing(tmp_path):
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert revision == "0004"  # migrated to the newest revision
+    assert revision == "0005"  # migrated to the newest revision
 
 
 def test_results_spans_cli_prints_a_table_or_json(tmp_path, capsys):
@@ -147,3 +147,5 @@ def test_head_revision_is_alembics_head_and_a_store_at_head_skips_alembic(tmp_pa
             assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
         columns = {row[1] for row in db.execute("PRAGMA table_info(models)")}
         assert {"transform_digest", "weights_digest"} <= columns
+        monitor = {row[1] for row in db.execute("PRAGMA table_info(monitor_runs)")}
+        assert {"stage", "withdrawn"} <= monitor  # what 0005 added

@@ -18,6 +18,13 @@ HELP = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--span", required=True, help="the span whose predictions to monitor")
     parser.add_argument(
+        "--stage",
+        choices=["estimated", "realized"],
+        default="realized",
+        help="estimated: from the complete prediction log alone, before labels (CBPE; warns, never "
+        "alarms); realized: with the labels landed so far (alarms retrain). Default realized",
+    )
+    parser.add_argument(
         "--as-of",
         type=as_of_time,
         help="judge the span with the labels that had landed and the predictions answered by this "
@@ -42,12 +49,16 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.results.retrain import performance_decision
 
     try:
-        result = monitor_span(cfg, roots, args.span, args.as_of)
+        result = monitor_span(cfg, roots, args.span, args.as_of, stage=args.stage)
     finally:
         release_shared_objects()
     store = open_store(cfg, roots)
     record_monitor(store, result)
-    decision = performance_decision(store, cfg, result["span"])
+    decision = (
+        performance_decision(store, cfg, result["span"], result.get("served_drift"))
+        if args.stage == "realized"
+        else {"retrain": False, "reason": "an estimate before labels never retrains", "end_span": None}
+    )
     labels = {
         label: {k: v[k] for k in ("version", "predictions", "labelled", "realized", "estimated", "band")}
         for label, v in result["by_label"].items()
@@ -55,6 +66,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     return {
         "command": "monitor",
         "span": result["span"],
+        "stage": result.get("stage", "realized"),
         "cutoff": result["cutoff"],
         "reused": bool(result.get("reused")),
         "partial": result["partial"],
@@ -62,10 +74,13 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         "by_label": labels,
         "alarm": result["alarm"],
         "alarms": result["alarms"],
+        "withdrawn": result.get("withdrawn"),
+        "served_drift": result.get("served_drift", []),
         "warnings": result["warnings"],
         "retrain": decision["retrain"],
         "reason": decision["reason"],
         "end_span": decision["end_span"],
+        "trigger": decision.get("trigger", "performance"),
         "monitor_file": f"{result['monitor_dir']}/{MONITOR_FILE}",
         "tfma_dir": result["tfma_dir"],
     }

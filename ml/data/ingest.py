@@ -26,6 +26,7 @@ class Prepared:
     frame: pd.DataFrame  # features + label, cleaned
     dropped: dict[str, int]
     imputed: dict[str, int]
+    key: pd.DataFrame | None = None  # the example key columns of the frame's rows, as landed
 
 
 def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: str) -> Prepared:
@@ -86,7 +87,8 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
     frame = pd.DataFrame(out)
     frame[cfg.label] = label[keep].reset_index(drop=True).astype("int64")
     frame["__split__"] = split_of(cfg, labeled)
-    return Prepared(frame=frame, dropped=dropped, imputed=imputed)
+    key = labeled[list(cfg.example_key)].reset_index(drop=True)
+    return Prepared(frame=frame, dropped=dropped, imputed=imputed, key=key)
 
 
 def split_of(cfg: PipelineConfig, frame: pd.DataFrame) -> list[str]:

@@ -1,11 +1,12 @@
 """Performance before labels: CBPE (confidence-based performance estimation), and plain metrics.
 
 The documented method (NannyML's CBPE): calibrate the model's scores on reference data with
-labels (isotonic regression, fitted on the model's evaluation split, never its training data);
-then each prediction's calibrated probability p is the chance its label is 1, so the expected
-confusion matrix at a threshold is sums of p and 1 - p, and the expected ROC curve is those sums
-cumulated down the model's ranking. It assumes the relation between score and label stays as
-in the reference: under concept drift it is wrong, which is why an estimate only warns.
+labels where that helps (ml.monitoring.calibration: isotonic regression on the model's evaluation
+split, never its training data); then each prediction's calibrated probability p is the chance
+its label is 1, so the expected confusion matrix at a threshold is sums of p and 1 - p, and the
+expected ROC curve is those sums cumulated down the model's ranking. It assumes the relation
+between score and label stays as in the reference: under concept drift it is wrong, which is why
+an estimate only warns.
 
 Implemented here rather than with nannyml (0.13.1 on PyPI): nannyml pins plotly < 6 (the ML
 view ships plotly 7's bundled JS) and pulls LightGBM, FLAML, kaleido and s3fs/gcsfs into every
@@ -14,52 +15,7 @@ Airflow worker; the method for AUC and accuracy is a few lines of numpy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-
-
-@dataclass(frozen=True)
-class Calibrator:
-    """A monotone step-to-linear map score -> probability (pool-adjacent-violators fit)."""
-
-    x: tuple[float, ...]
-    y: tuple[float, ...]
-
-    def __call__(self, scores: np.ndarray) -> np.ndarray:
-        if not self.x:
-            return np.asarray(scores, dtype=float)
-        return np.interp(np.asarray(scores, dtype=float), self.x, self.y)  # clipped at both ends
-
-    def as_dict(self) -> dict:
-        return {"x": list(self.x), "y": list(self.y)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Calibrator:
-        return cls(tuple(data["x"]), tuple(data["y"]))
-
-
-def fit_isotonic(scores: np.ndarray, labels: np.ndarray) -> Calibrator:
-    """Isotonic regression of labels on scores (pool adjacent violators). The map interpolates
-    linearly between the blocks' mean scores rather than keeping each block flat: flat steps
-    would hide the ranking inside a block from the expected ROC curve and bias CBPE's AUC down."""
-    order = np.argsort(scores, kind="mergesort")
-    x, y = np.asarray(scores, float)[order], np.asarray(labels, float)[order]
-    values: list[float] = []  # per block: mean label, weight, sum of scores
-    weights: list[float] = []
-    sums: list[float] = []
-    for xi, yi in zip(x, y, strict=True):
-        values.append(yi)
-        weights.append(1.0)
-        sums.append(xi)
-        while len(values) > 1 and values[-2] >= values[-1]:
-            w = weights[-2] + weights[-1]
-            values[-2] = (values[-2] * weights[-2] + values[-1] * weights[-1]) / w
-            weights[-2] = w
-            sums[-2] += sums[-1]
-            del values[-1], weights[-1], sums[-1]
-    xs = [round(total / w, 7) for total, w in zip(sums, weights, strict=True)]
-    return Calibrator(tuple(xs), tuple(round(v, 7) for v in values))
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:

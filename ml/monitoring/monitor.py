@@ -1,28 +1,28 @@
-"""`monitor --span D [--as-of T]`: the live model on one span: join, realized, estimated, bands,
-one verdict.
+"""`monitor --span D [--stage estimated|realized] [--as-of T]`: the live model on one span.
 
-Per model that served the span, judged as the version that answered (a version label, `stable`
-or `canary`, or `v<N>` for a pinned version; a label that moved to another version during the
-span gives one judged group per version: `stable@v1`, `stable@v2`), and over all of them (`all`):
-- counts: predictions, labelled, coverage, and what could not be joined and why;
+Judged twice (ml.monitoring.judge): `estimated` as soon as the span's prediction log is complete
+(the CBPE estimate against the band at the number of predictions: a drop warns, before any
+label), then `realized` once its labels have landed or are overdue (TFMA over the joined rows;
+a drop below the band alarms and retrains). Per model that served the span, judged as the
+version that answered (a version label, `stable` or `canary`, or `v<N>` for a pinned version; a
+label that moved to another version during the span gives one group per version: `stable@v1`,
+`stable@v2`), and over all of them (`all`, when there are several):
+- counts: predictions, labelled, coverage, what could not be joined and why, scores unusable;
 - realized metrics (TFMA over the labelled rows, ml.monitoring.realized) on every slice;
-- the CBPE estimate of `monitoring.metric` over every prediction, labelled or not, each row
-  calibrated by its own version's reference, and its error once the realized value exists;
-- the alarm band of the metric at the span's labelled count, per alarm slice (bootstrap of the
-  version's reference, ml.monitoring.reference).
-A realized value below its band on an alarm slice with at least `min_labelled` labelled
-predictions is an alarm (it retrains); an estimate below the band, prediction drift (scores vs
-the eval split, Jensen-Shannon), low label coverage and partial labels only warn.
+- the CBPE estimate of `monitoring.metric` over every prediction (and over the labelled ones,
+  for its error), each row calibrated by its own version's reference;
+- the alarm band per alarm slice (ml.monitoring.band), each check at `false_alarm_rate / K`
+  for the K checks of the span, so that a span with no change alarms at that rate.
+A restatement that clears an earlier cutoff's alarm records it as withdrawn.
 
 As of a time: the labels that had landed by the cutoff (ml.monitoring.label_arrivals) and the
 predictions answered by then; the cutoff is now unless `as_of` is given, so recomputing a span
 as of an earlier run's cutoff gives that run's numbers. A run whose inputs (predictions, label
-versions, completeness, the monitoring settings) are those of the span's newest result returns
+versions, completeness, the monitoring settings) are those of the stage's newest result returns
 that result (`reused`) instead of restating it.
 
-Written to `<artifact_root>/<pipeline>/monitoring/<span>/<label cutoff>/` (monitor.json, tfma/,
-joined.tfrecord.gz): a re-run when more labels have arrived restates the span in a new folder,
-the earlier one stays.
+Written to `<artifact_root>/<pipeline>/monitoring/<span>/<cutoff>/` (monitor.json, tfma/,
+joined.tfrecord.gz): a later run writes a new folder, the earlier one stays.
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ import pandas as pd
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
 from ml.config import PipelineConfig
-from ml.model.slices import OVERALL
-from ml.monitoring.estimate import estimate, js_divergence
+from ml.monitoring.band import per_check_quantile
+from ml.monitoring.calibration import usable
 from ml.monitoring.ground_truth import join, label_rows, predictions_frame
+from ml.monitoring.judge import REALIZED, checked, judge_group
 from ml.monitoring.label_arrivals import files_as_of, observe
 from ml.monitoring.realized import ALL_LABELS, SERVED_BY, realized_metrics
 from ml.monitoring.reference import REFERENCE_FILE, Reference, build_reference
+from ml.monitoring.served_inputs import check_served_inputs
 from ml.roots import Roots
 from ml.serving.layout import ServingLayout
 from ml.serving.log_store import DONE_MARKER
@@ -85,76 +87,6 @@ def served_reference(cfg: PipelineConfig, roots: Roots, version: int) -> Referen
     return Reference.of(read_json(cached))
 
 
-def _rows_of_slice(rows: pd.DataFrame, slice_name: str) -> pd.DataFrame:
-    if slice_name == OVERALL:
-        return rows
-    column, value = slice_name.split("=", 1)
-    return rows[rows[column].astype(str) == value] if column in rows else rows.iloc[0:0]
-
-
-def judge_label(
-    cfg: PipelineConfig,
-    rows: pd.DataFrame,
-    realized: dict[str, dict],
-    reference: Reference | None,
-    probabilities: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """One group's verdict on the span: estimate, bands per alarm slice, alarm, warnings.
-    `probabilities`: the rows' calibrated scores (default: by `reference`'s calibrator)."""
-    spec = cfg.monitoring
-    metric = spec.metric
-    labelled = rows[rows["y"].notna()]
-    scores = rows["score"].to_numpy(dtype=float)
-    if probabilities is None and reference is not None:
-        probabilities = reference.calibrator(scores)
-    estimated = estimate(metric, scores, probabilities) if probabilities is not None else None
-    value = realized.get(OVERALL, {}).get(metric)
-    slices, alarms, warnings = [], [], []
-    for name in spec.alarm_slices:
-        n = int(len(_rows_of_slice(labelled, name)))
-        got = realized.get(name, {}).get(metric)
-        band = (
-            reference.band(metric, name, n, spec.band_quantile, spec.bootstrap) if reference and n else None
-        )
-        enough = n >= spec.min_labelled
-        low = band[0] if band is not None else None
-        below = low is not None and got is not None and got < low
-        slices.append(
-            {"slice": name, "labelled": n, "realized": got, "band": band, "enough": enough, "below": below}
-        )
-        if below and enough:
-            alarms.append(f"realized {metric} {got:.3f} on {name} below its band {low:.3f} (n={n})")
-        elif below:
-            warnings.append(
-                f"realized {metric} {got:.3f} on {name} below its band, but n={n} < {spec.min_labelled}"
-            )
-    overall_band = next((s["band"] for s in slices if s["slice"] == OVERALL), None)
-    if overall_band is None and reference is not None and len(rows):
-        overall_band = reference.band(
-            metric, OVERALL, max(len(labelled), 1), spec.band_quantile, spec.bootstrap
-        )
-    if estimated is not None and overall_band is not None and estimated < overall_band[0]:
-        warnings.append(f"estimated {metric} {estimated:.3f} below the band {overall_band[0]:.3f} (CBPE)")
-    score_jsd = js_divergence(scores, reference.scores) if reference is not None else None
-    if score_jsd is not None and score_jsd > spec.max_score_jsd:
-        warnings.append(
-            f"prediction drift: scores vs the eval split JSD {score_jsd:.3f} > {spec.max_score_jsd}"
-        )
-    if reference is None:
-        warnings.append("no reference for this version (evaluation split scores): no estimate, no band")
-    return {
-        "metric": metric,
-        "realized": value,
-        "estimated": None if estimated is None else round(estimated, 6),
-        "estimation_error": None if estimated is None or value is None else round(estimated - value, 6),
-        "band": overall_band,
-        "score_jsd": None if score_jsd is None else round(score_jsd, 6),
-        "slices": slices,
-        "alarms": alarms,
-        "warnings": warnings,
-    }
-
-
 def served_by(rows: pd.DataFrame) -> pd.Series:
     """Each row's judged group: its version label, or `<label>@v<N>` when the label was answered
     by several versions in the span (it moved), so each version is judged as itself."""
@@ -183,9 +115,11 @@ def inputs_digest(cfg: PipelineConfig, predictions: list[Prediction], state: dic
     return digest.hexdigest()
 
 
-def newest_result(paths: SpanPaths, span: str) -> dict[str, Any] | None:
+def newest_result(paths: SpanPaths, span: str, stage: str) -> dict[str, Any] | None:
+    """The span's newest monitor.json of this stage."""
     folder = paths.monitor_dir(span)
     found = [read_json(f) for f in folder.glob(f"*/{MONITOR_FILE}")] if folder.is_dir() else []
+    found = [r for r in found if r.get("stage", REALIZED) == stage]
     return max(found, key=lambda r: dt.datetime.fromisoformat(r["cutoff"]), default=None)
 
 
@@ -194,57 +128,80 @@ def _closed_by(folder: Path, cutoff: dt.datetime) -> bool:
     return marker.is_file() and dt.datetime.fromtimestamp(marker.stat().st_mtime, dt.UTC) <= cutoff
 
 
+def _scored(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The predictions whose score is a probability, and how many were not (left out)."""
+    finite = np.isfinite(frame["score"].to_numpy(dtype=float))
+    good = usable(frame["score"].to_numpy(dtype=float))
+    counts = {"no_score": int((~finite).sum()), "score_out_of_range": int((finite & ~good).sum())}
+    return frame[good].reset_index(drop=True), counts
+
+
 def monitor_span(
-    cfg: PipelineConfig, roots: Roots, span: str, as_of: dt.datetime | None = None, *, reuse: bool = True
+    cfg: PipelineConfig,
+    roots: Roots,
+    span: str,
+    as_of: dt.datetime | None = None,
+    *,
+    stage: str = REALIZED,
+    reuse: bool = True,
 ) -> dict[str, Any]:
-    """Monitor one span with the labels landed by `as_of` (default: now); returns (and writes)
-    its monitor.json, or the newest one when nothing it depends on changed (`reuse`)."""
+    """Judge one span: `estimated` from its prediction log alone, or `realized` with the labels
+    landed by `as_of` (default: now); returns (and writes) its monitor.json, or the stage's newest
+    one when nothing it depends on changed (`reuse`)."""
     span = parse_span(cfg, span)
     paths = SpanPaths(cfg, roots)
+    spec = cfg.monitoring
     now = dt.datetime.now(dt.UTC)
     when = (as_of or now).astimezone(dt.UTC)
     cutoff = when.isoformat(timespec="milliseconds")
-    ledger = observe(cfg, paths, span, now)
-    label_files, labels_complete = files_as_of(cfg, paths, span, ledger, when)
+    realized_stage = stage == REALIZED
+    label_files, labels_complete = [], False
+    if realized_stage:
+        ledger = observe(cfg, paths, span, now)
+        label_files, labels_complete = files_as_of(cfg, paths, span, ledger, when)
     folder = paths.predictions_dir(span)
     log = read_log(folder)
     predictions = [p for p in log.predictions if p.time <= when.timestamp()]
     predictions_complete = _closed_by(folder, when)
     state = {
+        "stage": stage,
         "labels": sorted(f.name for f in label_files),
         "labels_complete": labels_complete,
         "predictions_complete": predictions_complete,
     }
     digest = inputs_digest(cfg, predictions, state)
-    if reuse and as_of is None and (previous := newest_result(paths, span)):
-        if previous.get("inputs_digest") == digest:
-            return previous | {"reused": True}
+    previous = newest_result(paths, span, stage)
+    if reuse and as_of is None and previous is not None and previous.get("inputs_digest") == digest:
+        return previous | {"reused": True}
     truth = label_rows(cfg, span, label_files, labels_complete)
     features = [f.name for f in cfg.landed_features]
-    frame = predictions_frame(predictions, features, cfg.monitoring.score_output)
-    scored = frame["score"].notna() & np.isfinite(frame["score"].astype(float))
-    joined = join(frame[scored].reset_index(drop=True), truth)
+    frame, score_counts = _scored(predictions_frame(predictions, features, spec.score_output))
+    joined = join(frame, truth)
     rows = joined.rows
-    counts = joined.counts | {"no_score": int((~scored).sum()), "late_predictions": log.late}
+    counts = joined.counts | score_counts | {"late_predictions": log.late}
+    if not realized_stage:
+        counts = {
+            k: counts[k] for k in ("predictions", "duplicate_predictions", *score_counts, "late_predictions")
+        }
     out = paths.monitor_dir(span) / cutoff_slug(cutoff)
     partial_why = [
         why
         for why, missing in (
             ("predictions incomplete (no _SUCCESS)", not predictions_complete),
-            ("labels incomplete (no done marker)", not labels_complete),
+            ("labels incomplete (no done marker)", realized_stage and not labels_complete),
         )
         if missing
     ]
-    spec = cfg.monitoring
     span_warnings = []
     if not predictions:
         span_warnings.append(f"no predictions logged for span {span} ({folder})")
-    if predictions and joined.counts["coverage"] < spec.min_coverage:
+    if realized_stage and predictions and joined.counts["coverage"] < spec.min_coverage:
         span_warnings.append(f"label coverage {joined.counts['coverage']:.0%} < {spec.min_coverage:.0%}")
-    if counts["no_score"]:
+    unusable = score_counts["no_score"] + score_counts["score_out_of_range"]
+    if unusable:
         span_warnings.append(
-            f"{counts['no_score']} predictions have no score (no {spec.score_output!r} output, or not a "
-            "number): left out of every metric"
+            f"{unusable} predictions have no usable score (no {spec.score_output!r} output, not a number, "
+            "or outside [0, 1]): left out of every metric"
         )
     if log.late:
         span_warnings.append(f"{log.late} predictions were logged after the span's log was closed")
@@ -252,8 +209,10 @@ def monitor_span(
     by_label: dict[str, dict[str, Any]] = {}
     if len(rows):
         rows[SERVED_BY] = served_by(rows)
+    if not realized_stage:
+        rows["y"] = pd.array([pd.NA] * len(rows), dtype="Int64")
     with atomic_dir(out) as tmp:
-        realized = realized_metrics(cfg, rows, tmp) if len(rows) else {}
+        realized = realized_metrics(cfg, rows, tmp) if realized_stage and len(rows) else {}
         groups = sorted(rows[SERVED_BY].unique()) if len(rows) else []
         versions = {g: int(rows.loc[rows[SERVED_BY] == g, "version"].iloc[0]) for g in groups}
         references = {v: served_reference(cfg, roots, v) for v in set(versions.values())}
@@ -263,6 +222,12 @@ def monitor_span(
             mask = (rows[SERVED_BY] == group).to_numpy()
             if ref is not None:
                 probabilities[mask] = ref.calibrator(rows.loc[mask, "score"].to_numpy(dtype=float))
+        judged = [*groups, ALL_LABELS] if len(groups) > 1 else groups  # `all` is the one group
+        checks = sum(
+            checked(spec, rows[(rows[SERVED_BY] == g) if g != ALL_LABELS else slice(None)], stage)
+            for g in judged
+        )
+        quantile = per_check_quantile(spec.false_alarm_rate, checks)
         busiest = (
             max(versions.values(), key=lambda v: int((rows["version"] == v).sum())) if versions else None
         )
@@ -272,33 +237,84 @@ def monitor_span(
             ref = references.get(version) if version is not None else None
             known = probabilities[mask]
             calibrated = known if ref is not None and not np.isnan(known).any() else None
-            verdict = judge_label(cfg, rows[mask], realized.get(group, {}), ref, calibrated)
-            if group == ALL_LABELS and len(groups) == 1:
-                verdict["alarms"] = []  # the same rows as the one group: alarmed there
             part = rows[mask]
+            verdict = judge_group(
+                spec,
+                part,
+                realized.get(group, {}),
+                ref,
+                calibrated,
+                quantile,
+                stage=stage,
+                partial=bool(partial_why),
+            )
+            if group not in judged:
+                verdict["alarms"] = []  # the same rows as the one group: judged there
             by_label[group] = {
                 "version": version if group != ALL_LABELS else None,
                 "versions": sorted({int(v) for v in part["version"]}),
                 "predictions": int(len(part)),
                 "labelled": int(part["y"].notna().sum()),
-                "coverage": round(float(part["y"].notna().mean()), 6) if len(part) else 0.0,
+                "coverage": round(float(part["y"].notna().mean()), 6)
+                if len(part) and realized_stage
+                else None,
                 **verdict,
                 "metrics": realized.get(group, {}),
             }
+        served = (
+            check_served_inputs(
+                cfg,
+                paths,
+                span,
+                frame,
+                busiest,
+                sorted(set(references[busiest].spans.tolist()))
+                if busiest and references.get(busiest)
+                else [],
+                tmp,
+            )
+            if len(frame)
+            else None
+        )
+        if served is not None:
+            span_warnings += served["warnings"]
+            served = {k: v for k, v in served.items() if k != "warnings"} | {
+                "stats_file": str(out / Path(served["stats_file"]).name),
+                "facets": str(out / Path(served["facets"]).name) if served["facets"] else None,
+            }
+        served_drift = sorted(set(served["drifted"]) & set(spec.served_drift_features)) if served else []
         alarms = [f"{label}: {a}" for label, v in by_label.items() for a in v["alarms"]]
+        withdrawn = None
+        if (
+            realized_stage
+            and previous is not None
+            and previous.get("alarm")
+            and not alarms
+            and previous["cutoff"] < cutoff
+        ):
+            withdrawn = {"cutoff": previous["cutoff"], "alarms": previous["alarms"]}
+            span_warnings.append(
+                f"the alarm of cutoff {previous['cutoff']} is withdrawn: this restatement clears it"
+            )
         result = {
             "pipeline": cfg.name,
             "span": span,
+            "stage": stage,
             "cutoff": cutoff,
             "as_of": as_of is not None,
             "partial": bool(partial_why),
             "counts": counts,
-            "unjoined_examples": joined.examples,
+            "unjoined_examples": joined.examples if realized_stage else {},
             "labels_files": [str(f) for f in label_files],
             "predictions_dir": str(folder),
+            "false_alarm_rate": spec.false_alarm_rate,
+            "checks": checks,
             "by_label": by_label,
             "alarm": bool(alarms),
             "alarms": alarms,
+            "withdrawn": withdrawn,
+            "served_inputs": served,
+            "served_drift": served_drift,
             "warnings": span_warnings + [f"{lab}: {w}" for lab, v in by_label.items() for w in v["warnings"]],
             "monitor_dir": str(out),
             "tfma_dir": str(out / "tfma") if realized else None,

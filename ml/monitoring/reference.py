@@ -9,7 +9,7 @@ distribution that prediction drift is measured against.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +17,12 @@ import numpy as np
 from ml.config import PipelineConfig
 from ml.model.slices import OVERALL
 from ml.model.tf_example import decode_example
-from ml.monitoring.estimate import REALIZED, Calibrator, auc, fit_isotonic
+from ml.monitoring.band import Spread, spread
+from ml.monitoring.calibration import Calibration, Calibrator, fit_calibration
+from ml.monitoring.estimate import REALIZED, auc
 from ml.tfrecord import read_tfrecords
 
 REFERENCE_FILE = "reference.json"
-MIN_REFERENCE_ROWS = 30  # fewer rows of a slice in the reference: no band for it
-UPPER_BOUND_LEVEL = 0.1  # the between-span variance at its 90 % upper confidence bound
 
 
 def reference_columns(cfg: PipelineConfig) -> list[str]:
@@ -54,35 +54,53 @@ def build_reference(cfg: PipelineConfig, model, files: list[Path]) -> dict:
         c: [_text(e[c][1][0]) if c in e and e[c][1] else None for e in decoded]
         for c in reference_columns(cfg)
     }
-    calibrator = fit_isotonic(scores, np.asarray(labels)) if len(set(labels)) == 2 else Calibrator((), ())
+    calibration = fit_calibration(scores, np.asarray(labels))
     return {
         "rows": len(records),
         "scores": [round(float(s), 6) for s in scores],
         "labels": labels,
         "columns": columns,
         "spans": [span for span, _ in pairs],
-        "calibrator": calibrator.as_dict(),
+        "calibrator": calibration.calibrator.as_dict(),
+        "calibration": calibration_summary(calibration),
         "auc": auc(scores, np.asarray(labels)),
+    }
+
+
+def calibration_summary(calibration: Calibration) -> dict:
+    return {
+        "used": calibration.used,
+        "raw_error": calibration.raw_error,
+        "calibrated_error": calibration.calibrated_error,
     }
 
 
 @dataclass
 class Reference:
+    """The reference of one model version; the calibration is fitted when it is read (the rule
+    that decides it may improve; the scores and labels it is fitted on do not change)."""
+
     scores: np.ndarray
     labels: np.ndarray
     columns: dict[str, np.ndarray]
     spans: np.ndarray
-    calibrator: Calibrator
+    calibration: Calibration
+    spreads: dict[tuple[str, str, int], Spread | None] = field(default_factory=dict)
+
+    @property
+    def calibrator(self) -> Calibrator:
+        return self.calibration.calibrator
 
     @classmethod
     def of(cls, data: dict) -> Reference:
         rows = len(data["scores"])
+        scores, labels = np.asarray(data["scores"], float), np.asarray(data["labels"], int)
         return cls(
-            np.asarray(data["scores"], float),
-            np.asarray(data["labels"], int),
+            scores,
+            labels,
             {c: np.asarray(v, dtype=object) for c, v in data["columns"].items()},
             np.asarray(data.get("spans") or [""] * rows, dtype=object),
-            Calibrator.from_dict(data["calibrator"]),
+            fit_calibration(scores, labels),
         )
 
     def mask(self, slice_name: str) -> np.ndarray | None:
@@ -94,51 +112,21 @@ class Reference:
             return None
         return self.columns[column] == value
 
+    def spread(self, metric: str, slice_name: str, resamples: int) -> Spread | None:
+        """How `metric` varies on the slice (ml.monitoring.band), computed once per reference."""
+        key = (metric, slice_name, resamples)
+        if key not in self.spreads:
+            fn, mask = REALIZED.get(metric), self.mask(slice_name)
+            found = None
+            if fn is not None and mask is not None:
+                found = spread(fn, self.scores[mask], self.labels[mask], self.spans[mask], resamples)
+            self.spreads[key] = found
+        return self.spreads[key]
+
     def band(
-        self, metric: str, slice_name: str, n: int, quantile: float, resamples: int, seed: int = 0
+        self, metric: str, slice_name: str, n: int, quantile: float, resamples: int
     ) -> tuple[float, float] | None:
         """Where `metric` on `n` labelled predictions of the slice falls, with probability
-        1 - 2 * quantile, when the model performs as in its evaluation.
-
-        Two sources of spread, added as variances (a normal band around the bootstrap mean, clipped
-        to [0, 1]): sampling noise at `n` (bootstrap of `n` reference rows) and how much the
-        metric moves from span to span beyond its sampling noise (the variance of the reference's
-        per-span values, taken at its 90 % upper confidence bound since a few spans estimate it
-        loosely, less the sampling variance expected at each span's size). Sampling noise alone
-        would alarm on ordinary day-to-day variation."""
-        fn = REALIZED.get(metric)
-        mask = self.mask(slice_name)
-        if fn is None or mask is None or n < 1 or int(mask.sum()) < MIN_REFERENCE_ROWS:
-            return None
-        scores, labels, spans = self.scores[mask], self.labels[mask], self.spans[mask]
-        if len(set(labels.tolist())) < 2:
-            return None
-        rng = np.random.default_rng(seed)
-        draws = rng.integers(0, len(scores), size=(resamples, n))
-        kept = [v for i in draws if (v := fn(scores[i], labels[i])) is not None]
-        if len(kept) < 2:
-            return None
-        center, sampling_var = float(np.mean(kept)), float(np.var(kept, ddof=1))
-        variance = sampling_var + self.between_span_variance(fn, scores, labels, spans, n, sampling_var)
-        from scipy.stats import norm
-
-        half = float(norm.ppf(1 - quantile)) * variance**0.5
-        return round(max(0.0, center - half), 6), round(min(1.0, center + half), 6)
-
-    @staticmethod
-    def between_span_variance(fn, scores, labels, spans, n: int, sampling_var_at_n: float) -> float:
-        """Variance of the per-span metric beyond sampling noise (0 below 3 spans)."""
-        from scipy.stats import chi2
-
-        values, sizes = [], []
-        for span in sorted(set(spans.tolist())):
-            part = spans == span
-            if int(part.sum()) >= MIN_REFERENCE_ROWS and (v := fn(scores[part], labels[part])) is not None:
-                values.append(v)
-                sizes.append(int(part.sum()))
-        if len(values) < 3:
-            return 0.0
-        dof = len(values) - 1
-        upper = float(np.var(values, ddof=1)) * dof / float(chi2.ppf(UPPER_BOUND_LEVEL, dof))
-        expected_noise = float(np.mean([sampling_var_at_n * n / size for size in sizes]))
-        return max(0.0, upper - expected_noise)
+        1 - 2 * quantile, when the model performs as in its evaluation (ml.monitoring.band)."""
+        found = self.spread(metric, slice_name, resamples) if n >= 1 else None
+        return found.band(n, quantile) if found is not None else None

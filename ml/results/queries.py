@@ -143,21 +143,27 @@ def monitor_runs(
     store: ResultsStore, pipeline: str, span: str | None = None, latest: bool = True
 ) -> list[dict]:
     """Monitor rows in span order, one per version label; `latest`: only each span's newest
-    label cutoff (with `restated`: how many earlier cutoffs it replaced), else every cutoff."""
+    judgement (the newest realized cutoff, else the newest estimated one before labels), with
+    `restated`: how many earlier cutoffs of that stage it replaced; else every cutoff."""
     m = t.monitor_runs.c
     query = sa.select(t.monitor_runs).where(m.pipeline == pipeline)
     if span:
         query = query.where(m.span == span)
     rows = store.read(query.order_by(m.span, m.cutoff, m.version_label))
-    cutoffs: dict[str, list[str]] = {}
+    cutoffs: dict[tuple[str, str], list[str]] = {}
     for row in rows:
-        seen = cutoffs.setdefault(row["span"], [])
+        seen = cutoffs.setdefault((row["span"], row["stage"]), [])
         if row["cutoff"] not in seen:
             seen.append(row["cutoff"])
     for row in rows:
-        row["restated"] = len(cutoffs[row["span"]]) - 1
+        row["restated"] = len(cutoffs[(row["span"], row["stage"])]) - 1
     if latest:
-        rows = [r for r in rows if r["cutoff"] == cutoffs[r["span"]][-1]]
+        stage = {r["span"]: "realized" if (r["span"], "realized") in cutoffs else "estimated" for r in rows}
+        rows = [
+            r
+            for r in rows
+            if r["stage"] == stage[r["span"]] and r["cutoff"] == cutoffs[(r["span"], r["stage"])][-1]
+        ]
     return rows
 
 

@@ -274,6 +274,13 @@ def monitor_rows(result: dict[str, Any]) -> dict[str, list[dict]]:
     """The run rows (one per version label) and realized-metric rows of a span's monitor.json."""
     base = {"pipeline": result["pipeline"], "span": result["span"], "cutoff": result["cutoff"]}
     counts = result["counts"]
+    stage = result.get("stage", "realized")
+    withdrawn = result.get("withdrawn") or {}
+    withdrawn_text = (
+        f"cutoff {withdrawn['cutoff']}: " + "; ".join(withdrawn["alarms"])
+        if withdrawn.get("alarms")
+        else None
+    )
     runs, metrics = [], []
     for label, v in result["by_label"].items():
         band = v.get("band") or (None, None)
@@ -281,6 +288,7 @@ def monitor_rows(result: dict[str, Any]) -> dict[str, list[dict]]:
             base
             | {
                 "version_label": label,
+                "stage": stage,
                 "version": v.get("version"),
                 "predictions": v["predictions"],
                 "labelled": v["labelled"],
@@ -295,6 +303,7 @@ def monitor_rows(result: dict[str, Any]) -> dict[str, list[dict]]:
                 "score_jsd": v["score_jsd"],
                 "alarm": bool(v["alarms"]),
                 "alarms": "; ".join(v["alarms"]) or None,
+                "withdrawn": withdrawn_text,
                 "warnings": "; ".join(v["warnings"]) or None,
                 "no_label_row": counts.get("no_label_row"),
                 "label_unknown": counts.get("label_unknown"),
@@ -313,6 +322,7 @@ def monitor_rows(result: dict[str, Any]) -> dict[str, list[dict]]:
             base
             | {c.name: None for c in t.monitor_runs.columns if c.name not in base}
             | {"version_label": "all", "predictions": 0, "labelled": 0, "partial": bool(result["partial"])}
+            | {"stage": stage}
             | {"alarm": False, "warnings": "; ".join(result.get("warnings", [])) or None}
             | {"monitor_dir": result.get("monitor_dir"), "unknown_ids": counts.get("unknown_ids")}
         )

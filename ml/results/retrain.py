@@ -58,20 +58,27 @@ def retrain_decision(store: ResultsStore, cfg: PipelineConfig, span: str) -> dic
     }
 
 
-def performance_decision(store: ResultsStore, cfg: PipelineConfig, span: str) -> dict:
-    """`{retrain, reason, span, end_span, trigger: performance}` from the span's newest monitoring:
-    a realized drop below the band on an alarm slice (ml.monitoring.monitor) retrains on the
-    newest validated span; estimates, prediction drift and coverage only warn."""
+def performance_decision(
+    store: ResultsStore, cfg: PipelineConfig, span: str, served_drift: list[str] | None = None
+) -> dict:
+    """`{retrain, reason, span, end_span, trigger}` from the span's newest monitoring: a realized
+    drop below the band on an alarm slice (ml.monitoring.monitor) retrains on the newest
+    validated span (trigger `performance`); so does a drift of the served inputs on one of
+    `monitoring.served_drift_features` (`served_drift`, trigger `served-drift`); estimates,
+    prediction drift and coverage only warn."""
     rows = queries.monitor_runs(store, cfg.name, span=span)
     alarms = [
         f"{r['version_label']}: {r['alarms']}" for r in rows if r["alarm"] and r["version_label"] != "all"
     ]
     validated = [s["span"] for s in queries.spans(store, cfg.name) if s["status"] == "passed"]
     base = {"span": span, "end_span": max(validated) if validated else None, "trigger": "performance"}
+    if not alarms and served_drift:
+        base["trigger"] = "served-drift"
+        alarms = [f"the served inputs drift from training on {', '.join(served_drift)}"]
     if not alarms:
         return {**base, "retrain": False, "reason": f"no performance alarm in span {span}"}
     if not cfg.monitoring.retrain_on_alarm:
         return {**base, "retrain": False, "reason": f"{alarms[0]} (monitoring.retrain_on_alarm is off)"}
     if base["end_span"] is None:
         return {**base, "retrain": False, "reason": f"{alarms[0]}, but no validated span to train on"}
-    return {**base, "retrain": True, "reason": f"performance: {alarms[0]} in span {span}"}
+    return {**base, "retrain": True, "reason": f"{base['trigger']}: {alarms[0]} in span {span}"}

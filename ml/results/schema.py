@@ -137,6 +137,7 @@ monitor_runs = sa.Table(
     sa.Column("span", sa.String(40), primary_key=True),
     sa.Column("cutoff", sa.String(40), primary_key=True),  # when the labels were read (ISO, UTC)
     sa.Column("version_label", sa.String(40), primary_key=True),  # stable | canary | v<N> | all
+    sa.Column("stage", sa.String(20), nullable=False, server_default="realized"),  # | estimated
     sa.Column("version", sa.Integer),
     sa.Column("predictions", sa.Integer, nullable=False),
     sa.Column("labelled", sa.Integer, nullable=False),
@@ -151,6 +152,7 @@ monitor_runs = sa.Table(
     sa.Column("score_jsd", sa.Float),
     sa.Column("alarm", sa.Boolean, nullable=False),
     sa.Column("alarms", sa.Text),
+    sa.Column("withdrawn", sa.Text),  # the alarms of an earlier cutoff this one clears
     sa.Column("warnings", sa.Text),
     sa.Column("no_label_row", sa.Integer),  # span-wide counts (same on every label's row)
     sa.Column("label_unknown", sa.Integer),

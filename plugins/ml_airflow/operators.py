@@ -217,15 +217,24 @@ class ServeSpanOperator(SpanOperator):
 
 
 class MonitorOperator(SpanOperator):
-    """The live model on one span (`ml monitor`): late labels joined, realized (TFMA) and estimated
-    (CBPE) performance per version label, alarm bands; recorded in the results store. The result
-    carries the retraining decision the next task acts on."""
+    """The live model on one span (`ml monitor`): `stage="estimated"`, the CBPE estimate from the
+    prediction log before labels (warns, never alarms); `stage="realized"`, late labels joined,
+    realized (TFMA) and estimated performance per version, alarm bands; recorded in the results
+    store. The realized result carries the retraining decision the next task acts on."""
 
     command = "monitor"
+    template_fields: Sequence[str] = ("pipeline", "span", "stage")
     operator_extra_links = (
         ReportLink("Live model (monitor.json)", "monitor_file"),
         FAILURE_LINK,
     )
+
+    def __init__(self, *, stage: str = "realized", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+
+    def command_args(self) -> list[str]:
+        return [*super().command_args(), "--stage", self.stage]
 
 
 class TransformOperator(MLCommandOperator):

@@ -70,7 +70,8 @@ class PerformanceRetrainOperator(RetrainTriggerOperator):
     """The last task of each monitor run: a realized performance alarm on the span (the
     `monitor` task's result, ml.results.retrain.performance_decision) triggers the train DAG
     with conf `{"span": <newest validated span>, "reason": "performance: ...", "trigger":
-    "performance"}`; estimates, prediction drift and low coverage never do."""
+    "performance"}`, and so does a drift of the served inputs on a `served_drift_features`
+    feature (`"trigger": "served-drift"`); estimates, prediction drift and low coverage never do."""
 
     ui_color = "#fce4ec"
 
@@ -84,5 +85,5 @@ class PerformanceRetrainOperator(RetrainTriggerOperator):
             "retrain": bool(result.get("retrain")),
             "reason": result.get("reason") or "the monitor task left no decision",
             "end_span": result.get("end_span"),
-            "trigger": "performance",
+            "trigger": result.get("trigger") or "performance",
         }

@@ -77,13 +77,20 @@ class SpanSensor(PipelineSpanSensor):
 
 
 class MonitorSensor(PipelineSpanSensor):
-    """Succeeds once the span's prediction log is complete (`_SUCCESS`) and its labels have landed
-    (the labels folder's done marker), or once the labels are overdue: `monitoring.labels.lag_spans`
-    spans after the span ended plus `wait_timeout_s`; the monitor then runs with what arrived and
-    marks the span partial (a later re-run restates it). A backfill of old spans never waits.
+    """`wait_for="labels"` (default): succeeds once the span's prediction log is complete
+    (`_SUCCESS`) and its labels have landed (the labels folder's done marker), or once the labels
+    are overdue: `monitoring.labels.lag_spans` spans after the span ended plus `wait_timeout_s`;
+    the monitor then runs with what arrived and marks the span partial (a later re-run restates
+    it). `wait_for="predictions"`: succeeds once the prediction log is complete (or at that same
+    deadline), for the estimate before labels. A backfill of old spans never waits.
     XCom: {span, partial, predictions_dir, labels_dir}."""
 
     default_timeout = timedelta(days=7)
+    template_fields: Sequence[str] = ("pipeline", "span", "wait_for")
+
+    def __init__(self, *, wait_for: str = "labels", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.wait_for = wait_for
 
     def poke(self, context) -> bool | PokeReturnValue:
         from datetime import UTC, datetime
@@ -96,13 +103,16 @@ class MonitorSensor(PipelineSpanSensor):
         spec = cfg.monitoring.labels
         predictions, labels = paths.predictions_dir(self.span), paths.labels_dir(self.span)
         have_predictions = is_complete(predictions)
-        have_labels = (labels / (spec.done_marker or cfg.done_marker)).is_file()
+        have_labels = (
+            self.wait_for == "predictions" or (labels / (spec.done_marker or cfg.done_marker)).is_file()
+        )
         due = span_start(cfg, shift_span(cfg, self.span, 1 + spec.lag_spans))
         deadline = due + timedelta(seconds=spec.wait_timeout_s or 0)
         overdue = datetime.now(UTC) >= deadline
         xcom = {"span": self.span, "predictions_dir": str(predictions), "labels_dir": str(labels)}
+        wanted = "its prediction log" if self.wait_for == "predictions" else "predictions and labels"
         if have_predictions and have_labels:
-            self.log.info("span %s: predictions and labels are there", self.span)
+            self.log.info("span %s: %s are there", self.span, wanted)
             return PokeReturnValue(is_done=True, xcom_value={**xcom, "partial": False})
         if overdue:
             self.log.info(
