@@ -292,7 +292,15 @@ def test_task_instance_tab_builds_links_at_click_time(client, tokens, artifact_r
     assert client.get("/ml-artifacts/_ti/other_dag/r/t/-1", headers=auth(tokens)).status_code == 404
 
 
-def monitor_result(root: Path, span: str, cutoff: str, realized: float, alarm: bool) -> dict:
+def monitor_result(
+    root: Path,
+    span: str,
+    cutoff: str,
+    realized: float | None,
+    alarm: bool,
+    stage: str = "realized",
+    **extra,
+) -> dict:
     """A monitor.json as `ml monitor` writes it (one version label), written and recorded."""
     from ml.atomic import atomic_write_json
     from ml.config import load_pipeline
@@ -311,10 +319,13 @@ def monitor_result(root: Path, span: str, cutoff: str, realized: float, alarm: b
         "metric": "auc",
         "realized": realized,
         "estimated": 0.91,
-        "estimation_error": round(0.91 - realized, 6),
+        "estimation_error": round(0.91 - realized, 6) if realized is not None else None,
         "band": [0.73, 1.0],
         "score_jsd": 0.02,
-        "slices": [{"slice": "Overall", "labelled": 900, "realized": realized, "band": [0.73, 1.0]}],
+        "slices": [
+            {"slice": "Overall", "predictions": 910, "labelled": 900, "realized": realized, "estimated": 0.91}
+            | {"band": [0.73, 1.0]}
+        ],
         "alarms": alarms,
         "warnings": [],
         "metrics": {"Overall": {"auc": realized, "example_count": 900}, "origin=EWR": {"auc": 0.5}},
@@ -322,6 +333,7 @@ def monitor_result(root: Path, span: str, cutoff: str, realized: float, alarm: b
     result = {
         "pipeline": "flights",
         "span": span,
+        "stage": stage,
         "cutoff": cutoff,
         "partial": False,
         "counts": {"predictions": 910, "labelled": 900, "coverage": 0.989, "label_unknown": 10},
@@ -331,7 +343,7 @@ def monitor_result(root: Path, span: str, cutoff: str, realized: float, alarm: b
         "alarms": [f"stable: {a}" for a in alarms],
         "warnings": [],
         "monitor_dir": str(folder),
-    }
+    } | extra
     atomic_write_json(folder / "monitor.json", result)
     record_monitor(open_store(load_pipeline("flights"), Roots.resolve(artifacts=root)), result)
     return result
@@ -360,27 +372,105 @@ def test_live_model_section_and_span_page(client, tokens, artifact_root):
     assert client.get("/ml-artifacts/flights/monitor/2013-01-09").status_code == 401
 
 
-def test_two_spans_histograms_are_drawn_on_the_same_bucket_edges(tmp_path):
-    """TFDV bins each span over its own range; the statistics page rebins both onto common
-    edges (counts kept), so the overlay compares like with like."""
+def stats_file(path: Path, feature: str, edges: list[float], counts: list[int]) -> Path:
+    """A one-feature TFDV statistics file (numeric histogram), as the TFDV generators write it."""
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
     from ml.tfrecord import write_tfrecords
+
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    entry = stats.datasets.add(num_examples=sum(counts)).features.add()
+    entry.path.step.append(feature)
+    entry.num_stats.common_stats.num_non_missing = sum(counts)
+    hist = entry.num_stats.histograms.add(type=statistics_pb2.Histogram.STANDARD)
+    for low, high, count in zip(edges, edges[1:], counts, strict=False):
+        hist.buckets.add(low_value=low, high_value=high, sample_count=count)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_tfrecords(path, [stats.SerializeToString()])
+    return path
+
+
+def test_live_model_shows_the_estimate_first_then_the_realized_value_and_the_served_inputs(
+    client, tokens, artifact_root
+):
+    from ml.monitoring.monitor import cutoff_slug
+
+    fill_store(artifact_root)
+    span, before, after = "2013-01-11", "2026-01-04T00:00:00.250+00:00", "2026-01-05T00:00:00.500+00:00"
+    folder = artifact_root / "flights" / "monitoring" / span / cutoff_slug(before)
+    training = stats_file(
+        artifact_root / "flights" / "monitoring" / "references" / "v1-training.stats.tfrecord",
+        "dep_delay",
+        [0, 10, 20],
+        [80, 20],
+    )
+    stats_file(folder / "served_stats.tfrecord", "dep_delay", [0, 10, 20], [30, 70])
+    served = {
+        "rows": 910,
+        "stats_file": str(folder / "served_stats.tfrecord"),
+        "training_stats": str(training),
+        "schema_anomalies": [
+            {"feature": "carrier", "kind": "ENUM_TYPE_UNEXPECTED_STRING_VALUES"}
+            | {
+                "description": "Examples contain values missing from the schema: ZZ (<1%).",
+                "check": "served-schema",
+                "severity": "warn",
+            }
+        ],
+        "drift": {"dep_delay": {"value": 0.41, "threshold": 0.35, "type": "JENSEN_SHANNON_DIVERGENCE"}},
+        "drifted": ["dep_delay"],
+        "skew": {
+            "served": 910,
+            "joined": 900,
+            "features": {"dep_delay": {"mismatches": 9, "rate": 0.01, "examples": ["2013|1|11|UA|1|EWR|5"]}},
+        },
+    }
+    drift_warning = "served inputs drift from training: dep_delay (drift, warn): too far"
+    monitor_result(artifact_root, span, before, None, alarm=False, stage="estimated", served_inputs=served)
+    store_rows = client.get("/ml-artifacts/flights/", headers=auth(tokens)).text
+    row = store_rows.split(f">{span}</a>", 1)[1].split("</tr>", 1)[0]
+    assert "estimated" in row and "alarm" not in row  # before labels: the estimate only
+    page = client.get(f"/ml-artifacts/flights/monitor/{span}", headers=auth(tokens)).text
+    assert "estimated before labels" in page.split('id="verdict"', 1)[1].split("</p>", 1)[0]
+    table = page.split('id="served-table"', 1)[1].split("</table>", 1)[0]
+    assert "dep_delay" in table and "drift" in table and "1.0 % of 900" in table
+    assert "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in page
+    side_by_side = f"/ml-artifacts/flights/monitor/{span}/served?cutoff={cutoff_slug(before)}"
+    assert side_by_side.replace("/ml-artifacts", "") in page or side_by_side in page
+    stats = client.get(side_by_side, headers=auth(tokens))
+    assert stats.status_code == 200 and "dep_delay" in stats.text and "training" in stats.text
+    assert client.get(side_by_side).status_code == 401
+    monitor_result(artifact_root, span, after, 0.9, alarm=False, warnings=[drift_warning])  # labels landed
+    html = client.get("/ml-artifacts/flights/", headers=auth(tokens)).text
+    row = html.split(f">{span}</a>", 1)[1].split("</tr>", 1)[0]
+    assert "0.9000" in row and ">estimated<" not in row  # the realized value replaces the estimate
+    page = client.get(f"/ml-artifacts/flights/monitor/{span}", headers=auth(tokens)).text
+    assert "no alarm" in page.split('id="verdict"', 1)[1].split("</p>", 1)[0]
+    assert "(estimated)" in page and "(realized)" in page  # both judgements listed
+
+
+def test_a_restatement_that_clears_an_alarm_shows_it_withdrawn(client, tokens, artifact_root):
+    fill_store(artifact_root)
+    span = "2013-01-12"
+    monitor_result(artifact_root, span, "2026-01-04T00:00:00+00:00", 0.6, alarm=True)
+    withdrawn = {"cutoff": "2026-01-04T00:00:00+00:00", "alarms": ["stable: realized auc 0.6 on Overall"]}
+    monitor_result(artifact_root, span, "2026-01-05T00:00:00+00:00", 0.88, alarm=False, withdrawn=withdrawn)
+    page = client.get(f"/ml-artifacts/flights/monitor/{span}", headers=auth(tokens)).text
+    assert 'id="withdrawn"' in page and "2026-01-04T00:00:00+00:00" in page
+    html = client.get("/ml-artifacts/flights/", headers=auth(tokens)).text
+    row = html.split(f">{span}</a>", 1)[1].split("</tr>", 1)[0]
+    assert "alarm withdrawn" in row
+
+
+def test_two_spans_histograms_are_drawn_on_the_same_bucket_edges(tmp_path):
+    """TFDV bins each span over its own range; the statistics page rebins both onto common
+    edges (counts kept), so the overlay compares like with like."""
     from ml_airflow.ui.render.stats_page import context
 
-    def stats_file(name: str, edges: list[float], counts: list[int]) -> Path:
-        stats = statistics_pb2.DatasetFeatureStatisticsList()
-        feature = stats.datasets.add(num_examples=sum(counts)).features.add()
-        feature.path.step.append("arr_delay")
-        feature.num_stats.common_stats.num_non_missing = sum(counts)
-        hist = feature.num_stats.histograms.add(type=statistics_pb2.Histogram.STANDARD)
-        for low, high, count in zip(edges, edges[1:], counts, strict=False):
-            hist.buckets.add(low_value=low, high_value=high, sample_count=count)
-        write_tfrecords(tmp_path / name, [stats.SerializeToString()])
-        return tmp_path / name
-
-    narrow = stats_file("a.tfrecord", [-10, 0, 10, 20, 30], [5, 40, 30, 25])  # -10..30
-    wide = stats_file("b.tfrecord", [0, 50, 100, 150, 200], [70, 20, 8, 2])  # 0..200: wider bars
+    narrow = stats_file(
+        tmp_path / "a.tfrecord", "arr_delay", [-10, 0, 10, 20, 30], [5, 40, 30, 25]
+    )  # -10..30
+    wide = stats_file(tmp_path / "b.tfrecord", "arr_delay", [0, 50, 100, 150, 200], [70, 20, 8, 2])  # 0..200
     a, b = context("2013-01-02", narrow, "2013-01-01", wide)["figures"]["arr_delay"]["data"]
     assert a["x"] == b["x"] and a["width"] == b["width"]  # the same buckets for both spans
     assert a["x"][0] - a["width"][0] / 2 == -10 and b["x"][-1] + b["width"][-1] / 2 == 200

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -181,7 +182,9 @@ def test_monitor_realized_agrees_with_the_labels_and_is_recorded(served, roots):
     rows = cli(roots, "results", "monitor", "--json")["rows"]
     row = next(r for r in rows if r["span"] == SERVED and r["version_label"] == "stable")
     assert row["version"] == 1 and row["labelled"] == counts["labelled"]
-    assert row["estimation_error"] == pytest.approx(row["estimated"] - row["realized"], abs=1e-5)
+    judged = json.loads(Path(result["monitor_file"]).read_text())["by_label"]["stable"]
+    assert judged["estimated_labelled"] != judged["estimated"]  # the estimate on the same rows
+    assert row["estimation_error"] == pytest.approx(judged["estimated_labelled"] - row["realized"], abs=1e-5)
     assert Path(result["monitor_file"]).is_file() and Path(result["tfma_dir"]).is_dir()
 
 
@@ -544,3 +547,38 @@ def socket_port():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     yield port
+
+
+def test_served_inputs_that_drift_from_training_are_reported_and_retrain(served, roots):
+    """The flights of a span are answered, but the client sends every departure delay 90 minutes
+    later than landed (a serving bug): the served inputs' dep_delay drifts from the model's
+    training statistics (a `served_drift_features` feature) and differs, example by example, from
+    the same flights as ingested; the monitor says both, per feature, and retrains (served-drift)."""
+    import json
+
+    cfg = load_pipeline("flights")
+    paths = SpanPaths(cfg, roots)
+    span = TRAINED[0]
+    cli(roots, "serve-span", "--span", span)
+    logged = read_span(paths.predictions_dir(span))
+    late = [
+        replace(p, inputs={**p.inputs, "dep_delay": p.inputs["dep_delay"] + 90})
+        if p.inputs.get("dep_delay") is not None
+        else p
+        for p in logged
+    ]
+    write_span(paths.predictions_dir(span), late)
+    estimated = cli(roots, "monitor", "--span", span, "--stage", "estimated")
+    assert estimated["stage"] == "estimated" and estimated["retrain"] is False  # warns only
+    assert any("served inputs drift from training: dep_delay" in w for w in estimated["warnings"])
+    result = cli(roots, "monitor", "--span", span)
+    assert result["served_drift"] == ["dep_delay"]
+    assert result["retrain"] is True and result["trigger"] == "served-drift"
+    assert result["reason"].startswith("served-drift: the served inputs drift from training on dep_delay")
+    served_inputs = json.loads(Path(result["monitor_file"]).read_text())["served_inputs"]
+    assert served_inputs["drift"]["dep_delay"]["value"] > served_inputs["drift"]["dep_delay"]["threshold"]
+    skew = served_inputs["skew"]
+    assert skew["joined"] > 0.9 * len(logged)
+    assert skew["features"]["dep_delay"]["rate"] > 0.9 and skew["features"]["carrier"]["mismatches"] == 0
+    assert any("dep_delay differs from the same example as ingested" in w for w in result["warnings"])
+    assert Path(served_inputs["stats_file"]).is_file() and Path(served_inputs["training_stats"]).is_file()

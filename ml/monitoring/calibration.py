@@ -66,7 +66,9 @@ def fit_isotonic(scores: np.ndarray, labels: np.ndarray) -> Calibrator:
     weights = np.bincount(group).astype(float)
     rates = np.bincount(group, weights=labels) / weights
     fitted = isotonic_regression(rates, weights=weights, increasing=True).x
-    return Calibrator(tuple(np.round(distinct, 7).tolist()), tuple(np.round(fitted, 7).tolist()))
+    knots = [float(v) for v in np.round(distinct, 7).ravel()]
+    values = [float(v) for v in np.round(fitted, 7).ravel()]
+    return Calibrator(tuple(knots), tuple(values))
 
 
 def calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:

@@ -107,7 +107,7 @@ def judge_group(
             warnings.append(f"estimated {metric} {guess:.3f} on {name} below its band {low:.3f} (CBPE)")
     overall = next((s for s in slices if s["slice"] == OVERALL), None)
     n_all = int(labelled_mask.sum()) if stage == REALIZED else len(rows)
-    band = (
+    overall_band: Any = (
         overall["band"]
         if overall is not None
         else (
@@ -134,7 +134,7 @@ def judge_group(
         "estimated": _round(estimated),
         "estimated_labelled": _round(on_labelled),  # CBPE on the labelled rows only
         "estimation_error": None if on_labelled is None or value is None else round(on_labelled - value, 6),
-        "band": band,
+        "band": overall_band,
         "quantile": quantile,
         "score_jsd": _round(score_jsd),
         "slices": slices,

@@ -155,7 +155,8 @@ def monitor_span(
     when = (as_of or now).astimezone(dt.UTC)
     cutoff = when.isoformat(timespec="milliseconds")
     realized_stage = stage == REALIZED
-    label_files, labels_complete = [], False
+    label_files: list[Path] = []
+    labels_complete = False
     if realized_stage:
         ledger = observe(cfg, paths, span, now)
         label_files, labels_complete = files_as_of(cfg, paths, span, ledger, when)
@@ -261,20 +262,10 @@ def monitor_span(
                 **verdict,
                 "metrics": realized.get(group, {}),
             }
+        answered_most = references.get(busiest) if busiest is not None else None
+        trained_on = sorted(set(answered_most.spans.tolist())) if answered_most is not None else []
         served = (
-            check_served_inputs(
-                cfg,
-                paths,
-                span,
-                frame,
-                busiest,
-                sorted(set(references[busiest].spans.tolist()))
-                if busiest and references.get(busiest)
-                else [],
-                tmp,
-            )
-            if len(frame)
-            else None
+            check_served_inputs(cfg, paths, span, frame, busiest, trained_on, tmp) if len(frame) else None
         )
         if served is not None:
             span_warnings += served["warnings"]

@@ -75,11 +75,15 @@ def served_batch(cfg: PipelineConfig, frame: pd.DataFrame) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, list(columns))
 
 
+def training_statistics_file(paths: SpanPaths, version: int) -> Path:
+    return paths.pipeline_root / "monitoring" / "references" / f"v{version}-training.stats.tfrecord"
+
+
 def training_statistics(cfg: PipelineConfig, paths: SpanPaths, version: int, spans: list[str], schema):
     """The landed statistics of the spans a version was trained and evaluated on (cached)."""
     from ml.data.stats import load_statistics
 
-    cached = paths.pipeline_root / "monitoring" / "references" / f"v{version}-training.stats.tfrecord"
+    cached = training_statistics_file(paths, version)
     if cached.is_file():
         return load_statistics(cached)
     files = [f for s in spans for f in sorted(paths.landing_dir(s).glob(cfg.landing_glob))]
@@ -108,7 +112,7 @@ def ingested_rows(cfg: PipelineConfig, paths: SpanPaths, span: str) -> pd.DataFr
     if prepared.key is None:
         return None
     frame = prepared.frame[[f.name for f in cfg.landed_features]].copy()
-    frame.index = request_ids(prepared.key, cfg.example_key).to_numpy()
+    frame.index = pd.Index(request_ids(prepared.key, cfg.example_key))
     return frame[~frame.index.duplicated()]
 
 
@@ -176,14 +180,16 @@ def check_served_inputs(
         "drifted": [],
         "skew": None,
         "facets": None,
+        "training_stats": None,
     }
     training = (
         training_statistics(cfg, paths, version, spans, schema) if version is not None and spans else None
     )
-    if training is not None:
+    if training is not None and version is not None:
         _, drifted, measured = compare("drift", cfg, stats, schema, training)
         summary["drift"] = measured
         summary["drifted"] = sorted({a.feature for a in drifted})
+        summary["training_stats"] = str(training_statistics_file(paths, version))
         warnings += [f"served inputs drift from training: {a.line()}" for a in drifted]
         page = statistics_html(
             stats,

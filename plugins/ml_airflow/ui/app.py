@@ -205,14 +205,21 @@ def create_app(roots: Roots | None = None) -> FastAPI:
 
     @app.get("/{pipeline}/monitor/{span}", response_class=HTMLResponse)
     def monitor_page(pipeline: Pipeline, span: str, request: Request, cutoff: str | None = None) -> Response:
-        """One span's monitoring (the newest label cutoff, or `?cutoff=`): verdict first, then the
-        counts, each version label's realized vs estimated vs band, and TFMA's metrics per slice."""
+        """One span's monitoring (the newest realized cutoff, else the newest estimate before labels,
+        or `?cutoff=`): verdict first, then the counts, each version's realized vs estimated vs
+        band, the served inputs' checks, and TFMA's metrics per slice."""
         folder = resolve_under(artifacts(pipeline), f"monitoring/{span}", want_dir=True)
-        runs = sorted(p.name for p in folder.iterdir() if (p / "monitor.json").is_file())
-        if not runs:
+        results = {
+            p.name: json.loads((p / "monitor.json").read_text())
+            for p in sorted(folder.iterdir())
+            if (p / "monitor.json").is_file()
+        }
+        if not results:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"span {span} was never monitored")
-        chosen = cutoff if cutoff in runs else runs[-1]
-        result = json.loads((folder / chosen / "monitor.json").read_text())
+        runs = list(results)
+        realized = [name for name in runs if results[name].get("stage", "realized") == "realized"]
+        chosen = cutoff if cutoff in results else (realized or runs)[-1]
+        result = results[chosen]
         by_label = result.get("by_label", {})  # `all` only when several labels served the span
         labels = {k: v for k, v in by_label.items() if k != "all" or len(by_label) > 2}
         return page(
@@ -223,8 +230,27 @@ def create_app(roots: Roots | None = None) -> FastAPI:
             result=result,
             labels=labels,
             runs=runs,
+            stages={name: r.get("stage", "realized") for name, r in results.items()},
             chosen=chosen,
+            served=result.get("served_inputs"),
         )
+
+    @app.get("/{pipeline}/monitor/{span}/served", response_class=HTMLResponse)
+    def served_stats_page(pipeline: Pipeline, span: str, request: Request, cutoff: str) -> Response:
+        """The served inputs of one monitoring against the answering model's training statistics
+        (the statistics page: tables and histograms side by side)."""
+        from ml_airflow.ui.render import stats_page as render
+
+        root = artifacts(pipeline)
+        folder = resolve_under(root, f"monitoring/{span}/{cutoff}", want_dir=True)
+        served = json.loads((folder / "monitor.json").read_text()).get("served_inputs") or {}
+        current = resolve_under(root, f"monitoring/{span}/{cutoff}/served_stats.tfrecord", suffixes=STATS)
+        training = Path(served["training_stats"]) if served.get("training_stats") else None
+        other = None
+        if training is not None and training.is_relative_to(root):
+            other = resolve_under(root, str(training.relative_to(root)), suffixes=STATS)
+        context = render.context(f"served {span}", current, "training" if other else None, other)
+        return page(request, "stats.html", pipeline=pipeline, **context)
 
     @app.get("/{pipeline}/{path:path}")
     def report(pipeline: Pipeline, path: str, request: Request) -> Response:

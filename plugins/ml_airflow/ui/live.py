@@ -17,6 +17,7 @@ COLOURS = {"stable": "#2b6cb0", "canary": "#dd6b20"}
 
 class LiveRow(BaseModel):
     span: str
+    stage: str = "realized"  # estimated: before labels, the CBPE estimate only
     version_label: str
     version: int | None
     predictions: int
@@ -31,6 +32,7 @@ class LiveRow(BaseModel):
     score_jsd: float | None
     alarm: bool
     alarms: str | None
+    withdrawn: str | None = None
     warnings: str | None
     partial: bool
     restated: int
@@ -38,6 +40,11 @@ class LiveRow(BaseModel):
     unknown_ids: int | None
     no_label_row: int | None
     url: str
+
+    @property
+    def served_warnings(self) -> list[str]:
+        """The warnings about the served inputs (schema, drift from training, skew)."""
+        return [w for w in (self.warnings or "").split("; ") if w.startswith("served inputs")]
 
 
 def live_rows(store: ResultsStore, pipeline: str, base: str) -> list[LiveRow]:
