@@ -18,6 +18,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 from ml import commands
 from ml.config import available_pipelines, load_pipeline
@@ -70,6 +71,12 @@ def run_command(argv: Sequence[str]) -> dict:
     return args._module.run(args, cfg, roots)
 
 
+def strict_json(result: Any) -> str:
+    """The result as valid JSON: NaN and infinities (an undefined metric) become null."""
+    loose = json.dumps(result, sort_keys=True, default=str)
+    return json.dumps(json.loads(loose, parse_constant=lambda _: None), sort_keys=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
@@ -84,5 +91,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(result, dict) and (line := summary(result)):
         print(line, file=sys.stderr, flush=True)
     text = result.pop(TEXT_KEY, None) if isinstance(result, dict) else None
-    print(text if text is not None else json.dumps(result, sort_keys=True, default=str), flush=True)
+    print(text if text is not None else strict_json(result), flush=True)
     return code

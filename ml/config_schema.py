@@ -289,6 +289,11 @@ class PipelineYaml(Strict):
         for column in self.label.reads:
             where = "label.source_column" if self.label.source_column else "label.columns"
             need(where, column, what="a declared landed column")
+            if column in self.features:
+                problems.append(
+                    f"features: {column!r} is a source of the label ({where}): the model would be fed "
+                    f"its own answer (label leakage), so move {column!r} to passthrough_columns"
+                )
         if self.label.name in declared | derived:
             problems.append(f"label.name: {self.label.name!r} is also a raw column; pick another name")
         for check in ("drift", "skew"):

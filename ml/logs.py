@@ -5,7 +5,8 @@ level 3 (drops the CUDA/cuDNN/cuBLAS "Unable to register factory" ERROR lines pr
 on CPU-only hosts), absl and TF's Python loggers at ERROR, Great Expectations' INFO registry
 messages (~200 a validate), alembic's migration check, google-api-core's Python-version notice
 tqdm progress bars off, and libraries' INFO lines through the root logger (Beam's BatchElements
-statistics). `ML_VERBOSE_LOGS=1` keeps them all.
+statistics, and Beam's "crcmod package not found"), TFMA's RuntimeWarnings on 0/0 metrics.
+`ML_VERBOSE_LOGS=1` keeps them all.
 """
 
 from __future__ import annotations
@@ -24,13 +25,19 @@ QUIET_LOGGERS = {
 }
 
 
+# library warnings through the root logger that say nothing about the user's run
+ROOT_NOISE = ("crcmod package not found",)  # Beam on every pipeline: fast CRCs for GCS, unused here
+
+
 class LibraryRootRecords(logging.Filter):
     """Drops what an installed library logs through the root logger below WARNING (Beam's
-    `logging.info("BatchElements statistics: ...")`, several a transform): our own modules log
-    through named loggers, so nothing of ours is dropped."""
+    `logging.info("BatchElements statistics: ...")`, several a transform) and its known noise
+    (ROOT_NOISE): our own modules log through named loggers, so nothing of ours is dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING or "site-packages" not in record.pathname
+        if "site-packages" not in record.pathname:
+            return True
+        return record.levelno >= logging.WARNING and not str(record.msg).startswith(ROOT_NOISE)
 
 
 def quiet_libraries() -> None:
@@ -47,3 +54,6 @@ def quiet_libraries() -> None:
         root.addFilter(LibraryRootRecords())
     # google-api-core's "Python 3.11 support ends" notice, once per import of each Google client
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core\..*")
+    # TFMA's 0/0 on a slice with one class (recall with no positive): the metric is reported
+    # undefined (NaN, shown as such), the numpy warning says nothing more
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tensorflow_model_analysis\..*")

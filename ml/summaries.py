@@ -155,7 +155,65 @@ def monitor_summary(result: dict[str, Any]) -> str:
     return line + (f"; {len(result['warnings'])} warning(s)" if result.get("warnings") else "")
 
 
+def new_pipeline_summary(result: dict[str, Any]) -> str:
+    spans = len(result.get("spans") or [])
+    line = f"pipeline {result.get('pipeline')}: {result.get('rows', '?')} rows in {spans}"
+    line += f" {result.get('cadence', '')} spans; label {result.get('label', '?')}"
+    line += f"; {len(result.get('features') or [])} features"
+    left = result.get("left_out") or {}
+    return line + (f"; left out as features: {', '.join(sorted(left))}" if left else "")
+
+
+def check_summary(result: dict[str, Any]) -> str:
+    notes = result.get("notes") or []
+    line = f"pipeline {result.get('pipeline')}: {len(result.get('checked') or [])} checks passed"
+    return line + (f"; {len(notes)} note(s): {notes[0]}" if notes else "")
+
+
+def infra_validate_summary(result: dict[str, Any]) -> str:
+    return (
+        f"{result.get('saved_model')}: loads and answers in a fresh process ({result.get('infra_blessing')})"
+    )
+
+
+def serving_status_summary(result: dict[str, Any]) -> str:
+    labels = ", ".join(f"{k} -> v{v}" for k, v in sorted((result.get("labels") or {}).items()))
+    return (
+        f"{result.get('model')}: live version {result.get('live_version')}; loaded "
+        f"{result.get('loaded_versions')}; labels {labels or 'none'}"
+    )
+
+
+def ingest_spans_summary(result: dict[str, Any]) -> str:
+    line = f"{result.get('landed', '?')} spans: {result.get('passed', 0)} passed"
+    line += f", {result.get('failed_count', 0)} failed"
+    groups = result.get("failures") or []
+    return line + "".join(f"; {g['count']} x {g['reason']}" for g in groups[:3])
+
+
+def landing_summary(result: dict[str, Any]) -> str:
+    where = result.get("data_root")
+    return f"{result.get('spans', '?')} spans, {result.get('rows', '?')} rows landed under {where}"
+
+
+def rollback_summary(result: dict[str, Any]) -> str:
+    return f"{result.get('model')}: live version is now {result.get('live_version')}"
+
+
+def retrain_check_summary(result: dict[str, Any]) -> str:
+    decision = "retrain" if result.get("retrain") else "no retrain"
+    return f"span {result.get('span')}: {decision}: {result.get('reason')}"
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "new-pipeline": new_pipeline_summary,
+    "check": check_summary,
+    "infra-validate": infra_validate_summary,
+    "serving-status": serving_status_summary,
+    "ingest-spans": ingest_spans_summary,
+    "landing": landing_summary,
+    "rollback": rollback_summary,
+    "retrain-check": retrain_check_summary,
     "ingest": ingest_summary,
     "validate": validate_summary,
     "transform": transform_summary,

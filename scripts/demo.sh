@@ -86,8 +86,9 @@ python scripts/demo_summary.py --pipeline "$PIPELINE" --from "$FROM" --to "$TO" 
 echo; echo "results store (python -m ml results models --pipeline $PIPELINE):"
 python -m ml results models --pipeline "$PIPELINE" || failed=1
 if [ "$LIVE_SPANS" -gt 0 ]; then
-  echo; echo "the live model (python -m ml results monitor --pipeline $PIPELINE):"
-  python -m ml results monitor --pipeline "$PIPELINE" || failed=1
+  echo; echo "the live model, each span estimated from its predictions first, then judged with its labels"
+  echo "(python -m ml results monitor --pipeline $PIPELINE --all-cutoffs):"
+  python -m ml results monitor --pipeline "$PIPELINE" --all-cutoffs || failed=1
 fi
 echo
 echo "demo finished in ${SECONDS}s ($([ "$failed" = 0 ] && echo OK || echo 'WITH FAILURES'));" \

@@ -3,8 +3,10 @@
     .venv/bin/python scripts/live_weeks.py --to 2013-06-30 [--from SPAN] [--out FILE]
 
 Day by day, as production would see it: the day lands (`landing`), its requests are answered by
-the `stable` version (`serve-span`), and it is monitored (`monitor`; its ground truth is the
-day's arrival delays). On a performance alarm (the monitor's retraining decision) the last
+the `stable` version (`serve-span`), it is estimated from its predictions alone (`monitor --stage
+estimated`: CBPE before labels) and then monitored (`monitor`; its ground truth is the day's
+arrival delays). On a retraining decision of the monitor (a performance alarm, or the served
+inputs drifting on a `served_drift_features` feature) the last
 `training.window_spans` days are ingested and validated, and a model is trained, evaluated and,
 when blessed, pushed, as `<pipeline>_train` would (`transform`, `train`, `evaluate`,
 `infra-validate`, `push`); the following days are served by whatever is `stable` then. Every
@@ -86,6 +88,7 @@ def main() -> int:
         for span in span_range(cfg, start, args.end):
             ml("landing", "--from", span, "--to", span, "--serving-log", pipeline=args.pipeline)
             served = ml("serve-span", "--span", span, pipeline=args.pipeline)
+            estimate = ml("monitor", "--span", span, "--stage", "estimated", pipeline=args.pipeline)
             result = ml("monitor", "--span", span, pipeline=args.pipeline)
             stable = result["by_label"].get("stable", {})
             line = {
@@ -95,10 +98,13 @@ def main() -> int:
                 "realized": stable.get("realized"),
                 "estimated": stable.get("estimated"),
                 "band_low": (stable.get("band") or [None])[0],
+                "estimate_warnings": [w for w in estimate["warnings"] if "estimated" in w],
+                "served_warnings": [w for w in result["warnings"] if w.startswith("served inputs")],
                 "alarm": result["alarm"],
                 "alarms": result["alarms"],
+                "trigger": result.get("trigger") if result["retrain"] else None,
             }
-            if result["alarm"]:
+            if result["retrain"]:
                 line["retrain"] = retrain(args.pipeline, span, result["reason"] or "performance")
             fh.write(json.dumps(line) + "\n")
             fh.flush()

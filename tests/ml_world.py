@@ -4,9 +4,10 @@ Over a private copy of the session's landing zone: spans 2013-01-01..03 ingested
 2013-01-04 corrupted so that Great Expectations fails it (validate exits with blocking
 anomalies), 2013-01-05 corrupted so that ingest fails (its failure report is kept), then one
 small model trained on 01-01..03, evaluated with TFMA, blessed and pushed; then the live model:
-01-06 and 01-07 answered by it (`serve-span`) and monitored, 01-07's labels inverted for EWR
-flights (a concept shift: an alarm). Every step records into the pipeline's results store, as in
-production.
+01-06 and 01-07 answered by it (`serve-span`), estimated before labels, then monitored, 01-07's
+labels inverted for EWR flights (a concept shift: an alarm); 01-04's requests answered and only
+estimated so far (its landing, corrupted, differs from what was served: feature skew). Every
+step records into the pipeline's results store, as in production.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ INGEST_FAILED = "2013-01-05"  # dep_delay 'late': ingest refuses the span
 RUN_ID = "2013-01-03-w3"
 LIVE = ("2013-01-06", "2013-01-07")  # served and monitored after the push
 SHIFTED = "2013-01-07"  # its labels inverted for origin EWR: the alarm
+ESTIMATED_ONLY = GE_FAILED  # answered, estimated, no labels judged yet; served distance != landed
 
 
 def _corrupt(csv_file: Path, column: str, value: str, rows: int = 50) -> None:
@@ -71,6 +73,9 @@ def build(base: Path, landed_data_root: Path) -> dict:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    cli("serve-span", "--span", ESTIMATED_ONLY)
     cli("serve-span", "--span", LIVE[0], "--to", LIVE[-1])
+    for span in (ESTIMATED_ONLY, *LIVE):  # as the monitor DAG: the estimate first
+        cli("monitor", "--span", span, "--stage", "estimated")
     monitored = {span: cli("monitor", "--span", span) for span in LIVE}
     return {"roots": roots, "run_id": RUN_ID, "evaluation": evaluation, "push": pushed, "monitor": monitored}

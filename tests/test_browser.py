@@ -196,6 +196,25 @@ def test_ml_view_in_a_real_browser(api_server, browser):
     browser.save_screenshot(str(SHOTS / "07-live-span.png"))
     seen += requested_urls(browser)
 
+    # a span estimated before its labels, and its served inputs against training and ingest
+    browser.get(f"{base}/ml-artifacts/flights/")
+    table = wait.until(ec.presence_of_element_located((By.ID, "live-table")))
+    row = table.find_element(By.XPATH, f".//tr[td/a[text()='{ml_world.ESTIMATED_ONLY}']]")
+    assert "estimated" in row.text
+    row.find_element(By.LINK_TEXT, ml_world.ESTIMATED_ONLY).click()
+    verdict = wait.until(ec.presence_of_element_located((By.ID, "verdict")))
+    assert "estimated before labels" in verdict.text
+    served = browser.find_element(By.ID, "served-table")
+    assert "distance" in served.text and "skew" in served.text  # the corrupted landing vs what was served
+    browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.ID, "served"))
+    browser.save_screenshot(str(SHOTS / "08-served-inputs.png"))
+    browser.find_element(By.LINK_TEXT, "served vs training, side by side").click()
+    numeric = wait.until(ec.presence_of_element_located((By.ID, "numeric")))
+    assert "dep_delay" in numeric.text and "training" in browser.page_source
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#numeric .main-svg")) >= 4)
+    browser.save_screenshot(str(SHOTS / "09-served-vs-training.png"))
+    seen += requested_urls(browser)
+
     # a statistics page: rendered tables and histograms, not a blank Facets frame
     browser.get(f"{base}/ml-artifacts/flights/stats/{ml_world.PASSED[1]}?against={ml_world.PASSED[0]}")
     numeric = wait.until(ec.presence_of_element_located((By.ID, "numeric")))

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     """pipeline.yaml was checked when the CLI loaded it; here the module file and the schema."""
     from ml.data.derive import check_module_columns
-    from ml.data.schema import load_schema
+    from ml.data.schema import load_schema, stale_features
     from ml.data.stats import span_columns
     from ml.model.preprocessing import trace
 
@@ -38,8 +38,19 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
             column=missing[0],
             rule="schema-covers-features",
         )
-    ran = check_module_columns(cfg)  # label function, derive_features: the columns they read
+    ran = check_module_columns(cfg, roots)  # label function, derive_features: the columns they read
     outputs = trace(cfg)  # preprocessing_fn on symbolic features: reads only declared ones
+    stale = stale_features(cfg, schema)
+    notes = (
+        [
+            f"{cfg.schema_path.name} still lists {', '.join(stale)}, which pipeline.yaml no longer reads "
+            "(neither a feature, a label source, a key nor a passthrough column): the checks ignore it; "
+            f'delete its `feature {{ name: "{stale[0]}" ... }}` block{"s" if len(stale) > 1 else ""} '
+            "to keep the schema honest"
+        ]
+        if stale
+        else []
+    )
     return {
         "command": "check",
         "pipeline": cfg.name,
@@ -51,4 +62,5 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
             f"module.py preprocessing_fn: {len(outputs)} outputs",
             f"schema.pbtxt: {len(in_schema)} features",
         ],
+        "notes": notes,
     }

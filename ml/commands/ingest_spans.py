@@ -8,13 +8,18 @@ and the others still run; the exit code is 2 when any failed.
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 
 from ml.commands import ingest, validate
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.roots import Roots
 
+log = logging.getLogger(__name__)
 NAME = "ingest-spans"
+MAX_REASON = 240
+NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 HELP = "ingest and validate every landed span (optionally only --from..--to), as the ingest DAG does"
 
 
@@ -43,11 +48,39 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
             passed = validate.run(step, cfg, roots)["passed"]
             done.append({"span": span, "rows_out": rows, "passed": passed})
         except PipelineError as exc:
-            failed[span] = f"{exc.rule}: {exc}"
+            failed[span] = first_reason(exc)
+            log.warning("span %s failed: %s", span, failed[span])
     return {
         "command": NAME,
         "pipeline": cfg.name,
+        "landed": len(spans),
+        "passed": len(done),
+        "failed_count": len(failed),
         "spans": done,
         "failed": failed,
+        "failures": grouped(failed),
         "exit_code": 2 if failed else 0,
     }
+
+
+def first_reason(exc: PipelineError) -> str:
+    """The failure's column, rule and first reason, short: a validation error lists every
+    anomaly after its verdict file; the first one says what to fix."""
+    text = exc.detail
+    if "): " in text:  # `span S has N blocking anomalies ... (verdict: F): a1; a2; ...`
+        text = text.split("): ", 1)[1]
+    first = text.split("; ")[0]
+    where = f"{exc.column} " if exc.column and not first.startswith(exc.column) else ""
+    return f"{where}{exc.rule}: {first[:MAX_REASON]}"
+
+
+def grouped(failed: dict[str, str]) -> list[dict]:
+    """The failures grouped by their reason, counts aside (`31 of 31 values` and `30 of 30` are
+    one reason), largest group first; each with the first span's own words."""
+    groups: dict[str, list[str]] = {}
+    for span, reason in failed.items():
+        groups.setdefault(NUMBERS.sub("N", reason.replace(span, "<span>")), []).append(span)
+    return [
+        {"reason": failed[spans[0]], "count": len(spans), "spans": spans}
+        for spans in sorted(groups.values(), key=len, reverse=True)
+    ]

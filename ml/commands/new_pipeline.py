@@ -24,7 +24,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--label-column",
         required=True,
-        help="the numeric target; the label is it above its median (label_fn)",
+        help="the target: a number (the label is it above its median) or text (the label is it being "
+        "one of --positive's values; with two values, the rarer one by default); in module.py's label_fn",
+    )
+    parser.add_argument(
+        "--positive",
+        type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+        help="a text label column's values that count as 1, comma-separated (e.g. rain,drizzle,snow)",
+    )
+    parser.add_argument(
+        "--serving-log",
+        action="store_true",
+        help="also write each span's serving requests (key + features, no label) to "
+        "<data_root>/NAME_serving/span=<id>/requests.csv, for serve-span and the monitor",
     )
     parser.add_argument("--cadence", required=True, choices=list(CADENCES), help="span cadence")
     parser.add_argument(
@@ -45,5 +57,7 @@ def run(args: argparse.Namespace, cfg: None, roots: Roots) -> dict:
         cadence=args.cadence,
         roots=roots,
         timestamp_unit=args.timestamp_unit,
+        positive=args.positive,
+        serving_log=args.serving_log,
     )
     return {"command": NAME, **written}

@@ -33,6 +33,7 @@ SPAN_COLUMNS: Columns = (
 MONITOR_COLUMNS: Columns = (
     ("span", "span"),
     ("label", "version_label"),
+    ("stage", "stage"),
     ("version", "version"),
     ("predictions", "predictions"),
     ("labelled", "labelled"),

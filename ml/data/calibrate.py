@@ -16,7 +16,7 @@ from pathlib import Path
 from ml.config import PipelineConfig
 from ml.data.baseline import BaselineSpec, resolve_baseline
 from ml.data.raw import read_raw_span
-from ml.data.schema import load_schema
+from ml.data.schema import pipeline_schema
 from ml.data.stats import compute_statistics, span_columns
 from ml.data.validate import compare
 from ml.errors import PipelineError
@@ -61,7 +61,7 @@ def calibrate(cfg: PipelineConfig, roots: Roots, first: str, last: str, *, windo
     spec = BaselineSpec.of(cfg)
     spec = replace(spec, window=window, missing="compute") if window else replace(spec, missing="compute")
     paths = SpanPaths(cfg, roots)
-    schema = load_schema(cfg.schema_path)
+    schema = pipeline_schema(cfg)
     landed = [s for s in span_range(cfg, first, last) if (paths.landing_dir(s) / cfg.done_marker).is_file()]
     if not landed:
         raise PipelineError(f"no landed span in {first}..{last} under {roots.data}", rule="calibrate-spans")

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
+from ml.roots import Roots
 
 DERIVE_FUNCTION = "derive_features"
 
@@ -139,7 +141,54 @@ def sample_frame(cfg: PipelineConfig, rows: int = 4) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def check_module_columns(cfg: PipelineConfig) -> list[str]:
+def _perturbed(column: pd.Series) -> pd.Series:
+    """The same column's values on other rows (rolled by one), or, when they are all alike,
+    other values of the same type: text gets a suffix, numbers are shifted and scaled."""
+    if column.nunique(dropna=False) > 1:
+        return pd.Series(np.roll(column.to_numpy(), 1), index=column.index, dtype=column.dtype)
+    if column.dtype == object or str(column.dtype) == "string":
+        return column.astype("string") + "_other"
+    return column * 2 + 7
+
+
+def leak_sample(cfg: PipelineConfig, roots: Roots | None, rows: int = 200) -> pd.DataFrame:
+    """Rows to run the module on: the first landed span's (real values, so a rule on a
+    particular value is exercised), else a few synthetic rows (ml.data.derive.sample_frame)."""
+    from ml.data.raw import read_raw_span
+    from ml.spans import SpanPaths
+
+    if roots is not None:
+        paths = SpanPaths(cfg, roots)
+        for span in paths.landed_spans()[:1]:
+            try:
+                return (
+                    read_raw_span(cfg, paths.landing_dir(span), span).frame.head(rows).reset_index(drop=True)
+                )
+            except PipelineError:
+                break
+    return sample_frame(cfg)
+
+
+def label_leaks(cfg: PipelineConfig, roots: Roots | None = None) -> list[str]:
+    """The derived features that change when only the label's source columns change: computed
+    from the label (leakage). Found by running derive_features twice on the same rows, the
+    second time with the label's columns taken from other rows."""
+    if not cfg.derived_features or not cfg.label_columns:
+        return []
+    where = {"span": "sample", "file": str(cfg.module_path)}
+    frame = leak_sample(cfg, roots)
+    other = frame.copy()
+    for column in cfg.label_columns:
+        other[column] = _perturbed(other[column])
+    try:
+        before, after = add_derived(cfg, frame, **where), add_derived(cfg, other, **where)
+    except PipelineError:
+        return []  # a derive_features that cannot take other label values reads them anyway
+    names = [f.name for f in cfg.derived_features]
+    return [n for n in names if not before[n].astype(str).equals(after[n].astype(str))]
+
+
+def check_module_columns(cfg: PipelineConfig, roots: Roots | None = None) -> list[str]:
     """Run the label function and derive_features on sample rows: a column they read that the
     config does not give them fails here (`ml check`), not at the first ingest. Returns what ran."""
     frame = sample_frame(cfg)
@@ -151,4 +200,16 @@ def check_module_columns(cfg: PipelineConfig) -> list[str]:
     if cfg.label_function:
         label_values(cfg, frame, **where)
         ran.append(f"{cfg.label_function}: {cfg.label} from {', '.join(cfg.label_columns)}")
+    leaks = label_leaks(cfg, roots)
+    if leaks:
+        raise PipelineError(
+            f"derived feature{'s' if len(leaks) > 1 else ''} {', '.join(leaks)} of {cfg.module_path.name} "
+            f"change{'' if len(leaks) > 1 else 's'} with the label's source column(s) "
+            f"{', '.join(cfg.label_columns)}: the model would be fed its own answer (label leakage); "
+            "derive them from other columns, or drop them",
+            file=str(cfg.module_path),
+            column=leaks[0],
+            rule="label-leakage",
+        )
+    ran.append(f"no derived feature reads the label's source ({', '.join(cfg.label_columns)})")
     return ran

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -92,12 +93,15 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
 
 
 def split_of(cfg: PipelineConfig, frame: pd.DataFrame) -> list[str]:
-    """Deterministic train/eval assignment: md5 of the example key, mod 100."""
+    """Deterministic train/eval assignment: md5 of the example key, mod 100. A span with enough
+    rows for one eval row (100 / eval_percent) that drew none gets one: the row whose key hashes
+    lowest (small spans, e.g. 7 days a week, otherwise often have no eval row at all)."""
     keys = frame[cfg.example_key].astype(str).agg("|".join, axis=1)
-    return [
-        "eval" if int(hashlib.md5(k.encode()).hexdigest(), 16) % 100 < cfg.eval_percent else "train"
-        for k in keys
-    ]
+    hashes = [int(hashlib.md5(k.encode()).hexdigest(), 16) for k in keys]
+    splits = ["eval" if h % 100 < cfg.eval_percent else "train" for h in hashes]
+    if "eval" not in splits and len(splits) >= math.ceil(100 / cfg.eval_percent):
+        splits[min(range(len(hashes)), key=hashes.__getitem__)] = "eval"
+    return splits
 
 
 def example_types(cfg: PipelineConfig) -> dict[str, str]:
@@ -125,6 +129,10 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
         "label_positive_rate": round(float(prepared.frame[cfg.label].mean()), 6)
         if len(prepared.frame)
         else None,
+        "positives": {
+            split: int(prepared.frame.loc[prepared.frame["__split__"] == split, cfg.label].sum())
+            for split in SPLITS
+        },
     }
     examples_dir = paths.examples_dir(span)
     with atomic_dir(examples_dir) as tmp:

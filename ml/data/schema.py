@@ -40,6 +40,31 @@ def load_schema(path: Path) -> schema_pb2.Schema:
         ) from None
 
 
+def stale_features(cfg: PipelineConfig, schema: schema_pb2.Schema) -> list[str]:
+    """Features of schema.pbtxt that pipeline.yaml no longer declares at all (neither a feature,
+    a label source, a key nor a passthrough column): e.g. a column dropped from the landing."""
+    from ml.data.stats import span_columns
+
+    declared = set(cfg.raw_column_types) | set(span_columns(cfg))
+    return sorted(f.name for f in schema.feature if f.name not in declared)
+
+
+def pipeline_schema(cfg: PipelineConfig) -> schema_pb2.Schema:
+    """schema.pbtxt as the checks use it: only the columns the span statistics cover (landed
+    features, the label's sources). Any other column it describes (a passthrough column, the old
+    target after a label change, a column no longer landed) constrains nothing, so a label change
+    is one edit of pipeline.yaml and module.py; `ml check` names the entries to delete."""
+    from ml.data.stats import span_columns
+
+    schema = load_schema(cfg.schema_path)
+    read = set(span_columns(cfg))
+    kept = [f for f in schema.feature if f.name in read]
+    if len(kept) < len(schema.feature):
+        del schema.feature[:]
+        schema.feature.extend(kept)
+    return schema
+
+
 def write_schema(schema: schema_pb2.Schema, path: Path) -> Path:
     from google.protobuf import text_format
 

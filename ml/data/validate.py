@@ -25,7 +25,7 @@ from ml.data.raw import read_raw_span
 from ml.data.schema import (
     TRAINING,
     environment,
-    load_schema,
+    pipeline_schema,
     strip_comparators,
     with_comparators,
 )
@@ -113,7 +113,7 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | 
     span = parse_span(cfg, span)
     paths = SpanPaths(cfg, roots)
     raw = read_raw_span(cfg, paths.landing_dir(span), span)
-    schema = load_schema(cfg.schema_path)
+    schema = pipeline_schema(cfg)
     baseline = (
         explicit_baseline(cfg, paths, span, previous) if previous else resolve_baseline(cfg, roots, span)
     )

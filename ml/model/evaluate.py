@@ -360,7 +360,8 @@ def evaluate(
             release_shared_objects()
         analysis = analyse(cfg, tmp / "tfma", files, layout.saved_model, baseline, sizes)
         metrics = analysis.pop("metrics")
-        atomic_write_json(tmp / REFERENCE_FILE, analysis.pop("reference"))
+        reference = analysis.pop("reference")
+        atomic_write_json(tmp / REFERENCE_FILE, reference)
         tfma_ok, tfma_failures = read_failures(tmp / "tfma")
         verdict = judge(
             cfg,
@@ -369,7 +370,11 @@ def evaluate(
             analysis["slice_sizes"],
             robustness=analysis["robustness"],
             gaps=analysis["gaps"],
+            classes=(len(reference["labels"]), int(sum(reference["labels"]))),
         )
+        for groups in metrics.values() if verdict["undefined"] else ():
+            for values in groups.values():  # one class: TFMA's value says nothing
+                values.update(dict.fromkeys(set(verdict["undefined"]) & set(values)))
         failures = verdict["failures"]
         overall = metrics.get(OVERALL, {})
         blessing = {
@@ -378,6 +383,7 @@ def evaluate(
             "reason": verdict["reason"],
             "warnings": verdict["warnings"],
             "checks": verdict["checks"],
+            "undefined_metrics": verdict["undefined"],
             "model_dir": str(layout.root),
             "saved_model": str(layout.saved_model),
             "saved_model_digest": saved_model_digest(layout.saved_model),

@@ -52,8 +52,10 @@ def judge(
     *,
     robustness: dict | None,
     gaps: list[dict],
+    classes: tuple[int, int] | None = None,
 ) -> dict:
-    """`{blessed, decided_by, reason, checks, failures, ignored}` of one evaluation."""
+    """`{blessed, decided_by, reason, checks, failures, ignored, undefined}` of one evaluation.
+    `classes`: (eval examples, positives); one class makes AUC undefined: the gate cannot judge."""
     options = cfg.eval_options
     small = {s for s, n in sizes.items() if s != OVERALL and n < options.min_slice_size}
     mine = [f for f in failures if f.get("model") in (None, CANDIDATE)]
@@ -65,6 +67,18 @@ def judge(
     ignored = [dict(t) for t in dict.fromkeys(tuple(i.items()) for i in ignored)]  # one per slice+metric
     counted = sorted((f for f in mine if f["slice"] not in small), key=lambda f: f["slice"] != OVERALL)
     checks = []
+    rows, positives = classes if classes is not None else (None, None)
+    undefined = rows is not None and (rows == 0 or positives in (0, rows))
+    if undefined:
+        checks.append(
+            _check(
+                "evaluation data",
+                False,
+                f"cannot judge: the eval split holds one class ({rows} examples, {positives} positive), "
+                f"so {GATE_METRIC} is undefined (not 0); widen training.window_spans or wait for spans "
+                "with both classes",
+            )
+        )
     if robustness is not None:
         from ml.model.robustness import failure_message as probe_message
 
@@ -102,12 +116,20 @@ def judge(
             )
         )
     per_slice = [f for f in counted if f["slice"] != OVERALL]
+    served = any(BASELINE in groups for groups in metrics.values())
+    judged = f"every slice with >= {options.min_slice_size} examples passed"
+    if not served and options.slice_thresholds.columns:
+        judged = (
+            "no served model to compare slices with: the per-slice change thresholds were skipped "
+            "(the overall value thresholds applied)"
+        )
+    if small:
+        judged += f"; {len(small)} slice(s) under {options.min_slice_size} examples: too small, not judged"
     checks.append(
         _check(
             f"{per_slice[0]['metric']} on {per_slice[0]['slice']}" if per_slice else "slice thresholds",
             not per_slice,
-            "; ".join(failure_message(f, metrics) for f in per_slice)
-            or f"every slice with >= {options.min_slice_size} examples passed",
+            "; ".join(failure_message(f, metrics) for f in per_slice) or judged,
             tfma=True,
         )
     )
@@ -132,4 +154,5 @@ def judge(
         "checks": checks,
         "failures": counted,
         "ignored": ignored,
+        "undefined": [GATE_METRIC] if undefined else [],
     }

@@ -29,6 +29,7 @@ from ml.digest import arrays_digest
 from ml.model.export import export_serving_model
 from ml.model.layout import ModelLayout, TransformLayout
 from ml.model.signatures import DEFAULT_SIGNATURE, RAW_SIGNATURE
+from ml.model.window import class_warnings
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,13 @@ def train(
         fit_seconds = round(time.monotonic() - started, 2)
         weights_digest = arrays_digest(model.get_weights())
         export_serving_model(model, tft_output, layout.saved_model, cfg)
+        positives = manifest.get("positives")
+        warnings = class_warnings(manifest["rows"], positives) if positives is not None else []
+        for warning in warnings:
+            log.warning("%s", warning)
+        eval_metrics: dict[str, float | None] = dict(_last(history, "val_"))
+        if any("eval split" in w for w in warnings):  # Keras says 0.0 for an AUC with one class
+            eval_metrics = {k: (None if "auc" in k else v) for k, v in eval_metrics.items()}
         result = {
             "pipeline": cfg.name,
             "model_dir": str(output),
@@ -126,7 +134,8 @@ def train(
             "rows": manifest["rows"],
             "raw_eval_files": manifest["raw_files"]["eval"],
             "train_metrics": _last(history),
-            "eval_metrics": _last(history, "val_"),
+            "eval_metrics": eval_metrics,
+            "warnings": warnings,
             "device": device,
             "epochs": epochs,
             "batch_size": batch_size,

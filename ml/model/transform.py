@@ -44,7 +44,7 @@ from ml.model.example_encoder import ExampleEncoder
 from ml.model.features import raw_feature_spec
 from ml.model.layout import TransformLayout
 from ml.model.preprocessing import checked_preprocessing_fn
-from ml.model.window import SpanSelection, select_spans, split_files
+from ml.model.window import SpanSelection, class_warnings, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths, parse_span, window_ending
 from ml.tfrecord import read_tfrecords
@@ -180,13 +180,19 @@ def _run_beam(cfg: PipelineConfig, roots: Roots, files: dict[str, list[Path]], o
         release_shared_objects()
 
 
-def _rows(cfg: PipelineConfig, roots: Roots, spans: list[str]) -> dict[str, int]:
+def _rows(
+    cfg: PipelineConfig, roots: Roots, spans: list[str], key: str = "rows_out"
+) -> dict[str, int] | None:
+    """Rows (or, with key="positives", positive labels) per split over the window's ingest
+    summaries; None when a summary does not have them (ingested before they were counted)."""
     paths = SpanPaths(cfg, roots)
     rows = dict.fromkeys(SPLITS, 0)
     for span in spans:
         summary = read_json(paths.ingest_summary(span))
+        if key not in summary:
+            return None
         for split in SPLITS:
-            rows[split] += int(summary["rows_out"].get(split, 0))
+            rows[split] += int(summary[key].get(split, 0))
     return rows
 
 
@@ -213,7 +219,11 @@ def run_transform(
     for message in sel.warnings():
         log.warning(message)
     files = {split: split_files(cfg, roots, sel.used, split) for split in SPLITS}
-    rows = _rows(cfg, roots, sel.used)
+    rows = _rows(cfg, roots, sel.used) or dict.fromkeys(SPLITS, 0)
+    positives = _rows(cfg, roots, sel.used, "positives")
+    classes = class_warnings(rows, positives) if positives is not None else []
+    for warning in classes:
+        log.warning("%s", warning)
     if rows["train"] == 0:
         raise PipelineError(
             f"the window's spans hold no train rows ({', '.join(sel.used)})", span=end_span, rule="train-rows"
@@ -229,6 +239,7 @@ def run_transform(
             "window": window,
             "spans": sel.as_dict(),
             "rows": rows,
+            "positives": positives,
             "raw_files": {split: [str(f) for f in files[split]] for split in SPLITS},
             "raw_eval_patterns": sorted({str(f.parent / "*.tfrecord.gz") for f in files["eval"]}),
             "transform_output": layout.tft_output.name,
@@ -247,7 +258,8 @@ def run_transform(
         "spans_missing": sel.missing,
         "spans_skipped": sel.skipped,
         "spans_unvalidated": sel.unvalidated,
-        "warnings": sel.warnings(),
+        "warnings": sel.warnings() + classes,
         "rows": rows,
+        "positives": positives,
         "digest": digest,
     }

@@ -81,3 +81,23 @@ def split_files(cfg: PipelineConfig, roots: Roots, spans: list[str], split: str)
             )
         files.extend(found)
     return files
+
+
+def class_warnings(rows: dict[str, int], positives: dict[str, int]) -> list[str]:
+    """What a window's splits cannot do: no eval row, or a split that holds one class."""
+    out = []
+    if rows.get("eval", 0) == 0:
+        out.append(
+            "the window's eval split is empty: evaluate has nothing to judge; widen training.window_spans"
+        )
+    for split, what in (
+        ("train", "the model cannot learn the label"),
+        ("eval", "AUC is undefined: evaluate cannot judge"),
+    ):
+        n, p = rows.get(split, 0), positives.get(split, 0)
+        if n and (p == 0 or p == n):
+            out.append(
+                f"the window's {split} split holds one class ({n} rows, {p} positive): {what}; "
+                "widen training.window_spans or wait for more spans"
+            )
+    return out

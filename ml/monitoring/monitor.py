@@ -262,6 +262,12 @@ def monitor_span(
                 **verdict,
                 "metrics": realized.get(group, {}),
             }
+        for answered_by, ref in sorted(references.items()):
+            if ref is not None and span in set(ref.spans.tolist()):
+                span_warnings.append(
+                    f"span {span} is inside version {answered_by}'s training window: the model was trained "
+                    "and evaluated on it, so its numbers here are optimistic; monitor later spans"
+                )
         answered_most = references.get(busiest) if busiest is not None else None
         trained_on = sorted(set(answered_most.spans.tolist())) if answered_most is not None else []
         served = (

@@ -28,7 +28,7 @@ import pyarrow as pa
 from ml.atomic import atomic_write_text
 from ml.config import PipelineConfig
 from ml.data import anomalies as anomaly_util
-from ml.data.schema import SERVING, environment, load_schema, strip_comparators
+from ml.data.schema import SERVING, environment, pipeline_schema, strip_comparators
 from ml.data.stats import (
     ARROW_TYPES,
     compute_statistics,
@@ -163,7 +163,7 @@ def check_served_inputs(
     from ml.data.validate import compare
 
     warnings: list[str] = []
-    schema = load_schema(cfg.schema_path)
+    schema = pipeline_schema(cfg)
     columns = list(serving_columns(cfg))
     stats = statistics_in_memory(iter([served_batch(cfg, frame)]), stats_options(columns, schema))
     write_statistics(stats, out / STATS_FILE)
