@@ -196,6 +196,8 @@ def served_flights(tmp_path_factory, landed_data_root) -> dict:
     model = cli(roots, "train", "--transform-dir", xf["transform_dir"], "--epochs", "10")
     evaluation = cli(roots, "evaluate", "--model", model["model_dir"])
     assert evaluation["blessed"], evaluation["reason"]
+    slices = next(c for c in evaluation["checks"] if c["check"] == "slice thresholds")
+    assert "no served model to compare slices with" in slices["message"]  # says what it did not do
     cli(roots, "infra-validate", "--model", model["model_dir"])
     push = cli(roots, "push", "--model", model["model_dir"], "--blessing", evaluation["blessing"])
     return {"roots": roots, "model": model, "evaluation": evaluation, "push": push}

@@ -73,7 +73,7 @@ def workdir(tmp_path, monkeypatch, only_pipelines) -> Path:
 def run_guide(workdir: Path, monkeypatch, replace: dict[str, str] | None = None) -> dict[str, dict]:
     """The guide's commands, line by line (words replaced: another CSV), results by command."""
     lines = guide_lines()
-    assert len(lines) <= 10
+    assert len(lines) <= 13
     export, commands = lines[0], lines[1:]
     for assignment in shlex.split(export.removeprefix("export ")):
         name, _, value = assignment.partition("=")
@@ -120,6 +120,12 @@ def test_the_readme_guide_takes_a_new_csv_to_a_served_model(workdir, monkeypatch
     assert results["push"]["version"] == 1 and results["serving-status"]["live_version"] == 1
     served = Path(os.environ["ML_SERVING_ROOT"]) / "trips" / "1" / "saved_model.pb"
     assert served.is_file()
+    requests = Path(os.environ["ML_DATA_ROOT"]) / "trips_serving" / "span=2024-03-06" / "requests.csv"
+    assert set(pd.read_csv(requests).columns) == {"started_at", *types}  # the key and the features
+    assert results["serve-span"]["predictions"] == len(pd.read_csv(requests))
+    monitored = results["monitor"]  # the realized stage, after the estimate
+    assert monitored["stage"] == "realized" and monitored["counts"]["labelled"] > 0
+    assert any("inside version 1's training window" in w for w in monitored["warnings"])
 
 
 def test_scaffold_mistakes_are_one_message_and_write_nothing(workdir):

@@ -59,6 +59,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     keep = (
         "blessed",
         "decided_by",
+        "undefined_metrics",
+        "checks",
         "reason",
         "warnings",
         "failing_metric",
