@@ -197,7 +197,9 @@ def backfill(
     """`airflow backfill create` + poll the runs until all are finished -> timings and task stats."""
     days = [(dt.date.fromisoformat(first) + dt.timedelta(days=i)).isoformat() for i in range(n)]
     bounds = (first, last, days)  # daily partitions (airflow_wait.py)
-    args = argparse.Namespace(dag_id=dag_id, run_id=None, start=first, end=last, bounds=bounds)
+    args = argparse.Namespace(
+        dag_id=dag_id, run_id=None, start=first, end=last, bounds=bounds, page_size=wait.PAGE
+    )
     create = ["airflow", "backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last]
     create += ["--max-active-runs", str(max_active)] if max_active else []
     # ingest + validate only: no data-aware train run in the middle of the measurement (the

@@ -286,14 +286,17 @@ class PipelineYaml(Strict):
 
         for column in self.example_key:
             need("example_key", column)
+        where = "label.source_column" if self.label.source_column else "label.columns"
         for column in self.label.reads:
-            where = "label.source_column" if self.label.source_column else "label.columns"
             need(where, column, what="a declared landed column")
-            if column in self.features:
-                problems.append(
-                    f"features: {column!r} is a source of the label ({where}): the model would be fed "
-                    f"its own answer (label leakage), so move {column!r} to passthrough_columns"
-                )
+        fed = [c for c in self.label.reads if c in self.features]
+        if fed and len(fed) == len(self.label.reads):  # a feature may scale the label, not make it
+            listed = ", ".join(repr(c) for c in fed)
+            problems.append(
+                f"features: {listed} {'is the source' if len(fed) == 1 else 'are every source'} of the label "
+                f"({where}): the model would be fed its own answer (label leakage), so move "
+                f"{listed} to passthrough_columns"
+            )
         if self.label.name in declared | derived:
             problems.append(f"label.name: {self.label.name!r} is also a raw column; pick another name")
         for check in ("drift", "skew"):

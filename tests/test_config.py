@@ -103,6 +103,15 @@ MISTAKES = [
         "span.ingest_schedule",
         "is not a weekly span id",
     ),
+    # a label whose only source is a feature: the model would be fed its own answer
+    (
+        lambda r: (
+            r["features"].update(arr_delay={"type": "float"}),
+            r["passthrough_columns"].pop("arr_delay"),
+        ),
+        "features",
+        "'arr_delay' is the source of the label (label.source_column)",
+    ),
     # the live model: settings under which the monitor would silently never alarm
     (lambda r: r["monitoring"].update(metric="accuracy"), "monitoring.metric", "'auc' or 'binary_accuracy'"),
     (

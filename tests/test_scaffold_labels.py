@@ -189,6 +189,7 @@ def test_one_class_windows_are_reported_in_words_never_as_zero(seattle):
     from ml.cli import strict_json
 
     scaffold(seattle, "weekly", "--label-column", "precipitation", cadence="weekly")
+    assert load_pipeline("weekly").span_start == "2011-12-26"  # the first week's Monday: 2012-01-01 is in it
     ml(seattle, "ingest-spans", "--pipeline", "weekly", "--from", "2015-10-26")
     xf = ml(seattle, "transform", "--pipeline", "weekly", "--run-id", "dry", "--window", "8")
     assert any("train split holds one class" in w for w in xf["warnings"])

@@ -50,7 +50,12 @@ def test_model_lines_and_unknown_commands():
     rejected |= {"failing_metric": "auc", "failing_slice": "Overall"}
     assert summary(rejected).endswith("NOT blessed by auc on Overall")
     assert summary({"command": "push", "version": 3, "live_version": 3}) == "pushed version 3; live version 3"
-    assert summary({"command": "landing"}) is None
+    assert summary({"command": "no-such-command"}) is None
+    landed = {"command": "landing", "spans": 7, "rows": 6018, "data_root": "/d"}
+    assert summary(landed) == "7 spans, 6018 rows landed under /d"
+    failed = {"command": "ingest-spans", "landed": 9, "passed": 7, "failed_count": 2}
+    failed["failures"] = [{"reason": "temp_max rule: 31 of 31 values", "count": 2, "spans": ["a", "b"]}]
+    assert summary(failed) == "9 spans: 7 passed, 2 failed; 2 x temp_max rule: 31 of 31 values"
     assert summary({"command": "ingest", "rows_out": 5}).startswith("ingest: (no summary")
 
 
