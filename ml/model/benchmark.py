@@ -32,7 +32,9 @@ def build_benchmark(tft_output, label: str):
         inputs[name] = keras.Input(shape=(), name=name, dtype=spec.dtype)
         if spec.dtype.is_integer:
             ids = inputs[name]
-            size = tft_output.num_buckets_for_transformed_feature(name)
+            # one spare row: TFT's recorded domain can end one short of the OOV bucket's id (seen on
+            # a 14-day flights window: `dest` ids 0..92 with a domain of 92 buckets)
+            size = tft_output.num_buckets_for_transformed_feature(name) + 1
             parts.append(keras.layers.Embedding(size, 1, name=f"{name}_w")(ids))
         else:
             parts.append(keras.layers.Reshape((1,))(tf.cast(inputs[name], tf.float32)))
