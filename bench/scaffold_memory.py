@@ -5,7 +5,7 @@
 Writes a taxi-like CSV (epoch seconds that repeat, integers with blanks, zip codes, true/false,
 free text, fares) of `--rows` rows and one `--times` as long, then scaffolds each in a fresh
 process (private ML_PIPELINES_DIR and data root), side by side:
-(a) as shipped: the file read CHUNK_ROWS rows at a time (ml/scaffold_scan.py);
+(a) as shipped: the file read CHUNK_ROWS rows at a time (ml/scaffold/scan.py);
 (b) the whole file as one chunk (what new-pipeline did before: every cell in memory at once).
 Peak RSS of each process comes from os.wait4. The process imports TFDV for the schema, so
 its floor (measured on a 1,000-row file) is several hundred MB whatever the file; the growth
@@ -34,9 +34,9 @@ WRITE_ROWS = 100_000
 
 SCAFFOLD = """
 import json, sys
-import ml.source_csv
+import ml.scaffold.source
 if sys.argv[2] == "whole":
-    ml.source_csv.CHUNK_ROWS = 10**12
+    ml.scaffold.source.CHUNK_ROWS = 10**12
 from ml.cli import run_command
 made = run_command(["new-pipeline", "trips", "--from-csv", sys.argv[1], "--timestamp-column", "trip_start",
                     "--label-column", "tip", "--cadence", "monthly", "--data-root", sys.argv[3]])

@@ -127,6 +127,7 @@ def run_chain(end: str, window: int, run_id: str) -> dict:
     from ml.model.evaluate import evaluate
     from ml.model.trainer import train
     from ml.model.transform import run_transform
+    from ml.monitoring.reference import REFERENCE_FILE, build_reference
     from ml.roots import Roots
 
     cfg, roots = load_pipeline(PIPELINE), Roots.resolve()
@@ -145,7 +146,8 @@ def run_chain(end: str, window: int, run_id: str) -> dict:
         ),
     )
     _timed(steps, "benchmark", lambda: ensure_benchmark(cfg, Path(xf["transform_dir"])))
-    evaluated = _timed(steps, "evaluate", lambda: evaluate(cfg, roots, model_dir))
+    beside = {REFERENCE_FILE: lambda model, files: build_reference(cfg, model, files)}  # as `ml evaluate`
+    evaluated = _timed(steps, "evaluate", lambda: evaluate(cfg, roots, model_dir, beside=beside))
     return {
         "rows": xf["rows"],
         "spans": len(xf["spans_used"]),

@@ -22,6 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ((ROOT / "ml", ROOT), (ROOT / "plugins", ROOT / "plugins"), (ROOT / "dags", ROOT / "dags"))
 STEP_LAYERS = ("ml.model", "ml.data")
 ABOVE_THE_STEPS = ("ml.serving", "ml.commands", "ml.cli")
+# Top to bottom: a module imports only from its own layer or below (the ground floor is the rest
+# of ml/: config, spans, roots, atomic, errors, ...).
+LAYERS = (
+    ("the DAG files", ("ml_pipelines",)),
+    ("the Airflow components", ("ml_airflow", "ml_airflow_plugin", "airflow_local_settings")),
+    ("the CLI", ("ml.cli", "ml.__main__", "ml.commands", "ml.summaries")),
+    ("the features", ("ml.monitoring", "ml.scaffold", "ml.results")),
+    ("serving", ("ml.serving",)),
+    ("the steps", ("ml.model", "ml.data", "ml.pipelines")),
+)
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -218,3 +228,23 @@ def test_the_steps_never_import_the_layers_above_them():
     }
     up = {module: targets for module, targets in up.items() if targets}
     assert not up, f"ml/model and ml/data must not import {', '.join(ABOVE_THE_STEPS)}: {up}"
+
+
+def layer_of(module: str) -> int:
+    """The module's layer, 0 at the top; the ground floor below every named layer."""
+    for depth, (_, prefixes) in enumerate(LAYERS):
+        if any(module == p or module.startswith(f"{p}.") for p in prefixes):
+            return depth
+    return len(LAYERS)
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    graph = import_graph()
+    climbs = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(target) < layer_of(module)
+    )
+    assert climbs == [], "imports that climb a layer: " + "; ".join(climbs)
+    assert layer_of("ml.model.evaluate") > layer_of("ml.monitoring.reference")  # the steps stay below

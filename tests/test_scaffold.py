@@ -250,7 +250,7 @@ def test_an_hourly_pipeline_lands_ingests_and_validates_by_the_hour(workdir, tmp
     ],
 )
 def test_timestamp_kinds_read_as_utc(cells, unit, first, kind):
-    from ml.timestamps import parse_timestamps
+    from ml.scaffold.timestamps import parse_timestamps
 
     parsed = parse_timestamps(pd.Series(cells), unit)
     assert str(parsed.stamps.iloc[0].tz_convert(None)) == first and kind in parsed.kind
@@ -338,12 +338,12 @@ def test_a_failed_scaffold_leaves_nothing_behind(workdir, monkeypatch):
     assert err.value.rule == "scaffold-timestamp" and "row 302" in str(err.value) and "1970" in str(err.value)
 
     write_city_trips(workdir / "city.csv")
-    import ml.scaffold
+    import ml.scaffold.pipeline
 
     def broken_schema(*args, **kwargs):
         raise OSError("disk full (planted)")
 
-    monkeypatch.setattr(ml.scaffold, "write_schema", broken_schema)
+    monkeypatch.setattr(ml.scaffold.pipeline, "write_schema", broken_schema)
     with pytest.raises(OSError, match="planted"):
         scaffold(workdir, "city.csv")
     assert list((workdir / "pipelines").iterdir()) == []
@@ -514,9 +514,9 @@ def test_the_example_key_is_unique_or_a_row_id_is_added(tmp_path, monkeypatch):
     """Timestamps repeat in real files (flights of one hour): the scaffold widens the key with
     the fewest columns that make rows unique, or adds a row hash when rows are identical. The
     file is read two rows at a time, so every repeat crosses a chunk boundary."""
-    import ml.source_csv as source_csv
-    from ml.scaffold_scan import choose_key, land, scan
-    from ml.source_csv import open_source
+    import ml.scaffold.source as source_csv
+    from ml.scaffold.scan import choose_key, land, scan
+    from ml.scaffold.source import open_source
 
     monkeypatch.setattr(source_csv, "CHUNK_ROWS", 2)
 

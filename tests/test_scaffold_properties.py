@@ -149,9 +149,9 @@ def fresh_world() -> Iterator[Path]:
 )
 @given(t=traits)
 def test_real_file_traits_end_with_every_row_accounted_for_or_one_message(t: Traits):
-    import ml.source_csv
+    import ml.scaffold.source
 
-    with fresh_world() as root, patched(ml.source_csv, "CHUNK_ROWS", t.chunk_rows):
+    with fresh_world() as root, patched(ml.scaffold.source, "CHUNK_ROWS", t.chunk_rows):
         csv, timestamp, label = write_csv(root, t)
         roots = ["--data-root", str(root / "data"), "--artifact-root", str(root / "artifacts")]
         args = ["new-pipeline", "trips", "--from-csv", str(csv), "--timestamp-column", timestamp]

@@ -45,6 +45,7 @@ def resolve_baseline(layout: ServingLayout, baseline: str) -> Baseline | None:
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.model.evaluate import evaluate
+    from ml.monitoring.reference import REFERENCE_FILE, build_reference
     from ml.results import open_store
     from ml.results.record import record_evaluation
 
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         baseline=resolve_baseline(ServingLayout.of(cfg, roots), args.baseline),
         spans=args.spans,
         output=Path(args.output) if args.output else None,
+        beside={REFERENCE_FILE: lambda model, files: build_reference(cfg, model, files)},  # the live model's
     )
     keep = (
         "blessed",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ml.cadence import CADENCES
 from ml.roots import Roots
-from ml.timestamps import UNITS
+from ml.scaffold.timestamps import UNITS
 
 NAME = "new-pipeline"
 HELP = (
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, cfg: None, roots: Roots) -> dict:
-    from ml.scaffold import write_pipeline
+    from ml.scaffold.pipeline import write_pipeline
 
     written = write_pipeline(
         args.name,

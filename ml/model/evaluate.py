@@ -4,8 +4,9 @@ Output dir `E` (written atomically): `E/tfma/` (TFMA eval + validation result, r
 `tfma.load_metrics` / `tfma.load_validation_result` / `tfma.load_eval_results`),
 `E/metrics.json` (every scalar metric per slice and model: candidate, baseline = the served
 model, benchmark = ml.model.benchmark), `E/analysis.json` (slice sizes, gaps, calibration,
-robustness probe, sensitivity), `E/reference.json` (the candidate's score, label and slice
-columns per eval example: the live model's CBPE calibration and alarm bands, ml.monitoring) and
+robustness probe, sensitivity), what the caller asks to have written beside them from the
+loaded candidate and the eval files (`beside`: the `evaluate` command writes `E/reference.json`,
+ml.monitoring's reference for the live model: the model layer never imports monitoring) and
 `E/blessing.json` (the verdict of ml.model.gate.judge).
 """
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 import tensorflow_model_analysis as tfma
@@ -28,9 +31,8 @@ from ml.model.calibration import CALIBRATION_BUCKETS
 from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE
 from ml.model.layout import Baseline, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
-from ml.model.slices import OVERALL, slice_name, slice_sizes
+from ml.model.slices import OVERALL, label_counts, slice_name, slice_sizes
 from ml.model.window import parse_span_range, select_spans, split_files
-from ml.monitoring.reference import REFERENCE_FILE
 from ml.roots import Roots
 from ml.spans import SpanPaths
 
@@ -53,6 +55,9 @@ def _change(max_drop: float) -> tfma.MetricThreshold:
             direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop}
         )
     )
+
+
+Beside = Callable[[Any, list[Path]], Any]  # (the loaded candidate, the eval files) -> JSON content
 
 
 def metric_configs(cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold]) -> list[tfma.MetricConfig]:
@@ -296,8 +301,10 @@ def analyse(
     candidate: Path,
     baseline: Baseline | None,
     sizes: dict[str, int],
+    beside: Mapping[str, Beside] | None = None,
 ) -> dict:
-    """Everything beside TFMA's own metrics: slice sizes, gaps, calibration, probe, sensitivity."""
+    """Everything beside TFMA's own metrics: slice sizes, gaps, calibration, probe, sensitivity,
+    and the caller's files computed from the loaded candidate (`beside`)."""
     from ml.model.calibration import calibration_tables
     from ml.model.predict import ServingModel
     from ml.model.robustness import robustness_probe
@@ -310,11 +317,9 @@ def analyse(
     rows = _sample_rows(cfg, files, max(options.sensitivity.examples, 1))
     model = ServingModel(candidate, cfg)  # loaded once for the probe and the sensitivity
     served = _served(baseline.path, cfg) if baseline else None
-    from ml.monitoring.reference import build_reference
-
     return {
         "metrics": metrics,
-        "reference": build_reference(cfg, model, files),  # for the live model's monitoring
+        "beside": {name: make(model, files) for name, make in (beside or {}).items()},
         "slice_sizes": sizes,
         "min_slice_size": options.min_slice_size,
         "too_small": too_small(sizes, options.min_slice_size),
@@ -334,9 +339,11 @@ def evaluate(
     baseline: Baseline | None = None,
     spans: str | None = None,
     output: Path | None = None,
+    beside: Mapping[str, Beside] | None = None,
 ) -> dict:
     """TFMA of `model` on its eval spans, against `baseline` (None: thresholds only) and the
-    benchmark, then the analysis and one verdict (ml.model.gate.judge)."""
+    benchmark, then the analysis and one verdict (ml.model.gate.judge); `beside`: JSON files to
+    write into the evaluation, each made from the loaded candidate and the eval files."""
     from ml.model.benchmark import KIND, ensure_benchmark
     from ml.model.gate import judge
 
@@ -358,10 +365,10 @@ def evaluate(
             _run_tfma(cfg, models, baseline is not None, files, tmp / "tfma", sizes)
         finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
             release_shared_objects()
-        analysis = analyse(cfg, tmp / "tfma", files, layout.saved_model, baseline, sizes)
+        analysis = analyse(cfg, tmp / "tfma", files, layout.saved_model, baseline, sizes, beside)
         metrics = analysis.pop("metrics")
-        reference = analysis.pop("reference")
-        atomic_write_json(tmp / REFERENCE_FILE, reference)
+        for name, content in analysis.pop("beside").items():
+            atomic_write_json(tmp / name, content)
         tfma_ok, tfma_failures = read_failures(tmp / "tfma")
         verdict = judge(
             cfg,
@@ -370,7 +377,7 @@ def evaluate(
             analysis["slice_sizes"],
             robustness=analysis["robustness"],
             gaps=analysis["gaps"],
-            classes=(len(reference["labels"]), int(sum(reference["labels"]))),
+            classes=label_counts(files, cfg.label),
         )
         for groups in metrics.values() if verdict["undefined"] else ():
             for values in groups.values():  # one class: TFMA's value says nothing

@@ -39,6 +39,16 @@ def slice_sizes(files: Iterable[Path], slices: list[list[str]]) -> dict[str, int
     return dict(sorted(counts.items(), key=lambda kv: (kv[0] != OVERALL, kv[0])))
 
 
+def label_counts(files: Iterable[Path], label: str) -> tuple[int, int]:
+    """(examples, positive labels) of the files: one class makes AUC undefined."""
+    rows = positives = 0
+    for file in files:
+        for record in read_tfrecords(file):
+            rows += 1
+            positives += int(decode_example(record).get(label, ("int", [0]))[1][0] == 1)
+    return rows, positives
+
+
 def slice_name(slice_key) -> str:
     parts = []
     for key in slice_key.single_slice_keys:

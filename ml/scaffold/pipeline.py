@@ -10,7 +10,7 @@ From one CSV with a timestamp column and a numeric target it writes `ml/pipeline
   integers keep an integer domain (not a bool_domain), columns with missing values may miss;
 and lands the rows under `<data_root>/<name>/span=<id>/<file>.csv` + `_SUCCESS`, one folder per
 span of the chosen cadence (by the timestamp column, UTC). Nothing is written when a check fails.
-The CSV is read in chunks, three times at most (`ml.scaffold_scan`): a file larger than memory
+The CSV is read in chunks, three times at most (`ml.scaffold.scan`): a file larger than memory
 can be scaffolded.
 """
 
@@ -30,11 +30,11 @@ from ml import config as config_module
 from ml.atomic import atomic_dir, atomic_write_text
 from ml.cadence import CADENCES
 from ml.config import PipelineConfig, config_problems, load_pipeline, load_pipeline_folder
-from ml.csv_profile import NA_TOKENS, Column, Profile, infer_column, rounded
 from ml.errors import PipelineError
 from ml.roots import Roots
-from ml.scaffold_scan import choose_key, land, scan
-from ml.source_csv import SourceCsv, open_source
+from ml.scaffold.profile import NA_TOKENS, Column, Profile, infer_column, rounded
+from ml.scaffold.scan import choose_key, land, scan
+from ml.scaffold.source import SourceCsv, open_source
 from ml.spans import landing_name
 
 MAX_CATEGORIES = 50  # a string column with more distinct values is kept as a passthrough column

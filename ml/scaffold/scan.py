@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ml.cadence import CADENCES
-from ml.csv_profile import Profile
 from ml.errors import PipelineError
-from ml.source_csv import SourceCsv
-from ml.timestamps import TimestampError, combined_kind, implausible, parse_timestamps
+from ml.scaffold.profile import Profile
+from ml.scaffold.source import SourceCsv
+from ml.scaffold.timestamps import TimestampError, combined_kind, implausible, parse_timestamps
 
 MAX_KEY_COLUMNS = 3  # columns tried beside the timestamp for a unique example key
 ROW_ID = "row_id"  # the column added when no columns make rows unique
