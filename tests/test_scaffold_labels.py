@@ -112,7 +112,7 @@ def test_the_label_source_or_a_feature_derived_from_it_is_refused_naming_both(se
     edit_yaml("rainy", feature_from_label)
     with pytest.raises(PipelineError) as refused:
         ml(seattle, "check", "--pipeline", "rainy")
-    assert "'weather' is a source of the label (label.columns)" in str(refused.value)
+    assert "'weather' is the source of the label (label.columns)" in str(refused.value)
     assert "label leakage" in str(refused.value) and "passthrough_columns" in str(refused.value)
 
     def derived_from_label(raw):
