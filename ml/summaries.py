@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DISTANCES = {"JENSEN_SHANNON_DIVERGENCE": "jsd", "L_INFTY": "linf", "NORMALIZED_ABSOLUTE_DIFFERENCE": "nad"}
+from ml.data.schema import short_name
 
 
 def _num(value: Any, digits: int = 2) -> str:
@@ -44,7 +44,7 @@ def _largest(check: dict[str, Any]) -> str:
     if not measured:
         return "no measurement"
     name, m = max(measured.items(), key=lambda kv: kv[1]["value"] / (kv[1].get("threshold") or 1.0))
-    kind = DISTANCES.get(str(m.get("type")), str(m.get("type", "")).lower())
+    kind = short_name(str(m.get("type", "")))
     op = "<" if m["value"] < (m.get("threshold") or float("inf")) else ">="
     return f"max {name} {kind} {_num(m['value'])} {op} {_num(m.get('threshold'))}"
 

@@ -4,7 +4,6 @@ record the span's rows afterwards (also when the step failed with a PipelineErro
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,17 +27,7 @@ def _ingest_failure_report(paths: SpanPaths, span: str) -> Iterator[None]:
     try:
         yield
     except PipelineError as exc:
-        atomic_write_json(
-            report,
-            {
-                "span": span,
-                "message": str(exc),
-                "file": exc.file,
-                "column": exc.column,
-                "rule": exc.rule,
-                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            },
-        )
+        atomic_write_json(report, exc.report("ingest", span))
         raise
     report.unlink(missing_ok=True)
 

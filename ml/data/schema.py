@@ -18,7 +18,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 COMPARATORS = {"linf": "infinity_norm", "jsd": "jensen_shannon_divergence"}
+# TFDV's measurement types (in a verdict's check) by the short name reports use
+SHORT_NAMES = {"JENSEN_SHANNON_DIVERGENCE": "jsd", "L_INFTY": "linf", "NORMALIZED_ABSOLUTE_DIFFERENCE": "nad"}
 COMPARATOR_FIELDS = {"drift": "drift_comparator", "skew": "skew_comparator"}
+
+
+def short_name(measurement_type: str) -> str:
+    """`jsd` for `JENSEN_SHANNON_DIVERGENCE`; an unknown type in lower case."""
+    return SHORT_NAMES.get(measurement_type, measurement_type.lower())
 
 
 def load_schema(path: Path) -> schema_pb2.Schema:

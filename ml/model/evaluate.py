@@ -28,15 +28,13 @@ from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.calibration import CALIBRATION_BUCKETS
-from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE
+from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE, GATE_METRIC_CLASS
 from ml.model.layout import Baseline, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.model.slices import OVERALL, label_counts, slice_name, slice_sizes
 from ml.model.window import parse_span_range, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths
-
-GATE_METRIC = "AUC"  # the TFMA metric class the thresholds are on (its key: "auc")
 
 
 def _model_spec(cfg: PipelineConfig, name: str, is_baseline: bool = False) -> tfma.ModelSpec:
@@ -61,9 +59,9 @@ Beside = Callable[[Any, list[Path]], Any]  # (the loaded candidate, the eval fil
 
 
 def metric_configs(cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold]) -> list[tfma.MetricConfig]:
-    metrics = [tfma.MetricConfig(class_name=GATE_METRIC, per_slice_thresholds=gate)]
+    metrics = [tfma.MetricConfig(class_name=GATE_METRIC_CLASS, per_slice_thresholds=gate)]
     for name in cfg.eval_metrics:
-        if name == GATE_METRIC:
+        if name == GATE_METRIC_CLASS:
             continue
         config = json.dumps({"num_buckets": CALIBRATION_BUCKETS}) if name == "CalibrationPlot" else ""
         metrics.append(tfma.MetricConfig(class_name=name, config=config))

@@ -16,7 +16,8 @@ from ml.config import PipelineConfig
 from ml.model.slices import OVERALL
 
 CANDIDATE, BASELINE, BENCHMARK = "candidate", "baseline", "benchmark"
-GATE_METRIC = "auc"
+GATE_METRIC_CLASS = "AUC"  # the TFMA metric class the gate's thresholds are on
+GATE_METRIC = GATE_METRIC_CLASS.lower()  # its key in TFMA's results
 
 
 def _f(value: float | None) -> str:

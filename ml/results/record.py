@@ -16,12 +16,11 @@ from sqlalchemy.engine import Connection
 
 from ml.atomic import read_json
 from ml.config import PipelineConfig
+from ml.data.schema import short_name
 from ml.results import schema as t
 from ml.results.store import ResultsStore
 from ml.roots import Roots
 from ml.spans import SpanPaths
-
-COMPARATORS = {"L_INFTY": "linf", "JENSEN_SHANNON_DIVERGENCE": "jsd", "NORMALIZED_ABSOLUTE_DIFFERENCE": "nad"}
 
 
 def now() -> str:
@@ -44,7 +43,7 @@ def _comparison_rows(check: dict, name: str, anomalies: list[dict]) -> list[dict
             "passed": feature not in alarmed,
             "value": m["value"],
             "threshold": m["threshold"],
-            "comparator": COMPARATORS.get(m["type"], m["type"].lower()),
+            "comparator": short_name(m["type"]),
             "baseline_span": baseline,
             "severity": check.get("severity"),
         }

@@ -158,8 +158,7 @@ class IngestOperator(SpanOperator):
         report = SpanPaths(load_pipeline(self.pipeline), Roots.resolve()).ingest_failure_file(self.span)
         if not report.is_file():  # the ingest command writes it; a failure before it did
             report.parent.mkdir(parents=True, exist_ok=True)
-            fields = {"message": str(exc), "span": exc.span, "file": exc.file, "column": exc.column}
-            atomic_write_json(report, {**fields, "rule": exc.rule, "step": self.command})
+            atomic_write_json(report, exc.report(self.command, self.span))
         return {FAILURE_KEY: str(report)}
 
 
