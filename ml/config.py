@@ -44,34 +44,63 @@ class CheckSpec:
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    """A pipeline: its folder (pipeline.yaml, module.py, schema.pbtxt) and `spec`, the validated
+    pipeline.yaml (`ml.config_schema.PipelineYaml`, frozen: every default lives there). The
+    properties below are names for what many steps read, never a second default."""
+
     name: str
-    model_name: str
     folder: Path
-    raw: dict[str, Any]
-    features: tuple[FeatureSpec, ...]
-    passthrough_columns: dict[str, str]
+    raw: dict[str, Any]  # pipeline.yaml as read (`spec` is validated from it, once)
+
+    @functools.cached_property
+    def spec(self):  # -> ml.config_schema.PipelineYaml (pydantic: imported when used)
+        """The validated pipeline.yaml: one PipelineError naming every wrong key otherwise."""
+        return validated(self.raw, self.folder / "pipeline.yaml")
+
+    @property
+    def model_name(self) -> str:
+        return self.spec.model_name or self.name
+
+    @functools.cached_property
+    def features(self) -> tuple[FeatureSpec, ...]:
+        return tuple(
+            FeatureSpec(
+                name=name,
+                type=f.type,
+                default=f.default,
+                min=f.min,
+                max=f.max,
+                derived=f.derived,
+                max_null_fraction=f.max_null_fraction,
+            )
+            for name, f in self.spec.features.items()
+        )
+
+    @property
+    def passthrough_columns(self) -> dict[str, str]:
+        return dict(self.spec.passthrough_columns)
 
     # ---- landing / spans
     @property
     def landing_folder(self) -> str:
-        return self.raw["landing"]["folder"]
+        return self.spec.landing.folder
 
     @property
     def landing_glob(self) -> str:
-        return self.raw["landing"].get("file_glob", "*.csv")
+        return self.spec.landing.file_glob
 
     @property
     def done_marker(self) -> str:
-        return self.raw["landing"].get("done_marker", "_SUCCESS")
+        return self.spec.landing.done_marker
 
     @property
     def serving_log_folder(self) -> str:
-        return self.raw["landing"].get("serving_log_folder", f"{self.name}_serving")
+        return self.spec.landing.serving_log_folder or f"{self.name}_serving"
 
     @property
     def span_cadence(self) -> str:
         """hourly | daily | weekly | monthly (ml.cadence); ml.spans does the arithmetic."""
-        return str(self.raw["span"]["cadence"])
+        return self.spec.span.cadence
 
     @property
     def span_format(self) -> str:
@@ -82,35 +111,34 @@ class PipelineConfig:
 
     @property
     def span_start(self) -> str:
-        return str(self.raw["span"]["start"])
+        return str(self.spec.span.start)
 
     @property
     def ingest_schedule(self) -> str:
         """Cron (or preset) of the ingest DAG: one tick per span (default: the cadence's)."""
         from ml.cadence import CADENCES
 
-        return str(self.raw["span"].get("ingest_schedule") or CADENCES[self.span_cadence].cron)
+        return self.spec.span.ingest_schedule or CADENCES[self.span_cadence].cron
 
     @property
     def train_schedule(self) -> str:
         """Cron (or preset) of the train DAG."""
-        return str(self.raw["span"].get("train_schedule", "@weekly"))
+        return self.spec.span.train_schedule
 
     # ---- label / split
     @property
     def label(self) -> str:
-        return self.raw["label"]["name"]
+        return self.spec.label.name
 
     @property
     def label_function(self) -> str | None:
         """The module.py function computing the label (None: the rule source_column > threshold)."""
-        return self.raw["label"].get("function")
+        return self.spec.label.function
 
     @property
     def label_columns(self) -> list[str]:
         """The raw columns the label is computed from."""
-        spec = self.raw["label"]
-        return [spec["source_column"]] if self.label_function is None else list(spec["columns"])
+        return self.spec.label.reads
 
     @property
     def label_source(self) -> str:
@@ -119,23 +147,23 @@ class PipelineConfig:
 
     @property
     def label_threshold(self) -> float:
-        return float(self.raw["label"]["threshold"])
+        return float(self.spec.label.threshold)
 
     @property
     def label_max_null_fraction(self) -> float:
-        return float(self.raw["label"].get("max_null_fraction", 0.0))
+        return self.spec.label.max_null_fraction
 
     @property
     def example_key(self) -> list[str]:
-        return list(self.raw["example_key"])
+        return list(self.spec.example_key)
 
     @property
     def eval_percent(self) -> int:
-        return int(self.raw["split"]["eval_percent"])
+        return self.spec.split.eval_percent
 
     @property
     def min_rows(self) -> int:
-        return int(self.raw.get("min_rows", 1))
+        return self.spec.min_rows
 
     # ---- columns
     @property
@@ -167,37 +195,33 @@ class PipelineConfig:
 
     # ---- checks / training / evaluation
     def check(self, name: str) -> CheckSpec:
-        spec = dict(self.raw.get("checks", {}).get(name, {}))
-        return CheckSpec(severity=spec.get("severity", "block"), thresholds=dict(spec.get("features", {})))
+        spec = getattr(self.spec.checks, "schema_" if name == "schema" else name)
+        return CheckSpec(severity=spec.severity, thresholds={k: dict(v) for k, v in spec.features.items()})
 
     @property
-    def training(self) -> dict[str, Any]:
-        return dict(self.raw.get("training", {}))
-
-    @property
-    def evaluation(self) -> dict[str, Any]:
-        return dict(self.raw.get("evaluation", {}))
+    def training(self):  # -> ml.config_schema.Training
+        return self.spec.training
 
     @property
     def window_spans(self) -> int:
-        return int(self.training.get("window_spans", 14))
+        return self.spec.training.window_spans
 
     @property
     def min_spans(self) -> int:
-        return int(self.training.get("min_spans", 1))
+        return self.spec.training.min_spans
 
     @property
     def train_epochs(self) -> int:
-        return int(self.training.get("epochs", 3))
+        return self.spec.training.epochs
 
     @property
     def train_batch_size(self) -> int:
-        return int(self.training.get("batch_size", 256))
+        return self.spec.training.batch_size
 
     @property
     def eval_slices(self) -> list[list[str]]:
         """Slices as feature-key lists; `[]` is the overall slice."""
-        return [list(s) for s in self.evaluation.get("slices", [[]])]
+        return [list(s) for s in self.spec.evaluation.slices]
 
     @property
     def eval_sliced(self) -> list[list[str]]:
@@ -211,29 +235,26 @@ class PipelineConfig:
 
     @property
     def eval_metrics(self) -> list[str]:
-        return list(self.evaluation.get("metrics", ["ExampleCount", "AUC"]))
+        return list(self.spec.evaluation.metrics)
 
     @property
     def eval_thresholds(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.evaluation.get("thresholds", {}).items()}
-
-    @functools.cached_property  # validated once: the config is frozen (the logger reads it per request)
-    def eval_options(self):  # -> ml.config_schema.Evaluation (pydantic: imported when used)
-        """The whole `evaluation:` block, typed: min slice size, slice thresholds, benchmark, ..."""
-        from ml.config_schema import Evaluation
-
-        return Evaluation.model_validate(self.evaluation)
+        return dict(self.spec.evaluation.thresholds)
 
     @property
-    def serving(self) -> dict[str, Any]:
-        return dict(self.raw.get("serving", {}))
+    def eval_options(self):  # -> ml.config_schema.Evaluation
+        """The whole `evaluation:` block, typed: min slice size, slice thresholds, benchmark, ..."""
+        return self.spec.evaluation
 
-    @functools.cached_property  # validated once: the config is frozen
-    def monitoring(self):  # -> ml.config_schema.Monitoring (pydantic: imported when used)
+    @property
+    def serving(self):  # -> ml.config_schema.Serving
+        """The `serving:` block, typed: push waits and how many versions stay loaded."""
+        return self.spec.serving
+
+    @property
+    def monitoring(self):  # -> ml.config_schema.Monitoring
         """The whole `monitoring:` block, typed (docs/concepts/live-model.md)."""
-        from ml.config_schema import Monitoring
-
-        return Monitoring.model_validate(self.raw.get("monitoring", {}))
+        return self.spec.monitoring
 
     @property
     def predictions_folder(self) -> str:
@@ -314,29 +335,44 @@ def config_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
     try:
         PipelineYaml.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"] if p != "[key]")
-            message = err["msg"].removeprefix("Value error, ")
-            sub = _SUBKEY.match(message) if err["type"] == "value_error" else None
-            if key and sub:  # a section's own cross-check: "subkey: what"
-                problems.append((f"{key}.{sub[1]}", message[sub.end() :]))
-            elif key:
-                problems.append((key, message))
-            else:  # the cross-checks: "key: what; key: what"
-                problems += [tuple(part.split(": ", 1)) for part in message.split("; ")]  # type: ignore[misc]
-        return problems
+        return _problems(exc)
     return []
+
+
+def _problems(exc) -> list[tuple[str, str]]:  # exc: pydantic.ValidationError
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"] if p != "[key]")
+        message = err["msg"].removeprefix("Value error, ")
+        sub = _SUBKEY.match(message) if err["type"] == "value_error" else None
+        if key and sub:  # a section's own cross-check: "subkey: what"
+            problems.append((f"{key}.{sub[1]}", message[sub.end() :]))
+        elif key:
+            problems.append((key, message))
+        else:  # the cross-checks: "key: what; key: what"
+            problems += [tuple(part.split(": ", 1)) for part in message.split("; ")]
+    return problems
 
 
 def check_config(raw: dict[str, Any], path: Path) -> None:
     """One PipelineError naming the file, every wrong key and what is wrong with it."""
-    problems = config_problems(raw)
-    if problems:
-        listed = "; ".join(f"{key}: {why}" for key, why in problems)
-        raise PipelineError(
-            f"{path} is invalid: {listed}", file=str(path), column=problems[0][0], rule="pipeline-config"
-        )
+    validated(raw, path)
+
+
+def validated(raw: dict[str, Any], path: Path):  # -> ml.config_schema.PipelineYaml
+    """`raw` as the frozen PipelineYaml, or one PipelineError naming the file and every wrong key."""
+    from pydantic import ValidationError
+
+    from ml.config_schema import PipelineYaml
+
+    try:
+        return PipelineYaml.model_validate(raw)
+    except ValidationError as exc:
+        problems = _problems(exc)
+    listed = "; ".join(f"{key}: {why}" for key, why in problems)
+    raise PipelineError(
+        f"{path} is invalid: {listed}", file=str(path), column=problems[0][0], rule="pipeline-config"
+    )
 
 
 def available_pipelines() -> list[str]:
@@ -371,24 +407,6 @@ def load_pipeline_folder(folder: Path, name: str) -> PipelineConfig:
             rule="pipeline-exists",
         )
     raw = _read_yaml(path)
-    check_config(raw, path)
-    features = [
-        FeatureSpec(
-            name=fname,
-            type=spec["type"],
-            default=spec.get("default"),
-            min=spec.get("min"),
-            max=spec.get("max"),
-            derived=bool(spec.get("derived", False)),
-            max_null_fraction=spec.get("max_null_fraction"),
-        )
-        for fname, spec in raw["features"].items()
-    ]
-    return PipelineConfig(
-        name=raw.get("name", name),
-        model_name=raw.get("model_name", name),
-        folder=folder,
-        raw=raw,
-        features=tuple(features),
-        passthrough_columns=dict(raw.get("passthrough_columns", {})),
-    )
+    cfg = PipelineConfig(name=str(raw.get("name", name)), folder=folder, raw=raw)
+    cfg.spec  # noqa: B018 -- validated now: a broken pipeline.yaml fails its load, not a later step
+    return cfg

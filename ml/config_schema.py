@@ -18,7 +18,7 @@ Comparator = Literal["linf", "jsd"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Landing(Strict):
@@ -111,7 +111,7 @@ class Feature(Strict):
         return self
 
 
-class Baseline(Strict):
+class DriftBaseline(Strict):
     window: int = Field(1, ge=1)
     missing: Literal["compute", "wait"] = "compute"
     wait_timeout_s: float = Field(600, gt=0)
@@ -121,7 +121,7 @@ class Baseline(Strict):
 class Check(Strict):
     severity: Literal["block", "warn"] = "block"
     features: dict[str, dict[Comparator, float]] = {}
-    baseline: Baseline | None = None
+    baseline: DriftBaseline | None = None
 
 
 class Checks(Strict):

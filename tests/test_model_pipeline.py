@@ -235,10 +235,10 @@ def _judging_cfg(**evaluation):
 
 def _evaluate(world: dict, cfg, model: Path, output: Path, baseline: Path | None = None) -> dict:
     from ml.model.evaluate import evaluate
-    from ml.model.layout import Baseline
+    from ml.model.layout import BaselineModel
 
     return evaluate(
-        cfg, world["roots"], model, baseline=Baseline(baseline) if baseline else None, output=output
+        cfg, world["roots"], model, baseline=BaselineModel(baseline) if baseline else None, output=output
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ml.config import PipelineConfig
-from ml.model.layout import Baseline, find_saved_model
+from ml.model.layout import BaselineModel, find_saved_model
 from ml.roots import Roots
 from ml.serving.labels import stable_version
 from ml.serving.layout import ServingLayout
@@ -30,17 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def resolve_baseline(layout: ServingLayout, baseline: str) -> Baseline | None:
+def resolve_baseline_model(layout: ServingLayout, baseline: str) -> BaselineModel | None:
     """`auto`: the `stable` version (None if nothing is served); `none`; or a path (its version
     when it is one of the served version folders)."""
     if baseline == "none":
         return None
     if baseline == "auto":
         version = stable_version(layout)
-        return None if version is None else Baseline(layout.version_dir(version), version)
+        return None if version is None else BaselineModel(layout.version_dir(version), version)
     path = find_saved_model(baseline)
     served = path.parent == layout.base.resolve() and path.name.isdigit()
-    return Baseline(path, int(path.name) if served else None)
+    return BaselineModel(path, int(path.name) if served else None)
 
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         cfg,
         roots,
         Path(args.model),
-        baseline=resolve_baseline(ServingLayout.of(cfg, roots), args.baseline),
+        baseline=resolve_baseline_model(ServingLayout.of(cfg, roots), args.baseline),
         spans=args.spans,
         output=Path(args.output) if args.output else None,
         beside={REFERENCE_FILE: lambda model, files: build_reference(cfg, model, files)},  # the live model's

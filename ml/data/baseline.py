@@ -19,44 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml.config import PipelineConfig
+from ml.config_schema import DriftBaseline
 from ml.data.ingest import prepare_examples
 from ml.data.raw import read_raw_span
 from ml.errors import PipelineError
 from ml.roots import Roots
 from ml.spans import SpanPaths, previous_spans
 
-MISSING_MODES = ("compute", "wait")
 POLL_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
-class BaselineSpec:
-    window: int = 1  # previous usable spans merged into the baseline
-    missing: str = "compute"  # compute | wait: when a candidate's ingest outcome is unknown yet
-    wait_timeout_s: float = 600.0
-    max_lookback: int = 7  # unusable spans skipped at most before giving up
-
-    @classmethod
-    def of(cls, cfg: PipelineConfig) -> BaselineSpec:
-        raw = dict(cfg.raw.get("checks", {}).get("drift", {}).get("baseline", {}))
-        spec = cls(
-            window=int(raw.get("window", 1)),
-            missing=str(raw.get("missing", "compute")),
-            wait_timeout_s=float(raw.get("wait_timeout_s", 600)),
-            max_lookback=int(raw.get("max_lookback", 7)),
-        )
-        if spec.missing not in MISSING_MODES or spec.window < 1 or spec.max_lookback < 0:
-            raise PipelineError(
-                f"checks.drift.baseline is {raw}: window >= 1, max_lookback >= 0, missing one of "
-                f"{', '.join(MISSING_MODES)}",
-                file=str(cfg.folder / "pipeline.yaml"),
-                rule="drift-baseline-config",
-            )
-        return spec
+def drift_baseline(cfg: PipelineConfig) -> DriftBaseline:
+    """`checks.drift.baseline` (its defaults when the pipeline gives none)."""
+    return cfg.spec.checks.drift.baseline or DriftBaseline()
 
 
 @dataclass
-class Baseline:
+class BaselineSpans:
     spans: list[str] = field(default_factory=list)  # nearest first
     files: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # span -> why it is not the baseline
@@ -97,7 +76,7 @@ def _checked_in_memory(cfg: PipelineConfig, paths: SpanPaths, span: str) -> tupl
     return "ok", raw.files
 
 
-def _wait_for_outcome(paths: SpanPaths, span: str, spec: BaselineSpec, for_span: str) -> str:
+def _wait_for_outcome(paths: SpanPaths, span: str, spec: DriftBaseline, for_span: str) -> str:
     deadline = time.monotonic() + spec.wait_timeout_s
     while (outcome := _ingest_outcome(paths, span)) is None:
         if time.monotonic() >= deadline:
@@ -112,7 +91,7 @@ def _wait_for_outcome(paths: SpanPaths, span: str, spec: BaselineSpec, for_span:
     return outcome
 
 
-def usable(cfg: PipelineConfig, paths: SpanPaths, span: str, spec: BaselineSpec, for_span: str) -> str:
+def usable(cfg: PipelineConfig, paths: SpanPaths, span: str, spec: DriftBaseline, for_span: str) -> str:
     """'ok' when `span` can serve as a baseline, else why not."""
     landed = paths.landing_dir(span) / cfg.done_marker
     if not landed.is_file():
@@ -128,12 +107,12 @@ def usable(cfg: PipelineConfig, paths: SpanPaths, span: str, spec: BaselineSpec,
 
 
 def resolve_baseline(
-    cfg: PipelineConfig, roots: Roots, span: str, spec: BaselineSpec | None = None
-) -> Baseline:
+    cfg: PipelineConfig, roots: Roots, span: str, spec: DriftBaseline | None = None
+) -> BaselineSpans:
     """The baseline spans of `span` (see the module docstring), with the files to compute from."""
-    spec = spec or BaselineSpec.of(cfg)
+    spec = spec or drift_baseline(cfg)
     paths = SpanPaths(cfg, roots)
-    found = Baseline()
+    found = BaselineSpans()
     candidates = previous_spans(cfg, span, spec.window + spec.max_lookback)
     for candidate in candidates:
         if len(found.spans) == spec.window:
@@ -149,7 +128,7 @@ def resolve_baseline(
 
 
 def _reason(
-    cfg: PipelineConfig, span: str, spec: BaselineSpec, found: Baseline, candidates: list[str]
+    cfg: PipelineConfig, span: str, spec: DriftBaseline, found: BaselineSpans, candidates: list[str]
 ) -> str | None:
     skipped = "; ".join(f"{s} {why}" for s, why in sorted(found.skipped.items(), reverse=True))
     if not candidates:

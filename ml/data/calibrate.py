@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from ml.config import PipelineConfig
-from ml.data.baseline import BaselineSpec, resolve_baseline
+from ml.data.baseline import drift_baseline, resolve_baseline
 from ml.data.raw import read_raw_span
 from ml.data.schema import pipeline_schema
 from ml.data.stats import compute_statistics, span_columns
@@ -58,8 +57,8 @@ def feature_summary(values: dict[str, float], comparator: str, threshold: float 
 
 def calibrate(cfg: PipelineConfig, roots: Roots, first: str, last: str, *, window: int | None = None) -> dict:
     """Distances of every landed span of `first..last` to its baseline, summarised per feature."""
-    spec = BaselineSpec.of(cfg)
-    spec = replace(spec, window=window, missing="compute") if window else replace(spec, missing="compute")
+    changes = {"missing": "compute", **({"window": window} if window else {})}
+    spec = drift_baseline(cfg).model_copy(update=changes)
     paths = SpanPaths(cfg, roots)
     schema = pipeline_schema(cfg)
     landed = [s for s in span_range(cfg, first, last) if (paths.landing_dir(s) / cfg.done_marker).is_file()]

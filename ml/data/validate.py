@@ -19,7 +19,7 @@ from ml.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from ml.config import PipelineConfig
 from ml.data import anomalies as anomaly_util
 from ml.data.anomalies import Anomaly
-from ml.data.baseline import Baseline, resolve_baseline
+from ml.data.baseline import BaselineSpans, resolve_baseline
 from ml.data.expectations import run_expectations
 from ml.data.raw import read_raw_span
 from ml.data.schema import (
@@ -67,13 +67,13 @@ def serving_log_files(cfg: PipelineConfig, paths: SpanPaths, span: str) -> list[
     return sorted(p for p in folder.glob(cfg.landing_glob) if p.is_file()) if folder.is_dir() else []
 
 
-def explicit_baseline(cfg: PipelineConfig, paths: SpanPaths, span: str, previous: str) -> Baseline:
+def explicit_baseline(cfg: PipelineConfig, paths: SpanPaths, span: str, previous: str) -> BaselineSpans:
     """`--previous SPAN`: compare with exactly that landed span."""
     previous = parse_span(cfg, previous)
     if previous == span:
         raise PipelineError(f"--previous {previous} is the span itself", span=span, rule="previous-span")
     files = read_raw_span(cfg, paths.landing_dir(previous), previous).files
-    return Baseline(spans=[previous], files=files, reason=f"--previous {previous} given")
+    return BaselineSpans(spans=[previous], files=files, reason=f"--previous {previous} given")
 
 
 def severity(cfg: PipelineConfig, check: str) -> str:

@@ -29,7 +29,7 @@ from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.calibration import CALIBRATION_BUCKETS
 from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE, GATE_METRIC_CLASS
-from ml.model.layout import Baseline, resolve_model, saved_model_digest
+from ml.model.layout import BaselineModel, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.model.slices import OVERALL, label_counts, slice_name, slice_sizes
 from ml.model.window import parse_span_range, select_spans, split_files
@@ -297,7 +297,7 @@ def analyse(
     tfma_dir: Path,
     files: list[Path],
     candidate: Path,
-    baseline: Baseline | None,
+    baseline: BaselineModel | None,
     sizes: dict[str, int],
     beside: Mapping[str, Beside] | None = None,
 ) -> dict:
@@ -334,7 +334,7 @@ def evaluate(
     roots: Roots,
     model: Path,
     *,
-    baseline: Baseline | None = None,
+    baseline: BaselineModel | None = None,
     spans: str | None = None,
     output: Path | None = None,
     beside: Mapping[str, Beside] | None = None,

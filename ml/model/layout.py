@@ -67,7 +67,7 @@ class ModelLayout:
 
 
 @dataclass(frozen=True)
-class Baseline:
+class BaselineModel:
     """The model a candidate is compared with: its SavedModel folder and, when it is a served
     version, that version number (resolved by the caller, e.g. from the serving root)."""
 

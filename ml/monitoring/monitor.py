@@ -107,7 +107,7 @@ def inputs_digest(cfg: PipelineConfig, predictions: list[Prediction], state: dic
         "slices": cfg.eval_sliced,
         "metrics": cfg.eval_metrics,
         "min_slice_size": cfg.eval_options.min_slice_size,
-        "label": cfg.raw.get("label"),
+        "label": cfg.spec.label.model_dump(mode="json"),
     }
     digest.update(json.dumps([settings, state], sort_keys=True, default=str).encode())
     for p in sorted(predictions, key=lambda p: (p.request_id, p.time, p.version)):

@@ -16,9 +16,8 @@ from ml.results.store import ResultsStore
 
 def retrain_decision(store: ResultsStore, cfg: PipelineConfig, span: str) -> dict:
     """`{retrain, reason, span, ...}` for the span that just passed validation."""
-    rules = dict(cfg.training.get("retrain_on", {}))
-    watched = set(rules.get("drift_features", []))
-    needed = rules.get("new_spans")
+    rules = cfg.training.retrain_on
+    watched, needed = set(rules.drift_features), rules.new_spans
     alarms = sorted(
         c["name"]
         for c in queries.checks(store, cfg.name, span=span, check="drift")
@@ -41,7 +40,7 @@ def retrain_decision(store: ResultsStore, cfg: PipelineConfig, span: str) -> dic
     }
     if alarms:
         return {**base, "retrain": True, "reason": f"drift alarm on {', '.join(alarms)} in span {span}"}
-    if needed and len(new) >= int(needed) and span in new:
+    if needed and len(new) >= needed and span in new:
         since = f"since the live model's window (ends {after})" if after else "and no model is served"
         return {
             **base,

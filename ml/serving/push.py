@@ -141,7 +141,7 @@ def smoke_instances(blessing: dict, label: str, count: int) -> list[dict]:
 
 def smoke_test(cfg: PipelineConfig, url: str, model: str, blessing: dict, label: str) -> dict:
     """`serving.smoke_examples` raw eval rows through `/labels/<label>:predict` (`serving_raw`)."""
-    instances = smoke_instances(blessing, cfg.label, int(cfg.serving.get("smoke_examples", 5)))
+    instances = smoke_instances(blessing, cfg.label, cfg.serving.smoke_examples)
     try:
         predictions = client.predict(url, model, instances, RAW_SIGNATURE, label=label)
     except client.ServingError as exc:
@@ -175,7 +175,7 @@ def push(
     infra = check_infra(layout, digest)
     serving = ServingLayout.of(cfg, roots)
     served_root = tf_serving_root or os.environ.get(TF_SERVING_ROOT_ENV) or str(serving.root)
-    timeout_s = timeout_s or float(cfg.serving.get("wait_timeout_s", 120))
+    timeout_s = timeout_s or cfg.serving.wait_timeout_s
     with serving_lock(serving.lock_file):
         check_fresh(blessing, serving, blessing_path)
         stale = _clean_stale_copies(serving)
@@ -218,7 +218,7 @@ def push(
                 file=exc.file,
                 rule=exc.rule,
             ) from None
-        keep = int(cfg.serving.get("keep_loaded", labels.DEFAULT_KEEP_LOADED))
+        keep = cfg.serving.keep_loaded
         retired = labels.retain(serving, keep, retire)
         result = {
             "model": serving.model,

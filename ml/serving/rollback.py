@@ -59,7 +59,7 @@ def rollback(
             serving,
             to_version,
             url=serving_url,
-            timeout_s=timeout_s or float(cfg.serving.get("wait_timeout_s", 120)),
+            timeout_s=timeout_s or cfg.serving.wait_timeout_s,
         )
     return {
         "model": serving.model,
