@@ -19,6 +19,10 @@ from ml.roots import Roots
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 LANDING_PREFIX = "span="
+INGEST_SUMMARY = "summary.json"  # written last inside ingest's atomic rename: the span is ingested
+MONITOR_FILE = "monitor.json"
+DATA_DOCS_INDEX = "index.html"  # Great Expectations' site layout: its index in the site folder
+GE_RESULT = "validation_result.json"  # GE's ExpectationSuiteValidationResult, as JSON, beside it
 
 
 def cadence(cfg: PipelineConfig) -> Cadence:
@@ -168,17 +172,66 @@ class SpanPaths:
         folder = self.cfg.monitoring.labels.folder or self.cfg.landing_folder
         return self.roots.data / folder / landing_name(self.cfg, span)
 
+    @property
+    def monitoring_root(self) -> Path:
+        return self.pipeline_root / "monitoring"
+
     def monitor_dir(self, span: str) -> Path:
         """One folder per monitoring of the span: `<span>/<label cutoff>/` (restatements kept)."""
-        return self.pipeline_root / "monitoring" / parse_span(self.cfg, span)
+        return self.monitoring_root / parse_span(self.cfg, span)
+
+    def monitor_files(self) -> list[Path]:
+        """Every monitoring's result, `<span>/<cutoff>/monitor.json`, in span and cutoff order."""
+        return sorted(self.monitoring_root.glob(f"*/*/{MONITOR_FILE}"))
+
+    def label_copies_dir(self, span: str) -> Path:
+        """Each label file of the span as it landed (a copy per version), with the ledger."""
+        return self.monitor_dir(span) / "labels"
+
+    def label_ledger(self, span: str) -> Path:
+        """When each label file (and the done marker) landed: what the monitor knew at a cutoff."""
+        return self.label_copies_dir(span) / "arrivals.json"
+
+    # one monitoring: a `<cutoff>/` folder of monitor_dir(span)
+    @staticmethod
+    def monitor_file(monitoring_dir: Path) -> Path:
+        """The result of one monitoring."""
+        return monitoring_dir / MONITOR_FILE
+
+    @staticmethod
+    def monitor_tfma_dir(monitoring_dir: Path) -> Path:
+        """TFMA's output over the joined labelled predictions."""
+        return monitoring_dir / "tfma"
+
+    @staticmethod
+    def joined_examples_file(monitoring_dir: Path) -> Path:
+        """The labelled predictions as tf.Examples (what TFMA read)."""
+        return monitoring_dir / "joined.tfrecord.gz"
+
+    @staticmethod
+    def served_stats_file(monitoring_dir: Path) -> Path:
+        """TFDV statistics of the inputs the model was asked in one monitoring."""
+        return monitoring_dir / "served_stats.tfrecord"
+
+    def reference_cache(self, version: int) -> Path:
+        """A served version's monitoring reference, kept when its evaluation is gone."""
+        return self.monitoring_root / "references" / f"v{version}.json"
+
+    def training_stats_reference(self, version: int) -> Path:
+        """TFDV statistics of the spans a served version was trained on (computed once)."""
+        return self.monitoring_root / "references" / f"v{version}-training.stats.tfrecord"
 
     # -- artifacts
     @property
     def pipeline_root(self) -> Path:
         return self.roots.artifacts / self.cfg.name
 
+    @property
+    def spans_root(self) -> Path:
+        return self.pipeline_root / "spans"
+
     def span_dir(self, span: str) -> Path:
-        return self.pipeline_root / "spans" / parse_span(self.cfg, span)
+        return self.spans_root / parse_span(self.cfg, span)
 
     def examples_dir(self, span: str) -> Path:
         return self.span_dir(span) / "examples"
@@ -188,7 +241,7 @@ class SpanPaths:
         return sorted((self.examples_dir(span) / split).glob("*.tfrecord.gz"))
 
     def ingest_summary(self, span: str) -> Path:
-        return self.examples_dir(span) / "summary.json"
+        return self.examples_dir(span) / INGEST_SUMMARY
 
     def ingest_failure_file(self, span: str) -> Path:
         """The failure report of the span's last ingest (removed again by a successful one)."""
@@ -220,11 +273,11 @@ class SpanPaths:
 
     def data_docs_index(self, span: str) -> Path:
         """Great Expectations Data Docs of the raw span."""
-        return self.validation_dir(span) / "data_docs" / "index.html"
+        return self.validation_dir(span) / "data_docs" / DATA_DOCS_INDEX
 
     def ge_result_file(self, span: str) -> Path:
         """Great Expectations' validation result of the raw span (its JSON form)."""
-        return self.validation_dir(span) / "data_docs" / "validation_result.json"
+        return self.validation_dir(span) / "data_docs" / GE_RESULT
 
     def stats_html(self, span: str, against: str | None = None) -> Path:
         if against == "baseline":
@@ -234,17 +287,17 @@ class SpanPaths:
 
     def ingested_spans(self) -> list[str]:
         """Spans with a complete ingest (summary written last, inside the atomic rename)."""
-        root = self.pipeline_root / "spans"
+        root = self.spans_root
         if not root.is_dir():
             return []
         return sorted(
             p.parent.parent.name
-            for p in root.glob("*/examples/summary.json")
+            for p in root.glob(f"*/examples/{INGEST_SUMMARY}")
             if is_span(self.cfg, p.parent.parent.name)
         )
 
     def validated_spans(self) -> list[str]:
-        root = self.pipeline_root / "spans"
+        root = self.spans_root
         if not root.is_dir():
             return []
         return sorted(

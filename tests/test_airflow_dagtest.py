@@ -191,7 +191,7 @@ def test_train_dag_pushes_a_blessed_model(blessed_run, roots):
     evaluation = xcom(blessed_run, "evaluate")
     assert evaluation["blessed"] is True and "Overall" in evaluation["auc_by_slice"]
     assert "every metric threshold passed" in xcom(blessed_run, "is_blessed", "reason")
-    assert xcom(blessed_run, "evaluate", "_link_ml_evaluation_dir_metrics.json").endswith("/metrics.json")
+    assert xcom(blessed_run, "evaluate", "_link_ml_metrics_file").endswith("/metrics.json")
     push = xcom(blessed_run, "push")
     layout = ServingLayout.of(load_pipeline("flights"), roots)
     assert layout.versions() == [push["version"]] == [1]

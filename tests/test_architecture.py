@@ -248,3 +248,71 @@ def test_no_module_imports_from_a_layer_above_its_own():
     )
     assert climbs == [], "imports that climb a layer: " + "; ".join(climbs)
     assert layer_of("ml.model.evaluate") > layer_of("ml.monitoring.reference")  # the steps stay below
+
+
+# ---- one layout: every artifact path comes from the layout modules
+LAYOUT_MODULES = ("ml.spans", "ml.model.layout", "ml.serving.layout")
+FILE_NAME = r"^[a-z_]+(\.(json|pb|pbtxt|tfrecord|gz|config))+$"  # not .html: the UI's templates share names
+
+
+def _string_constants(tree: ast.AST) -> list[ast.Constant]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def layout_names() -> tuple[set[str], set[str]]:
+    """(artifact file names, artifact folder names) the layout modules spell out."""
+    import re
+
+    modules = project_modules()
+    files, folders = set(), set()
+    for name in LAYOUT_MODULES:
+        tree = ast.parse(modules[name].read_text())
+        files |= {c.value for c in _string_constants(tree) if re.match(FILE_NAME, c.value)}
+        folders |= {
+            n.right.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.BinOp)
+            and isinstance(n.op, ast.Div)
+            and isinstance(n.right, ast.Constant)
+            and isinstance(n.right.value, str)
+            and "." not in n.right.value
+        }
+    return files, folders
+
+
+def path_literals(path: Path, files: set[str], folders: set[str]) -> list[str]:
+    """`line: literal` of each artifact name spelled out in a module: a layout file name as a
+    string, or `<path> / "<layout folder>"`."""
+    tree = ast.parse(path.read_text())
+    found = [f"{c.lineno}: {c.value!r}" for c in _string_constants(tree) if c.value in files]
+    found += [
+        f"{n.lineno}: / {n.right.value!r}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.BinOp)
+        and isinstance(n.op, ast.Div)
+        and isinstance(n.right, ast.Constant)
+        and n.right.value in folders
+    ]
+    return found
+
+
+def test_the_path_literal_finder_finds_both_kinds(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('from pathlib import Path\nx = Path("a") / "evaluations"\ny = "blessing.json"\n')
+    found = path_literals(module, {"blessing.json"}, {"evaluations"})
+    assert found == ["3: 'blessing.json'", "2: / 'evaluations'"]
+
+
+def test_every_artifact_path_comes_from_the_layout():
+    """A file or folder name of the artifact layout spelled out anywhere but the layout modules
+    (ml/spans.py, ml/model/layout.py, ml/serving/layout.py) is a second map that drifts."""
+    files, folders = layout_names()
+    assert {"blessing.json", "monitor.json", "summary.json", "train_result.json"} <= files
+    assert {"spans", "monitoring", "evaluations", "tfma"} <= folders
+    spelled = {
+        name: found
+        for name, path in project_modules().items()
+        if name not in LAYOUT_MODULES and not name.startswith("ml.pipelines.")
+        if (found := path_literals(path, files, folders))
+    }
+    assert not spelled, f"artifact paths outside the layout: {spelled}"

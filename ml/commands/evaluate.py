@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ml.config import PipelineConfig
-from ml.model.layout import BaselineModel, find_saved_model
+from ml.model.layout import BaselineModel, EvaluationLayout, find_saved_model
 from ml.roots import Roots
 from ml.serving.labels import stable_version
 from ml.serving.layout import ServingLayout
@@ -89,5 +89,6 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     return {
         "command": "evaluate",
         **{k: result[k] for k in keep},
+        "metrics_file": str(EvaluationLayout(Path(result["evaluation_dir"])).metrics),
         "robustness": {k: probe[k] for k in ("passed", "inputs", "edge_cases", "random_inputs", "failures")},
     }

@@ -43,10 +43,11 @@ def as_of_time(text: str) -> dt.datetime:
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.beam import release_shared_objects
-    from ml.monitoring.monitor import MONITOR_FILE, monitor_span
+    from ml.monitoring.monitor import monitor_span
     from ml.results import open_store
     from ml.results.record import record_monitor
     from ml.results.retrain import performance_decision
+    from ml.spans import MONITOR_FILE
 
     try:
         result = monitor_span(cfg, roots, args.span, args.as_of, stage=args.stage)

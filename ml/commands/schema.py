@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     span = parse_span(cfg, args.span)
     files = span_files(cfg, SpanPaths(cfg, roots).landing_dir(span), span)
     with tempfile.TemporaryDirectory(prefix="ml-schema-") as tmp:
-        stats = compute_statistics(files, span_columns(cfg), Path(tmp) / "stats.tfrecord")
+        stats = compute_statistics(files, span_columns(cfg), Path(tmp) / "statistics.tfrecord")
     schema = infer_schema(cfg, stats)
     output = write_schema(schema, args.output or cfg.schema_path)
     domains = {d.name: len(d.value) for d in schema.string_domain}

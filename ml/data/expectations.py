@@ -16,9 +16,7 @@ import pandas as pd
 
 from ml.atomic import atomic_write_json
 from ml.config import PipelineConfig
-from ml.spans import span_start
-
-RESULT_FILE = "validation_result.json"  # GE's own ExpectationSuiteValidationResult, as JSON
+from ml.spans import DATA_DOCS_INDEX, GE_RESULT, span_start
 
 SUITE = "raw_span"
 SITE = "span"
@@ -128,7 +126,7 @@ def run_expectations(
     cfg: PipelineConfig, frame: pd.DataFrame, span: str, docs_dir: Path
 ) -> ExpectationResult:
     """Validate the raw span's DataFrame and build the HTML Data Docs into `docs_dir`, with GE's
-    validation result beside them (`RESULT_FILE`: GE's `ExpectationSuiteValidationResultSchema`
+    validation result beside them (`GE_RESULT`: GE's `ExpectationSuiteValidationResultSchema`
     loads it back)."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
@@ -148,7 +146,7 @@ def run_expectations(
         batch_parameters={"dataframe": frame}, run_id=run_id, result_format={"result_format": "SUMMARY"}
     )
     context.build_data_docs(site_names=[SITE])
-    atomic_write_json(docs_dir / RESULT_FILE, results.to_json_dict())
+    atomic_write_json(docs_dir / GE_RESULT, results.to_json_dict())
     failures = [
         (r.expectation_config.kwargs.get("column") or TABLE, r.expectation_config.type, _describe(r))
         for r in results.results
@@ -158,7 +156,7 @@ def run_expectations(
         success=bool(results.success),
         failures=failures,
         evaluated=len(results.results),
-        docs_index=docs_dir / "index.html",
+        docs_index=docs_dir / DATA_DOCS_INDEX,
         results=[
             {
                 "column": r.expectation_config.kwargs.get("column") or TABLE,

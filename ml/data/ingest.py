@@ -15,7 +15,7 @@ from ml.data.examples import serialize_examples
 from ml.data.raw import read_raw_span
 from ml.errors import PipelineError
 from ml.roots import Roots
-from ml.spans import SpanPaths, parse_span
+from ml.spans import INGEST_SUMMARY, SpanPaths, parse_span
 from ml.tfrecord import write_tfrecords
 
 SPLITS = ("train", "eval")
@@ -140,6 +140,6 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
             part = prepared.frame[prepared.frame["__split__"] == split]
             (tmp / split).mkdir()
             rows_out[split] = write_tfrecords(tmp / split / SHARD_NAME, serialize_examples(part, types))
-        atomic_write_json(tmp / "summary.json", summary)
+        atomic_write_json(tmp / INGEST_SUMMARY, summary)
     summary["examples_dir"] = str(examples_dir)
     return summary

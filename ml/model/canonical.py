@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 
 from ml.atomic import atomic_write_bytes
+from ml.model.layout import SAVED_MODEL_PB
 
-SAVED_MODEL_PB = "saved_model.pb"
 _UID = re.compile(r"^(.*_)(\d+)$")
 _NUMBERED_ARG = re.compile(r'(key: "_user_specified_name"\s*value \{\s*s: ")(\d+)(")')
 

@@ -29,7 +29,7 @@ from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.calibration import CALIBRATION_BUCKETS
 from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE, GATE_METRIC_CLASS
-from ml.model.layout import BaselineModel, resolve_model, saved_model_digest
+from ml.model.layout import BaselineModel, EvaluationLayout, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.model.slices import OVERALL, label_counts, slice_name, slice_sizes
 from ml.model.window import parse_span_range, select_spans, split_files
@@ -358,16 +358,18 @@ def evaluate(
         benchmark = ensure_benchmark(cfg, Path(train_result["transform_dir"]))
         models[BENCHMARK] = benchmark.saved_model
     sizes = slice_sizes(files, cfg.eval_sliced)
-    with atomic_dir(output) as tmp:
+    final = EvaluationLayout(output)
+    with atomic_dir(output) as tmp_dir:
+        tmp = EvaluationLayout(tmp_dir)
         try:
-            _run_tfma(cfg, models, baseline is not None, files, tmp / "tfma", sizes)
+            _run_tfma(cfg, models, baseline is not None, files, tmp.tfma, sizes)
         finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
             release_shared_objects()
-        analysis = analyse(cfg, tmp / "tfma", files, layout.saved_model, baseline, sizes, beside)
+        analysis = analyse(cfg, tmp.tfma, files, layout.saved_model, baseline, sizes, beside)
         metrics = analysis.pop("metrics")
         for name, content in analysis.pop("beside").items():
-            atomic_write_json(tmp / name, content)
-        tfma_ok, tfma_failures = read_failures(tmp / "tfma")
+            atomic_write_json(tmp.beside(name), content)
+        tfma_ok, tfma_failures = read_failures(tmp.tfma)
         verdict = judge(
             cfg,
             metrics,
@@ -421,11 +423,11 @@ def evaluate(
             | {"failures": analysis["robustness"]["failures"][:10]},
             "sharp_changes": analysis["sensitivity"]["sharp_changes"],
             "evaluation_dir": str(output),
-            "tfma_dir": str(output / "tfma"),
-            "analysis": str(output / "analysis.json"),
+            "tfma_dir": str(final.tfma),
+            "analysis": str(final.analysis),
             "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_json(tmp / "metrics.json", metrics)
-        atomic_write_json(tmp / "analysis.json", analysis)
-        atomic_write_json(tmp / "blessing.json", blessing)
-    return {**blessing, "blessing": str(output / "blessing.json"), "failures": failures}
+        atomic_write_json(tmp.metrics, metrics)
+        atomic_write_json(tmp.analysis, analysis)
+        atomic_write_json(tmp.blessing, blessing)
+    return {**blessing, "blessing": str(final.blessing), "failures": failures}

@@ -9,6 +9,7 @@ from pathlib import Path
 from ml.errors import PipelineError
 
 SAVED_MODEL_PB = "saved_model.pb"
+MONITORING_REFERENCE = "reference.json"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,42 @@ class ModelLayout:
     @property
     def infra_blessing(self) -> Path:
         return self.root / "infra_blessing.json"
+
+
+@dataclass(frozen=True)
+class EvaluationLayout:
+    """An evaluation dir `E` (`<artifact_root>/<pipeline>/evaluations/<run id>/`)."""
+
+    root: Path
+
+    @property
+    def blessing(self) -> Path:
+        """The verdict: blessed or not, decided by which check, the metrics it compared."""
+        return self.root / "blessing.json"
+
+    @property
+    def metrics(self) -> Path:
+        """`{slice: {candidate|baseline|benchmark|diff: {metric: value}}}`."""
+        return self.root / "metrics.json"
+
+    @property
+    def analysis(self) -> Path:
+        """What TFMA does not compute: side by side, gaps, robustness probe, sensitivity."""
+        return self.root / "analysis.json"
+
+    @property
+    def tfma(self) -> Path:
+        """TFMA's own output (tfma.load_eval_result, load_validation_result)."""
+        return self.root / "tfma"
+
+    @property
+    def monitoring_reference(self) -> Path:
+        """The live model's reference (ml.monitoring.reference), written beside by `evaluate`."""
+        return self.root / MONITORING_REFERENCE
+
+    def beside(self, name: str) -> Path:
+        """A file another layer writes beside the evaluation."""
+        return self.root / name
 
 
 @dataclass(frozen=True)

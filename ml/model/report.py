@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from ml.atomic import read_json
+from ml.model.layout import EvaluationLayout
 from ml.table import render_table
 
 SIDE_METRICS = ("auc", "binary_accuracy", "precision", "recall", "fall_out", "miss_rate", "calibration")
@@ -113,13 +114,12 @@ def _checks(blessing: dict) -> Table:
 def evaluation_sections(evaluation_dir: Path) -> dict | None:
     """The report's parts as data (verdict first, then tables), for the CLI's text and the ML
     view's HTML tables; None for an evaluation from before ml.model.gate (no analysis.json)."""
-    evaluation_dir = Path(evaluation_dir)
-    analysis_file = evaluation_dir / "analysis.json"
-    if not analysis_file.is_file():
+    evaluation = EvaluationLayout(Path(evaluation_dir))
+    if not evaluation.analysis.is_file():
         return None
-    blessing = read_json(evaluation_dir / "blessing.json")
-    analysis = read_json(analysis_file)
-    metrics = read_json(evaluation_dir / "metrics.json")
+    blessing = read_json(evaluation.blessing)
+    analysis = read_json(evaluation.analysis)
+    metrics = read_json(evaluation.metrics)
     probe = analysis["robustness"]
     verdict = "BLESSED" if blessing["blessed"] else f"NOT blessed, decided by {blessing['decided_by']}"
     return {
@@ -144,7 +144,7 @@ def evaluation_report(evaluation_dir: Path) -> str:
     """The evaluation report as plain text (the CLI, `scripts/demo_summary.py`)."""
     sections = evaluation_sections(evaluation_dir)
     if sections is None:  # an evaluation from before ml.model.gate
-        return f"blessed: {read_json(Path(evaluation_dir) / 'blessing.json').get('blessed')}"
+        return f"blessed: {read_json(EvaluationLayout(Path(evaluation_dir)).blessing).get('blessed')}"
     calibration = sections["calibration"]
     parts = [
         "candidate vs benchmark (logistic regression) vs served model, overall:",

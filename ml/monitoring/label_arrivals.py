@@ -25,8 +25,6 @@ from ml.atomic import atomic_write_bytes, atomic_write_text
 from ml.config import PipelineConfig
 from ml.spans import SpanPaths
 
-LEDGER = "arrivals.json"
-
 
 class Arrival(BaseModel):
     name: str
@@ -48,10 +46,6 @@ class Ledger(BaseModel):
                 newest[entry.name] = entry
         present = [a for _, a in sorted(newest.items()) if a.sha256 is not None]
         return present, any(t <= cutoff for t in self.done_marker)
-
-
-def folder_of(cfg: PipelineConfig, paths: SpanPaths, span: str) -> Path:
-    return paths.monitor_dir(span) / "labels"
 
 
 def _landed(stat: os.stat_result) -> dt.datetime:
@@ -90,9 +84,9 @@ def observe(cfg: PipelineConfig, paths: SpanPaths, span: str, now: dt.datetime) 
     source = paths.labels_dir(span)
     glob = spec.file_glob or cfg.landing_glob
     marker = source / (spec.done_marker or cfg.done_marker)
-    folder = folder_of(cfg, paths, span)
+    folder = paths.label_copies_dir(span)
     with _locked(folder):
-        ledger_file = folder / LEDGER
+        ledger_file = paths.label_ledger(span)
         ledger = Ledger.model_validate_json(ledger_file.read_text()) if ledger_file.is_file() else Ledger()
         latest: dict[str, Arrival] = {}
         for entry in sorted(ledger.files, key=lambda a: a.landed):
@@ -135,5 +129,5 @@ def files_as_of(
 ) -> tuple[list[Path], bool]:
     """The label files (the recorded copies) as they were at `cutoff`, and whether complete."""
     arrivals, complete = ledger.as_of(cutoff)
-    folder = folder_of(cfg, paths, span)
+    folder = paths.label_copies_dir(span)
     return [folder / a.copy_name for a in arrivals if a.copy_name], complete

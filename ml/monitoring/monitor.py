@@ -38,21 +38,20 @@ import pandas as pd
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
 from ml.config import PipelineConfig
+from ml.model.layout import SAVED_MODEL_PB, EvaluationLayout
 from ml.monitoring.band import per_check_quantile
 from ml.monitoring.calibration import usable
 from ml.monitoring.ground_truth import join, label_rows, predictions_frame
 from ml.monitoring.judge import REALIZED, checked, judge_group
 from ml.monitoring.label_arrivals import files_as_of, observe
 from ml.monitoring.realized import ALL_LABELS, SERVED_BY, realized_metrics
-from ml.monitoring.reference import REFERENCE_FILE, Reference, build_reference
+from ml.monitoring.reference import Reference, build_reference
 from ml.monitoring.served_inputs import check_served_inputs
 from ml.roots import Roots
 from ml.serving.layout import ServingLayout
 from ml.serving.log_store import DONE_MARKER
 from ml.serving.prediction_log import Prediction, read_log
-from ml.spans import SpanPaths, parse_span
-
-MONITOR_FILE = "monitor.json"
+from ml.spans import MONITOR_FILE, SpanPaths, parse_span
 
 
 def cutoff_slug(cutoff: str) -> str:
@@ -74,11 +73,14 @@ def served_reference(cfg: PipelineConfig, roots: Roots, version: int) -> Referen
     serving = ServingLayout.of(cfg, roots)
     folder = version_folder(serving, version)
     blessing_file = serving.metadata(folder).get("blessing_file")
-    if blessing_file and (beside := Path(blessing_file).parent / REFERENCE_FILE).is_file():
+    if (
+        blessing_file
+        and (beside := EvaluationLayout(Path(blessing_file).parent).monitoring_reference).is_file()
+    ):
         return Reference.of(read_json(beside))
-    cached = SpanPaths(cfg, roots).pipeline_root / "monitoring" / "references" / f"v{version}.json"
+    cached = SpanPaths(cfg, roots).reference_cache(version)
     if not cached.is_file():
-        if not (blessing_file and Path(blessing_file).is_file() and (folder / "saved_model.pb").is_file()):
+        if not (blessing_file and Path(blessing_file).is_file() and (folder / SAVED_MODEL_PB).is_file()):
             return None
         from ml.model.predict import ServingModel
 
@@ -314,8 +316,8 @@ def monitor_span(
             "served_drift": served_drift,
             "warnings": span_warnings + [f"{lab}: {w}" for lab, v in by_label.items() for w in v["warnings"]],
             "monitor_dir": str(out),
-            "tfma_dir": str(out / "tfma") if realized else None,
+            "tfma_dir": str(SpanPaths.monitor_tfma_dir(out)) if realized else None,
             "inputs_digest": digest,
         }
-        atomic_write_json(tmp / MONITOR_FILE, result)
+        atomic_write_json(SpanPaths(cfg, roots).monitor_file(tmp), result)
     return result

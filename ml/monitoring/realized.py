@@ -17,6 +17,7 @@ import pandas as pd
 from ml.config import PipelineConfig
 from ml.data.examples import serialize_examples
 from ml.model.slices import OVERALL
+from ml.spans import SpanPaths
 from ml.tfrecord import write_tfrecords
 
 PREDICTION_KEY = "prediction"
@@ -75,11 +76,11 @@ def realized_metrics(cfg: PipelineConfig, rows: pd.DataFrame, workdir: Path) -> 
     labelled = rows[rows["y"].notna()]
     if labelled.empty:
         return {}
-    examples = workdir / "joined.tfrecord.gz"
+    examples = SpanPaths.joined_examples_file(workdir)
     write_tfrecords(examples, examples_of(cfg, labelled))
-    run_tfma(cfg, examples, workdir / "tfma")
+    run_tfma(cfg, examples, SpanPaths.monitor_tfma_dir(workdir))
     table: dict[str, dict[str, dict]] = {}
-    for name, groups in read_metrics(workdir / "tfma").items():
+    for name, groups in read_metrics(SpanPaths.monitor_tfma_dir(workdir)).items():
         label, slice_name = split_slice(name)
         values = next(iter(groups.values()), {})
         table.setdefault(label, {})[slice_name] = values

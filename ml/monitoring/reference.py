@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.config import PipelineConfig
+from ml.model.layout import MONITORING_REFERENCE
 from ml.model.slices import OVERALL
 from ml.model.tf_example import decode_example
 from ml.monitoring.band import Spread, spread
@@ -22,7 +23,7 @@ from ml.monitoring.calibration import Calibration, Calibrator, fit_calibration
 from ml.monitoring.estimate import REALIZED, auc
 from ml.tfrecord import read_tfrecords
 
-REFERENCE_FILE = "reference.json"
+REFERENCE_FILE = MONITORING_REFERENCE  # beside the evaluation (ml.model.layout.EvaluationLayout)
 
 
 def reference_columns(cfg: PipelineConfig) -> list[str]:

@@ -41,7 +41,6 @@ from ml.data.stats import (
 from ml.errors import PipelineError
 from ml.spans import SpanPaths
 
-STATS_FILE = "served_stats.tfrecord"
 FACETS_FILE = "served_vs_training.html"
 SKEW_TOLERANCE = 1e-6  # relative: logged floats are float32
 EXAMPLES_KEPT = 3
@@ -76,7 +75,7 @@ def served_batch(cfg: PipelineConfig, frame: pd.DataFrame) -> pa.RecordBatch:
 
 
 def training_statistics_file(paths: SpanPaths, version: int) -> Path:
-    return paths.pipeline_root / "monitoring" / "references" / f"v{version}-training.stats.tfrecord"
+    return paths.training_stats_reference(version)
 
 
 def training_statistics(cfg: PipelineConfig, paths: SpanPaths, version: int, spans: list[str], schema):
@@ -166,7 +165,7 @@ def check_served_inputs(
     schema = pipeline_schema(cfg)
     columns = list(serving_columns(cfg))
     stats = statistics_in_memory(iter([served_batch(cfg, frame)]), stats_options(columns, schema))
-    write_statistics(stats, out / STATS_FILE)
+    write_statistics(stats, paths.served_stats_file(out))
     proto = tfdv.validate_statistics(
         stats, strip_comparators(schema), environment=environment(schema, SERVING)
     )
@@ -174,7 +173,7 @@ def check_served_inputs(
     warnings += [f"served inputs: {a.line()}" for a in schema_anomalies]
     summary: dict[str, Any] = {
         "rows": int(len(frame)),
-        "stats_file": str(out / STATS_FILE),
+        "stats_file": str(paths.served_stats_file(out)),
         "schema_anomalies": [a.as_dict() for a in schema_anomalies],
         "drift": {},
         "drifted": [],

@@ -22,7 +22,7 @@ def rebuild(store: ResultsStore, cfg: PipelineConfig, roots: Roots, serving_even
     """Drop the pipeline's rows, then record every span, evaluation and serving event again."""
     paths = SpanPaths(cfg, roots)
     store.write(_clear, cfg.name)
-    span_root = paths.pipeline_root / "spans"
+    span_root = paths.spans_root
     spans = (
         sorted(p.name for p in span_root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if span_root.is_dir()
@@ -36,7 +36,7 @@ def rebuild(store: ResultsStore, cfg: PipelineConfig, roots: Roots, serving_even
         else []
     )
     models = [e.name for e in evaluations if record_evaluation(store, cfg, e) is not None]
-    monitored = sorted((paths.pipeline_root / "monitoring").glob("*/*/monitor.json"))
+    monitored = paths.monitor_files()
     for monitor_file in monitored:
         record_monitor(store, read_json(monitor_file))
     return {

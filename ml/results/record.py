@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from ml.atomic import read_json
 from ml.config import PipelineConfig
 from ml.data.schema import short_name
+from ml.model.layout import EvaluationLayout, ModelLayout
 from ml.results import schema as t
 from ml.results.store import ResultsStore
 from ml.roots import Roots
@@ -190,12 +191,12 @@ def record_span(store: ResultsStore, cfg: PipelineConfig, roots: Roots, span: st
 
 def evaluation_rows(cfg: PipelineConfig, evaluation_dir: Path) -> dict[str, Any] | None:
     """The model row, its lineage and metric rows from an evaluation dir (blessing + metrics)."""
-    blessing = _json(evaluation_dir / "blessing.json")
-    metrics = _json(evaluation_dir / "metrics.json")
+    evaluation = EvaluationLayout(evaluation_dir)
+    blessing, metrics = _json(evaluation.blessing), _json(evaluation.metrics)
     if blessing is None or metrics is None:
         return None
     model_dir = Path(blessing["model_dir"])
-    train = _json(model_dir / "train_result.json") or {}
+    train = _json(ModelLayout(model_dir).train_result) or {}
     run_id = model_dir.name
     failures = blessing.get("failures") or []
     trained = sorted(train.get("spans") or [])

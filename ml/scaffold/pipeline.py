@@ -463,7 +463,7 @@ def write_schema(
     files = [f for s in spans for f in span_files(cfg, landing / landing_name(cfg, s), s)]
     described = {**cfg.raw_column_types, **span_columns(cfg)}  # every landed column: a label change
     with tempfile.TemporaryDirectory(prefix="ml-scaffold-") as tmp:  # to another one needs no edit here
-        stats = compute_statistics(files, described, Path(tmp) / "stats.tfrecord")
+        stats = compute_statistics(files, described, Path(tmp) / "statistics.tfrecord")
     schema = infer_schema(cfg, stats)
     for feature in schema.feature:
         if columns[feature.name].nulls:  # may miss, in some rows or in a whole span (a sensor out for

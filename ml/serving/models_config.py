@@ -37,7 +37,7 @@ def _pb2():
     return model_server_config_pb2
 
 
-def parse(text: str, source: str = "models.config") -> dict[str, ModelEntry]:
+def parse(text: str, source: str = "a ModelServerConfig") -> dict[str, ModelEntry]:
     """`{model name: entry}` of a ModelServerConfig text; a syntax error is one PipelineError."""
     from google.protobuf import text_format
 

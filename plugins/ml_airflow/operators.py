@@ -270,7 +270,7 @@ class EvaluateOperator(ModelOperator):
     command = "evaluate"
     template_fields: Sequence[str] = ("pipeline", "model", "baseline")
     operator_extra_links = (
-        ReportLink("Metrics per slice (TFMA)", "evaluation_dir", "metrics.json"),
+        ReportLink("Metrics per slice (TFMA)", "metrics_file"),
         ReportLink("Blessing", "blessing"),
         FAILURE_LINK,
     )

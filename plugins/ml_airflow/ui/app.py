@@ -15,6 +15,7 @@ Every route depends on `auth.py`. URLs in the pages are host-relative (built fro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Red
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ml.config import available_pipelines, load_pipeline
+from ml.errors import PipelineError
 from ml.roots import Roots
+from ml.spans import SpanPaths
 from ml_airflow.links import ARTIFACTS_PREFIX, ERROR_XCOM, REPORTS_XCOM
 from ml_airflow.ui import reports
 from ml_airflow.ui import view as view_models
@@ -67,18 +70,30 @@ def create_app(roots: Roots | None = None) -> FastAPI:
     def artifacts(pipeline: str) -> Path:
         return pipeline_root(pipeline, roots)
 
+    def layout(pipeline: str) -> SpanPaths:
+        return SpanPaths(load_pipeline(pipeline), roots or Roots.resolve())
+
+    def located(pipeline: str, where: Callable[[SpanPaths], Path]) -> str:
+        """Where the layout keeps a file, relative to the pipeline's artifact folder; a span or
+        run id that is not one is a 404 (the layout refuses it), never a path outside."""
+        paths = layout(pipeline)
+        try:
+            return reports.under(paths, where(paths))
+        except PipelineError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such report") from None
+
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request, user: User) -> HTMLResponse:
         pipelines = [p for p in available_pipelines() if can_read(request, user, p)]
         base = base_url(request)
         listing = {
             p: [
-                (span, reports.span_reports(f"{base}/{p}", artifacts(p), span))
-                for span in reports.span_ids(load_pipeline(p), artifacts(p))
+                (span, reports.span_reports(f"{base}/{p}", layout(p), span))
+                for span in reports.span_ids(layout(p))
             ]
             for p in pipelines
         }
-        runs = {p: reports.evaluation_runs(artifacts(p)) for p in pipelines}
+        runs = {p: reports.evaluation_runs(layout(p)) for p in pipelines}
         return page(request, "index.html", listing=listing, runs=runs, user=user.get_name())
 
     @app.get("/_static/plotly.min.js")
@@ -186,21 +201,23 @@ def create_app(roots: Roots | None = None) -> FastAPI:
         from ml_airflow.ui.render import stats_page as render
 
         root = artifacts(pipeline)
-        current = resolve_under(root, f"spans/{span}/validation/stats.tfrecord", suffixes=STATS)
+        current = resolve_under(root, located(pipeline, lambda p: p.stats_file(span)), suffixes=STATS)
         # `against=baseline`: the statistics of the span's drift baseline (its window of spans)
-        other_file = (
-            f"spans/{span}/validation/baseline_stats.tfrecord"
-            if against == "baseline"
-            else f"spans/{against}/validation/stats.tfrecord"
-        )
-        other = resolve_under(root, other_file, suffixes=STATS) if against else None
+        other = None
+        if against:
+            other_file = located(
+                pipeline,
+                lambda p: p.baseline_stats_file(span) if against == "baseline" else p.stats_file(against),
+            )
+            other = resolve_under(root, other_file, suffixes=STATS)
         return page(request, "stats.html", pipeline=pipeline, **render.context(span, current, against, other))
 
     @app.get("/{pipeline}/tfma/{run_id}", response_class=HTMLResponse)
     def tfma_page(pipeline: Pipeline, run_id: str, request: Request) -> Response:
         from ml_airflow.ui.render import tfma
 
-        folder = resolve_under(artifacts(pipeline), f"evaluations/{run_id}", want_dir=True)
+        evaluation = located(pipeline, lambda p: p.evaluation_dir(run_id))
+        folder = resolve_under(artifacts(pipeline), evaluation, want_dir=True)
         return page(request, "tfma.html", pipeline=pipeline, run_id=run_id, **tfma.context(folder))
 
     @app.get("/{pipeline}/monitor/{span}", response_class=HTMLResponse)
@@ -208,11 +225,14 @@ def create_app(roots: Roots | None = None) -> FastAPI:
         """One span's monitoring (the newest realized cutoff, else the newest estimate before labels,
         or `?cutoff=`): verdict first, then the counts, each version's realized vs estimated vs
         band, the served inputs' checks, and TFMA's metrics per slice."""
-        folder = resolve_under(artifacts(pipeline), f"monitoring/{span}", want_dir=True)
+        paths = layout(pipeline)
+        folder = resolve_under(
+            artifacts(pipeline), located(pipeline, lambda p: p.monitor_dir(span)), want_dir=True
+        )
         results = {
-            p.name: json.loads((p / "monitor.json").read_text())
+            p.name: json.loads(paths.monitor_file(p).read_text())
             for p in sorted(folder.iterdir())
-            if (p / "monitor.json").is_file()
+            if paths.monitor_file(p).is_file()
         }
         if not results:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"span {span} was never monitored")
@@ -241,10 +261,11 @@ def create_app(roots: Roots | None = None) -> FastAPI:
         (the statistics page: tables and histograms side by side)."""
         from ml_airflow.ui.render import stats_page as render
 
-        root = artifacts(pipeline)
-        folder = resolve_under(root, f"monitoring/{span}/{cutoff}", want_dir=True)
-        served = json.loads((folder / "monitor.json").read_text()).get("served_inputs") or {}
-        current = resolve_under(root, f"monitoring/{span}/{cutoff}/served_stats.tfrecord", suffixes=STATS)
+        root, paths = artifacts(pipeline), layout(pipeline)
+        monitoring = f"{located(pipeline, lambda p: p.monitor_dir(span))}/{cutoff}"
+        folder = resolve_under(root, monitoring, want_dir=True)
+        served = json.loads(paths.monitor_file(folder).read_text()).get("served_inputs") or {}
+        current = resolve_under(root, reports.under(paths, paths.served_stats_file(folder)), suffixes=STATS)
         training = Path(served["training_stats"]) if served.get("training_stats") else None
         other = None
         if training is not None and training.is_relative_to(root):

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ml.model.layout import EvaluationLayout
 from ml.tfrecord import read_tfrecords
 from ml_airflow.ui.static_files import package_dir
 
@@ -73,16 +74,16 @@ def calibration(tfma_dir: Path, bins: int = 10) -> dict[str, list[float]]:
 
 
 def context(folder: Path) -> dict[str, Any]:
-    metrics: dict[str, dict[str, dict[str, float]]] = json.loads((folder / "metrics.json").read_text())
-    blessing_file = folder / "blessing.json"
-    blessing = json.loads(blessing_file.read_text()) if blessing_file.is_file() else {}
+    evaluation = EvaluationLayout(folder)
+    metrics: dict[str, dict[str, dict[str, float]]] = json.loads(evaluation.metrics.read_text())
+    blessing = json.loads(evaluation.blessing.read_text()) if evaluation.blessing.is_file() else {}
     names = sorted({name for groups in metrics.values() for name in groups.get("candidate", {})})
     names = (
         ["example_count", *[n for n in names if n != "example_count"]] if "example_count" in names else names
     )
     slices = list(metrics)
     auc = [metrics[s].get("candidate", {}).get("auc") for s in slices]
-    cal = calibration(folder / "tfma")
+    cal = calibration(evaluation.tfma)
     figures = {
         "auc_by_slice": {
             "data": [{"type": "bar", "x": slices, "y": auc, "name": "AUC"}],
@@ -123,7 +124,7 @@ def context(folder: Path) -> dict[str, Any]:
     from ml.model.report import evaluation_report, evaluation_sections
 
     return {
-        "report": evaluation_report(folder) if (folder / "analysis.json").is_file() else None,
+        "report": evaluation_report(folder) if evaluation.analysis.is_file() else None,
         "sections": evaluation_sections(folder),
         "metrics": metrics,
         "metric_names": names,
