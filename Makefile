@@ -66,7 +66,8 @@ FAST_TESTS := tests/test_config.py tests/test_spans.py tests/test_atomic.py test
   tests/test_summaries.py tests/test_ml_view.py tests/test_docs.py tests/test_architecture.py \
   tests/test_dags.py tests/test_serving_labels.py tests/test_quality_gates.py tests/test_compose.py \
   tests/test_stats.py tests/test_beam_runner.py tests/test_beam_workers.py tests/test_rest_api.py \
-  tests/test_prediction_log.py tests/test_prediction_log_faults.py tests/test_monitoring_stats.py
+  tests/test_prediction_log.py tests/test_prediction_log_faults.py tests/test_monitoring_stats.py \
+  tests/test_blessing.py
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not docker" $(FAST_TESTS)
 

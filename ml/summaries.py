@@ -101,22 +101,9 @@ def train_summary(result: dict[str, Any]) -> str:
 
 
 def evaluate_summary(result: dict[str, Any]) -> str:
-    auc = (result.get("candidate") or {}).get("auc")
-    line = f"evaluated {Path(str(result.get('model_dir', ''))).name}: auc {_num(auc, 3)}"
-    base = result.get("baseline_metrics") or {}
-    if base.get("auc") is not None:
-        line += f" vs baseline {_num(base['auc'], 3)}"
-    bench = result.get("benchmark_metrics") or {}
-    if bench.get("auc") is not None:
-        line += f", benchmark {_num(bench['auc'], 3)}"
-    if result.get("too_small"):
-        line += f"; {len(result['too_small'])} slice(s) too small to decide"
-    if result.get("blessed"):
-        return line + "; blessed"
-    if result.get("reason"):
-        return line + f"; NOT blessed by {result.get('decided_by')}: {result['reason']}"
-    decided = f" by {result.get('failing_metric')} on {result.get('failing_slice')}"
-    return line + "; NOT blessed" + (decided if result.get("failing_metric") else "")
+    from ml.model.blessing import Blessing
+
+    return Blessing.model_validate(result).summary()
 
 
 def push_summary(result: dict[str, Any]) -> str:
@@ -171,9 +158,9 @@ def check_summary(result: dict[str, Any]) -> str:
 
 
 def infra_validate_summary(result: dict[str, Any]) -> str:
-    return (
-        f"{result.get('saved_model')}: loads and answers in a fresh process ({result.get('infra_blessing')})"
-    )
+    from ml.model.blessing import InfraBlessing
+
+    return f"{InfraBlessing.model_validate(result).summary()} ({result.get('infra_blessing')})"
 
 
 def serving_status_summary(result: dict[str, Any]) -> str:

@@ -6,7 +6,10 @@
   constraints from the pydantic schema (`PipelineYaml.model_json_schema()`), and its meaning
   from the class docstrings and the comment beside each field in `ml/config_schema.py`.
 
-So neither reference can drift from the code: a flag or key added there appears here.
+- `<!-- artifact-schemas -->` becomes the JSON schema of each typed artifact a step writes
+  (`ml.model.blessing`: the blessing, the infra blessing), field by field.
+
+So no reference can drift from the code: a flag, key or field added there appears here.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CLI_MARKER = "<!-- ml-cli-reference -->"
 CONFIG_MARKER = "<!-- pipeline-yaml-reference -->"
+ARTIFACT_MARKER = "<!-- artifact-schemas -->"
 
 
 def _cell(text: str) -> str:
@@ -67,9 +71,11 @@ def cli_reference() -> str:
     return "\n".join(out)
 
 
-def field_comments() -> dict[tuple[str, str], str]:
-    """(class, field) -> the comment beside the field in ml/config_schema.py."""
-    import ml.config_schema as schema
+def field_comments(module: str = "ml.config_schema") -> dict[tuple[str, str], str]:
+    """(class, field) -> the comment beside the field in `module` (default ml/config_schema.py)."""
+    import importlib
+
+    schema = importlib.import_module(module)
 
     comments: dict[tuple[str, str], str] = {}
     for cls_name, cls in inspect.getmembers(schema, inspect.isclass):
@@ -101,6 +107,8 @@ def _type(spec: dict[str, Any], defs: dict[str, Any]) -> str:
         return f"list of {_type(spec.get('items', {}), defs)}"
     if kind == "object" and "additionalProperties" in spec:
         value = spec["additionalProperties"]
+        if not isinstance(value, dict):  # `true`: any value
+            return "map of name → any"
         return "map of name → " + ("a table (below)" if "$ref" in value else _type(value, defs))
     return {"string": "text", "integer": "int", "number": "number", "boolean": "bool"}.get(kind, kind)
 
@@ -161,9 +169,43 @@ def config_reference() -> str:
     return "\n".join(out)
 
 
+def artifact_reference() -> str:
+    """Each typed artifact: where it lives, its docstring, and one row per field (type, default,
+    whether the step's result carries it) from its JSON schema."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from ml.model.blessing import Blessing, InfraBlessing
+
+    out: list[str] = []
+    comments = field_comments("ml.model.blessing")
+    for model, where in ((Blessing, "E/blessing.json"), (InfraBlessing, "M/infra_blessing.json")):
+        schema = model.model_json_schema()
+        defs = schema.get("$defs", {})
+        required = set(schema.get("required", []))
+        out += [f"### `{model.__name__}`: `{where}`", "", _cell(model.__doc__ or ""), ""]
+        out += [
+            "| field | type | default | in the step's result | meaning |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for key, spec in schema["properties"].items():
+            default = "required" if key in required else _default(spec)
+            shown = "no (file only)" if spec.get("detail") else "yes"
+            meaning = _cell(comments.get((model.__name__, key), ""))
+            out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {shown} | {meaning} |")
+        out.append("")
+        for name, sub in defs.items():
+            out += [
+                f"`{name}`: " + ", ".join(f"`{k}` ({_type(v, defs)})" for k, v in sub["properties"].items()),
+                "",
+            ]
+    return "\n".join(out)
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
     if CLI_MARKER in markdown:
         markdown = markdown.replace(CLI_MARKER, cli_reference())
     if CONFIG_MARKER in markdown:
         markdown = markdown.replace(CONFIG_MARKER, config_reference())
+    if ARTIFACT_MARKER in markdown:
+        markdown = markdown.replace(ARTIFACT_MARKER, artifact_reference())
     return markdown

@@ -236,9 +236,10 @@ def test_train_output_helpers():
 
 
 def test_blessing_gate_reason_and_decision():
-    blessed = {"blessed": True, "candidate": {"auc": 0.81}, "baseline_metrics": None}
+    blessed = {"blessed": True, "model_dir": "/m/r1", "candidate": {"auc": 0.81}, "baseline_metrics": None}
     rejected = {
         "blessed": False,
+        "model_dir": "/m/r2",
         "failing_metric": "auc",
         "failing_slice": "Overall",
         "candidate": {"auc": 0.5},

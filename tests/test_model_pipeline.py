@@ -235,11 +235,12 @@ def _judging_cfg(**evaluation):
 
 def _evaluate(world: dict, cfg, model: Path, output: Path, baseline: Path | None = None) -> dict:
     from ml.model.evaluate import evaluate
-    from ml.model.layout import BaselineModel
+    from ml.model.layout import BaselineModel, EvaluationLayout
 
-    return evaluate(
+    blessing = evaluate(
         cfg, world["roots"], model, baseline=BaselineModel(baseline) if baseline else None, output=output
     )
+    return {**blessing.model_dump(mode="json"), "blessing": str(EvaluationLayout(output).blessing)}
 
 
 def test_evaluation_reports_benchmark_small_slices_gaps_calibration_and_sensitivity(world):

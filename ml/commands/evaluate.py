@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.results import open_store
     from ml.results.record import record_evaluation
 
-    result = evaluate(
+    blessing = evaluate(
         cfg,
         roots,
         Path(args.model),
@@ -58,37 +58,11 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         output=Path(args.output) if args.output else None,
         beside={REFERENCE_FILE: lambda model, files: build_reference(cfg, model, files)},  # the live model's
     )
-    keep = (
-        "blessed",
-        "decided_by",
-        "undefined_metrics",
-        "checks",
-        "reason",
-        "warnings",
-        "failing_metric",
-        "failing_slice",
-        "candidate",
-        "baseline_metrics",
-        "diff",
-        "benchmark_metrics",
-        "side_by_side",
-        "auc_by_slice",
-        "example_count_by_slice",
-        "too_small",
-        "gaps",
-        "sharp_changes",
-        "baseline",
-        "benchmark",
-        "spans",
-        "blessing",
-        "evaluation_dir",
-        "model_dir",
-    )
-    record_evaluation(open_store(cfg, roots), cfg, Path(result["evaluation_dir"]))
-    probe = result["robustness"]
+    evaluation = EvaluationLayout(Path(str(blessing.evaluation_dir)))
+    record_evaluation(open_store(cfg, roots), cfg, evaluation.root)
     return {
         "command": "evaluate",
-        **{k: result[k] for k in keep},
-        "metrics_file": str(EvaluationLayout(Path(result["evaluation_dir"])).metrics),
-        "robustness": {k: probe[k] for k in ("passed", "inputs", "edge_cases", "random_inputs", "failures")},
+        **blessing.result(),
+        "blessing": str(evaluation.blessing),
+        "metrics_file": str(evaluation.metrics),
     }

@@ -22,5 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.model.infra_validate import infra_validate
+    from ml.model.layout import resolve_model
 
-    return {"command": "infra-validate", **infra_validate(cfg, roots, Path(args.model), count=args.examples)}
+    record = infra_validate(cfg, roots, Path(args.model), count=args.examples)
+    where = resolve_model(args.model).infra_blessing
+    return {"command": "infra-validate", **record.result(), "infra_blessing": str(where)}

@@ -27,6 +27,7 @@ from ml.atomic import atomic_dir, atomic_write_json, read_json
 from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
+from ml.model.blessing import Blessing, ModelRef
 from ml.model.calibration import CALIBRATION_BUCKETS
 from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE, GATE_METRIC_CLASS
 from ml.model.layout import BaselineModel, EvaluationLayout, resolve_model, saved_model_digest
@@ -338,7 +339,7 @@ def evaluate(
     spans: str | None = None,
     output: Path | None = None,
     beside: Mapping[str, Beside] | None = None,
-) -> dict:
+) -> Blessing:
     """TFMA of `model` on its eval spans, against `baseline` (None: thresholds only) and the
     benchmark, then the analysis and one verdict (ml.model.gate.judge); `beside`: JSON files to
     write into the evaluation, each made from the loaded candidate and the eval files."""
@@ -384,50 +385,48 @@ def evaluate(
                 values.update(dict.fromkeys(set(verdict["undefined"]) & set(values)))
         failures = verdict["failures"]
         overall = metrics.get(OVERALL, {})
-        blessing = {
-            "blessed": verdict["blessed"],
-            "decided_by": verdict["decided_by"],
-            "reason": verdict["reason"],
-            "warnings": verdict["warnings"],
-            "checks": verdict["checks"],
-            "undefined_metrics": verdict["undefined"],
-            "model_dir": str(layout.root),
-            "saved_model": str(layout.saved_model),
-            "saved_model_digest": saved_model_digest(layout.saved_model),
-            "baseline": baseline.as_dict() if baseline else None,
-            "benchmark": {"kind": KIND, "path": str(benchmark.saved_model)} if benchmark else None,
-            "spans": used,
-            "eval_files": [str(f) for f in files],
-            "thresholds": cfg.eval_thresholds,
-            "failing_metric": failures[0]["metric"] if failures else None,
-            "failing_slice": failures[0]["slice"] if failures else None,
-            "failures": failures,
-            "ignored_failures": verdict["ignored"]
+        blessing = Blessing(
+            blessed=verdict["blessed"],
+            decided_by=verdict["decided_by"],
+            reason=verdict["reason"],
+            warnings=verdict["warnings"],
+            checks=verdict["checks"],
+            undefined_metrics=verdict["undefined"],
+            model_dir=str(layout.root),
+            saved_model=str(layout.saved_model),
+            saved_model_digest=saved_model_digest(layout.saved_model),
+            baseline=ModelRef(path=str(baseline.path), version=baseline.version) if baseline else None,
+            benchmark=ModelRef(path=str(benchmark.saved_model), kind=KIND) if benchmark else None,
+            spans=used,
+            eval_files=[str(f) for f in files],
+            thresholds=cfg.eval_thresholds,
+            failing_metric=failures[0]["metric"] if failures else None,
+            failing_slice=failures[0]["slice"] if failures else None,
+            failures=failures,
+            ignored_failures=verdict["ignored"]
             + [u for u in unjudged_slices(cfg, sizes) if u not in verdict["ignored"]]
             if baseline
             else verdict["ignored"],
-            "tfma_validation_ok": tfma_ok,  # TFMA's own record (tfma.load_validation_result)
-            "beside_tfma": [
-                c["check"] for c in verdict["checks"] if not c.get("tfma")
-            ],  # checks TFMA does not know
-            "candidate": overall.get(CANDIDATE, {}),
-            "baseline_metrics": overall.get(BASELINE),
-            "benchmark_metrics": overall.get(BENCHMARK),
-            "diff": overall.get("diff"),
-            "side_by_side": analysis["side_by_side"],
-            "auc_by_slice": {name: m.get(CANDIDATE, {}).get("auc") for name, m in metrics.items()},
-            "example_count_by_slice": analysis["slice_sizes"],
-            "too_small": analysis["too_small"],
-            "gaps": analysis["gaps"],
-            "robustness": {k: v for k, v in analysis["robustness"].items() if k != "failures"}
+            tfma_validation_ok=tfma_ok,  # TFMA's own record (tfma.load_validation_result)
+            beside_tfma=[c["check"] for c in verdict["checks"] if not c.get("tfma")],
+            candidate=overall.get(CANDIDATE, {}),
+            baseline_metrics=overall.get(BASELINE),
+            benchmark_metrics=overall.get(BENCHMARK),
+            diff=overall.get("diff"),
+            side_by_side=analysis["side_by_side"],
+            auc_by_slice={name: m.get(CANDIDATE, {}).get("auc") for name, m in metrics.items()},
+            example_count_by_slice=analysis["slice_sizes"],
+            too_small=analysis["too_small"],
+            gaps=analysis["gaps"],
+            robustness={k: v for k, v in analysis["robustness"].items() if k != "failures"}
             | {"failures": analysis["robustness"]["failures"][:10]},
-            "sharp_changes": analysis["sensitivity"]["sharp_changes"],
-            "evaluation_dir": str(output),
-            "tfma_dir": str(final.tfma),
-            "analysis": str(final.analysis),
-            "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
+            sharp_changes=analysis["sensitivity"]["sharp_changes"],
+            evaluation_dir=str(output),
+            tfma_dir=str(final.tfma),
+            analysis=str(final.analysis),
+            evaluated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
         atomic_write_json(tmp.metrics, metrics)
         atomic_write_json(tmp.analysis, analysis)
-        atomic_write_json(tmp.blessing, blessing)
-    return {**blessing, "blessing": str(final.blessing), "failures": failures}
+        blessing.write(tmp.blessing)
+    return blessing

@@ -12,9 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ml.atomic import atomic_write_json, read_json
+from ml.atomic import read_json
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
+from ml.model.blessing import InfraBlessing
 from ml.model.layout import resolve_model, saved_model_digest
 from ml.model.window import split_files
 from ml.roots import Roots
@@ -34,7 +35,7 @@ def _last_json_line(text: str) -> dict | None:
 
 def infra_validate(
     cfg: PipelineConfig, roots: Roots, model: Path, *, count: int = 8, timeout_s: int = PROBE_TIMEOUT_S
-) -> dict:
+) -> InfraBlessing:
     layout = resolve_model(model)
     spans = read_json(layout.train_result)["spans"]
     files = split_files(cfg, roots, spans, "eval")
@@ -57,18 +58,18 @@ def infra_validate(
         }
     except subprocess.TimeoutExpired:
         verdict = {"passed": False, "error": f"probe did not finish within {timeout_s}s"}
-    record = {
+    record = InfraBlessing(
         **verdict,
-        "saved_model": str(layout.saved_model),
-        "saved_model_digest": saved_model_digest(layout.saved_model),
-        "probe_examples_from": [str(f) for f in files],
-    }
-    atomic_write_json(layout.infra_blessing, record)
-    if not record["passed"]:
+        saved_model=str(layout.saved_model),
+        saved_model_digest=saved_model_digest(layout.saved_model),
+        probe_examples_from=[str(f) for f in files],
+    )
+    record.write(layout.infra_blessing)
+    if not record.passed:
         raise PipelineError(
             f"infra validation failed for {layout.saved_model}: "
-            f"{record['error']} (recorded in {layout.infra_blessing})",
+            f"{record.error} (recorded in {layout.infra_blessing})",
             file=str(layout.saved_model),
             rule="infra-validation",
         )
-    return {**record, "infra_blessing": str(layout.infra_blessing)}
+    return record

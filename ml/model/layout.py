@@ -111,9 +111,6 @@ class BaselineModel:
     path: Path
     version: int | None = None
 
-    def as_dict(self) -> dict[str, str | int | None]:
-        return {"path": str(self.path), "version": self.version}
-
 
 def resolve_model(path: str | Path) -> ModelLayout:
     """Accept a model dir `M` or its `M/saved_model` folder."""

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from ml.atomic import read_json
+from ml.model.blessing import Blessing
 from ml.model.layout import EvaluationLayout
 from ml.table import render_table
 
@@ -25,8 +26,8 @@ def _f(value) -> str:
 Table = tuple[list[str], list[list]]  # header, rows (cells as text or numbers)
 
 
-def _side_by_side(blessing: dict) -> Table:
-    side = blessing.get("side_by_side") or {}
+def _side_by_side(blessing: Blessing) -> Table:
+    side = blessing.side_by_side
     rows = [[m, *(_f(side.get(m, {}).get(k)) for k, _ in MODELS)] for m in SIDE_METRICS if m in side]
     return ["metric", *(k for k, _ in MODELS)], rows
 
@@ -98,15 +99,10 @@ def _sensitivity(sens: dict, top: int = 5) -> list[str]:
     return lines
 
 
-def _checks(blessing: dict) -> Table:
+def _checks(blessing: Blessing) -> Table:
     rows = [
-        [
-            c["check"],
-            "passed" if c["passed"] else "FAILED",
-            "blocks" if c["blocking"] else "warns",
-            c["message"],
-        ]
-        for c in blessing.get("checks") or []
+        [c.check, "passed" if c.passed else "FAILED", "blocks" if c.blocking else "warns", c.message]
+        for c in blessing.checks
     ]
     return ["check", "result", "severity", "why"], rows
 
@@ -117,15 +113,15 @@ def evaluation_sections(evaluation_dir: Path) -> dict | None:
     evaluation = EvaluationLayout(Path(evaluation_dir))
     if not evaluation.analysis.is_file():
         return None
-    blessing = read_json(evaluation.blessing)
+    blessing = Blessing.read(evaluation.blessing)
     analysis = read_json(evaluation.analysis)
     metrics = read_json(evaluation.metrics)
     probe = analysis["robustness"]
-    verdict = "BLESSED" if blessing["blessed"] else f"NOT blessed, decided by {blessing['decided_by']}"
+    verdict = "BLESSED" if blessing.blessed else f"NOT blessed, decided by {blessing.decided_by}"
     return {
-        "blessed": blessing["blessed"],
-        "verdict": f"{verdict}: {blessing.get('reason')}",
-        "warnings": list(blessing.get("warnings") or []),
+        "blessed": blessing.blessed,
+        "verdict": f"{verdict}: {blessing.reason}",
+        "warnings": list(blessing.warnings),
         "checks": _checks(blessing),
         "side_by_side": _side_by_side(blessing),
         "min_slice_size": analysis["min_slice_size"],
@@ -144,7 +140,7 @@ def evaluation_report(evaluation_dir: Path) -> str:
     """The evaluation report as plain text (the CLI, `scripts/demo_summary.py`)."""
     sections = evaluation_sections(evaluation_dir)
     if sections is None:  # an evaluation from before ml.model.gate
-        return f"blessed: {read_json(EvaluationLayout(Path(evaluation_dir)).blessing).get('blessed')}"
+        return f"blessed: {Blessing.read(EvaluationLayout(Path(evaluation_dir)).blessing).blessed}"
     calibration = sections["calibration"]
     parts = [
         "candidate vs benchmark (logistic regression) vs served model, overall:",

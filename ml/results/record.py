@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from ml.atomic import read_json
 from ml.config import PipelineConfig
 from ml.data.schema import short_name
+from ml.model.blessing import Blessing
 from ml.model.layout import EvaluationLayout, ModelLayout
 from ml.results import schema as t
 from ml.results.store import ResultsStore
@@ -192,18 +193,19 @@ def record_span(store: ResultsStore, cfg: PipelineConfig, roots: Roots, span: st
 def evaluation_rows(cfg: PipelineConfig, evaluation_dir: Path) -> dict[str, Any] | None:
     """The model row, its lineage and metric rows from an evaluation dir (blessing + metrics)."""
     evaluation = EvaluationLayout(evaluation_dir)
-    blessing, metrics = _json(evaluation.blessing), _json(evaluation.metrics)
-    if blessing is None or metrics is None:
+    metrics = _json(evaluation.metrics)
+    if not evaluation.blessing.is_file() or metrics is None:
         return None
-    model_dir = Path(blessing["model_dir"])
+    blessing = Blessing.read(evaluation.blessing)
+    model_dir = Path(blessing.model_dir)
     train = _json(ModelLayout(model_dir).train_result) or {}
     run_id = model_dir.name
-    failures = blessing.get("failures") or []
+    failures = blessing.failures
     trained = sorted(train.get("spans") or [])
-    decided = blessing.get("decided_by")  # ml.model.gate; older blessings: the first failure
-    if decided is None and failures and "decided_by" not in blessing:
+    decided = blessing.decided_by  # ml.model.gate; older blessings: the first failure
+    if decided is None and failures and "decided_by" not in blessing.model_fields_set:
         decided = f"{failures[0]['metric']} on {failures[0]['slice']}"
-    reason = blessing.get("reason") if decided else None
+    reason = blessing.reason if decided else None
     if reason is None and failures:
         reason = failures[0].get("message")
     model = {
@@ -213,17 +215,17 @@ def evaluation_rows(cfg: PipelineConfig, evaluation_dir: Path) -> dict[str, Any]
         "evaluation_dir": str(evaluation_dir),
         "first_span": trained[0] if trained else None,
         "last_span": trained[-1] if trained else None,
-        "blessed": bool(blessing["blessed"]),
+        "blessed": blessing.blessed,
         "decided_by": decided,
         "reason": reason,
-        "thresholds": blessing.get("thresholds"),
-        "baseline_version": (blessing.get("baseline") or {}).get("version"),
-        "evaluated_at": blessing.get("evaluated_at"),
+        "thresholds": blessing.thresholds,
+        "baseline_version": blessing.baseline_version,
+        "evaluated_at": blessing.evaluated_at,
         "transform_digest": train.get("transform_digest"),
         "weights_digest": train.get("weights_digest"),
     }
     lineage = [{"span": s, "role": "train"} for s in trained]
-    lineage += [{"span": s, "role": "eval"} for s in sorted(blessing.get("spans") or [])]
+    lineage += [{"span": s, "role": "eval"} for s in sorted(blessing.spans)]
     values = [
         {"model": group, "slice": slice_name, "metric": metric, "value": value}
         for slice_name, groups in metrics.items()

@@ -18,6 +18,7 @@ from pathlib import Path
 from ml.atomic import atomic_write_json, read_json
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
+from ml.model.blessing import Blessing, InfraBlessing
 from ml.model.layout import SAVED_MODEL_PB, ModelLayout, resolve_model, saved_model_digest
 from ml.model.signatures import RAW_SIGNATURE
 from ml.model.tf_example import to_instance
@@ -38,36 +39,31 @@ def _gate(ok: bool, message: str, *, file: Path | str, rule: str) -> None:
         raise PipelineError(message, file=str(file), rule=rule)
 
 
-def check_blessing(layout: ModelLayout, blessing_path: Path, digest: str) -> dict:
+def check_blessing(layout: ModelLayout, blessing_path: Path, digest: str) -> Blessing:
     _gate(
         blessing_path.is_file(),
         f"no blessing at {blessing_path}; run `evaluate` first",
         file=blessing_path,
         rule="not-blessed",
     )
-    blessing = read_json(blessing_path)
+    blessing = Blessing.read(blessing_path)
     _gate(
-        blessing.get("blessed") is True,
-        f"model {layout.root} is not blessed: "
-        + (
-            blessing.get("reason")
-            or f"{blessing.get('failing_metric')} failed on slice {blessing.get('failing_slice')}"
-        )
-        + f" ({blessing_path})",
+        blessing.blessed,
+        f"model {layout.root} is not blessed: {blessing.refusal} ({blessing_path})",
         file=blessing_path,
         rule="not-blessed",
     )
     _gate(
-        blessing.get("saved_model_digest") == digest,
+        blessing.saved_model_digest == digest,
         f"blessing {blessing_path} was written for another model "
-        f"({blessing.get('saved_model')}), not {layout.saved_model}",
+        f"({blessing.saved_model}), not {layout.saved_model}",
         file=blessing_path,
         rule="blessing-mismatch",
     )
     return blessing
 
 
-def check_infra(layout: ModelLayout, digest: str) -> dict:
+def check_infra(layout: ModelLayout, digest: str) -> InfraBlessing:
     path = layout.infra_blessing
     _gate(
         path.is_file(),
@@ -75,20 +71,20 @@ def check_infra(layout: ModelLayout, digest: str) -> dict:
         file=path,
         rule="not-infra-validated",
     )
-    infra = read_json(path)
+    infra = InfraBlessing.read(path)
     _gate(
-        infra.get("passed") is True and infra.get("saved_model_digest") == digest,
+        infra.passed and infra.saved_model_digest == digest,
         f"infra validation of {layout.saved_model} did not pass or is for another model: "
-        f"{infra.get('error', 'digest mismatch')}",
+        f"{infra.error or 'digest mismatch'}",
         file=path,
         rule="not-infra-validated",
     )
     return infra
 
 
-def check_fresh(blessing: dict, serving: ServingLayout, blessing_path: Path) -> None:
+def check_fresh(blessing: Blessing, serving: ServingLayout, blessing_path: Path) -> None:
     """The blessing must have compared against what is served now."""
-    against = (blessing.get("baseline") or {}).get("version")
+    against = blessing.baseline_version
     live = labels.stable_version(serving)
     _gate(
         against == live,
@@ -134,12 +130,12 @@ def install_version(serving: ServingLayout, source: Path, metadata: dict) -> int
     return version
 
 
-def smoke_instances(blessing: dict, label: str, count: int) -> list[dict]:
-    records = (r for f in blessing["eval_files"] for r in read_tfrecords(Path(f)))
+def smoke_instances(blessing: Blessing, label: str, count: int) -> list[dict]:
+    records = (r for f in blessing.eval_files for r in read_tfrecords(Path(f)))
     return [to_instance(r, drop=(label,)) for r in itertools.islice(records, count)]
 
 
-def smoke_test(cfg: PipelineConfig, url: str, model: str, blessing: dict, label: str) -> dict:
+def smoke_test(cfg: PipelineConfig, url: str, model: str, blessing: Blessing, label: str) -> dict:
     """`serving.smoke_examples` raw eval rows through `/labels/<label>:predict` (`serving_raw`)."""
     instances = smoke_instances(blessing, cfg.label, cfg.serving.smoke_examples)
     try:
@@ -186,11 +182,13 @@ def push(
             "saved_model_digest": digest,
             "blessing_file": str(blessing_path),
             "blessed": True,
-            "metrics": blessing.get("candidate"),
-            "auc_by_slice": blessing.get("auc_by_slice"),
-            "baseline": blessing.get("baseline"),
-            "spans": blessing.get("spans"),
-            "infra_validated": infra.get("passed"),
+            "metrics": blessing.candidate,
+            "auc_by_slice": blessing.auc_by_slice,
+            "baseline": blessing.baseline.model_dump(mode="json", exclude={"kind"})
+            if blessing.baseline
+            else None,
+            "spans": blessing.spans,
+            "infra_validated": infra.passed,
             "train": read_json(layout.train_result).get("eval_metrics"),
             "pushed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }

@@ -14,20 +14,25 @@ log = logging.getLogger(__name__)
 
 def blessing_reason(evaluation: dict[str, Any] | None) -> str:
     """One line on why `evaluate` did (not) bless the model."""
-    if not isinstance(evaluation, dict):
+    from pydantic import ValidationError
+
+    from ml.model.blessing import Blessing
+
+    try:
+        blessing = Blessing.model_validate(evaluation)
+    except ValidationError:
         return "no evaluation result in XCom"
-    auc = (evaluation.get("candidate") or {}).get("auc")
-    base = (evaluation.get("baseline_metrics") or {}).get("auc")
-    bench = (evaluation.get("benchmark_metrics") or {}).get("auc")
+    auc = blessing.candidate.get("auc")
+    base = (blessing.baseline_metrics or {}).get("auc")
+    bench = (blessing.benchmark_metrics or {}).get("auc")
     scores = f"candidate auc={auc}" + (f", served baseline auc={base}" if base is not None else "")
     scores += f", benchmark auc={bench}" if bench is not None else ""
-    if evaluation.get("blessed"):
+    if blessing.blessed:
         return f"every metric threshold passed ({scores})"
-    if evaluation.get("reason"):  # ml.model.gate: the check that decided, in words
-        return f"threshold failed: {evaluation.get('decided_by')}: {evaluation['reason']} ({scores})"
-    failing = evaluation.get("failing_metric")
-    where = f" on slice {evaluation.get('failing_slice')}" if evaluation.get("failing_slice") else ""
-    return f"threshold failed: {failing or 'unknown metric'}{where} ({scores})"
+    if blessing.reason:  # ml.model.gate: the check that decided, in words
+        return f"threshold failed: {blessing.decided_by}: {blessing.reason} ({scores})"
+    where = f" on slice {blessing.failing_slice}" if blessing.failing_slice else ""
+    return f"threshold failed: {blessing.failing_metric or 'unknown metric'}{where} ({scores})"
 
 
 def is_blessed(evaluation: dict[str, Any] | None, ti=None) -> bool:
