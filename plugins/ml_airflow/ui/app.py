@@ -201,7 +201,8 @@ def create_app(roots: Roots | None = None) -> FastAPI:
         from ml_airflow.ui.render import stats_page as render
 
         root = artifacts(pipeline)
-        current = resolve_under(root, located(pipeline, lambda p: p.stats_file(span)), suffixes=STATS)
+        source = located(pipeline, lambda p: p.stats_file(span))
+        current = resolve_under(root, source, suffixes=STATS)
         # `against=baseline`: the statistics of the span's drift baseline (its window of spans)
         other = None
         if against:
@@ -210,7 +211,8 @@ def create_app(roots: Roots | None = None) -> FastAPI:
                 lambda p: p.baseline_stats_file(span) if against == "baseline" else p.stats_file(against),
             )
             other = resolve_under(root, other_file, suffixes=STATS)
-        return page(request, "stats.html", pipeline=pipeline, **render.context(span, current, against, other))
+        context = render.context(span, current, against, other, source)
+        return page(request, "stats.html", pipeline=pipeline, **context)
 
     @app.get("/{pipeline}/tfma/{run_id}", response_class=HTMLResponse)
     def tfma_page(pipeline: Pipeline, run_id: str, request: Request) -> Response:
@@ -265,12 +267,13 @@ def create_app(roots: Roots | None = None) -> FastAPI:
         monitoring = f"{located(pipeline, lambda p: p.monitor_dir(span))}/{cutoff}"
         folder = resolve_under(root, monitoring, want_dir=True)
         served = json.loads(paths.monitor_file(folder).read_text()).get("served_inputs") or {}
-        current = resolve_under(root, reports.under(paths, paths.served_stats_file(folder)), suffixes=STATS)
+        source = reports.under(paths, paths.served_stats_file(folder))
+        current = resolve_under(root, source, suffixes=STATS)
         training = Path(served["training_stats"]) if served.get("training_stats") else None
         other = None
         if training is not None and training.is_relative_to(root):
             other = resolve_under(root, str(training.relative_to(root)), suffixes=STATS)
-        context = render.context(f"served {span}", current, "training" if other else None, other)
+        context = render.context(f"served {span}", current, "training" if other else None, other, source)
         return page(request, "stats.html", pipeline=pipeline, **context)
 
     @app.get("/{pipeline}/{path:path}")

@@ -9,7 +9,11 @@ from ml.tfrecord import read_statistics as load_statistics
 from ml_airflow.ui.render.stats import aligned, histogram_figure, statistics_view, top_values_figure
 
 
-def context(span: str, path: Path, against: str | None, other_path: Path | None) -> dict[str, Any]:
+def context(
+    span: str, path: Path, against: str | None, other_path: Path | None, source: str = ""
+) -> dict[str, Any]:
+    """The statistics page of `path` (beside `other_path`'s, named `against`); `source`: where
+    the statistics file lives, relative to the pipeline's artifacts (said on the page)."""
     view = statistics_view(load_statistics(path))
     other = statistics_view(load_statistics(other_path)) if other_path else None
     other_num = {row.name: row for row in other.numeric} if other else {}
@@ -25,4 +29,11 @@ def context(span: str, path: Path, against: str | None, other_path: Path | None)
         if cat.name in other_cat:
             tops.append((against or "", other_cat[cat.name].top_values))
         figures[cat.name] = top_values_figure(cat.name, tops)
-    return {"span": span, "against": against, "view": view, "other": other, "figures": figures}
+    return {
+        "span": span,
+        "against": against,
+        "view": view,
+        "other": other,
+        "figures": figures,
+        "source": source or path.name,
+    }
