@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from ml.cli import run_command  # noqa: E402
 from ml.config import load_pipeline  # noqa: E402
 from ml.errors import PipelineError  # noqa: E402
+from ml.logs import quiet_libraries  # noqa: E402
 from ml.roots import Roots  # noqa: E402
 from ml.spans import SpanPaths, shift_span, span_range, window_ending  # noqa: E402
 
@@ -77,6 +78,7 @@ def main() -> int:
     parser.add_argument("--to", dest="end", required=True)
     parser.add_argument("--out", default=str(ROOT / ".local" / "live_weeks.jsonl"))
     args = parser.parse_args()
+    quiet_libraries()  # the commands run in this process: the CLI's quiet logs, not TFMA's per-slice lines
     cfg = load_pipeline(args.pipeline)
     predicted = SpanPaths(cfg, Roots.resolve()).predicted_spans()
     start = args.start or (shift_span(cfg, predicted[-1], 1) if predicted else None)
