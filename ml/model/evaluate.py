@@ -13,26 +13,22 @@ ml.monitoring's reference for the live model: the model layer never imports moni
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 import tensorflow_model_analysis as tfma
-from google.protobuf import text_format
-from tfx_bsl.public import tfxio
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
-from ml.beam import pipeline_options, release_shared_objects
+from ml.beam import release_shared_objects
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.blessing import Blessing, ModelRef
-from ml.model.calibration import CALIBRATION_BUCKETS
-from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE, GATE_METRIC_CLASS
+from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE
 from ml.model.layout import BaselineModel, EvaluationLayout, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
-from ml.model.slices import OVERALL, label_counts, slice_name, slice_sizes
+from ml.model.slices import OVERALL, label_counts, slice_sizes
+from ml.model.tfma_run import metric_configs, read_failures, read_metrics, run_tfma
 from ml.model.window import parse_span_range, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths
@@ -57,16 +53,6 @@ def _change(max_drop: float) -> tfma.MetricThreshold:
 
 
 Beside = Callable[[Any, list[Path]], Any]  # (the loaded candidate, the eval files) -> JSON content
-
-
-def metric_configs(cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold]) -> list[tfma.MetricConfig]:
-    metrics = [tfma.MetricConfig(class_name=GATE_METRIC_CLASS, per_slice_thresholds=gate)]
-    for name in cfg.eval_metrics:
-        if name == GATE_METRIC_CLASS:
-            continue
-        config = json.dumps({"num_buckets": CALIBRATION_BUCKETS}) if name == "CalibrationPlot" else ""
-        metrics.append(tfma.MetricConfig(class_name=name, config=config))
-    return metrics
 
 
 def _slice_spec(name: str) -> tfma.SlicingSpec:
@@ -150,67 +136,6 @@ def eval_config(
     )
 
 
-def _scalar(metric_value) -> float | None:
-    kind = metric_value.WhichOneof("type")
-    if kind == "double_value":
-        return metric_value.double_value.value
-    if kind == "bounded_value":
-        return metric_value.bounded_value.value.value
-    return None
-
-
-def read_metrics(output: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """`{slice: {candidate|baseline|diff: {metric: value}}}` (scalar metrics only)."""
-    table: dict[str, dict[str, dict[str, float]]] = {}
-    for record in tfma.load_metrics(str(output)):
-        per_slice = table.setdefault(slice_name(record.slice_key), {})
-        for kv in record.metric_keys_and_values:
-            value = _scalar(kv.value)
-            if value is not None:
-                model = kv.key.model_name or CANDIDATE
-                if kv.key.is_diff and model != CANDIDATE:
-                    continue  # the benchmark's diff vs the served model: not judged
-                group = "diff" if kv.key.is_diff else model
-                per_slice.setdefault(group, {})[kv.key.name] = round(value, 6)
-    return dict(sorted(table.items(), key=lambda kv: (kv[0] != OVERALL, kv[0])))
-
-
-def _bound(threshold) -> float | None:
-    if threshold.HasField("change_threshold"):
-        return threshold.change_threshold.absolute.value
-    if threshold.HasField("value_threshold"):
-        return threshold.value_threshold.lower_bound.value
-    return None
-
-
-def read_failures(output: Path) -> tuple[bool, list[dict]]:
-    result = tfma.load_validation_result(str(output))
-    failures = []
-    for per_slice in result.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            failures.append(
-                {
-                    "metric": failure.metric_key.name,
-                    "model": failure.metric_key.model_name or CANDIDATE,
-                    "slice": slice_name(per_slice.slice_key),
-                    "bound": _bound(failure.metric_threshold),
-                    "is_diff": failure.metric_key.is_diff,
-                    "value": _scalar(failure.metric_value),
-                    "threshold": text_format.MessageToString(failure.metric_threshold, as_one_line=True),
-                    "message": failure.message,
-                }
-            )
-    failures += [
-        {
-            "metric": None,
-            "slice": text_format.MessageToString(s, as_one_line=True),
-            "message": "slice missing from the evaluation",
-        }
-        for s in result.missing_slices
-    ]
-    return bool(result.validation_ok), failures
-
-
 def _run_tfma(
     cfg: PipelineConfig,
     models: dict[str, Path],
@@ -226,27 +151,6 @@ def _run_tfma(
         for name, path in models.items()
     ]
     run_tfma(files, config, output, shared if len(shared) > 1 else shared[0])
-
-
-def run_tfma(
-    files: list[Path], config: tfma.EvalConfig, output: Path, shared=None, telemetry: str = "ml-evaluate"
-):
-    """TFMA over serialized tf.Example files: with `shared` (eval shared model(s)) it runs the
-    models, without it reads the predictions from the examples (`ModelSpec.prediction_key`)."""
-    source = tfxio.TFExampleRecord(
-        [str(f) for f in files],
-        raw_record_column_name=tfma.ARROW_INPUT_COLUMN,
-        telemetry_descriptors=[telemetry],
-    )
-    with beam.Pipeline(options=pipeline_options()) as p:
-        _ = (
-            p
-            | "ReadExamples" >> source.BeamSource()
-            | "EvaluateAndWrite"
-            >> tfma.ExtractEvaluateAndWriteResults(
-                eval_shared_model=shared, eval_config=config, output_path=str(output)
-            )
-        )
 
 
 def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: dict, spans: str | None) -> list[str]:

@@ -40,7 +40,7 @@ def examples_of(cfg: PipelineConfig, rows: pd.DataFrame) -> list[bytes]:
 def eval_config(cfg: PipelineConfig):
     import tensorflow_model_analysis as tfma
 
-    from ml.model.evaluate import metric_configs
+    from ml.model.tfma_run import metric_configs
 
     specs = [tfma.SlicingSpec()]
     for keys in cfg.eval_sliced:
@@ -56,7 +56,7 @@ def eval_config(cfg: PipelineConfig):
 
 
 def run_tfma(cfg: PipelineConfig, examples_file: Path, output: Path) -> None:
-    from ml.model.evaluate import run_tfma as tfma_over
+    from ml.model.tfma_run import run_tfma as tfma_over
 
     tfma_over([examples_file], eval_config(cfg), output, telemetry="ml-monitor")
 
@@ -71,7 +71,7 @@ def split_slice(name: str) -> tuple[str, str]:
 
 def realized_metrics(cfg: PipelineConfig, rows: pd.DataFrame, workdir: Path) -> dict[str, dict[str, dict]]:
     """`{version label | all: {slice: {metric: value}}}` of the labelled rows (TFMA in `workdir/tfma`)."""
-    from ml.model.evaluate import read_metrics
+    from ml.model.tfma_run import read_metrics
 
     labelled = rows[rows["y"].notna()]
     if labelled.empty:
