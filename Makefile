@@ -104,6 +104,9 @@ browser-test: setup
 	ML_BROWSER_TEST=1 ML_SCREENSHOTS=$(LOCAL)/screenshots $(PY) -m pytest tests/test_browser.py -q -s
 	@echo "screenshots: $(LOCAL)/screenshots"
 
+# Five benches at full size (each bench/*.py's docstring says what and how long). Every bench has
+# --smoke (tiny sizes, same code, exit 0 whatever the targets): tests/test_bench_smoke.py runs
+# each so in `make test`.
 bench: setup
 	$(PY) bench/stats_throughput.py
 	$(PY) bench/dag_parse.py

@@ -1,6 +1,6 @@
 """Backfill N daily spans three ways, side by side: the project, Airflow's floor, the bare work.
 
-    .venv/bin/python bench/backfill.py [--spans 28] [--from 2013-01-15]
+    .venv/bin/python bench/backfill.py [--spans 28] [--from 2013-01-15] [--smoke]
 
 (a) `airflow backfill create` of `flights_ingest` (wait_for_span -> ingest -> validate) through the
     real scheduler, dag-processor and api-server (scripts/airflow_services.sh, the docs'
@@ -14,7 +14,7 @@ Prints per-span wall times, where the task time goes (mean run time and queue wa
 CPU seconds per task instance, and the peak memory of all Airflow and task processes together
 (psutil over the services' process trees every 0.5 s: the sum of RSS, which counts pages that
 forked processes share once per process, and the sum of PSS, which splits them: the real
-footprint). The last line is `ratio (project / (no-op + bare work)) = X.XX`.
+footprint). The last line is `ratio (project / (no-op + bare work)) = X.XX`. --smoke: 2 spans.
 Any AIRFLOW__* / ML_* variable exported beforehand wins: `AIRFLOW__CORE__EXECUTOR=LocalExecutor
 AIRFLOW__SCHEDULER__MP_START_METHOD=fork` measures the set-up without the worker preload.
 """
@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -38,6 +39,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _smoke import parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -348,11 +350,13 @@ def main() -> int:
     )
     parser.add_argument("--workdir", help="default: a temp folder, removed afterwards")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, DB)")
-    args = parser.parse_args()
+    args = parse_args(parser, spans=2)
     first = dt.date.fromisoformat(args.first)
     last = (first + dt.timedelta(days=args.spans - 1)).isoformat()
     first, n = first.isoformat(), args.spans
 
+    # SIGTERM (e.g. a test's timeout) unwinds like Ctrl-C, through the `finally` that stops Airflow
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-backfill-"))
     (work / "dags").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dags" / "ml_pipelines.py", work / "dags" / "ml_pipelines.py")

@@ -3,6 +3,8 @@
 nothing. What a proxy in front of TF Serving costs on this machine before any logging.
 
     python bench/bare_proxy.py UPSTREAM_URL PORT
+
+A helper, not a bench: no --smoke of its own; `bench/monitor.py --smoke` starts and loads it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """DAG parse time: each file in dags/ vs a naive DAG file importing TensorFlow at top level.
 
-    .venv/bin/python bench/dag_parse.py [--repeat 3]
+    .venv/bin/python bench/dag_parse.py [--repeat 3] [--smoke]
 
 Each measurement runs in a fresh interpreter that has already imported Airflow (as the
 dag-processor has) and then times `DagBag(dag_folder=<file>)`: the cost every parse of that
@@ -11,13 +11,17 @@ time and the ratio. Target: < 0.3 s per DAG file.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _smoke import exit_code, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 0.3
@@ -48,6 +52,7 @@ print(json.dumps({"seconds": elapsed, "dags": sorted(bag.dags), "errors": bag.im
 def airflow_env() -> dict[str, str]:
     """This repo's Airflow settings (scripts/airflow_env.sh) with a throw-away AIRFLOW_HOME."""
     home = tempfile.mkdtemp(prefix="bench-airflow-home-")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     out = subprocess.run(
         ["bash", "-c", "source scripts/airflow_env.sh && env -0"],
         cwd=ROOT,
@@ -89,7 +94,7 @@ def main() -> int:
         default=1,
         help="fresh processes for the naive file (each imports TensorFlow)",
     )
-    args = parser.parse_args()
+    args = parse_args(parser, repeat=1)
     env = airflow_env()
     with tempfile.TemporaryDirectory() as tmp:
         naive = Path(tmp) / "naive_tf_dag.py"
@@ -114,7 +119,7 @@ def main() -> int:
             f"the naive file ({naive_s:.0f} s) would exceed Airflow's default "
             "dagbag_import_timeout of 30 s: an import error in the UI"
         )
-    return 0 if worst < TARGET_S else 1
+    return exit_code(worst < TARGET_S, args)
 
 
 if __name__ == "__main__":

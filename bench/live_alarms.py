@@ -3,7 +3,7 @@ drop is caught, on simulated flights-like spans judged by the monitor's own code
 (tests/monitoring_simulation.py, ml/monitoring/judge.py; the flights alarm slices: Overall and
 three origins; false_alarm_rate 0.01; a reference of 14 spans, references drawn afresh).
 
-    .venv/bin/python bench/live_alarms.py [--spans 2000] [--smoke]
+    .venv/bin/python bench/live_alarms.py [--spans 2000] [--power-spans 400] [--smoke]
 
 Prints, per span size n: the false-alarm rate over --spans spans with no change (target: at most
 1.5 x the configured rate) and the detection power for planted AUC drops of about 0.05 and 0.10
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _smoke import exit_code, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -44,9 +45,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=2000, help="spans with no change per n")
     parser.add_argument("--power-spans", type=int, default=400, help="spans with a planted drop per cell")
-    parser.add_argument("--smoke", action="store_true", help="a few spans: check that it runs (seconds)")
-    args = parser.parse_args()
-    spans, power_spans, refs = (40, 20, 2) if args.smoke else (args.spans, args.power_spans, 20)
+    args = parse_args(parser, spans=40, power_spans=20)
+    spans, power_spans, refs = args.spans, args.power_spans, 2 if args.smoke else 20
     spec = flights_spec()
     rate = spec.false_alarm_rate
     slices, least = len(spec.alarm_slices), spec.min_labelled
@@ -65,7 +65,7 @@ def main() -> int:
             f"{n:5d} | {null_rate:15.2%}  (<= {RATE_TARGET * rate:.1%} {'met' if met else 'NOT met'}) | "
             + " | ".join(cells)
         )
-    return 0 if ok or args.smoke else 1
+    return exit_code(ok, args)
 
 
 if __name__ == "__main__":

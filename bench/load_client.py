@@ -1,7 +1,8 @@
 """A load generator for bench/monitor.py: `--clients` concurrent clients (asyncio + aiohttp, one
 process, as many connections) send `--requests` POSTs in all to URL, each body a line of
 `--bodies` (JSON, one per line) in turn; prints one JSON line: each request's latency (ms), the
-wall time and the count of answers that were not 200."""
+wall time and the count of answers that were not 200. A helper, not a bench: no --smoke of its
+own; `bench/monitor.py --smoke` runs it."""
 
 from __future__ import annotations
 

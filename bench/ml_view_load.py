@@ -8,21 +8,28 @@ Prints the median and max of 7 requests after one warm-up, and the page size.
 
     python bench/ml_view_load.py            # server side
     python bench/ml_view_load.py --browser  # + headless Chromium: until the plots are drawn
+    python bench/ml_view_load.py --smoke    # 30 spans, 3 runs, 2 requests: that it runs
 """
 
 from __future__ import annotations
 
+import argparse
+import atexit
 import datetime as dt
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _smoke import parse_args
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 HOME = tempfile.mkdtemp(prefix="ml-view-bench-")
+atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 os.environ.update(
     AIRFLOW_HOME=HOME,
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{HOME}/airflow.db",
@@ -31,13 +38,12 @@ os.environ.update(
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
     ML_ARTIFACT_ROOT=f"{HOME}/artifacts",
 )
-DAYS, RUNS, REQUESTS = 365, 26, 7
 DRIFT = {"carrier": 0.1, "origin": 0.15, "dest": 0.05, "dep_delay": 0.5, "temp": 0.99}
 SKEW = {"carrier": 0.1, "origin": 0.1, "dep_delay": 0.1, "distance": 0.1}
 SLICES = ["Overall", *(f"carrier={c}" for c in "9E AA AS B6 DL EV F9 FL HA MQ OO UA US VX WN YV".split())]
 
 
-def fill_store() -> None:
+def fill_store(days: int, runs: int) -> None:
     import sqlalchemy as sa
 
     from ml.config import load_pipeline
@@ -48,7 +54,7 @@ def fill_store() -> None:
     store = open_store(load_pipeline("flights"), Roots.resolve())
     first = dt.date(2013, 1, 1)
     spans, checks = [], []
-    for i in range(DAYS):
+    for i in range(days):
         span = (first + dt.timedelta(days=i)).isoformat()
         base = {"pipeline": "flights", "span": span, "updated_at": "2026-01-01T00:00:00Z"}
         if i % 30 == 29:
@@ -89,7 +95,7 @@ def fill_store() -> None:
                     }
                 )
     models, metrics, events = [], [], []
-    for week in range(RUNS):
+    for week in range(runs):
         run = f"{(first + dt.timedelta(days=7 * week + 13)).isoformat()}-w14"
         models.append(
             {
@@ -144,17 +150,23 @@ def fill_store() -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365, help="daily spans in the store")
+    parser.add_argument("--runs", type=int, default=26, help="weekly training runs (14-span windows)")
+    parser.add_argument("--requests", type=int, default=7, help="timed requests per route")
+    parser.add_argument("--browser", action="store_true", help="+ headless Chromium")
+    args = parse_args(parser, days=30, runs=3, requests=2)
     from airflow.cli.cli_parser import get_parser
 
-    args = get_parser().parse_args(["db", "migrate"])
-    args.func(args)
+    migrate = get_parser().parse_args(["db", "migrate"])
+    migrate.func(migrate)
     from airflow.api_fastapi.app import init_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
     from ml_airflow_plugin import MLViewPlugin
 
-    fill_store()
+    fill_store(args.days, args.runs)
     token = init_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
     api = FastAPI()
     api.mount("/ml-artifacts", MLViewPlugin.fastapi_apps[0]["app"])
@@ -168,7 +180,7 @@ def main() -> None:
     ):
         client.get(route).raise_for_status()  # warm-up (store opened, templates compiled)
         times, size = [], 0
-        for _ in range(REQUESTS):
+        for _ in range(args.requests):
             start = time.perf_counter()
             response = client.get(route)
             times.append(time.perf_counter() - start)
@@ -176,15 +188,14 @@ def main() -> None:
             size = len(response.content)
         worst = max(worst, statistics.median(times))
         print(f"{route:32} {statistics.median(times):9.3f} {max(times):7.3f} {size / 1024:7.0f}")
-    if "--browser" in sys.argv:
+    if args.browser:
         worst = max(worst, browser_load(api, token))
-    print(f"{'ok' if worst <= 1.0 else 'SLOW'}: a year of spans in {worst:.3f} s (target <= 1 s)")
+    print(f"{'ok' if worst <= 1.0 else 'SLOW'}: {args.days} spans in {worst:.3f} s (target <= 1 s)")
 
 
 def browser_load(api, token: str) -> float:
     """Seconds from navigation until the grid and every plot are drawn, in headless Chromium
     (first visit: plotly.js not cached yet; then the median of 3 visits)."""
-    import shutil
     import socket
     import threading
 

@@ -1,7 +1,8 @@
 """The live model's costs, side by side in one run (after `make demo`, on its state):
 
     .venv/bin/python bench/monitor.py [--span 2013-01-15] [--repeat 3] [--requests 400]
-        [--clients 1,16,64] [--batches 1,32] [--only monitor|logger]
+        [--clients 1,16,64] [--batches 1,32] [--rounds 3] [--only monitor|logger]
+    .venv/bin/python bench/monitor.py --smoke   # its own tiny live model, each figure once (~2 min)
 
 1. Monitoring one span (read the prediction log, join the labels, TFMA realized metrics per
    version label, CBPE estimate, bands, results store) vs a bare TFMA run over the same joined
@@ -13,8 +14,12 @@
    processes, fsync off and on, logging to a disk folder under .local/bench/), side by side:
    throughput, p50 and p99, and what the logger adds. Targets: added p50 <= 2 ms and p99 <= 10 ms
    at 16 clients with one instance a request, fsync off; throughput through the logger >= 80 % of
-   direct at 64 clients. Each figure is the median of ROUNDS interleaved runs (this VM's speed
+   direct at 64 clients. Each figure is the median of --rounds interleaved runs (this VM's speed
    drifts by 2x between minutes: one run per target would compare different machines).
+
+--smoke needs no demo: it lands 2013-01-01..04 into .local/bench/monitor/, trains on the first
+three days, pushes, answers the fourth (`serve-span`) and measures that. It also runs
+bench/load_client.py and bench/bare_proxy.py, the helpers this bench starts.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from _smoke import exit_code, parse_args, work_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
@@ -43,7 +50,7 @@ from ml.spans import SpanPaths  # noqa: E402
 MONITOR_TARGET = 1.5
 P50_TARGET_MS, P99_TARGET_MS = 2.0, 10.0  # added at 16 clients, one instance a request, fsync off
 THROUGHPUT_TARGET = 0.8  # through the logger / straight to TF Serving, at 64 clients
-ROUNDS = 3  # per configuration and target, interleaved; the table shows each figure's median
+SMOKE_TRAINED, SMOKE_SERVED = ("2013-01-01", "2013-01-02", "2013-01-03"), "2013-01-04"
 
 
 def median_seconds(fn, repeat: int) -> float:
@@ -74,6 +81,7 @@ def bench_monitor(cfg, roots: Roots, span: str, repeat: int) -> dict:
 
     bare()
     bare_s, full_s = median_seconds(bare, repeat), median_seconds(full, repeat)
+    shutil.rmtree(out, ignore_errors=True)
     return {"rows": result["counts"]["labelled"], "bare_s": bare_s, "monitor_s": full_s}
 
 
@@ -138,7 +146,7 @@ def run_load(url: str, bodies: Path, clients: int, requests: int) -> dict:
 
 
 def bench_logger(
-    cfg, roots: Roots, span: str, clients: list[int], batches: list[int], requests: int
+    cfg, roots: Roots, span: str, clients: list[int], batches: list[int], requests: int, rounds: int
 ) -> list[dict]:
     """Throughput and latency straight to TF Serving (the test double) and through the logging
     service with fsync off and on, for each number of concurrent clients and batch size."""
@@ -151,7 +159,7 @@ def bench_logger(
     names = [f.name for f in cfg.landed_features]
     instances = [{n: features_of(p).get(n) for n in names} for p in rows]
     instances = [i for i in instances if None not in i.values()]  # JSON has no missing value for a tensor
-    work = ROOT / ".local" / "bench" / "prediction_logger"  # on disk, not tmpfs: fsync costs what it costs
+    work = work_dir("prediction_logger")  # on disk, not tmpfs: fsync costs what it costs
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     path = f"/v1/models/{cfg.model_name}/labels/stable:predict"
@@ -182,13 +190,13 @@ def bench_logger(
                     run_load(url + path, bodies, 4, 40)
                 for n in clients:
                     count = max(requests, 8 * n)
-                    rounds: dict[str, list[dict]] = {name: [] for name in targets}
-                    for _ in range(ROUNDS):  # interleaved: every target sees the same machine load
+                    runs: dict[str, list[dict]] = {name: [] for name in targets}
+                    for _ in range(rounds):  # interleaved: every target sees the same machine load
                         for name, url in targets.items():
-                            rounds[name].append(run_load(url + path, bodies, n, count))
+                            runs[name].append(run_load(url + path, bodies, n, count))
                     got = {
-                        name: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-                        for name, runs in rounds.items()
+                        name: {k: statistics.median(r[k] for r in measured) for k in measured[0]}
+                        for name, measured in runs.items()
                     }
                     table.append({"clients": n, "batch": batch, "requests": count, **got})
         finally:
@@ -227,6 +235,31 @@ def print_logger_table(table: list[dict]) -> bool:
     return ok
 
 
+def smoke_state(base: Path) -> Roots:
+    """For --smoke: a model trained on three landed days (10 epochs), blessed and pushed as
+    version 1, and the next day's requests answered by it (its prediction log) and labelled."""
+    from ml.cli import run_command
+
+    shutil.rmtree(base, ignore_errors=True)
+    roots = Roots.resolve(base / "data", base / "artifacts", base / "serving")
+    flags = ["--pipeline", "flights", "--data-root", str(roots.data), "--artifact-root", str(roots.artifacts)]
+    flags += ["--serving-root", str(roots.serving)]
+
+    def cli(*args: str) -> dict:
+        return run_command([*args, *flags])
+
+    first, last = SMOKE_TRAINED[0], SMOKE_TRAINED[-1]
+    cli("landing", "--from", first, "--to", SMOKE_SERVED, "--serving-log")
+    cli("ingest-spans", "--from", first, "--to", last)
+    xf = cli("transform", "--end-span", last, "--window", str(len(SMOKE_TRAINED)), "--run-id", "smoke")
+    model = cli("train", "--transform-dir", xf["transform_dir"], "--epochs", "10")
+    evaluation = cli("evaluate", "--model", model["model_dir"])
+    cli("infra-validate", "--model", model["model_dir"])
+    cli("push", "--model", model["model_dir"], "--blessing", evaluation["blessing"])
+    cli("serve-span", "--span", SMOKE_SERVED)
+    return roots
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline", default="flights")
@@ -237,9 +270,11 @@ def main() -> int:
     )
     parser.add_argument("--clients", default="1,16,64", help="concurrent clients, comma-separated")
     parser.add_argument("--batches", default="1,32", help="instances per request, comma-separated")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per figure (the median)")
     parser.add_argument("--only", choices=["monitor", "logger"], help="run one of the two benches")
-    args = parser.parse_args()
-    cfg, roots = load_pipeline(args.pipeline), Roots.resolve()
+    args = parse_args(parser, pipeline="flights", repeat=1, requests=16, clients="1,2", batches="1", rounds=1)
+    cfg = load_pipeline(args.pipeline)
+    roots = smoke_state(work_dir("monitor")) if args.smoke else Roots.resolve()
     predicted = SpanPaths(cfg, roots).predicted_spans()
     if not predicted:
         print("no span with a prediction log: run `make demo` first", file=sys.stderr)
@@ -257,8 +292,9 @@ def main() -> int:
     if args.only != "monitor":
         clients = [int(c) for c in args.clients.split(",")]
         batches = [int(b) for b in args.batches.split(",")]
-        ok &= print_logger_table(bench_logger(cfg, roots, span, clients, batches, args.requests))
-    return 0 if ok else 1
+        table = bench_logger(cfg, roots, span, clients, batches, args.requests, args.rounds)
+        ok &= print_logger_table(table)
+    return exit_code(ok, args)
 
 
 if __name__ == "__main__":

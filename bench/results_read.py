@@ -1,6 +1,6 @@
 """Reading a year of span results: the results store vs opening every span's verdict.json.
 
-    .venv/bin/python bench/results_read.py [--spans 365] [--repeat 5]
+    .venv/bin/python bench/results_read.py [--spans 365] [--repeat 5] [--smoke]
 
 Writes a year of realistic span results (a verdict per span with GE, schema, drift and skew
 entries, recorded through ml.results.record like validate does) into a fresh SQLite store and
@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _smoke import parse_args  # noqa: E402
 
 from ml.config import load_pipeline  # noqa: E402
 from ml.results import ResultsStore, queries  # noqa: E402
@@ -68,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    args = parse_args(parser, spans=10, repeat=1)
     spans = span_range(load_pipeline("flights"), "2013-01-01", "2014-12-31")[: args.spans]
     with tempfile.TemporaryDirectory() as tmp:
         store = ResultsStore(f"sqlite:///{tmp}/results.sqlite")

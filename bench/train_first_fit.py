@@ -1,6 +1,6 @@
 """First `fit` of a process with and without AutoGraph skipping `tf_keras` (ml.model.trainer).
 
-    .venv/bin/python bench/train_first_fit.py [--repeat 2]
+    .venv/bin/python bench/train_first_fit.py [--repeat 2] [--smoke]
 
 TF's AutoGraph rules exclude its bundled `keras` package but not the separate `tf_keras`
 package that TFT/TFMA require, so every process's first `Model.fit` transpiles hundreds of
@@ -16,6 +16,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from _smoke import parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +51,7 @@ def run(mode: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2)
-    args = parser.parse_args()
+    args = parse_args(parser, repeat=1)
     best = {}
     for mode in ("convert", "skip"):  # convert = TF's default rules
         best[mode] = min(run(mode) for _ in range(args.repeat))

