@@ -16,9 +16,11 @@ Inputs go to bench/out/ (gitignored); --smoke's, the span's file only, to
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +74,7 @@ def measure(path: Path, mode: str, repeat: int) -> dict:
 
     cols = span_columns(load_pipeline("flights"))
     tmp = Path(tempfile.mkdtemp(prefix="stats-bench-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     if mode == "pyarrow":
         convert = csv.ConvertOptions(
             include_columns=list(cols),
