@@ -233,12 +233,19 @@ def _judging_cfg(**evaluation):
     return dataclasses.replace(cfg, raw=raw)
 
 
-def _evaluate(world: dict, cfg, model: Path, output: Path, baseline: Path | None = None) -> dict:
+def _evaluate(
+    world: dict, cfg, model: Path, output: Path, baseline: Path | None = None, stock_tfma: bool = False
+) -> dict:
     from ml.model.evaluate import evaluate
     from ml.model.layout import BaselineModel, EvaluationLayout
 
     blessing = evaluate(
-        cfg, world["roots"], model, baseline=BaselineModel(baseline) if baseline else None, output=output
+        cfg,
+        world["roots"],
+        model,
+        baseline=BaselineModel(baseline) if baseline else None,
+        output=output,
+        stock_tfma=stock_tfma,
     )
     return {**blessing.model_dump(mode="json"), "blessing": str(EvaluationLayout(output).blessing)}
 
@@ -357,6 +364,64 @@ def test_better_overall_but_worse_on_one_carrier_is_blocked_and_small_slices_nev
     assert result["too_small"][f"carrier={small}"] == f"too small (n={n})"
     assert ignored in result["ignored_failures"]
     assert tfma_says(result) is True  # TFMA was given no threshold it cannot evaluate
+
+
+THRESHOLD_METRICS = {"binary_accuracy", "precision", "recall", "fall_out", "miss_rate"}
+
+
+def test_fast_evaluation_computes_what_stock_tfma_computes_on_the_same_rows(world, tmp_path):
+    """The levers of docs/how-to/performance.md (scores computed once outside TFMA, threshold
+    metrics and calibration from AUC's histogram, slices by key) against TFMA's own way
+    (`stock_tfma`: TFMA runs the three SavedModels, one combiner per metric, slices by value):
+    the same slices, models and metrics, every value equal, or within one histogram bucket for
+    the threshold metrics (a score within 1e-4 of 0.5 may land on the other side), the same
+    blessing and the same TFMA validation result."""
+    import tensorflow_model_analysis as tfma
+
+    cfg = _judging_cfg(slice_thresholds={"columns": ["carrier", "origin"], "auc_max_drop": 0.02})
+    big, _ = _carrier_sizes(world["evaluation"], 50)
+    served = wrap_model(world["model"], tmp_path / "served", blurred_except_carrier(big)) / "saved_model"
+    fast = _evaluate(world, cfg, world["model"], tmp_path / "fast", baseline=served)
+    stock = _evaluate(world, cfg, world["model"], tmp_path / "stock", baseline=served, stock_tfma=True)
+
+    from ml.model.evaluate import load_models
+    from ml.model.tfma_inputs import EvalRows
+
+    rows = EvalRows.read(cfg, [Path(f) for f in fast["eval_files"]])
+    models = {"candidate": world["model"] / "saved_model", "baseline": served}
+    models["benchmark"] = Path(fast["benchmark"]["path"])
+    scores = rows.scores(load_models(cfg, models)).values()
+    near = max(int(np.sum(np.abs(s - 0.5) < 1e-4)) for s in scores)  # within one bucket of 0.5
+    got, want = (read_json(Path(r["evaluation_dir"]) / "metrics.json") for r in (fast, stock))
+    assert set(got) == set(want) and len(got) > 5, set(got) ^ set(want)
+    for slice_name, groups in want.items():
+        assert set(got[slice_name]) == set(groups) == {"candidate", "baseline", "benchmark", "diff"}, (
+            slice_name
+        )
+        for group, values in groups.items():
+            assert set(got[slice_name][group]) == set(values), (slice_name, group)
+            for metric, value in values.items():
+                tolerance = 1e-5 + (
+                    near / fast["example_count_by_slice"][slice_name] if metric in THRESHOLD_METRICS else 0
+                )
+                assert got[slice_name][group][metric] == pytest.approx(value, abs=tolerance), (
+                    slice_name,
+                    group,
+                    metric,
+                )
+    same = (
+        "blessed",
+        "decided_by",
+        "failures",
+        "ignored_failures",
+        "tfma_validation_ok",
+        "too_small",
+        "gaps",
+    )
+    assert {k: fast[k] for k in same} == {k: stock[k] for k in same}
+    assert tfma_says(fast) == tfma_says(stock)
+    spec = tfma.load_eval_result(fast["tfma_dir"]).config.model_specs[0]  # TFMA reads it back
+    assert spec.prediction_key == "__score_candidate" and not spec.signature_name
 
 
 def test_model_returning_nan_for_an_edge_case_is_not_pushed(world, tmp_path):

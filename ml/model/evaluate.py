@@ -13,11 +13,13 @@ ml.monitoring's reference for the live model: the model layer never imports moni
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.constants import MATERIALIZED_PREDICTION
 
 from ml.atomic import atomic_dir, atomic_write_json, read_json
 from ml.beam import release_shared_objects
@@ -27,19 +29,32 @@ from ml.model.blessing import Blessing, ModelRef
 from ml.model.gate import BASELINE, BENCHMARK, CANDIDATE
 from ml.model.layout import BaselineModel, EvaluationLayout, resolve_model, saved_model_digest
 from ml.model.signatures import DEFAULT_SIGNATURE
-from ml.model.slices import OVERALL, label_counts, slice_sizes
+from ml.model.slices import OVERALL
+from ml.model.tfma_inputs import EvalRows, prediction_key, single_columns
 from ml.model.tfma_run import metric_configs, read_failures, read_metrics, run_tfma
 from ml.model.window import parse_span_range, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths
 
 
-def _model_spec(cfg: PipelineConfig, name: str, is_baseline: bool = False) -> tfma.ModelSpec:
+def _model_spec(
+    cfg: PipelineConfig, name: str, is_baseline: bool = False, stock: bool = False
+) -> tfma.ModelSpec:
+    """The model's scores as TFMA reads them: from the scored examples (ml.model.tfma_inputs),
+    or (`stock`) by TFMA calling the SavedModel's `serving_default` itself."""
+    if stock:
+        return tfma.ModelSpec(
+            name=name,
+            label_key=cfg.label,
+            model_type="tf_generic",
+            signature_name=DEFAULT_SIGNATURE,
+            is_baseline=is_baseline,
+        )
     return tfma.ModelSpec(
         name=name,
         label_key=cfg.label,
-        model_type="tf_generic",
-        signature_name=DEFAULT_SIGNATURE,
+        model_type=MATERIALIZED_PREDICTION,  # TFMA reads `prediction_key`, loads nothing
+        prediction_key=prediction_key(name),
         is_baseline=is_baseline,
     )
 
@@ -60,15 +75,21 @@ def _slice_spec(name: str) -> tfma.SlicingSpec:
     return tfma.SlicingSpec(feature_values=dict(part.split("=", 1) for part in name.split(",")))
 
 
-def computed_slices(cfg: PipelineConfig, sizes: dict[str, int]) -> list[tfma.SlicingSpec]:
-    """Overall and every slice with at least `min_slice_size` examples, each by its values.
-    TFMA is never asked for a smaller one: TFMA 0.47.1 records every threshold as failed ("Metric
-    not found") on a slice it computed no metrics for, whatever the threshold's own slice, so
-    its validation result would contradict the blessing."""
+def computed_slices(
+    cfg: PipelineConfig, sizes: dict[str, int], stock: bool = False
+) -> list[tfma.SlicingSpec]:
+    """Overall and every slice with at least `min_slice_size` examples. TFMA is never asked for
+    a smaller one: TFMA 0.47.1 records every threshold as failed ("Metric not found") on a slice
+    it computed no metrics for, whatever the threshold's own slice, so its validation result
+    would contradict the blessing. Single columns by key (the scored examples hold no value of
+    a too-small slice, ml.model.tfma_inputs), crossed slices by their values; `stock`: every
+    slice by its values (one spec each, tested per example: the cost of the raw examples)."""
     minimum = cfg.eval_options.min_slice_size
-    return [tfma.SlicingSpec()] + [
-        _slice_spec(name) for name, count in sizes.items() if name != OVERALL and count >= minimum
-    ]
+    big = [name for name, count in sizes.items() if name != OVERALL and count >= minimum]
+    if stock:
+        return [tfma.SlicingSpec()] + [_slice_spec(name) for name in big]
+    by_key = [tfma.SlicingSpec(feature_keys=[column]) for column in single_columns(cfg)]
+    return [tfma.SlicingSpec(), *by_key] + [_slice_spec(name) for name in big if "," in name]
 
 
 def _threshold_slices(cfg: PipelineConfig, sizes: dict[str, int], judged: bool) -> list[tuple[str, int]]:
@@ -93,14 +114,16 @@ def unjudged_slices(cfg: PipelineConfig, sizes: dict[str, int]) -> list[dict]:
 
 
 def eval_config(
-    cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool, sizes: dict[str, int]
+    cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool, sizes: dict[str, int], stock: bool = False
 ) -> tfma.EvalConfig:
     """Candidate (+ served baseline, + benchmark) in one TFMA run. Thresholds (candidate only):
     the AUC lower bound and the change vs the served model on the overall slice, and the
     per-slice change threshold on every slice of `slice_thresholds.columns` with at least
     `min_slice_size` examples (`sizes`: ml.model.slices.slice_sizes of the eval files). Smaller
     slices are not computed and get no thresholds: they never decide, and TFMA's validation
-    result (`validation_ok`) agrees with the metric checks of the blessing."""
+    result (`validation_ok`) agrees with the metric checks of the blessing. `stock`: TFMA runs the
+    SavedModels and computes each metric its own way (ml.model.tfma_run.metric_configs), as
+    before the shared histogram and the scored examples: kept to compare and to measure."""
     options = cfg.eval_options
     thresholds = cfg.eval_thresholds
     overall = tfma.MetricThreshold(
@@ -119,19 +142,21 @@ def eval_config(
                     slicing_specs=slices, threshold=_change(options.slice_thresholds.auc_max_drop)
                 )
             )
-    specs = [_model_spec(cfg, CANDIDATE)]
+    specs = [_model_spec(cfg, CANDIDATE, stock=stock)]
     judged = [CANDIDATE]
     if with_baseline:
-        specs.append(_model_spec(cfg, BASELINE, is_baseline=True))
+        specs.append(_model_spec(cfg, BASELINE, is_baseline=True, stock=stock))
         judged.append(BASELINE)
-    metrics_specs = [tfma.MetricsSpec(metrics=metric_configs(cfg, gate), model_names=judged)]
+    metrics_specs = [tfma.MetricsSpec(metrics=metric_configs(cfg, gate, stock), model_names=judged)]
     if with_benchmark:  # same metrics, no thresholds: it is compared by ml.model.gate
-        specs.append(_model_spec(cfg, BENCHMARK))
-        metrics_specs.append(tfma.MetricsSpec(metrics=metric_configs(cfg, []), model_names=[BENCHMARK]))
+        specs.append(_model_spec(cfg, BENCHMARK, stock=stock))
+        metrics_specs.append(
+            tfma.MetricsSpec(metrics=metric_configs(cfg, [], stock), model_names=[BENCHMARK])
+        )
     return tfma.EvalConfig(
         model_specs=specs,
         metrics_specs=metrics_specs,
-        slicing_specs=computed_slices(cfg, sizes),
+        slicing_specs=computed_slices(cfg, sizes, stock),
         options=tfma.Options(min_slice_size={"value": options.min_slice_size}),
     )
 
@@ -139,18 +164,27 @@ def eval_config(
 def _run_tfma(
     cfg: PipelineConfig,
     models: dict[str, Path],
-    baseline: bool,
+    loaded: dict[str, Any],
+    rows: EvalRows,
     files: list[Path],
     output: Path,
-    sizes: dict[str, int],
+    stock: bool = False,
 ) -> None:
-    """One TFMA run over `models` (`{candidate|baseline|benchmark: SavedModel dir}`)."""
-    config = eval_config(cfg, baseline, BENCHMARK in models, sizes)
+    """One TFMA run over `models` (`{candidate|baseline|benchmark: SavedModel dir}`): over the
+    examples scored once by the `loaded` models (ml.model.predict.ServingModel by name), or
+    (`stock`) over the raw eval files with TFMA running the SavedModels."""
+    config = eval_config(cfg, BASELINE in models, BENCHMARK in models, rows.sizes, stock)
     shared = [
         tfma.default_eval_shared_model(eval_saved_model_path=str(path), model_name=name, eval_config=config)
         for name, path in models.items()
-    ]
-    run_tfma(files, config, output, shared if len(shared) > 1 else shared[0])
+    ]  # materialized: the paths are recorded in TFMA's output, never loaded by TFMA
+    one = shared if len(shared) > 1 else shared[0]
+    if stock:
+        run_tfma(files, config, output, one)
+        return
+    with tempfile.TemporaryDirectory(prefix="ml-evaluate-") as tmp:
+        scored = rows.write_scored(cfg, rows.scores(loaded), Path(tmp) / "scored.tfrecord.gz")
+        run_tfma([scored], config, output, one)
 
 
 def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: dict, spans: str | None) -> list[str]:
@@ -163,24 +197,28 @@ def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: dict, spans: str
     return used
 
 
-def _sample_rows(cfg: PipelineConfig, files: list[Path], count: int) -> list[dict]:
+def _sample_rows(cfg: PipelineConfig, records: list[bytes], count: int) -> list[dict]:
     """`count` eval examples spread evenly over every eval span (deterministic)."""
     from ml.model.predict import raw_rows
-    from ml.tfrecord import read_tfrecords
 
-    records = [r for f in files for r in read_tfrecords(f)]
     step = max(len(records) / count, 1.0)
     return raw_rows([records[int(i * step)] for i in range(min(count, len(records)))], cfg)
 
 
-def _served(path: Path, cfg: PipelineConfig):
-    """The served model for the sensitivity comparison; None when it cannot be loaded."""
+def load_models(cfg: PipelineConfig, models: dict[str, Path]) -> dict[str, Any]:
+    """`{name: ml.model.predict.ServingModel}`, each loaded once for scoring and the analysis."""
     from ml.model.predict import ServingModel
 
-    try:
-        return ServingModel(path, cfg)
-    except Exception:  # noqa: BLE001 -- e.g. no serving_default: TFMA would have failed first
-        return None
+    loaded = {}
+    for name, path in models.items():
+        try:
+            loaded[name] = ServingModel(path, cfg)
+        except Exception as err:  # noqa: BLE001 -- e.g. no serving_default: said in one line
+            raise PipelineError(
+                f"the {name} model {path} cannot be loaded through its serving_default signature: {err}",
+                rule="model-loadable",
+            ) from err
+    return loaded
 
 
 def side_by_side(metrics: dict) -> dict[str, dict[str, float | None]]:
@@ -201,15 +239,13 @@ def analyse(
     cfg: PipelineConfig,
     tfma_dir: Path,
     files: list[Path],
-    candidate: Path,
-    baseline: BaselineModel | None,
-    sizes: dict[str, int],
+    loaded: dict[str, Any],
+    rows: EvalRows,
     beside: Mapping[str, Beside] | None = None,
 ) -> dict:
     """Everything beside TFMA's own metrics: slice sizes, gaps, calibration, probe, sensitivity,
     and the caller's files computed from the loaded candidate (`beside`)."""
     from ml.model.calibration import calibration_tables
-    from ml.model.predict import ServingModel
     from ml.model.robustness import robustness_probe
     from ml.model.sensitivity import sensitivity
     from ml.model.slices import slice_gaps, too_small
@@ -217,9 +253,9 @@ def analyse(
     options = cfg.eval_options
     metrics = read_metrics(tfma_dir)
     gap_limits = {"max_fpr_gap": options.gaps.max_fpr_gap, "max_fnr_gap": options.gaps.max_fnr_gap}
-    rows = _sample_rows(cfg, files, max(options.sensitivity.examples, 1))
-    model = ServingModel(candidate, cfg)  # loaded once for the probe and the sensitivity
-    served = _served(baseline.path, cfg) if baseline else None
+    sizes = rows.sizes
+    sample = _sample_rows(cfg, rows.records, max(options.sensitivity.examples, 1))
+    model, served = loaded[CANDIDATE], loaded.get(BASELINE)
     return {
         "metrics": metrics,
         "beside": {name: make(model, files) for name, make in (beside or {}).items()},
@@ -228,8 +264,8 @@ def analyse(
         "too_small": too_small(sizes, options.min_slice_size),
         "gaps": slice_gaps(metrics, sizes, options.gaps.columns, options.min_slice_size, gap_limits),
         "calibration": calibration_tables(tfma_dir),
-        "robustness": robustness_probe(cfg, model, rows),
-        "sensitivity": sensitivity(cfg, rows, model, served),
+        "robustness": robustness_probe(cfg, model, sample),
+        "sensitivity": sensitivity(cfg, sample, model, served),
         "side_by_side": side_by_side(metrics),
     }
 
@@ -243,10 +279,13 @@ def evaluate(
     spans: str | None = None,
     output: Path | None = None,
     beside: Mapping[str, Beside] | None = None,
+    stock_tfma: bool = False,
 ) -> Blessing:
     """TFMA of `model` on its eval spans, against `baseline` (None: thresholds only) and the
     benchmark, then the analysis and one verdict (ml.model.gate.judge); `beside`: JSON files to
-    write into the evaluation, each made from the loaded candidate and the eval files."""
+    write into the evaluation, each made from the loaded candidate and the eval files;
+    `stock_tfma`: TFMA's own way (the SavedModels run inside TFMA, one combiner per metric),
+    for comparison (tests/test_tfma_levers.py, bench/train_scale.py)."""
     from ml.model.benchmark import KIND, ensure_benchmark
     from ml.model.gate import judge
 
@@ -262,15 +301,17 @@ def evaluate(
     if cfg.eval_options.benchmark is not None:
         benchmark = ensure_benchmark(cfg, Path(train_result["transform_dir"]))
         models[BENCHMARK] = benchmark.saved_model
-    sizes = slice_sizes(files, cfg.eval_sliced)
+    rows = EvalRows.read(cfg, files)
+    sizes = rows.sizes
+    loaded = load_models(cfg, models)
     final = EvaluationLayout(output)
     with atomic_dir(output) as tmp_dir:
         tmp = EvaluationLayout(tmp_dir)
         try:
-            _run_tfma(cfg, models, baseline is not None, files, tmp.tfma, sizes)
+            _run_tfma(cfg, models, loaded, rows, files, tmp.tfma, stock_tfma)
         finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
             release_shared_objects()
-        analysis = analyse(cfg, tmp.tfma, files, layout.saved_model, baseline, sizes, beside)
+        analysis = analyse(cfg, tmp.tfma, files, loaded, rows, beside)
         metrics = analysis.pop("metrics")
         for name, content in analysis.pop("beside").items():
             atomic_write_json(tmp.beside(name), content)
@@ -282,7 +323,7 @@ def evaluate(
             analysis["slice_sizes"],
             robustness=analysis["robustness"],
             gaps=analysis["gaps"],
-            classes=label_counts(files, cfg.label),
+            classes=rows.label_counts(),
         )
         for groups in metrics.values() if verdict["undefined"] else ():
             for values in groups.values():  # one class: TFMA's value says nothing

@@ -25,17 +25,20 @@ def _text(value: bytes | float | int) -> str:
 
 def slice_sizes(files: Iterable[Path], slices: list[list[str]]) -> dict[str, int]:
     """`{slice name: examples}` for every slice TFMA computes (`Overall`, `carrier=UA`, ...)."""
+    return slice_sizes_of((decode_example(r) for f in files for r in read_tfrecords(f)), slices)
+
+
+def slice_sizes_of(examples: Iterable[dict], slices: list[list[str]]) -> dict[str, int]:
+    """slice_sizes over decoded examples (ml.model.tf_example.decode_example)."""
     counts: Counter[str] = Counter()
-    for file in files:
-        for record in read_tfrecords(file):
-            example = decode_example(record)
-            counts[OVERALL] += 1
-            for keys in slices:
-                if not keys:
-                    continue
-                values = [example.get(k, ("empty", []))[1] for k in keys]
-                if all(values):
-                    counts[",".join(f"{k}={_text(v[0])}" for k, v in zip(keys, values, strict=True))] += 1
+    for example in examples:
+        counts[OVERALL] += 1
+        for keys in slices:
+            if not keys:
+                continue
+            values = [example.get(k, ("empty", []))[1] for k in keys]
+            if all(values):
+                counts[",".join(f"{k}={_text(v[0])}" for k, v in zip(keys, values, strict=True))] += 1
     return dict(sorted(counts.items(), key=lambda kv: (kv[0] != OVERALL, kv[0])))
 
 

@@ -17,15 +17,26 @@ from ml.config import PipelineConfig
 from ml.model.calibration import CALIBRATION_BUCKETS
 from ml.model.gate import CANDIDATE, GATE_METRIC_CLASS
 from ml.model.slices import OVERALL, slice_name
+from ml.model.tfma_metrics import SHARED
+
+SHARED_MODULE = "ml.model.tfma_metrics"
 
 
-def metric_configs(cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold]) -> list[tfma.MetricConfig]:
+def metric_configs(
+    cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold], stock: bool = False
+) -> list[tfma.MetricConfig]:
+    """The pipeline's `evaluation.metrics`, the gate metric first with its thresholds. Threshold
+    metrics and calibration come from the histogram AUC already builds (ml.model.tfma_metrics),
+    unless `stock` (TFMA's own classes: one combiner each; kept for comparison)."""
     metrics = [tfma.MetricConfig(class_name=GATE_METRIC_CLASS, per_slice_thresholds=gate)]
     for name in cfg.eval_metrics:
         if name == GATE_METRIC_CLASS:
             continue
         config = json.dumps({"num_buckets": CALIBRATION_BUCKETS}) if name == "CalibrationPlot" else ""
-        metrics.append(tfma.MetricConfig(class_name=name, config=config))
+        if name in SHARED and not stock:
+            metrics.append(tfma.MetricConfig(class_name=SHARED[name].__name__, module=SHARED_MODULE))
+        else:
+            metrics.append(tfma.MetricConfig(class_name=name, config=config))
     return metrics
 
 
