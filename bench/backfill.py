@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,9 @@ from _smoke import parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
+sys.path.insert(0, str(ROOT))
+from scripts.embedded_airflow import embedded_env, free_port  # noqa: E402
+
 GIB = 1024**3
 # the project's value, read without importing Airflow into this (measuring) process
 INGEST_MAX_ACTIVE_RUNS = int(
@@ -90,31 +92,19 @@ def load_wait_module():
     return module
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def airflow_env(work: Path) -> dict[str, str]:
     """scripts/airflow_env.sh over a private home, port, dags folder and data roots."""
-    base = {
-        **os.environ,
-        "AIRFLOW_HOME": str(work / "airflow"),
-        "ML_AIRFLOW_PORT": str(free_port()),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(work / "dags"),
-        "ML_DATA_ROOT": str(work / "data"),
-        "ML_ARTIFACT_ROOT": str(work / "artifacts"),
-        "ML_SERVING_ROOT": str(work / "serving"),
-    }
-    out = subprocess.run(
-        ["bash", "-c", "source scripts/airflow_env.sh && env -0"],
-        cwd=ROOT,
-        env=base,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+    return embedded_env(
+        {
+            **os.environ,
+            "AIRFLOW_HOME": str(work / "airflow"),
+            "ML_AIRFLOW_PORT": str(free_port()),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(work / "dags"),
+            "ML_DATA_ROOT": str(work / "data"),
+            "ML_ARTIFACT_ROOT": str(work / "artifacts"),
+            "ML_SERVING_ROOT": str(work / "serving"),
+        }
+    )
 
 
 def run(cmd: list[str], env: dict[str, str], timeout: float = 600) -> str:

@@ -24,6 +24,9 @@ from pathlib import Path
 from _smoke import exit_code, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts.embedded_airflow import embedded_env  # noqa: E402
+
 TARGET_S = 0.3
 
 NAIVE_DAG = '''"""The anti-pattern: heavy ML imports at DAG-file top level."""
@@ -53,14 +56,7 @@ def airflow_env() -> dict[str, str]:
     """This repo's Airflow settings (scripts/airflow_env.sh) with a throw-away AIRFLOW_HOME."""
     home = tempfile.mkdtemp(prefix="bench-airflow-home-")
     atexit.register(shutil.rmtree, home, ignore_errors=True)
-    out = subprocess.run(
-        ["bash", "-c", "source scripts/airflow_env.sh && env -0"],
-        cwd=ROOT,
-        env={**os.environ, "AIRFLOW_HOME": home},
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    env = dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+    env = embedded_env({**os.environ, "AIRFLOW_HOME": home})
     # measure the naive file even where it exceeds Airflow's default 30 s import timeout
     return {**env, "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600"}
 

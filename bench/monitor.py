@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,9 @@ from pathlib import Path
 from _smoke import exit_code, parse_args, work_dir
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts.embedded_airflow import free_port  # noqa: E402
+
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from ml.config import load_pipeline  # noqa: E402
@@ -83,12 +85,6 @@ def bench_monitor(cfg, roots: Roots, span: str, repeat: int) -> dict:
     bare_s, full_s = median_seconds(bare, repeat), median_seconds(full, repeat)
     shutil.rmtree(out, ignore_errors=True)
     return {"rows": result["counts"]["labelled"], "bare_s": bare_s, "monitor_s": full_s}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:

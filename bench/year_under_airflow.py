@@ -43,7 +43,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,9 @@ from _smoke import parse_args, work_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
+sys.path.insert(0, str(ROOT))
+from scripts.embedded_airflow import embedded_env, free_port  # noqa: E402
+
 WORK = work_dir("year_under_airflow")
 PIPELINE = "flights"
 INGEST, TRAIN = f"{PIPELINE}_ingest", f"{PIPELINE}_train"
@@ -71,30 +73,19 @@ def load_wait_module():
     return module
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def airflow_env(work: Path) -> dict[str, str]:
     """scripts/airflow_env.sh over a private home, port and data/artifact/serving roots."""
     base = {k: v for k, v in os.environ.items() if k not in ("ML_RESULTS_DB", "ML_SERVING_URL")}
-    base |= {
-        "AIRFLOW_HOME": str(work / "airflow"),
-        "ML_AIRFLOW_PORT": str(free_port()),
-        "ML_DATA_ROOT": str(work / "data"),
-        "ML_ARTIFACT_ROOT": str(work / "artifacts"),
-        "ML_SERVING_ROOT": str(work / "serving"),
-    }
-    out = subprocess.run(
-        ["bash", "-c", "source scripts/airflow_env.sh && env -0"],
-        cwd=ROOT,
-        env=base,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+    return embedded_env(
+        base
+        | {
+            "AIRFLOW_HOME": str(work / "airflow"),
+            "ML_AIRFLOW_PORT": str(free_port()),
+            "ML_DATA_ROOT": str(work / "data"),
+            "ML_ARTIFACT_ROOT": str(work / "artifacts"),
+            "ML_SERVING_ROOT": str(work / "serving"),
+        }
+    )
 
 
 class Steps:

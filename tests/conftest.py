@@ -8,13 +8,13 @@ import gc
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from scripts.embedded_airflow import embedded_env, free_port
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,24 +25,15 @@ def _airflow_session_env() -> dict[str, str]:
     and PYTHONPATH for the Airflow subprocesses)."""
     home = tempfile.mkdtemp(prefix="airflow-test-home-")
     atexit.register(shutil.rmtree, home, ignore_errors=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-        "AIRFLOW_HOME": home,
-        "ML_AIRFLOW_PORT": str(port),
-    }
-    out = subprocess.run(
-        ["bash", "-c", "source scripts/airflow_env.sh && env -0"],
-        env=env,
-        cwd=Path(__file__).resolve().parent.parent,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    pairs = (item.split("=", 1) for item in out.split("\0") if "=" in item)
-    env = {k: v for k, v in pairs if k.startswith(("AIRFLOW", "ML_AIRFLOW", "PYTHONPATH"))}
+    env = embedded_env(
+        {
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            "AIRFLOW_HOME": home,
+            "ML_AIRFLOW_PORT": str(free_port()),
+        }
+    )
+    env = {k: v for k, v in env.items() if k.startswith(("AIRFLOW", "ML_AIRFLOW", "PYTHONPATH"))}
     # one JWT secret for every Airflow process of the session (the CLI would write it to
     # airflow.cfg; the DB is migrated in-process here, so no airflow.cfg is written)
     return {**env, "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32)}

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.embedded_airflow import embedded_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = r"""
@@ -74,14 +76,7 @@ def probe(tmp_path_factory, landed_data_root) -> dict:
     tmp = tmp_path_factory.mktemp("preload")
     script = tmp / "probe.py"
     script.write_text(PROBE)
-    env_sh = subprocess.run(
-        ["bash", "-c", "source scripts/airflow_env.sh && env -0"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    env = dict(item.split("=", 1) for item in env_sh.split("\0") if "=" in item)
+    env = embedded_env(os.environ)
     roots = ["--data-root", str(landed_data_root), "--artifact-root", str(tmp / "artifacts")]
     out = subprocess.run(
         [sys.executable, str(script), "2013-01-02", str(tmp / "task.json"), *roots],
