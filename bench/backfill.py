@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
 import re
@@ -43,7 +42,8 @@ from _smoke import parse_args
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 sys.path.insert(0, str(ROOT))
-from scripts.embedded_airflow import embedded_env, free_port  # noqa: E402
+from scripts import airflow_wait  # noqa: E402
+from scripts.embedded_airflow import embedded_env, free_port, wait_for_dags  # noqa: E402
 
 GIB = 1024**3
 # the project's value, read without importing Airflow into this (measuring) process
@@ -83,13 +83,6 @@ with DAG(
 
     trigger_retrain(validate(ingest(wait_for_span())))
 '''
-
-
-def load_wait_module():
-    spec = importlib.util.spec_from_file_location("airflow_wait", SCRIPTS / "airflow_wait.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def airflow_env(work: Path) -> dict[str, str]:
@@ -168,19 +161,6 @@ class TreeSampler(threading.Thread):
             with self.lock:
                 self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
                 self.peak_procs = max(self.peak_procs, len(procs))
-
-
-def wait_for_dags(api, dag_ids: list[str], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    for dag_id in dag_ids:
-        while True:
-            try:
-                api.get(f"/api/v2/dags/{dag_id}")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{dag_id} never reached the API (see the dag-processor log)") from None
-                time.sleep(1)
 
 
 def backfill(
@@ -382,7 +362,7 @@ def main() -> int:
     run(["bash", str(SCRIPTS / "airflow_setup.sh")], env)
 
     services = SCRIPTS / "airflow_services.sh"
-    wait = load_wait_module()
+    wait = airflow_wait
     results: dict[str, dict] = {}
     try:
         run(["bash", str(services), "start"], env)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
 import shutil
@@ -55,7 +54,8 @@ from _smoke import parse_args, work_dir
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 sys.path.insert(0, str(ROOT))
-from scripts.embedded_airflow import embedded_env, free_port  # noqa: E402
+from scripts import airflow_wait  # noqa: E402
+from scripts.embedded_airflow import embedded_env, free_port, wait_for_dags  # noqa: E402
 
 WORK = work_dir("year_under_airflow")
 PIPELINE = "flights"
@@ -64,13 +64,6 @@ INGEST, TRAIN = f"{PIPELINE}_ingest", f"{PIPELINE}_train"
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def load_wait_module():
-    spec = importlib.util.spec_from_file_location("airflow_wait", SCRIPTS / "airflow_wait.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def airflow_env(work: Path) -> dict[str, str]:
@@ -114,19 +107,6 @@ class Steps:
         if rc not in (0, 1):
             raise SystemExit(f"{' '.join(cmd)} exited {rc} (3: timeout)")
         return rc
-
-
-def wait_for_dags(api, dag_ids: list[str], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    for dag_id in dag_ids:
-        while True:
-            try:
-                api.get(f"/api/v2/dags/{dag_id}")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{dag_id} never reached the API (see the dag-processor log)") from None
-                time.sleep(1)
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
@@ -290,7 +270,7 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = airflow_env(work)
-    steps, wait = Steps(env, work / "year.log"), load_wait_module()
+    steps, wait = Steps(env, work / "year.log"), airflow_wait
     services = ["bash", str(SCRIPTS / "airflow_services.sh")]
     progress(f"work folder {work}; Airflow on {env['AIRFLOW__API__BASE_URL']}; CLI output in {steps.log}")
     times: dict[str, float] = {}

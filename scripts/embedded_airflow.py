@@ -1,13 +1,15 @@
 """The embedded Airflow's environment for Python callers (tests, benches): one source of truth.
 
 `embedded_env(base)` is what `source scripts/airflow_env.sh` exports over `base` (anything `base`
-already sets wins, as in the shell); `free_port()` a port for a private API server.
+already sets wins, as in the shell); `free_port()` a port for a private API server;
+`wait_for_dags(api, ids)` until the dag-processor has handed those DAGs to the API server.
 """
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,3 +32,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for_dags(api, dag_ids: list[str], timeout: float = 300) -> None:
+    """Poll `api` (scripts/airflow_wait.Api) until each DAG is known; exit naming the one that is not."""
+    deadline = time.monotonic() + timeout
+    for dag_id in dag_ids:
+        while True:
+            try:
+                api.get(f"/api/v2/dags/{dag_id}")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{dag_id} never reached the API (see the dag-processor log)") from None
+                time.sleep(1)

@@ -30,6 +30,17 @@ from tensorflow_model_analysis.metrics import (
 THRESHOLD = 0.5
 
 
+def _derived(computations: list, key, value_of) -> metric_types.MetricComputations:
+    """`computations` + one derived value under `key`, from what the last computation produces."""
+    source = computations[-1].keys[-1]
+
+    def result(metrics: dict[Any, Any]) -> dict[Any, Any]:
+        return {key: value_of(metrics[source])}
+
+    computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
+    return computations
+
+
 class _FromHistogram:
     """A stock TFMA confusion-matrix metric whose matrix (at 0.5) comes from the shared histogram."""
 
@@ -51,32 +62,18 @@ class _FromHistogram:
         metric_key=None,
         **kwargs,
     ) -> metric_types.MetricComputations:
-        key = metric_key or metric_types.MetricKey(
-            name=name,
-            model_name=model_name,
-            output_name=output_name,
-            sub_key=sub_key,
-            example_weighted=example_weighted,
-            aggregation_type=aggregation_type,
-        )
+        shared = {"model_name": model_name, "output_name": output_name, "sub_key": sub_key}
+        shared |= {"example_weighted": example_weighted}
+        key = metric_key or metric_types.MetricKey(name=name, aggregation_type=aggregation_type, **shared)
         computations = binary_confusion_matrices.binary_confusion_matrices(
             thresholds=[THRESHOLD],
             eval_config=eval_config,
-            model_name=model_name,
-            output_name=output_name,
-            sub_key=sub_key,
             aggregation_type=aggregation_type,
             class_weights=class_weights,
-            example_weighted=example_weighted,
             use_histogram=True,
+            **shared,
         )
-        matrices_key = computations[-1].keys[-1]
-
-        def result(metrics: dict[Any, Any]) -> dict[Any, Any]:
-            return {key: self._metric_value(key=key, matrices=metrics[matrices_key])}  # type: ignore[attr-defined]
-
-        computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
-        return computations
+        return _derived(computations, key, lambda matrices: self._metric_value(key=key, matrices=matrices))  # type: ignore[attr-defined]
 
 
 class HistogramBinaryAccuracy(_FromHistogram, confusion_matrix_metrics.BinaryAccuracy):
@@ -99,6 +96,11 @@ class HistogramMissRate(_FromHistogram, confusion_matrix_metrics.MissRate):
     """`miss_rate` (false negative rate) at 0.5 from the shared histogram."""
 
 
+def _calibration_from(buckets: list) -> float:
+    labels = sum(b.weighted_labels for b in buckets)
+    return float("nan") if np.isclose(labels, 0.0) else sum(b.weighted_predictions for b in buckets) / labels
+
+
 def _histogram_calibration(
     name: str = calibration.CALIBRATION_NAME,
     eval_config=None,
@@ -109,32 +111,12 @@ def _histogram_calibration(
     class_weights=None,
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
-    key = metric_types.MetricKey(
-        name=name,
-        model_name=model_name,
-        output_name=output_name,
-        sub_key=sub_key,
-        example_weighted=example_weighted,
-    )
+    shared = {"model_name": model_name, "output_name": output_name, "sub_key": sub_key}
+    shared |= {"example_weighted": example_weighted}
     computations = calibration_histogram.calibration_histogram(
-        eval_config=eval_config,
-        model_name=model_name,
-        output_name=output_name,
-        sub_key=sub_key,
-        aggregation_type=aggregation_type,
-        class_weights=class_weights,
-        example_weighted=example_weighted,
+        eval_config=eval_config, aggregation_type=aggregation_type, class_weights=class_weights, **shared
     )
-    histogram_key = computations[-1].keys[-1]
-
-    def result(metrics: dict[Any, Any]) -> dict[Any, Any]:
-        buckets = metrics[histogram_key]
-        labels = sum(b.weighted_labels for b in buckets)
-        predictions = sum(b.weighted_predictions for b in buckets)
-        return {key: float("nan") if np.isclose(labels, 0.0) else predictions / labels}
-
-    computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
-    return computations
+    return _derived(computations, metric_types.MetricKey(name=name, **shared), _calibration_from)
 
 
 class HistogramCalibration(metric_types.Metric):
