@@ -227,8 +227,9 @@ class _ShortDomain:
         return 5
 
 
-def test_the_benchmark_takes_ids_beyond_tfts_recorded_domain():
+def test_the_benchmark_takes_ids_beyond_tfts_recorded_domain(tmp_path):
     import numpy as np
+    import tensorflow as tf
 
     from ml.model.benchmark import build_benchmark
 
@@ -238,3 +239,7 @@ def test_the_benchmark_takes_ids_beyond_tfts_recorded_domain():
     assert scores.shape == (5,) and np.all((scores > 0) & (scores < 1))
     weights = model.get_layer("dest_xf_w").get_weights()[0]
     assert weights.shape == (6, 1)  # the domain + one spare row; ids beyond share the last one
+    model.save(str(tmp_path / "benchmark"), save_format="tf")  # as export_serving_model does
+    loaded = tf.saved_model.load(str(tmp_path / "benchmark"))
+    again = loaded({"dest_xf": tf.constant(ids), "distance_xf": tf.zeros(5)}).numpy().ravel()
+    assert np.allclose(again, scores)

@@ -20,6 +20,24 @@ log = logging.getLogger(__name__)
 KIND = "logistic regression"
 
 
+def _clip_ids_layer(keras):
+    """A layer clipping integer ids into [0, top] (a Lambda would not survive `model.save`)."""
+    import tensorflow as tf
+
+    class ClipIds(keras.layers.Layer):
+        def __init__(self, top: int, **kwargs):
+            super().__init__(**kwargs)
+            self.top = top
+
+        def call(self, ids):
+            return tf.clip_by_value(ids, tf.constant(0, ids.dtype), tf.constant(self.top, ids.dtype))
+
+        def get_config(self) -> dict:
+            return {**super().get_config(), "top": self.top}
+
+    return ClipIds
+
+
 def build_benchmark(tft_output, label: str):
     """One linear unit over every transformed feature (integer features: one weight per id)."""
     import tensorflow as tf
@@ -35,7 +53,7 @@ def build_benchmark(tft_output, label: str):
             # a domain of 92 buckets for a 94-entry `dest` vocabulary + OOV): a higher id shares
             # the last weight rather than failing the lookup
             size = tft_output.num_buckets_for_transformed_feature(name) + 1
-            ids = keras.layers.Lambda(lambda t, top=size - 1: tf.clip_by_value(t, 0, top))(inputs[name])
+            ids = _clip_ids_layer(keras)(top=size - 1, name=f"{name}_ids")(inputs[name])
             parts.append(keras.layers.Embedding(size, 1, name=f"{name}_w")(ids))
         else:
             parts.append(keras.layers.Reshape((1,))(tf.cast(inputs[name], tf.float32)))
