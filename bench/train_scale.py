@@ -132,7 +132,7 @@ def run_chain(end: str, window: int, run_id: str) -> dict:
     from ml.model.evaluate import evaluate
     from ml.model.trainer import train
     from ml.model.transform import run_transform
-    from ml.monitoring.reference import REFERENCE_FILE, build_reference
+    from ml.monitoring.reference import REFERENCE_FILE, reference_of
     from ml.roots import Roots
 
     cfg, roots = load_pipeline(PIPELINE), Roots.resolve()
@@ -151,7 +151,7 @@ def run_chain(end: str, window: int, run_id: str) -> dict:
         ),
     )
     _timed(steps, "benchmark", lambda: ensure_benchmark(cfg, Path(xf["transform_dir"])))
-    beside = {REFERENCE_FILE: lambda model, files: build_reference(cfg, model, files)}  # as `ml evaluate`
+    beside = {REFERENCE_FILE: lambda rows: reference_of(cfg, rows)}  # as `ml evaluate`
     evaluated = _timed(steps, "evaluate", lambda: evaluate(cfg, roots, model_dir, beside=beside))
     stock_dir = model_dir.parent / f"{run_id}-stock-evaluation"  # TFMA's own way, same rows
     _timed(

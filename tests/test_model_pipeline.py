@@ -390,7 +390,7 @@ def test_fast_evaluation_computes_what_stock_tfma_computes_on_the_same_rows(worl
     rows = EvalRows.read(cfg, [Path(f) for f in fast["eval_files"]])
     models = {"candidate": world["model"] / "saved_model", "baseline": served}
     models["benchmark"] = Path(fast["benchmark"]["path"])
-    scores = rows.scores(load_models(cfg, models)).values()
+    scores = rows.score(load_models(cfg, models)).values()
     near = max(int(np.sum(np.abs(s - 0.5) < 1e-4)) for s in scores)  # within one bucket of 0.5
     got, want = (read_json(Path(r["evaluation_dir"]) / "metrics.json") for r in (fast, stock))
     assert set(got) == set(want) and len(got) > 5, set(got) ^ set(want)

@@ -45,7 +45,7 @@ def resolve_baseline_model(layout: ServingLayout, baseline: str) -> BaselineMode
 
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.model.evaluate import evaluate
-    from ml.monitoring.reference import REFERENCE_FILE, build_reference
+    from ml.monitoring.reference import REFERENCE_FILE, reference_of
     from ml.results import open_store
     from ml.results.record import record_evaluation
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         baseline=resolve_baseline_model(ServingLayout.of(cfg, roots), args.baseline),
         spans=args.spans,
         output=Path(args.output) if args.output else None,
-        beside={REFERENCE_FILE: lambda model, files: build_reference(cfg, model, files)},  # the live model's
+        beside={REFERENCE_FILE: lambda rows: reference_of(cfg, rows)},  # the live model's
     )
     evaluation = EvaluationLayout(Path(str(blessing.evaluation_dir)))
     record_evaluation(open_store(cfg, roots), cfg, evaluation.root)

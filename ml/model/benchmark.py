@@ -24,7 +24,7 @@ def _clip_ids_layer(keras):
     """A layer clipping integer ids into [0, top] (a Lambda would not survive `model.save`)."""
     import tensorflow as tf
 
-    class ClipIds(keras.layers.Layer):
+    class ClipIds(keras.layers.Layer):  # type: ignore[name-defined]
         def __init__(self, top: int, **kwargs):
             super().__init__(**kwargs)
             self.top = top

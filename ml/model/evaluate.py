@@ -67,7 +67,7 @@ def _change(max_drop: float) -> tfma.MetricThreshold:
     )
 
 
-Beside = Callable[[Any, list[Path]], Any]  # (the loaded candidate, the eval files) -> JSON content
+Beside = Callable[[EvalRows], Any]  # the eval rows, the candidate's scores among them -> JSON content
 
 
 def _slice_spec(name: str) -> tfma.SlicingSpec:
@@ -119,7 +119,7 @@ def eval_config(
     """Candidate (+ served baseline, + benchmark) in one TFMA run. Thresholds (candidate only):
     the AUC lower bound and the change vs the served model on the overall slice, and the
     per-slice change threshold on every slice of `slice_thresholds.columns` with at least
-    `min_slice_size` examples (`sizes`: ml.model.slices.slice_sizes of the eval files). Smaller
+    `min_slice_size` examples (`sizes`: ml.model.tfma_inputs.EvalRows.sizes). Smaller
     slices are not computed and get no thresholds: they never decide, and TFMA's validation
     result (`validation_ok`) agrees with the metric checks of the blessing. `stock`: TFMA runs the
     SavedModels and computes each metric its own way (ml.model.tfma_run.metric_configs), as
@@ -183,7 +183,7 @@ def _run_tfma(
         run_tfma(files, config, output, one)
         return
     with tempfile.TemporaryDirectory(prefix="ml-evaluate-") as tmp:
-        scored = rows.write_scored(cfg, rows.scores(loaded), Path(tmp) / "scored.tfrecord.gz")
+        scored = rows.write_scored(cfg, rows.score(loaded), Path(tmp) / "scored.tfrecord.gz")
         run_tfma([scored], config, output, one)
 
 
@@ -244,7 +244,7 @@ def analyse(
     beside: Mapping[str, Beside] | None = None,
 ) -> dict:
     """Everything beside TFMA's own metrics: slice sizes, gaps, calibration, probe, sensitivity,
-    and the caller's files computed from the loaded candidate (`beside`)."""
+    and the caller's files computed from the eval rows and the candidate's scores (`beside`)."""
     from ml.model.calibration import calibration_tables
     from ml.model.robustness import robustness_probe
     from ml.model.sensitivity import sensitivity
@@ -256,9 +256,10 @@ def analyse(
     sizes = rows.sizes
     sample = _sample_rows(cfg, rows.records, max(options.sensitivity.examples, 1))
     model, served = loaded[CANDIDATE], loaded.get(BASELINE)
+    rows.score({CANDIDATE: model})  # done by the TFMA run, unless it ran the stock way
     return {
         "metrics": metrics,
-        "beside": {name: make(model, files) for name, make in (beside or {}).items()},
+        "beside": {name: make(rows) for name, make in (beside or {}).items()},
         "slice_sizes": sizes,
         "min_slice_size": options.min_slice_size,
         "too_small": too_small(sizes, options.min_slice_size),
@@ -283,9 +284,9 @@ def evaluate(
 ) -> Blessing:
     """TFMA of `model` on its eval spans, against `baseline` (None: thresholds only) and the
     benchmark, then the analysis and one verdict (ml.model.gate.judge); `beside`: JSON files to
-    write into the evaluation, each made from the loaded candidate and the eval files;
+    write into the evaluation, each made from the eval rows and the candidate's scores;
     `stock_tfma`: TFMA's own way (the SavedModels run inside TFMA, one combiner per metric),
-    for comparison (tests/test_tfma_levers.py, bench/train_scale.py)."""
+    for comparison (tests/test_model_pipeline.py, bench/train_scale.py)."""
     from ml.model.benchmark import KIND, ensure_benchmark
     from ml.model.gate import judge
 

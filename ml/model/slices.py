@@ -1,55 +1,16 @@
 """Slice sizes, the "too small" marks and the best-vs-worst slice gaps (no TensorFlow needed).
 
 TFMA's `Options.min_slice_size` drops the metrics of a smaller slice (it writes an error in
-their place), so the example count of every slice is counted here from the same raw eval
-files: a slice below the minimum is reported as `too small (n=4)` and never decides.
+their place), so the example count of every slice is counted from the same raw eval rows
+(ml.model.tfma_inputs.EvalRows.sizes): a slice below the minimum is reported as
+`too small (n=4)` and never decides.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
-from pathlib import Path
-
-from ml.model.tf_example import decode_example
-from ml.tfrecord import read_tfrecords
-
 OVERALL = "Overall"
 # TFMA 0.47.1 names: FallOut = false positive rate, MissRate = false negative rate
 GAP_METRICS = {"fall_out": "max_fpr_gap", "miss_rate": "max_fnr_gap"}
-
-
-def _text(value: bytes | float | int) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def slice_sizes(files: Iterable[Path], slices: list[list[str]]) -> dict[str, int]:
-    """`{slice name: examples}` for every slice TFMA computes (`Overall`, `carrier=UA`, ...)."""
-    return slice_sizes_of((decode_example(r) for f in files for r in read_tfrecords(f)), slices)
-
-
-def slice_sizes_of(examples: Iterable[dict], slices: list[list[str]]) -> dict[str, int]:
-    """slice_sizes over decoded examples (ml.model.tf_example.decode_example)."""
-    counts: Counter[str] = Counter()
-    for example in examples:
-        counts[OVERALL] += 1
-        for keys in slices:
-            if not keys:
-                continue
-            values = [example.get(k, ("empty", []))[1] for k in keys]
-            if all(values):
-                counts[",".join(f"{k}={_text(v[0])}" for k, v in zip(keys, values, strict=True))] += 1
-    return dict(sorted(counts.items(), key=lambda kv: (kv[0] != OVERALL, kv[0])))
-
-
-def label_counts(files: Iterable[Path], label: str) -> tuple[int, int]:
-    """(examples, positive labels) of the files: one class makes AUC undefined."""
-    rows = positives = 0
-    for file in files:
-        for record in read_tfrecords(file):
-            rows += 1
-            positives += int(decode_example(record).get(label, ("int", [0]))[1][0] == 1)
-    return rows, positives
 
 
 def slice_name(slice_key) -> str:

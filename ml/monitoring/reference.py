@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ml.config import PipelineConfig
+from ml.model.gate import CANDIDATE
 from ml.model.layout import MONITORING_REFERENCE
 from ml.model.slices import OVERALL
-from ml.model.tf_example import decode_example
+from ml.model.tfma_inputs import EvalRows
 from ml.monitoring.band import Spread, spread
 from ml.monitoring.calibration import Calibration, Calibrator, fit_calibration
 from ml.monitoring.estimate import REALIZED, auc
-from ml.tfrecord import read_tfrecords
 
 REFERENCE_FILE = MONITORING_REFERENCE  # beside the evaluation (ml.model.layout.EvaluationLayout)
 
@@ -33,35 +33,29 @@ def reference_columns(cfg: PipelineConfig) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
-def _text(value) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def span_of_file(file: Path) -> str:
-    """The span of an ingested shard (`.../spans/<span>/examples/<split>/<shard>`)."""
-    return file.parents[2].name
-
-
 def build_reference(cfg: PipelineConfig, model, files: list[Path]) -> dict:
     """Score every eval example of `files` with `model` (ml.model.predict.ServingModel)."""
-    pairs = [(span_of_file(f), r) for f in files for r in read_tfrecords(f)]
-    records = [r for _, r in pairs]
-    scores = model.predict_serialized(records) if records else np.zeros(0)
-    decoded = [decode_example(r) for r in records]
-    labels = [int(e[cfg.label][1][0]) for e in decoded]
+    rows = EvalRows.read(cfg, files)
+    rows.score({CANDIDATE: model})
+    return reference_of(cfg, rows)
+
+
+def reference_of(cfg: PipelineConfig, rows: EvalRows) -> dict:
+    """The reference of the eval rows the candidate scored (`rows.scores[candidate]`): what
+    `evaluate` writes beside its blessing without reading or scoring anything twice."""
+    scores = rows.scores[CANDIDATE]
+    labels = rows.labels
     columns = {
-        c: [_text(e[c][1][0]) if c in e and e[c][1] else None for e in decoded]
+        c: [None if v is None else str(v) for v in rows.column(c, cfg.feature(c).type)]
         for c in reference_columns(cfg)
     }
     calibration = fit_calibration(scores, np.asarray(labels))
     return {
-        "rows": len(records),
+        "rows": len(rows.records),
         "scores": [round(float(s), 6) for s in scores],
         "labels": labels,
         "columns": columns,
-        "spans": [span for span, _ in pairs],
+        "spans": rows.spans,
         "calibrator": calibration.calibrator.as_dict(),
         "calibration": calibration_summary(calibration),
         "auc": auc(scores, np.asarray(labels)),
