@@ -1,13 +1,13 @@
 """TFMA metrics that share one histogram per model and slice (TFMA still computes them).
 
 TFMA's stock `BinaryAccuracy`, `Precision`, `Recall`, `FallOut` and `MissRate` each build a
-threshold-0.5 confusion matrix with their own per-example combiner, and `Calibration` another
-one (Σ predictions / Σ labels); `AUC` and `CalibrationPlot` already share TFMA's 10,000-bucket
-calibration histogram. The classes here derive the same values from that shared histogram
-(`binary_confusion_matrices(..., use_histogram=True)`, as TFMA's own calibration plot does), so
-each example is read once per model and slice instead of three times. Same metric names in
-TFMA's output; the only difference: a score within 1e-4 (one histogram bucket) of 0.5 may be
-counted on the other side of the threshold (docs/how-to/performance.md).
+threshold-0.5 confusion matrix with their own per-example combiner, `Calibration` another one
+(Σ predictions / Σ labels) and `ExampleCount` another; `AUC` and `CalibrationPlot` already share
+TFMA's 10,000-bucket calibration histogram. The classes here derive the same values from that
+shared histogram (`binary_confusion_matrices(..., use_histogram=True)`, as TFMA's own
+calibration plot does), so each example is read once per model and slice instead of four times.
+Same metric names in TFMA's output; the only difference: a score within 1e-4 (one histogram
+bucket) of 0.5 may be counted on the other side of the threshold (docs/how-to/performance.md).
 
 `SHARED` maps each stock class name to its class here; ml.model.tfma_run asks TFMA for these
 by `module` (a registered TFMA class name would win over the module, hence the prefix).
@@ -23,6 +23,7 @@ from tensorflow_model_analysis.metrics import (
     calibration,
     calibration_histogram,
     confusion_matrix_metrics,
+    example_count,
     metric_types,
     metric_util,
 )
@@ -101,29 +102,49 @@ def _calibration_from(buckets: list) -> float:
     return float("nan") if np.isclose(labels, 0.0) else sum(b.weighted_predictions for b in buckets) / labels
 
 
-def _histogram_calibration(
-    name: str = calibration.CALIBRATION_NAME,
-    eval_config=None,
-    model_name: str = "",
-    output_name: str = "",
-    sub_key=None,
-    aggregation_type=None,
-    class_weights=None,
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
-    shared = {"model_name": model_name, "output_name": output_name, "sub_key": sub_key}
-    shared |= {"example_weighted": example_weighted}
-    computations = calibration_histogram.calibration_histogram(
-        eval_config=eval_config, aggregation_type=aggregation_type, class_weights=class_weights, **shared
-    )
-    return _derived(computations, metric_types.MetricKey(name=name, **shared), _calibration_from)
+def _count_from(buckets: list) -> float:
+    return float(sum(b.weighted_examples for b in buckets))  # each example's weights add up to 1
+
+
+def _from_histogram(value_of):
+    """The computations of a metric whose value is `value_of(the shared histogram's buckets)`."""
+
+    def computations(
+        name: str,
+        eval_config=None,
+        model_name: str = "",
+        output_name: str = "",
+        sub_key=None,
+        aggregation_type=None,
+        class_weights=None,
+        example_weighted: bool = False,
+    ) -> metric_types.MetricComputations:
+        shared = {"model_name": model_name, "output_name": output_name, "sub_key": sub_key}
+        shared |= {"example_weighted": example_weighted}
+        histogram = calibration_histogram.calibration_histogram(
+            eval_config=eval_config, aggregation_type=aggregation_type, class_weights=class_weights, **shared
+        )
+        return _derived(histogram, metric_types.MetricKey(name=name, **shared), value_of)
+
+    return metric_util.merge_per_key_computations(computations)
+
+
+class HistogramExampleCount(metric_types.Metric):
+    """`example_count` from the shared histogram's weights."""
+
+    def __init__(self, name: str = example_count.EXAMPLE_COUNT_NAME):
+        super().__init__(_from_histogram(_count_from), name=name)
+
+    @property
+    def compute_confidence_interval(self) -> bool:
+        return False
 
 
 class HistogramCalibration(metric_types.Metric):
     """`calibration` (Σ predictions / Σ labels, exactly) from the shared histogram's sums."""
 
     def __init__(self, name: str = calibration.CALIBRATION_NAME):
-        super().__init__(metric_util.merge_per_key_computations(_histogram_calibration), name=name)
+        super().__init__(_from_histogram(_calibration_from), name=name)
 
 
 SHARED: dict[str, type] = {
@@ -133,4 +154,5 @@ SHARED: dict[str, type] = {
     "FallOut": HistogramFallOut,
     "MissRate": HistogramMissRate,
     "Calibration": HistogramCalibration,
+    "ExampleCount": HistogramExampleCount,
 }

@@ -14,12 +14,13 @@ from tfx_bsl.public import tfxio
 
 from ml.beam import pipeline_options
 from ml.config import PipelineConfig
+from ml.model import tfma_metrics
 from ml.model.calibration import CALIBRATION_BUCKETS
 from ml.model.gate import CANDIDATE, GATE_METRIC_CLASS
 from ml.model.slices import OVERALL, slice_name
 from ml.model.tfma_metrics import SHARED
 
-SHARED_MODULE = "ml.model.tfma_metrics"
+SHARED_MODULE = tfma_metrics.__name__
 
 
 def metric_configs(
