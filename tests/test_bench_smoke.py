@@ -32,7 +32,7 @@ FAST = {
 SLOW = {  # the Airflow scheduler, or TFT/TFMA training
     "backfill": ["total s   s/span  year min", "ratio (project / (no-op + bare work)) ="],
     "monitor": ["monitor (join+TFMA+CBPE+store)", "clients batch | direct req/s"],
-    "train_scale": ["(transform+train)/bare evaluate/bare"],
+    "train_scale": ["(transform+train)/bare evaluate/bare", "+ one shared histogram"],
     "year_under_airflow": ["step                                 wall s", "train task"],
 }
 HELPERS = {"bare_proxy": "monitor", "load_client": "monitor"}  # run by that bench's smoke

@@ -29,6 +29,7 @@ from ml.atomic import atomic_write_json, read_json
 from ml.data.examples import serialize_examples
 from ml.errors import PipelineError
 from ml.model.tf_example import decode_example, to_instance
+from ml.model.tfma_run import STOCK, TfmaLevers
 from ml.roots import Roots
 from ml.serving import tf_serving_client as client
 from ml.serving.layout import ServingLayout
@@ -234,7 +235,12 @@ def _judging_cfg(**evaluation):
 
 
 def _evaluate(
-    world: dict, cfg, model: Path, output: Path, baseline: Path | None = None, stock_tfma: bool = False
+    world: dict,
+    cfg,
+    model: Path,
+    output: Path,
+    baseline: Path | None = None,
+    levers: TfmaLevers | None = None,
 ) -> dict:
     from ml.model.evaluate import evaluate
     from ml.model.layout import BaselineModel, EvaluationLayout
@@ -245,7 +251,7 @@ def _evaluate(
         model,
         baseline=BaselineModel(baseline) if baseline else None,
         output=output,
-        stock_tfma=stock_tfma,
+        levers=levers or TfmaLevers(),
     )
     return {**blessing.model_dump(mode="json"), "blessing": str(EvaluationLayout(output).blessing)}
 
@@ -372,7 +378,7 @@ THRESHOLD_METRICS = {"binary_accuracy", "precision", "recall", "fall_out", "miss
 def test_fast_evaluation_computes_what_stock_tfma_computes_on_the_same_rows(world, tmp_path):
     """The levers of docs/how-to/performance.md (scores computed once outside TFMA, threshold
     metrics and calibration from AUC's histogram, slices by key) against TFMA's own way
-    (`stock_tfma`: TFMA runs the three SavedModels, one combiner per metric, slices by value):
+    (`STOCK`: TFMA runs the three SavedModels, one combiner per metric, slices by value):
     the same slices, models and metrics, every value equal, or within one histogram bucket for
     the threshold metrics (a score within 1e-4 of 0.5 may land on the other side), the same
     blessing and the same TFMA validation result."""
@@ -382,7 +388,7 @@ def test_fast_evaluation_computes_what_stock_tfma_computes_on_the_same_rows(worl
     big, _ = _carrier_sizes(world["evaluation"], 50)
     served = wrap_model(world["model"], tmp_path / "served", blurred_except_carrier(big)) / "saved_model"
     fast = _evaluate(world, cfg, world["model"], tmp_path / "fast", baseline=served)
-    stock = _evaluate(world, cfg, world["model"], tmp_path / "stock", baseline=served, stock_tfma=True)
+    stock = _evaluate(world, cfg, world["model"], tmp_path / "stock", baseline=served, levers=STOCK)
 
     from ml.model.evaluate import load_models
     from ml.model.tfma_inputs import EvalRows

@@ -31,18 +31,18 @@ from ml.model.layout import BaselineModel, EvaluationLayout, resolve_model, save
 from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.model.slices import OVERALL
 from ml.model.tfma_inputs import EvalRows, prediction_key, single_columns
-from ml.model.tfma_run import metric_configs, read_failures, read_metrics, run_tfma
+from ml.model.tfma_run import TfmaLevers, metric_configs, read_failures, read_metrics, run_tfma
 from ml.model.window import parse_span_range, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths
 
 
 def _model_spec(
-    cfg: PipelineConfig, name: str, is_baseline: bool = False, stock: bool = False
+    cfg: PipelineConfig, name: str, is_baseline: bool = False, precomputed: bool = True
 ) -> tfma.ModelSpec:
     """The model's scores as TFMA reads them: from the scored examples (ml.model.tfma_inputs),
-    or (`stock`) by TFMA calling the SavedModel's `serving_default` itself."""
-    if stock:
+    or (not `precomputed`) by TFMA calling the SavedModel's `serving_default` itself."""
+    if not precomputed:
         return tfma.ModelSpec(
             name=name,
             label_key=cfg.label,
@@ -76,20 +76,20 @@ def _slice_spec(name: str) -> tfma.SlicingSpec:
 
 
 def computed_slices(
-    cfg: PipelineConfig, sizes: dict[str, int], stock: bool = False
+    cfg: PipelineConfig, sizes: dict[str, int], by_key: bool = True
 ) -> list[tfma.SlicingSpec]:
     """Overall and every slice with at least `min_slice_size` examples. TFMA is never asked for
     a smaller one: TFMA 0.47.1 records every threshold as failed ("Metric not found") on a slice
     it computed no metrics for, whatever the threshold's own slice, so its validation result
     would contradict the blessing. Single columns by key (the scored examples hold no value of
-    a too-small slice, ml.model.tfma_inputs), crossed slices by their values; `stock`: every
-    slice by its values (one spec each, tested per example: the cost of the raw examples)."""
+    a too-small slice, ml.model.tfma_inputs), crossed slices by their values; not `by_key`: every
+    slice by its values (one spec each, each tested on every example)."""
     minimum = cfg.eval_options.min_slice_size
     big = [name for name, count in sizes.items() if name != OVERALL and count >= minimum]
-    if stock:
+    if not by_key:
         return [tfma.SlicingSpec()] + [_slice_spec(name) for name in big]
-    by_key = [tfma.SlicingSpec(feature_keys=[column]) for column in single_columns(cfg)]
-    return [tfma.SlicingSpec(), *by_key] + [_slice_spec(name) for name in big if "," in name]
+    keyed = [tfma.SlicingSpec(feature_keys=[column]) for column in single_columns(cfg)]
+    return [tfma.SlicingSpec(), *keyed] + [_slice_spec(name) for name in big if "," in name]
 
 
 def _threshold_slices(cfg: PipelineConfig, sizes: dict[str, int], judged: bool) -> list[tuple[str, int]]:
@@ -114,16 +114,20 @@ def unjudged_slices(cfg: PipelineConfig, sizes: dict[str, int]) -> list[dict]:
 
 
 def eval_config(
-    cfg: PipelineConfig, with_baseline: bool, with_benchmark: bool, sizes: dict[str, int], stock: bool = False
+    cfg: PipelineConfig,
+    with_baseline: bool,
+    with_benchmark: bool,
+    sizes: dict[str, int],
+    levers: TfmaLevers = TfmaLevers(),
 ) -> tfma.EvalConfig:
     """Candidate (+ served baseline, + benchmark) in one TFMA run. Thresholds (candidate only):
     the AUC lower bound and the change vs the served model on the overall slice, and the
     per-slice change threshold on every slice of `slice_thresholds.columns` with at least
     `min_slice_size` examples (`sizes`: ml.model.tfma_inputs.EvalRows.sizes). Smaller
     slices are not computed and get no thresholds: they never decide, and TFMA's validation
-    result (`validation_ok`) agrees with the metric checks of the blessing. `stock`: TFMA runs the
-    SavedModels and computes each metric its own way (ml.model.tfma_run.metric_configs), as
-    before the shared histogram and the scored examples: kept to compare and to measure."""
+    result (`validation_ok`) agrees with the metric checks of the blessing. `levers`: how TFMA
+    is asked (ml.model.tfma_run.TfmaLevers; `STOCK`: TFMA runs the SavedModels, one combiner per
+    metric, one spec per slice value)."""
     options = cfg.eval_options
     thresholds = cfg.eval_thresholds
     overall = tfma.MetricThreshold(
@@ -142,21 +146,22 @@ def eval_config(
                     slicing_specs=slices, threshold=_change(options.slice_thresholds.auc_max_drop)
                 )
             )
-    specs = [_model_spec(cfg, CANDIDATE, stock=stock)]
+    scored, shared = levers.precomputed_scores, levers.shared_histogram
+    specs = [_model_spec(cfg, CANDIDATE, precomputed=scored)]
     judged = [CANDIDATE]
     if with_baseline:
-        specs.append(_model_spec(cfg, BASELINE, is_baseline=True, stock=stock))
+        specs.append(_model_spec(cfg, BASELINE, is_baseline=True, precomputed=scored))
         judged.append(BASELINE)
-    metrics_specs = [tfma.MetricsSpec(metrics=metric_configs(cfg, gate, stock), model_names=judged)]
+    metrics_specs = [tfma.MetricsSpec(metrics=metric_configs(cfg, gate, shared), model_names=judged)]
     if with_benchmark:  # same metrics, no thresholds: it is compared by ml.model.gate
-        specs.append(_model_spec(cfg, BENCHMARK, stock=stock))
+        specs.append(_model_spec(cfg, BENCHMARK, precomputed=scored))
         metrics_specs.append(
-            tfma.MetricsSpec(metrics=metric_configs(cfg, [], stock), model_names=[BENCHMARK])
+            tfma.MetricsSpec(metrics=metric_configs(cfg, [], shared), model_names=[BENCHMARK])
         )
     return tfma.EvalConfig(
         model_specs=specs,
         metrics_specs=metrics_specs,
-        slicing_specs=computed_slices(cfg, sizes, stock),
+        slicing_specs=computed_slices(cfg, sizes, levers.by_key),
         options=tfma.Options(min_slice_size={"value": options.min_slice_size}),
     )
 
@@ -168,18 +173,18 @@ def _run_tfma(
     rows: EvalRows,
     files: list[Path],
     output: Path,
-    stock: bool = False,
+    levers: TfmaLevers,
 ) -> None:
     """One TFMA run over `models` (`{candidate|baseline|benchmark: SavedModel dir}`): over the
     examples scored once by the `loaded` models (ml.model.predict.ServingModel by name), or
-    (`stock`) over the raw eval files with TFMA running the SavedModels."""
-    config = eval_config(cfg, BASELINE in models, BENCHMARK in models, rows.sizes, stock)
+    (not `levers.precomputed_scores`) over the raw eval files with TFMA running the SavedModels."""
+    config = eval_config(cfg, BASELINE in models, BENCHMARK in models, rows.sizes, levers)
     shared = [
         tfma.default_eval_shared_model(eval_saved_model_path=str(path), model_name=name, eval_config=config)
         for name, path in models.items()
     ]  # materialized: the paths are recorded in TFMA's output, never loaded by TFMA
     one = shared if len(shared) > 1 else shared[0]
-    if stock:
+    if not levers.precomputed_scores:
         run_tfma(files, config, output, one)
         return
     with tempfile.TemporaryDirectory(prefix="ml-evaluate-") as tmp:
@@ -256,7 +261,7 @@ def analyse(
     sizes = rows.sizes
     sample = _sample_rows(cfg, rows.records, max(options.sensitivity.examples, 1))
     model, served = loaded[CANDIDATE], loaded.get(BASELINE)
-    rows.score({CANDIDATE: model})  # done by the TFMA run, unless it ran the stock way
+    rows.score({CANDIDATE: model})  # done before the TFMA run, unless TFMA ran the models
     return {
         "metrics": metrics,
         "beside": {name: make(rows) for name, make in (beside or {}).items()},
@@ -280,13 +285,13 @@ def evaluate(
     spans: str | None = None,
     output: Path | None = None,
     beside: Mapping[str, Beside] | None = None,
-    stock_tfma: bool = False,
+    levers: TfmaLevers = TfmaLevers(),
 ) -> Blessing:
     """TFMA of `model` on its eval spans, against `baseline` (None: thresholds only) and the
     benchmark, then the analysis and one verdict (ml.model.gate.judge); `beside`: JSON files to
     write into the evaluation, each made from the eval rows and the candidate's scores;
-    `stock_tfma`: TFMA's own way (the SavedModels run inside TFMA, one combiner per metric),
-    for comparison (tests/test_model_pipeline.py, bench/train_scale.py)."""
+    `levers`: how TFMA is asked (ml.model.tfma_run.TfmaLevers; `STOCK` to compare: tests/
+    test_model_pipeline.py, bench/train_scale.py, bench/evaluate_levers.py)."""
     from ml.model.benchmark import KIND, ensure_benchmark
     from ml.model.gate import judge
 
@@ -309,7 +314,7 @@ def evaluate(
     with atomic_dir(output) as tmp_dir:
         tmp = EvaluationLayout(tmp_dir)
         try:
-            _run_tfma(cfg, models, loaded, rows, files, tmp.tfma, stock_tfma)
+            _run_tfma(cfg, models, loaded, rows, files, tmp.tfma, levers)
         finally:  # free the SavedModels Beam's Shared cache keeps alive (else: at exit, noisily)
             release_shared_objects()
         analysis = analyse(cfg, tmp.tfma, files, loaded, rows, beside)

@@ -5,6 +5,7 @@ metrics and failed thresholds read back from TFMA's own output."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import apache_beam as beam
@@ -23,18 +24,38 @@ from ml.model.tfma_metrics import SHARED
 SHARED_MODULE = tfma_metrics.__name__
 
 
+@dataclass(frozen=True)
+class TfmaLevers:
+    """How `evaluate` asks TFMA (docs/how-to/performance.md, "Evaluation within TFMA"): each
+    model's scores computed once outside TFMA (`precomputed_scores`), the threshold metrics,
+    calibration and counts from AUC's histogram (`shared_histogram`), single-column slices by
+    key (`slices_by_key`, needs the precomputed scores' examples). `STOCK`: none of them,
+    TFMA's own way, kept to compare (tests) and to measure (bench/evaluate_levers.py)."""
+
+    precomputed_scores: bool = True
+    shared_histogram: bool = True
+    slices_by_key: bool = True
+
+    @property
+    def by_key(self) -> bool:
+        return self.slices_by_key and self.precomputed_scores
+
+
+STOCK = TfmaLevers(precomputed_scores=False, shared_histogram=False, slices_by_key=False)
+
+
 def metric_configs(
-    cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold], stock: bool = False
+    cfg: PipelineConfig, gate: list[tfma.PerSliceMetricThreshold], shared_histogram: bool = True
 ) -> list[tfma.MetricConfig]:
     """The pipeline's `evaluation.metrics`, the gate metric first with its thresholds. Threshold
-    metrics and calibration come from the histogram AUC already builds (ml.model.tfma_metrics),
-    unless `stock` (TFMA's own classes: one combiner each; kept for comparison)."""
+    metrics, calibration and counts come from the histogram AUC already builds
+    (ml.model.tfma_metrics), unless not `shared_histogram` (TFMA's own classes: one combiner each)."""
     metrics = [tfma.MetricConfig(class_name=GATE_METRIC_CLASS, per_slice_thresholds=gate)]
     for name in cfg.eval_metrics:
         if name == GATE_METRIC_CLASS:
             continue
         config = json.dumps({"num_buckets": CALIBRATION_BUCKETS}) if name == "CalibrationPlot" else ""
-        if name in SHARED and not stock:
+        if name in SHARED and shared_histogram:
             metrics.append(tfma.MetricConfig(class_name=SHARED[name].__name__, module=SHARED_MODULE))
         else:
             metrics.append(tfma.MetricConfig(class_name=name, config=config))
