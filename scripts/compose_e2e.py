@@ -845,10 +845,11 @@ def check_serving(result: dict) -> None:
         poll(f"/labels/{label} -> {version}", lambda lb=label: label_version(model, lb) == version, 120)
         check(True, f"/v1/models/{model}/labels/{label} resolves to AVAILABLE version {version}")
     from ml.config import load_pipeline
+    from ml.model.blessing import Blessing
     from ml.model.signatures import RAW_SIGNATURE
     from ml.serving.push import smoke_instances
 
-    blessing = json.loads(Path(result["blessing"]).read_text())
+    blessing = Blessing.read(Path(result["blessing"]))
     instances = smoke_instances(blessing, load_pipeline(PIPELINE).label, 3)
     body = {"signature_name": RAW_SIGNATURE, "instances": instances}  # raw named features
     for path in (f"/v1/models/{model}/labels/stable:predict", f"/v1/models/{model}:predict"):
@@ -999,6 +1000,7 @@ def check_prediction_logger(stack: Stack, host_root: Path, result: dict) -> None
     import threading
 
     from ml.config import load_pipeline
+    from ml.model.blessing import Blessing
     from ml.model.signatures import RAW_SIGNATURE
     from ml.serving.prediction_log import read_span, score_of
     from ml.serving.push import smoke_instances
@@ -1008,7 +1010,7 @@ def check_prediction_logger(stack: Stack, host_root: Path, result: dict) -> None
         f"prediction-logger on {LOGGER}: :predict logged; killed mid-stream, no acknowledged prediction lost"
     )
     poll("the prediction-logger", lambda: http("GET", f"{LOGGER}/v1/models/{model}")[0] == 200, 180)
-    blessing = json.loads(Path(result["blessing"]).read_text())
+    blessing = Blessing.read(Path(result["blessing"]))
     instances = smoke_instances(blessing, load_pipeline(PIPELINE).label, 40)
     url = f"{LOGGER}/v1/models/{model}/labels/stable:predict"
     acked: dict[str, float] = {}
