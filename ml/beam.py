@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from ml.errors import PipelineError
+from ml.errors import ConfigError
 
 DEFAULT_RUNNER = "FnApiRunner"
 LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner")
@@ -33,7 +33,7 @@ def local_workers() -> int:
     if value == "auto":
         return os.cpu_count() or 1
     if not value.isdigit() or int(value) < 1:
-        raise PipelineError(
+        raise ConfigError(
             f"ML_BEAM_WORKERS={value!r}: give a number of worker processes (1 or more) or `auto`",
             column="ML_BEAM_WORKERS",
             rule="beam-workers",

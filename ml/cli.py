@@ -1,11 +1,15 @@
 """`python -m ml <command> --pipeline NAME [...]`.
 
 Every command lives in its own module under `ml/commands/` (discovered, no registry to edit)
-exposing `HELP`, `add_arguments(parser)` and `run(args, cfg, roots) -> dict`. `--pipeline` is
+exposing `HELP`, `add_arguments(parser)` and `run(args, cfg, roots)`, which returns its typed
+artifact (ml.artifact.Artifact: the result is its fields but the `detail` ones, the summary its
+own) or a dict (summarized by the module's `summary(result)`, when it has one). `--pipeline` is
 required as soon as ml/pipelines/ holds more than one pipeline (no command falls back to one). The CLI prints
-the returned dict as one final JSON line on stdout (or, when it holds `text`, that text: a
-table); logs go to stderr. A `PipelineError` becomes a one-paragraph message on stderr and exit
-code 2; a command may ask for another exit code with `result["exit_code"]`.
+the result as one final JSON line on stdout (or, when it holds `text`, that text: a table) and
+its one-line summary on stderr, with the logs. A `PipelineError` becomes a one-paragraph message
+on stderr and exit code 2; a command may ask for another exit code with `result["exit_code"]`.
+`--outcome FILE` also writes the result, or the error's fields, to FILE (ml.artifact.StepOutcome):
+what a runner in another process or container reads instead of the logs.
 """
 
 from __future__ import annotations
@@ -17,15 +21,17 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ml import commands
+from ml.artifact import Artifact, StepOutcome
 from ml.config import available_pipelines, load_pipeline
 from ml.errors import PipelineError
 from ml.logs import quiet_libraries
 from ml.roots import Roots
-from ml.summaries import summary
 
 EXIT_ERROR = 2
 TEXT_KEY = "text"  # a command's human-readable output (a table), printed instead of the JSON
@@ -58,17 +64,53 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--data-root", help="landing zone (env ML_DATA_ROOT)")
         cmd.add_argument("--artifact-root", help="artifacts (env ML_ARTIFACT_ROOT)")
         cmd.add_argument("--serving-root", help="TF Serving model base paths (env ML_SERVING_ROOT)")
+        cmd.add_argument(
+            "--outcome",
+            type=Path,
+            help="also write the result, or the error's fields, to this JSON file (atomically): "
+            "what a runner reads back from a subprocess or container",
+        )
         module.add_arguments(cmd)
         cmd.set_defaults(_module=module)
     return parser
 
 
-def run_command(argv: Sequence[str]) -> dict:
+@dataclass(frozen=True)
+class StepRun:
+    """What one command gave: its result (JSON-safe dict) and its one-line summary."""
+
+    command: str
+    result: dict[str, Any]
+    summary: str | None
+
+
+def step_run(command: str, module: ModuleType, value: Artifact | dict[str, Any]) -> StepRun:
+    """A command's return value as its result and summary (see the module docstring)."""
+    if isinstance(value, Artifact):
+        return StepRun(command, {"command": command, **value.result()}, value.summary())
+    summarize = getattr(module, "summary", None)
+    return StepRun(command, value, summarize(value) if summarize else None)
+
+
+def run_step(argv: Sequence[str]) -> StepRun:
     """Parse and run one command in-process; raises PipelineError on failure."""
     args = build_parser().parse_args(list(argv))
     cfg = load_pipeline(args.pipeline) if getattr(args, "pipeline", None) else None
     roots = Roots.resolve(args.data_root, args.artifact_root, args.serving_root)
-    return args._module.run(args, cfg, roots)
+    try:
+        ran = step_run(args.command, args._module, args._module.run(args, cfg, roots))
+    except PipelineError as exc:
+        if args.outcome:
+            StepOutcome.failed(args.command, exc).write(args.outcome)
+        raise
+    if args.outcome:
+        StepOutcome.succeeded(args.command, json.loads(strict_json(ran.result))).write(args.outcome)
+    return ran
+
+
+def run_command(argv: Sequence[str]) -> dict:
+    """Parse and run one command in-process -> its result; raises PipelineError on failure."""
+    return run_step(argv).result
 
 
 def strict_json(result: Any) -> str:
@@ -83,13 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     quiet_libraries()
     try:
-        result = run_command(sys.argv[1:] if argv is None else argv)
+        ran = run_step(sys.argv[1:] if argv is None else argv)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    code = int(result.pop("exit_code", 0)) if isinstance(result, dict) else 0
-    if isinstance(result, dict) and (line := summary(result)):
-        print(line, file=sys.stderr, flush=True)
-    text = result.pop(TEXT_KEY, None) if isinstance(result, dict) else None
+    result = ran.result
+    code = int(result.pop("exit_code", 0))
+    if ran.summary:
+        print(ran.summary, file=sys.stderr, flush=True)
+    text = result.pop(TEXT_KEY, None)
     print(text if text is not None else strict_json(result), flush=True)
     return code

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ml.errors import PipelineError
+from ml.errors import ConfigError, MissingArtifact, PipelineError
 
 PIPELINES_DIR_ENV = "ML_PIPELINES_DIR"  # another folder of pipeline folders (tests, experiments)
 PIPELINES_DIR = Path(os.environ.get(PIPELINES_DIR_ENV) or Path(__file__).resolve().parent / "pipelines")
@@ -282,7 +282,7 @@ class PipelineConfig:
         it has none (`why`: what needs it)."""
         function = getattr(self.module(), name, None)
         if not callable(function):
-            raise PipelineError(
+            raise ConfigError(
                 f"{self.module_path} defines no function {name}()" + (f" ({why})" if why else ""),
                 file=str(self.module_path),
                 column=name,
@@ -312,13 +312,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PipelineError(
+        raise ConfigError(
             f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}",
             file=str(path),
             rule="pipeline-yaml",
         ) from None
     if not isinstance(raw, dict):
-        raise PipelineError(
+        raise ConfigError(
             f"{path}: expected a mapping of settings, got {type(raw).__name__}",
             file=str(path),
             rule="pipeline-yaml",
@@ -370,7 +370,7 @@ def validated(raw: dict[str, Any], path: Path):  # -> ml.config_schema.PipelineY
     except ValidationError as exc:
         problems = _problems(exc)
     listed = "; ".join(f"{key}: {why}" for key, why in problems)
-    raise PipelineError(
+    raise ConfigError(
         f"{path} is invalid: {listed}", file=str(path), column=problems[0][0], rule="pipeline-config"
     )
 
@@ -401,7 +401,7 @@ def load_pipeline_folder(folder: Path, name: str) -> PipelineConfig:
     """Load and check `<folder>/pipeline.yaml` (uncached; `new-pipeline` reads its staged folder)."""
     path = folder / "pipeline.yaml"
     if not path.is_file():
-        raise PipelineError(
+        raise MissingArtifact(
             f"unknown pipeline {name!r}; available: {', '.join(available_pipelines()) or 'none'}",
             file=str(path),
             rule="pipeline-exists",

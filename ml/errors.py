@@ -51,3 +51,31 @@ class PipelineError(Exception):
             "rule": self.rule,
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+
+
+class ConfigError(PipelineError):
+    """pipeline.yaml, the module file or a command's arguments say something that cannot hold."""
+
+
+class DataError(PipelineError):
+    """A span's data breaks a rule (a column missing, nulls, a failed check): fix the data."""
+
+
+class MissingArtifact(PipelineError):
+    """A step's input is not there yet (no transform, model, schema, span): run the step before."""
+
+
+class ArtifactInvalid(PipelineError):
+    """A file is not the artifact it claims to be (e.g. a blessing.json that does not parse)."""
+
+    def __init__(self, message: str, **fields: str | None) -> None:
+        fields.setdefault("rule", "artifact-invalid")
+        super().__init__(message, **fields)
+
+
+class PromotionRefused(PipelineError):
+    """A model may not be served: not blessed, not infra-validated, or not the model blessed."""
+
+
+class ServingError(PipelineError):
+    """TF Serving did not load, answer or keep a version (a push rolled back, a label not set)."""

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.errors import PipelineError
+from ml.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL = PROJECT_ROOT / ".local"
@@ -34,7 +34,7 @@ class Roots:
         def pick(flag, env: str, default: str) -> Path:
             value = flag or os.environ.get(env) or DEFAULT_LOCAL / default
             if _URL.match(str(value)):
-                raise PipelineError(
+                raise ConfigError(
                     f"{value} (--{default.rstrip('s')}-root / {env}): the roots are local paths (a shared "
                     "POSIX mount on several hosts: docs/how-to/multi-host.md); object-store URLs are not "
                     "supported",

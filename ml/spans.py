@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ml.cadence import CADENCES, Cadence
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import ConfigError, PipelineError
 from ml.roots import Roots
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -36,7 +36,7 @@ def parse_span(cfg: PipelineConfig, span: str) -> str:
     try:
         kind.start(text)
     except ValueError as exc:
-        raise PipelineError(
+        raise ConfigError(
             f"span id {span!r} is not a {kind.name} span of pipeline {cfg.name} "
             f"({kind.format}, e.g. {kind.example}): {exc}",
             span=str(span),
@@ -89,7 +89,7 @@ def window_ending(cfg: PipelineConfig, end: str, size: int) -> list[str]:
     """The `size` spans ending at `end` (inclusive), oldest first, none before the pipeline's
     first span (those can never land)."""
     if size < 1:
-        raise PipelineError(f"window must be >= 1 span, got {size}", span=str(end), rule="window-size")
+        raise ConfigError(f"window must be >= 1 span, got {size}", span=str(end), rule="window-size")
     first = span_start(cfg, first_span(cfg))
     spans = span_range(cfg, shift_span(cfg, end, -(size - 1)), end)
     return [s for s in spans if span_start(cfg, s) >= first] or [parse_span(cfg, end)]
@@ -107,7 +107,7 @@ def parse_run_id(run_id: str) -> str:
     """Validate a run id used as a folder name (letters, digits, `._-`; no leading dot)."""
     text = str(run_id).strip()
     if not _RUN_ID_RE.match(text):
-        raise PipelineError(
+        raise ConfigError(
             f"run id {run_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
             "and start with a letter or digit",
             rule="run-id-format",

@@ -799,7 +799,7 @@ def label_version(model: str, label: str) -> int | None:
     """The version TF Serving resolves `label` to, when AVAILABLE (the project's REST client)."""
     try:
         states = serving_client.model_status(SERVING, model, label=label)
-    except serving_client.ServingError:
+    except serving_client.RequestFailed:
         return None
     return states[0]["version"] if states and states[0]["state"] == "AVAILABLE" else None
 

@@ -27,7 +27,7 @@ ABOVE_THE_STEPS = ("ml.serving", "ml.commands", "ml.cli")
 LAYERS = (
     ("the DAG files", ("ml_pipelines",)),
     ("the Airflow components", ("ml_airflow", "ml_airflow_plugin", "airflow_local_settings")),
-    ("the CLI", ("ml.cli", "ml.__main__", "ml.commands", "ml.summaries")),
+    ("the CLI", ("ml.cli", "ml.__main__", "ml.commands")),
     ("the features", ("ml.monitoring", "ml.scaffold", "ml.results")),
     ("serving", ("ml.serving",)),
     ("the steps", ("ml.model", "ml.data", "ml.pipelines")),

@@ -661,9 +661,9 @@ def test_clients_may_leave_out_optional_features_through_tf_servings_rest_api(wo
             atol=1e-6,
         )
         assert not np.allclose(regress(full), by_partial)  # the omitted values mattered
-        with pytest.raises(client.ServingError, match="must only have keys"):
+        with pytest.raises(client.RequestFailed, match="must only have keys"):
             client.predict(double.url, "flights_delay", partial, "serving_raw", label="stable")
-        with pytest.raises(client.ServingError, match="carrier"):  # no default: required
+        with pytest.raises(client.RequestFailed, match="carrier"):  # no default: required
             regress([{k: v for k, v in row.items() if k != "carrier"} for row in partial])
 
 

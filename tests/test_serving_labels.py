@@ -84,7 +84,7 @@ def test_double_refuses_a_label_on_a_version_that_is_not_available(tmp_path, sav
         write((1, 2), {"stable": 2})
         assert [s["version"] for s in client.model_status(double.url, MODEL)] == [1]
         assert "version 2 of model m, which is not currently available" in double.config_errors[-1]
-        with pytest.raises(client.ServingError, match="Unrecognized servable version label: stable"):
+        with pytest.raises(client.RequestFailed, match="Unrecognized servable version label: stable"):
             client.model_status(double.url, MODEL, label="stable")
         write((1, 2), {"stable": 1})  # load 2 first; label what is available
         assert [s["version"] for s in client.model_status(double.url, MODEL)] == [2, 1]

@@ -1,12 +1,21 @@
-"""One plain-words line per step result (ml/summaries.py), and the quiet library loggers."""
+"""One plain-words line per step result (each command's `summary` or its artifact's), and the
+quiet library loggers."""
 
 from __future__ import annotations
 
 import json
 import logging
 
+from ml.cli import command_modules, step_run
 from ml.logs import quiet_libraries
-from ml.summaries import summary
+from ml.model.train_result import TrainResult
+
+
+def summary(result: dict) -> str | None:
+    """The line the CLI prints for a command's result dict."""
+    command = str(result.get("command"))
+    module = command_modules().get(command)
+    return None if module is None else step_run(command, module, result).summary
 
 
 def test_ingest_and_validate_lines(tmp_path):
@@ -56,7 +65,10 @@ def test_model_lines_and_unknown_commands():
     failed = {"command": "ingest-spans", "landed": 9, "passed": 7, "failed_count": 2}
     failed["failures"] = [{"reason": "temp_max rule: 31 of 31 values", "count": 2, "spans": ["a", "b"]}]
     assert summary(failed) == "9 spans: 7 passed, 2 failed; 2 x temp_max rule: 31 of 31 values"
-    assert summary({"command": "ingest", "rows_out": 5}).startswith("ingest: (no summary")
+    trained = TrainResult(model_dir="/m/r1", spans=["a"], epochs=3, eval_metrics={"auc": 0.7123, "pr": None})
+    ran = step_run("train", command_modules()["train"], trained)
+    assert ran.summary == "trained r1: 3 epoch(s) on CPU; eval auc 0.712"
+    assert ran.result["command"] == "train" and "raw_eval_files" not in ran.result  # a detail
 
 
 def test_quiet_libraries(monkeypatch):

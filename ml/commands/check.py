@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import DataError
 from ml.roots import Roots
 
 HELP = (
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     in_schema = {f.name for f in schema.feature}
     missing = [c for c in span_columns(cfg) if c not in in_schema]
     if missing:
-        raise PipelineError(
+        raise DataError(
             f"{cfg.schema_path} has no feature {', '.join(missing)} (declared in pipeline.yaml)",
             file=str(cfg.schema_path),
             column=missing[0],
@@ -64,3 +65,10 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         ],
         "notes": notes,
     }
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    notes = result.get("notes") or []
+    line = f"pipeline {result.get('pipeline')}: {len(result.get('checked') or [])} checks passed"
+    return line + (f"; {len(notes)} note(s): {notes[0]}" if notes else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ml.config import PipelineConfig
 from ml.model.layout import BaselineModel, EvaluationLayout, find_saved_model
@@ -66,3 +67,10 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         "blessing": str(evaluation.blessing),
         "metrics_file": str(evaluation.metrics),
     }
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    from ml.model.blessing import Blessing
+
+    return Blessing.model_validate(result).summary()

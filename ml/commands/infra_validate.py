@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
@@ -27,3 +28,10 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     record = infra_validate(cfg, roots, Path(args.model), count=args.examples)
     where = resolve_model(args.model).infra_blessing
     return {"command": "infra-validate", **record.result(), "infra_blessing": str(where)}
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    from ml.model.blessing import InfraBlessing
+
+    return f"{InfraBlessing.model_validate(result).summary()} ({result.get('infra_blessing')})"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from typing import Any
 
 from ml.commands import ingest, validate
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import MissingArtifact, PipelineError
 from ml.roots import Roots
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     last = parse_span(cfg, args.last) if args.last else None
     spans = [s for s in landed if (first is None or s >= first) and (last is None or s <= last)]
     if not spans:
-        raise PipelineError(
+        raise MissingArtifact(
             f"no landed span{' in the range' if first or last else ''} for pipeline {cfg.name}",
             rule="span-missing",
         )
@@ -84,3 +85,11 @@ def grouped(failed: dict[str, str]) -> list[dict]:
         {"reason": failed[spans[0]], "count": len(spans), "spans": spans}
         for spans in sorted(groups.values(), key=len, reverse=True)
     ]
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    line = f"{result.get('landed', '?')} spans: {result.get('passed', 0)} passed"
+    line += f", {result.get('failed_count', 0)} failed"
+    groups = result.get("failures") or []
+    return line + "".join(f"; {g['count']} x {g['reason']}" for g in groups[:3])

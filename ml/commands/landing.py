@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ml.config import PipelineConfig, _load_module
-from ml.errors import PipelineError
+from ml.errors import ConfigError
 from ml.roots import Roots
 from ml.spans import span_range
 
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     path = cfg.folder / "landing.py"
     if not path.is_file():
-        raise PipelineError(
+        raise ConfigError(
             f"pipeline {cfg.name} ships no demo landing module", file=str(path), rule="landing-module"
         )
     landing = _load_module(str(path), f"ml_pipeline_landing_{cfg.name}")
@@ -45,3 +46,9 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         "rows": sum(w["rows"] for w in written),
         "data_root": str(roots.data),
     }
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    where = result.get("data_root")
+    return f"{result.get('spans', '?')} spans, {result.get('rows', '?')} rows landed under {where}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from typing import Any
 
+from ml.artifact import num
 from ml.config import PipelineConfig
 from ml.roots import Roots
 
@@ -85,3 +87,24 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         "monitor_file": f"{result['monitor_dir']}/{MONITOR_FILE}",
         "tfma_dir": result["tfma_dir"],
     }
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    counts = result.get("counts") or {}
+    stage = result.get("stage", "realized")
+    line = f"span {result.get('span')} ({stage}): {counts.get('predictions', 0)} predictions"
+    if stage == "realized":
+        line += f", {counts.get('labelled', 0)} labelled ({num(100 * (counts.get('coverage') or 0), 0)} %)"
+    for label, v in (result.get("by_label") or {}).items():
+        band = v.get("band") or [None]
+        line += f"; {label}: realized {num(v.get('realized'), 3)}, estimated {num(v.get('estimated'), 3)}"
+        line += f", band >= {num(band[0], 3)}"
+    if result.get("partial"):
+        line += "; partial"
+    if result.get("reused"):
+        line += f"; nothing new since cutoff {result.get('cutoff')}: that result kept"
+    line += "; ALARM" if result.get("alarm") else "; no alarm"
+    if result.get("withdrawn"):
+        line += f"; withdraws the alarm of cutoff {result['withdrawn']['cutoff']}"
+    return line + (f"; {len(result['warnings'])} warning(s)" if result.get("warnings") else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ml.cadence import CADENCES
 from ml.roots import Roots
@@ -61,3 +62,13 @@ def run(args: argparse.Namespace, cfg: None, roots: Roots) -> dict:
         serving_log=args.serving_log,
     )
     return {"command": NAME, **written}
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    spans = len(result.get("spans") or [])
+    line = f"pipeline {result.get('pipeline')}: {result.get('rows', '?')} rows in {spans}"
+    line += f" {result.get('cadence', '')} spans; label {result.get('label', '?')}"
+    line += f"; {len(result.get('features') or [])} features"
+    left = result.get("left_out") or {}
+    return line + (f"; left out as features: {', '.join(sorted(left))}" if left else "")

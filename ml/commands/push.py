@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
@@ -51,3 +52,13 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         }
     finally:  # a push that rolled itself back after a failed smoke test is history too
         record_serving_history(cfg, roots)
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    if result.get("pushed") is False:
+        return f"push skipped: {result.get('reason', 'not blessed')}"
+    line = f"pushed version {result.get('version', '?')}"
+    if result.get("live_version") is not None:
+        line += f"; live version {result['live_version']}"
+    return line

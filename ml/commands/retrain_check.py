@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
@@ -26,3 +27,9 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         "command": "retrain-check",
         **retrain_decision(open_store(cfg, roots), cfg, parse_span(cfg, args.span)),
     }
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    decision = "retrain" if result.get("retrain") else "no retrain"
+    return f"span {result.get('span')}: {decision}: {result.get('reason')}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
@@ -30,3 +31,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     result = rollback(cfg, roots, args.to_version, serving_url=args.serving_url, timeout_s=args.timeout)
     record_serving_history(cfg, roots)
     return {"command": "rollback", **result}
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    return f"{result.get('model')}: live version is now {result.get('live_version')}"

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import DataError
 from ml.roots import Roots
 
 HELP = "infer a TFDV schema.pbtxt from one span's statistics (a starting point to curate)"
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.spans import SpanPaths, parse_span
 
     if not args.infer:
-        raise PipelineError("nothing to do: pass --infer", rule="schema-usage")
+        raise DataError("nothing to do: pass --infer", rule="schema-usage")
     span = parse_span(cfg, args.span)
     files = span_files(cfg, SpanPaths(cfg, roots).landing_dir(span), span)
     with tempfile.TemporaryDirectory(prefix="ml-schema-") as tmp:

@@ -5,6 +5,7 @@ TF Serving's clients)."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
@@ -42,3 +43,11 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
         },
         "versions": spans[-1]["versions"],
     }
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    answered = result.get("answered") or {}
+    versions = result.get("versions") or {}
+    by = ", ".join(f"{n} by {label} (v{versions.get(label)})" for label, n in answered.items())
+    return f"span {result.get('span')}: {result.get('predictions', '?')} predictions logged ({by or 'none'})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
@@ -19,3 +20,12 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     from ml.serving.status import serving_status
 
     return {"command": "serving-status", **serving_status(cfg, roots, args.serving_url)}
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    labels = ", ".join(f"{k} -> v{v}" for k, v in sorted((result.get("labels") or {}).items()))
+    return (
+        f"{result.get('model')}: live version {result.get('live_version')}; loaded "
+        f"{result.get('loaded_versions')}; labels {labels or 'none'}"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import MissingArtifact
 from ml.roots import Roots
 
 NAME = "stats-html"
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     loaded = []
     for name, path in wanted:
         if not path.is_file():
-            raise PipelineError(
+            raise MissingArtifact(
                 f"span {name} has no statistics ({path}); run `python -m ml validate --span {name}` first",
                 span=name,
                 file=str(path),

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ml.config import PipelineConfig
+from ml.model.train_result import TrainResult
 from ml.roots import Roots
 from ml.spans import SpanPaths
 
@@ -27,21 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (weights, shuffling)")
 
 
-def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> TrainResult:
     from ml.model.trainer import train
 
     transform_dir = Path(args.transform_dir)
     output = (
         Path(args.output) if args.output else SpanPaths(cfg, roots).model_dir(transform_dir.resolve().name)
     )
-    return {
-        "command": "train",
-        **train(
-            cfg,
-            transform_dir,
-            output,
-            epochs=args.epochs or cfg.train_epochs,
-            batch_size=args.batch_size or cfg.train_batch_size,
-            seed=args.seed,
-        ),
-    }
+    return train(
+        cfg,
+        transform_dir,
+        output,
+        epochs=args.epochs or cfg.train_epochs,
+        batch_size=args.batch_size or cfg.train_batch_size,
+        seed=args.seed,
+    )

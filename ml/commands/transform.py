@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
@@ -33,3 +34,18 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
             raise PipelineError(f"no span of pipeline {cfg.name} is ingested yet", rule="min-spans")
         end_span = ingested[-1]
     return {"command": "transform", **run_transform(cfg, roots, end_span, args.window, args.run_id)}
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The one-line summary of this command's result (task log, stderr)."""
+    spans = result.get("spans_used") or result.get("spans") or []
+    rows = result.get("rows") or {}
+    line = f"transform {result.get('run_id', '')}: {len(spans)} span(s)"
+    if spans:
+        line += f" {spans[0]}..{spans[-1]}"
+    if isinstance(rows, dict) and rows:
+        line += f"; {rows.get('train', '?')} train / {rows.get('eval', '?')} eval rows"
+    missing, skipped = result.get("spans_missing") or [], result.get("spans_skipped") or []
+    if missing or skipped:
+        line += f"; {len(missing)} missing, {len(skipped)} skipped"
+    return line

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import ConfigError, DataError, PipelineError
 from ml.roots import Roots
 
 DERIVE_FUNCTION = "derive_features"
@@ -60,7 +60,7 @@ def add_derived(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: str) ->
         said = (f"misses {', '.join(missing)}" if missing else "") + (
             f"{'; ' if missing else ''}returns undeclared {', '.join(extra)}" if extra else ""
         )
-        raise PipelineError(
+        raise ConfigError(
             f"{DERIVE_FUNCTION}() in {cfg.module_path.name} {said} "
             f"(pipeline.yaml derived: {', '.join(wanted)})",
             span=span,
@@ -72,7 +72,7 @@ def add_derived(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: str) ->
     for feature in cfg.derived_features:
         values = pd.Series(out[feature.name]).reset_index(drop=True)
         if len(values) != len(raw):
-            raise PipelineError(
+            raise ConfigError(
                 f"{DERIVE_FUNCTION}() returned {len(values)} value(s) of {feature.name!r} "
                 f"for {len(raw)} rows",
                 span=span,
@@ -104,7 +104,7 @@ def label_values(cfg: PipelineConfig, frame: pd.DataFrame, span: str, file: str)
     out = call_module(cfg, name, why, frame, cfg.label_columns, span=span, file=file)
     values = pd.Series(out).reset_index(drop=True)
     if len(values) != len(frame):
-        raise PipelineError(
+        raise ConfigError(
             f"{name}() returned {len(values)} label(s) for {len(frame)} rows",
             span=span,
             file=file,
@@ -114,7 +114,7 @@ def label_values(cfg: PipelineConfig, frame: pd.DataFrame, span: str, file: str)
     numbers = pd.to_numeric(values.astype(object).where(values.notna(), None), errors="coerce")
     bad = values.notna() & ~numbers.isin([0, 1])
     if bad.any():
-        raise PipelineError(
+        raise ConfigError(
             f"{name}() must return 0/1 (or True/False, NA when unknown) per row; row {int(bad.idxmax()) + 2} "
             f"got {values[bad].iloc[0]!r}",
             span=span,
@@ -202,7 +202,7 @@ def check_module_columns(cfg: PipelineConfig, roots: Roots | None = None) -> lis
         ran.append(f"{cfg.label_function}: {cfg.label} from {', '.join(cfg.label_columns)}")
     leaks = label_leaks(cfg, roots)
     if leaks:
-        raise PipelineError(
+        raise DataError(
             f"derived feature{'s' if len(leaks) > 1 else ''} {', '.join(leaks)} of {cfg.module_path.name} "
             f"change{'' if len(leaks) > 1 else 's'} with the label's source column(s) "
             f"{', '.join(cfg.label_columns)}: the model would be fed its own answer (label leakage); "

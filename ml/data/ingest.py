@@ -13,7 +13,7 @@ from ml.config import PipelineConfig
 from ml.data.derive import add_derived, label_values
 from ml.data.examples import serialize_examples
 from ml.data.raw import read_raw_span
-from ml.errors import PipelineError
+from ml.errors import DataError
 from ml.roots import Roots
 from ml.spans import INGEST_SUMMARY, SpanPaths, parse_span
 from ml.tfrecord import write_tfrecords
@@ -38,7 +38,7 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
     null_fraction = float(label.isna().mean())
     what = f"label source {cfg.label_source!r}" if cfg.label_function is None else f"label {cfg.label!r}"
     if null_fraction > cfg.label_max_null_fraction:
-        raise PipelineError(
+        raise DataError(
             f"{what} is null in {null_fraction:.1%} of rows (max {cfg.label_max_null_fraction:.0%})",
             span=span,
             file=file,
@@ -56,7 +56,7 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
         nulls = int(values.isna().sum())
         limit = feature.max_null_fraction
         if limit is not None and len(values) and nulls / len(values) > limit:
-            raise PipelineError(
+            raise DataError(
                 f"column {feature.name!r} is missing in {nulls / len(values):.1%} of rows "
                 f"({nulls} of {len(values)}; max_null_fraction {limit:.0%})",
                 span=span,
@@ -65,7 +65,7 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
                 rule="null-fraction",
             )
         if nulls and feature.default is None:
-            raise PipelineError(
+            raise DataError(
                 f"column {feature.name!r} has {nulls} missing value(s) and declares no default",
                 span=span,
                 file=file,
@@ -78,7 +78,7 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
         out[feature.name] = values
     for column in cfg.example_key:
         if labeled[column].isna().any():
-            raise PipelineError(
+            raise DataError(
                 f"example key column {column!r} has missing values",
                 span=span,
                 file=file,

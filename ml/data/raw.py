@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import DataError, MissingArtifact, PipelineError
 
 _NUMERIC = {"int", "float"}
 
@@ -23,7 +23,7 @@ class RawSpan:
 def span_files(cfg: PipelineConfig, landing_dir: Path, span: str) -> list[Path]:
     """The span's CSV files, sorted; fails when the folder is missing or has none."""
     if not landing_dir.is_dir():
-        raise PipelineError(
+        raise MissingArtifact(
             f"landing folder for span {span} does not exist: {landing_dir}",
             span=span,
             file=str(landing_dir),
@@ -31,7 +31,7 @@ def span_files(cfg: PipelineConfig, landing_dir: Path, span: str) -> list[Path]:
         )
     files = sorted(p for p in landing_dir.glob(cfg.landing_glob) if p.is_file())
     if not files:
-        raise PipelineError(
+        raise DataError(
             f"landing folder for span {span} has no file matching {cfg.landing_glob!r}: {landing_dir}",
             span=span,
             file=str(landing_dir),
@@ -45,9 +45,7 @@ def _read_csv(path: Path, span: str, columns: list[str]) -> pd.DataFrame:
     from pyarrow import ArrowInvalid, csv
 
     if path.stat().st_size == 0:
-        raise PipelineError(
-            f"file is empty (0 bytes): {path}", span=span, file=str(path), rule="file-not-empty"
-        )
+        raise DataError(f"file is empty (0 bytes): {path}", span=span, file=str(path), rule="file-not-empty")
     convert = csv.ConvertOptions(
         column_types={c: "string" for c in columns}, null_values=["", "NA", "NaN"], strings_can_be_null=True
     )
@@ -79,7 +77,7 @@ def _convert(series: pd.Series, typ: str, *, span: str, file: Path, column: str)
         fractional = numbers.notna() & (numbers % 1 != 0)
         if fractional.any():
             row = int(fractional.idxmax())
-            raise PipelineError(
+            raise DataError(
                 f"column {column!r} must be int but row {row + 2} holds {series[row]!r}",
                 span=span,
                 file=str(file),
@@ -98,7 +96,7 @@ def read_typed(files: list[Path], span: str, types: dict[str, str]) -> pd.DataFr
         frame = _read_csv(path, span, list(types))
         missing = [c for c in types if c not in frame.columns]
         if missing:
-            raise PipelineError(
+            raise DataError(
                 f"required column(s) {', '.join(missing)} missing from {path.name}",
                 span=span,
                 file=str(path),
@@ -115,7 +113,7 @@ def read_raw_span(cfg: PipelineConfig, landing_dir: Path, span: str) -> RawSpan:
     files = span_files(cfg, landing_dir, span)
     frame = read_typed(files, span, cfg.raw_column_types)
     if len(frame) < cfg.min_rows:
-        raise PipelineError(
+        raise DataError(
             f"span {span} has {len(frame)} data row(s); at least {cfg.min_rows} "
             f"required ({', '.join(p.name for p in files)})",
             span=span,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ml.atomic import atomic_write_text
 from ml.config import CheckSpec, PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import ConfigError, DataError, MissingArtifact
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
@@ -34,7 +34,7 @@ def load_schema(path: Path) -> schema_pb2.Schema:
 
     path = Path(path)
     if not path.is_file():
-        raise PipelineError(
+        raise MissingArtifact(
             f"schema file {path} does not exist; create it with `python -m ml schema --infer --span D`",
             file=str(path),
             rule="schema-exists",
@@ -42,7 +42,7 @@ def load_schema(path: Path) -> schema_pb2.Schema:
     try:
         return text_format.Parse(path.read_text(), schema_pb2.Schema())
     except text_format.ParseError as exc:
-        raise PipelineError(
+        raise DataError(
             f"schema file {path} is not a valid Schema proto: {exc}", file=str(path), rule="schema-parses"
         ) from None
 
@@ -128,7 +128,7 @@ def with_comparators(schema: schema_pb2.Schema, check: CheckSpec, kind: str) -> 
     features = {f.name: f for f in out.feature}
     for name, thresholds in sorted(check.thresholds.items()):
         if name not in features:
-            raise PipelineError(
+            raise ConfigError(
                 f"checks.{kind} names feature {name!r}, which the schema lacks",
                 column=name,
                 rule="check-config",
@@ -136,7 +136,7 @@ def with_comparators(schema: schema_pb2.Schema, check: CheckSpec, kind: str) -> 
         comparator = getattr(features[name], COMPARATOR_FIELDS[kind])
         for key, threshold in thresholds.items():
             if key not in COMPARATORS:
-                raise PipelineError(
+                raise ConfigError(
                     f"checks.{kind}.features.{name}: unknown comparator {key!r} "
                     f"(use {' or '.join(COMPARATORS)})",
                     column=name,

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from ml.config import PipelineConfig
 from ml.data.examples import list_wrap
-from ml.errors import PipelineError
+from ml.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
@@ -57,7 +57,7 @@ def choose_backend(files: Sequence[Path], backend: str | None = None) -> str:
     """`memory` or `beam` for these files, from the argument, `ML_STATS_BACKEND` and the size."""
     choice = (backend or os.environ.get(BACKEND_ENV) or "auto").lower()
     if choice not in BACKENDS:
-        raise PipelineError(
+        raise ConfigError(
             f"{BACKEND_ENV}={choice!r} is not one of {', '.join(BACKENDS)}", rule="stats-backend"
         )
     if choice != "auto":
@@ -96,7 +96,7 @@ def read_csv_batches(files: Sequence[Path], types: dict[str, str]) -> Iterator[p
                 table = csv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
                 yield from table.to_batches()
         except pa.ArrowInvalid as exc:
-            raise PipelineError(
+            raise DataError(
                 f"cannot read the typed columns of {path}: {exc}", file=str(path), rule="csv-typed-columns"
             ) from None
 

@@ -35,7 +35,7 @@ from ml.data.stats import (
     span_columns,
     statistics_html,
 )
-from ml.errors import PipelineError
+from ml.errors import ConfigError, DataError, PipelineError
 from ml.roots import Roots
 from ml.spans import SpanPaths, parse_span
 
@@ -79,7 +79,7 @@ def explicit_baseline(cfg: PipelineConfig, paths: SpanPaths, span: str, previous
 def severity(cfg: PipelineConfig, check: str) -> str:
     value = cfg.check(check).severity
     if value not in SEVERITIES:
-        raise PipelineError(
+        raise ConfigError(
             f"checks.{check}.severity is {value!r}; use one of {', '.join(SEVERITIES)}", rule="check-config"
         )
     return value
@@ -199,7 +199,7 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | 
         atomic_write_json(inside(paths.verdict_file(span)), verdict)
 
     if blocking:
-        raise PipelineError(
+        raise DataError(
             f"span {span} has {len(blocking)} blocking anomal{'y' if len(blocking) == 1 else 'ies'}"
             f" and {len(found) - len(blocking)} warning(s) (verdict: {paths.verdict_file(span)}): "
             + "; ".join(a.line() for a in found),

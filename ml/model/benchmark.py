@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ml.atomic import atomic_dir, atomic_write_json, read_json
+from ml.atomic import atomic_dir, read_json
 from ml.config import PipelineConfig
+from ml.errors import PipelineError
 from ml.model.layout import ModelLayout, TransformLayout
+from ml.model.train_result import TrainResult
 
 log = logging.getLogger(__name__)
 KIND = "logistic regression"
@@ -71,6 +73,14 @@ def benchmark_dir(transform_dir: Path) -> Path:
     return Path(transform_dir) / "benchmark"
 
 
+def trained_with(out: ModelLayout, epochs: int) -> bool:
+    """The benchmark in `out` exists and was trained for `epochs` (an older file: train again)."""
+    try:
+        return out.train_result.is_file() and TrainResult.read(out.train_result).epochs == epochs
+    except PipelineError:
+        return False
+
+
 def ensure_benchmark(cfg: PipelineConfig, transform_dir: Path, *, seed: int = 0) -> ModelLayout:
     """The transform run's benchmark model, trained now unless it already exists."""
     import tensorflow_transform as tft
@@ -83,7 +93,7 @@ def ensure_benchmark(cfg: PipelineConfig, transform_dir: Path, *, seed: int = 0)
     out = ModelLayout(benchmark_dir(xf.root))
     options = cfg.eval_options.benchmark
     epochs = options.epochs if options else 3
-    if out.train_result.is_file() and read_json(out.train_result).get("epochs") == epochs:
+    if trained_with(out, epochs):
         return out
     log.info("training the benchmark (%s, %d epochs) on %s", KIND, epochs, xf.root)
     keep_autograph_out_of_tf_keras()
@@ -95,15 +105,13 @@ def ensure_benchmark(cfg: PipelineConfig, transform_dir: Path, *, seed: int = 0)
     history = model.fit(train, epochs=epochs, verbose=0).history
     with atomic_dir(out.root) as tmp:
         export_serving_model(model, tft_output, ModelLayout(tmp).saved_model, cfg)
-        atomic_write_json(
-            ModelLayout(tmp).train_result,
-            {
-                "kind": KIND,
-                "transform_dir": str(xf.root),
-                "spans": read_json(xf.manifest)["spans"]["used"],
-                "epochs": epochs,
-                "seed": seed,
-                "train_auc": round(float(history["auc"][-1]), 6),
-            },
-        )
+        TrainResult(
+            model_dir=str(out.root),
+            kind=KIND,
+            transform_dir=str(xf.root),
+            spans=read_json(xf.manifest)["spans"]["used"],
+            epochs=epochs,
+            seed=seed,
+            train_metrics={"auc": round(float(history["auc"][-1]), 6)},
+        ).write(ModelLayout(tmp).train_result)
     return out

@@ -11,51 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.json_schema import JsonDict
+from pydantic import BaseModel, Field
 
-from ml.atomic import atomic_write_json, read_json
-from ml.errors import PipelineError
+from ml.artifact import DETAIL, Artifact, num
 
 
 def _num(value: float | None) -> str:
-    return f"{value:.3f}" if isinstance(value, int | float) else "undefined"
+    return num(value)
 
-
-DETAIL: JsonDict = {"detail": True}  # json_schema_extra of a field kept out of the step's result
 
 MetricValues = dict[str, float | None]  # {metric key: value}; None: undefined (one class)
-
-
-class Artifact(BaseModel):
-    """A JSON file a step writes: read, written atomically, and a step's result without details."""
-
-    model_config = ConfigDict(extra="ignore")  # a file from a newer version still reads
-
-    @classmethod
-    def read(cls, path: Path):  # -> the subclass
-        """The file as this model; one PipelineError naming the file and fields if it is not one."""
-        try:
-            return cls.model_validate(read_json(path))
-        except ValidationError as exc:
-            wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise PipelineError(
-                f"{path} is not a {cls.__name__.lower()} file: {wrong}",
-                file=str(path),
-                rule="artifact-invalid",
-            ) from None
-
-    def write(self, path: Path) -> None:
-        atomic_write_json(path, self.model_dump(mode="json"))
-
-    def result(self) -> dict[str, Any]:
-        """The step's result: every field but the `detail` ones."""
-        detail = {
-            name
-            for name, info in type(self).model_fields.items()
-            if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("detail")
-        }
-        return self.model_dump(mode="json", exclude=detail)
 
 
 class GateCheck(BaseModel):

@@ -21,7 +21,7 @@ from typing import Any
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.constants import MATERIALIZED_PREDICTION
 
-from ml.atomic import atomic_dir, atomic_write_json, read_json
+from ml.atomic import atomic_dir, atomic_write_json
 from ml.beam import release_shared_objects
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
@@ -32,6 +32,7 @@ from ml.model.signatures import DEFAULT_SIGNATURE
 from ml.model.slices import OVERALL
 from ml.model.tfma_inputs import EvalRows, prediction_key, single_columns
 from ml.model.tfma_run import TfmaLevers, metric_configs, read_failures, read_metrics, run_tfma
+from ml.model.train_result import TrainResult
 from ml.model.window import parse_span_range, select_spans, split_files
 from ml.roots import Roots
 from ml.spans import SpanPaths
@@ -192,10 +193,10 @@ def _run_tfma(
         run_tfma([scored], config, output, one)
 
 
-def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: dict, spans: str | None) -> list[str]:
+def eval_spans(cfg: PipelineConfig, roots: Roots, train_result: TrainResult, spans: str | None) -> list[str]:
     """The model's training window, or the usable spans of an explicit `D1:D2` range."""
     if not spans:
-        return list(train_result["spans"])
+        return list(train_result.spans)
     used = select_spans(cfg, roots, parse_span_range(cfg, spans)).used
     if not used:
         raise PipelineError(f"no usable ingested span in {spans}", span=spans, rule="eval-spans")
@@ -296,7 +297,7 @@ def evaluate(
     from ml.model.gate import judge
 
     layout = resolve_model(model)
-    train_result = read_json(layout.train_result)
+    train_result = TrainResult.read(layout.train_result)
     used = eval_spans(cfg, roots, train_result, spans)
     files = split_files(cfg, roots, used, "eval")
     output = Path(output).resolve() if output else SpanPaths(cfg, roots).evaluation_dir(layout.root.name)
@@ -305,7 +306,7 @@ def evaluate(
         models[BASELINE] = baseline.path
     benchmark = None
     if cfg.eval_options.benchmark is not None:
-        benchmark = ensure_benchmark(cfg, Path(train_result["transform_dir"]))
+        benchmark = ensure_benchmark(cfg, train_result.transform_path)
         models[BENCHMARK] = benchmark.saved_model
     rows = EvalRows.read(cfg, files)
     sizes = rows.sizes

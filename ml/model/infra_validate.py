@@ -12,11 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ml.atomic import read_json
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
 from ml.model.blessing import InfraBlessing
 from ml.model.layout import resolve_model, saved_model_digest
+from ml.model.train_result import TrainResult
 from ml.model.window import split_files
 from ml.roots import Roots
 
@@ -37,7 +37,7 @@ def infra_validate(
     cfg: PipelineConfig, roots: Roots, model: Path, *, count: int = 8, timeout_s: int = PROBE_TIMEOUT_S
 ) -> InfraBlessing:
     layout = resolve_model(model)
-    spans = read_json(layout.train_result)["spans"]
+    spans = TrainResult.read(layout.train_result).spans
     files = split_files(cfg, roots, spans, "eval")
     cmd = [
         sys.executable,

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.errors import PipelineError
+from ml.errors import MissingArtifact
 
 SAVED_MODEL_PB = "saved_model.pb"
 MONITORING_REFERENCE = "reference.json"
@@ -36,7 +36,7 @@ class TransformLayout:
 
     def require(self) -> TransformLayout:
         if not self.manifest.is_file():
-            raise PipelineError(
+            raise MissingArtifact(
                 f"{self.root} is not a transform output (no manifest.json); run `transform` first",
                 file=str(self.root),
                 rule="transform-exists",
@@ -119,7 +119,7 @@ def resolve_model(path: str | Path) -> ModelLayout:
         path = path.parent
     layout = ModelLayout(path)
     if not (layout.saved_model / SAVED_MODEL_PB).is_file() or not layout.train_result.is_file():
-        raise PipelineError(
+        raise MissingArtifact(
             f"{path} is not a trained model dir (expected saved_model/"
             f"{SAVED_MODEL_PB} and train_result.json); run `train` first",
             file=str(path),
@@ -134,7 +134,7 @@ def find_saved_model(path: str | Path) -> Path:
     for candidate in (path, path / "saved_model"):
         if (candidate / SAVED_MODEL_PB).is_file():
             return candidate
-    raise PipelineError(
+    raise MissingArtifact(
         f"no SavedModel ({SAVED_MODEL_PB}) at {path}", file=str(path), rule="saved-model-exists"
     )
 

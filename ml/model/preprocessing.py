@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import ConfigError
 
 FUNCTION = "preprocessing_fn"
 
@@ -26,7 +26,7 @@ class _Inputs(dict):
             if key == cfg.label
             else f"pipeline.yaml declares no feature {key!r}"
         )
-        raise PipelineError(
+        raise ConfigError(
             f"{FUNCTION}() in {cfg.module_path.name} reads inputs[{key!r}]: {why} "
             f"(its inputs: {', '.join(sorted(self))})",
             file=str(cfg.module_path),
@@ -45,7 +45,7 @@ def checked_preprocessing_fn(cfg: PipelineConfig) -> Callable[[dict], dict]:
         features.cfg = cfg
         outputs = dict(user_fn(features))
         if label in outputs:
-            raise PipelineError(
+            raise ConfigError(
                 f"{FUNCTION}() in {cfg.module_path.name} returns {label!r}, the label: it is computed "
                 "once at ingest (label in pipeline.yaml) and the transform passes it through; rename "
                 "that output",

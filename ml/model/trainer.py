@@ -23,12 +23,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_transform.keras_lib import tf_keras as keras
 
-from ml.atomic import atomic_dir, atomic_write_json, read_json
+from ml.atomic import atomic_dir, read_json
 from ml.config import PipelineConfig
 from ml.digest import arrays_digest
 from ml.model.export import export_serving_model
 from ml.model.layout import ModelLayout, TransformLayout
 from ml.model.signatures import DEFAULT_SIGNATURE, RAW_SIGNATURE
+from ml.model.train_result import TrainResult
 from ml.model.window import class_warnings
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def _last(history: dict, prefix: str = "") -> dict[str, float]:
 
 def train(
     cfg: PipelineConfig, transform_dir: Path, output: Path, *, epochs: int, batch_size: int, seed: int = 0
-) -> dict:
+) -> TrainResult:
     xf = TransformLayout(Path(transform_dir).resolve()).require()
     manifest = read_json(xf.manifest)
     output = Path(output).resolve()
@@ -121,28 +122,28 @@ def train(
         eval_metrics: dict[str, float | None] = dict(_last(history, "val_"))
         if any("eval split" in w for w in warnings):  # Keras says 0.0 for an AUC with one class
             eval_metrics = {k: (None if "auc" in k else v) for k, v in eval_metrics.items()}
-        result = {
-            "pipeline": cfg.name,
-            "model_dir": str(output),
-            "saved_model": str(ModelLayout(output).saved_model),
-            "tensorboard": str(ModelLayout(output).tensorboard),
-            "transform_dir": str(xf.root),
-            "transform_run_id": manifest["run_id"],
-            "transform_digest": manifest.get("digest"),
-            "weights_digest": weights_digest,
-            "spans": manifest["spans"]["used"],
-            "rows": manifest["rows"],
-            "raw_eval_files": manifest["raw_files"]["eval"],
-            "train_metrics": _last(history),
-            "eval_metrics": eval_metrics,
-            "warnings": warnings,
-            "device": device,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "seed": seed,
-            "fit_seconds": fit_seconds,
-            "signatures": [DEFAULT_SIGNATURE, RAW_SIGNATURE],
-            "tensorflow": tf.__version__,
-        }
-        atomic_write_json(layout.train_result, result)
+        result = TrainResult(
+            pipeline=cfg.name,
+            model_dir=str(output),
+            saved_model=str(ModelLayout(output).saved_model),
+            tensorboard=str(ModelLayout(output).tensorboard),
+            transform_dir=str(xf.root),
+            transform_run_id=manifest["run_id"],
+            transform_digest=manifest.get("digest"),
+            weights_digest=weights_digest,
+            spans=manifest["spans"]["used"],
+            rows=manifest["rows"],
+            raw_eval_files=manifest["raw_files"]["eval"],
+            train_metrics=_last(history),
+            eval_metrics=eval_metrics,
+            warnings=warnings,
+            device=device,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            fit_seconds=fit_seconds,
+            signatures=[DEFAULT_SIGNATURE, RAW_SIGNATURE],
+            tensorflow=tf.__version__,
+        )
+        result.write(layout.train_result)
     return result

@@ -38,7 +38,7 @@ from ml.atomic import atomic_dir, atomic_write_json, read_json
 from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
 from ml.digest import tree_digest
-from ml.errors import PipelineError
+from ml.errors import DataError, PipelineError
 from ml.model.canonical import canonicalize_saved_model
 from ml.model.example_encoder import ExampleEncoder
 from ml.model.features import raw_feature_spec
@@ -225,7 +225,7 @@ def run_transform(
     for warning in classes:
         log.warning("%s", warning)
     if rows["train"] == 0:
-        raise PipelineError(
+        raise DataError(
             f"the window's spans hold no train rows ({', '.join(sel.used)})", span=end_span, rule="train-rows"
         )
     with atomic_dir(out_dir) as tmp:

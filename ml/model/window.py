@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import MissingArtifact
 from ml.roots import Roots
 from ml.spans import SpanPaths, span_range
 
@@ -73,7 +73,7 @@ def split_files(cfg: PipelineConfig, roots: Roots, spans: list[str], split: str)
     for span in spans:
         found = paths.split_files(span, split)
         if not found:
-            raise PipelineError(
+            raise MissingArtifact(
                 f"span {span} has no ingested {split} examples under {paths.examples_dir(span) / split}",
                 span=span,
                 file=str(paths.examples_dir(span)),

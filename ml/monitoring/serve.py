@@ -18,7 +18,7 @@ import pandas as pd
 
 from ml.config import PipelineConfig
 from ml.data.raw import read_typed
-from ml.errors import PipelineError
+from ml.errors import ServingError
 from ml.model.signatures import DEFAULT_SIGNATURE, OUTPUT_KEY
 from ml.monitoring.ground_truth import request_ids
 from ml.roots import Roots
@@ -37,7 +37,7 @@ def read_requests(cfg: PipelineConfig, paths: SpanPaths, span: str) -> pd.DataFr
     folder = paths.serving_log_dir(span)
     files = sorted(p for p in folder.glob(cfg.landing_glob) if p.is_file()) if folder.is_dir() else []
     if not files:
-        raise PipelineError(
+        raise ServingError(
             f"span {span} has no serving requests: no {cfg.landing_glob!r} file in {folder}",
             span=span,
             file=str(folder),
@@ -59,7 +59,7 @@ def serve_span(cfg: PipelineConfig, roots: Roots, span: str, canary_share: float
     serving = ServingLayout.of(cfg, roots)
     labels = current(serving).labels
     if labels.get(STABLE) is None:
-        raise PipelineError(
+        raise ServingError(
             f"no version of {cfg.model_name} is served ({serving.models_config} has no `stable` label): "
             "push a blessed model first",
             span=span,

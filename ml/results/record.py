@@ -19,6 +19,7 @@ from ml.config import PipelineConfig
 from ml.data.schema import short_name
 from ml.model.blessing import Blessing
 from ml.model.layout import EvaluationLayout, ModelLayout
+from ml.model.train_result import TrainResult
 from ml.results import schema as t
 from ml.results.store import ResultsStore
 from ml.roots import Roots
@@ -198,10 +199,11 @@ def evaluation_rows(cfg: PipelineConfig, evaluation_dir: Path) -> dict[str, Any]
         return None
     blessing = Blessing.read(evaluation.blessing)
     model_dir = Path(blessing.model_dir)
-    train = _json(ModelLayout(model_dir).train_result) or {}
+    train_file = ModelLayout(model_dir).train_result
+    train = TrainResult.read(train_file) if train_file.is_file() else None
     run_id = model_dir.name
     failures = blessing.failures
-    trained = sorted(train.get("spans") or [])
+    trained = sorted(train.spans) if train else []
     decided = blessing.decided_by  # ml.model.gate; older blessings: the first failure
     if decided is None and failures and "decided_by" not in blessing.model_fields_set:
         decided = f"{failures[0]['metric']} on {failures[0]['slice']}"
@@ -221,8 +223,8 @@ def evaluation_rows(cfg: PipelineConfig, evaluation_dir: Path) -> dict[str, Any]
         "thresholds": blessing.thresholds,
         "baseline_version": blessing.baseline_version,
         "evaluated_at": blessing.evaluated_at,
-        "transform_digest": train.get("transform_digest"),
-        "weights_digest": train.get("weights_digest"),
+        "transform_digest": train.transform_digest if train else None,
+        "weights_digest": train.weights_digest if train else None,
     }
     lineage = [{"span": s, "role": "train"} for s in trained]
     lineage += [{"span": s, "role": "eval"} for s in sorted(blessing.spans)]

@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable
 
 from ml.atomic import atomic_write_text
-from ml.errors import PipelineError
+from ml.errors import ServingError
 from ml.serving import models_config
 from ml.serving import tf_serving_client as client
 from ml.serving.layout import ServingLayout
@@ -140,7 +140,7 @@ def move_stable(
     if to_version is None:
         older = [v for v in loaded if stable is not None and v < stable]
         if not older:
-            raise PipelineError(
+            raise ServingError(
                 f"no loaded version of {serving.model} older than stable version {stable} to roll back "
                 f"to (loaded: {loaded or 'none'}) in {serving.models_config}",
                 file=str(serving.models_config),
@@ -148,7 +148,7 @@ def move_stable(
             )
         to_version = older[-1]
     if to_version not in loaded or to_version == stable:
-        raise PipelineError(
+        raise ServingError(
             f"version {to_version} of {serving.model} is "
             f"{'already stable' if to_version == stable else 'not loaded'} (loaded: {loaded or 'none'}, "
             f"stable: {stable}) in {serving.models_config}; a retired version comes back only by "

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ml.errors import PipelineError
+from ml.errors import ServingError
 
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -30,7 +30,7 @@ def serving_lock(path: Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[N
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise PipelineError(
+                    raise ServingError(
                         f"serving root is locked by another push/rollback (waited {timeout_s:g}s): {path}",
                         file=str(path),
                         rule="serving-lock",

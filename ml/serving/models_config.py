@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ml.atomic import atomic_write_text
-from ml.errors import PipelineError
+from ml.errors import ServingError
 
 HEADER = "# Written by `python -m ml push` / `rollback`; one entry per model.\n"
 
@@ -45,7 +45,7 @@ def parse(text: str, source: str = "a ModelServerConfig") -> dict[str, ModelEntr
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as exc:
-        raise PipelineError(
+        raise ServingError(
             f"{source} is not a ModelServerConfig: {exc}", file=source, rule="models-config"
         ) from None
     entries = {}

@@ -15,13 +15,14 @@ import os
 import shutil
 from pathlib import Path
 
-from ml.atomic import atomic_write_json, read_json
+from ml.atomic import atomic_write_json
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import PipelineError, PromotionRefused, ServingError
 from ml.model.blessing import Blessing, InfraBlessing
 from ml.model.layout import SAVED_MODEL_PB, ModelLayout, resolve_model, saved_model_digest
 from ml.model.signatures import RAW_SIGNATURE
 from ml.model.tf_example import to_instance
+from ml.model.train_result import TrainResult
 from ml.roots import Roots
 from ml.serving import labels
 from ml.serving import tf_serving_client as client
@@ -36,7 +37,7 @@ SERVING_KEYS = ("state", "smoke_label", "smoke_predictions")
 
 def _gate(ok: bool, message: str, *, file: Path | str, rule: str) -> None:
     if not ok:
-        raise PipelineError(message, file=str(file), rule=rule)
+        raise PromotionRefused(message, file=str(file), rule=rule)
 
 
 def check_blessing(layout: ModelLayout, blessing_path: Path, digest: str) -> Blessing:
@@ -140,8 +141,8 @@ def smoke_test(cfg: PipelineConfig, url: str, model: str, blessing: Blessing, la
     instances = smoke_instances(blessing, cfg.label, cfg.serving.smoke_examples)
     try:
         predictions = client.predict(url, model, instances, RAW_SIGNATURE, label=label)
-    except client.ServingError as exc:
-        raise PipelineError(
+    except client.RequestFailed as exc:
+        raise ServingError(
             f"smoke :predict on {model} label {label} failed: {exc}", file=url, rule="serving-smoke"
         ) from None
     flat = [p[0] if isinstance(p, list) else p for p in predictions]
@@ -189,7 +190,7 @@ def push(
             else None,
             "spans": blessing.spans,
             "infra_validated": infra.passed,
-            "train": read_json(layout.train_result).get("eval_metrics"),
+            "train": TrainResult.read(layout.train_result).eval_metrics,
             "pushed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         version = install_version(serving, layout.saved_model, metadata)

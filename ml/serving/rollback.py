@@ -8,7 +8,7 @@ import os
 
 from ml.atomic import atomic_write_json
 from ml.config import PipelineConfig
-from ml.errors import PipelineError
+from ml.errors import MissingArtifact
 from ml.roots import Roots
 from ml.serving import labels
 from ml.serving.layout import METADATA_DIR, RETIRED_METADATA, ServingLayout
@@ -23,7 +23,7 @@ def retire_version(serving: ServingLayout, version: int, reason: str) -> str:
     target = serving.retired / str(version)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        raise PipelineError(
+        raise MissingArtifact(
             f"{target} already exists; refusing to overwrite a retired version",
             file=str(target),
             rule="retired-exists",

@@ -33,7 +33,7 @@ def _ask_tf_serving(url: str, model: str, labels: dict[str, int]) -> dict:
     for name, label in asks:
         try:
             answers[name] = client.model_status(url, model, label=label)
-        except client.ServingError as exc:
+        except client.RequestFailed as exc:
             answers[name] = {"error": str(exc)}
     return answers
 

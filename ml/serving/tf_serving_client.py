@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 import tenacity
 
-from ml.errors import PipelineError
+from ml.errors import ServingError
 
 REQUEST_TIMEOUT_S = 30.0
 
 
-class ServingError(Exception):
+class RequestFailed(Exception):
     """TF Serving did not answer as expected."""
 
 
@@ -33,9 +33,9 @@ def _call(url: str, body: dict | None = None, timeout_s: float = REQUEST_TIMEOUT
             return json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")[:500]
-        raise ServingError(f"{url} answered HTTP {exc.code}: {detail}") from None
+        raise RequestFailed(f"{url} answered HTTP {exc.code}: {detail}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise ServingError(f"{url}: {exc}") from None
+        raise RequestFailed(f"{url}: {exc}") from None
 
 
 def model_path(base_url: str, model: str, version: int | None = None, label: str | None = None) -> str:
@@ -75,7 +75,7 @@ def predict(
     url = f"{model_path(base_url, model, version, label)}:predict"
     body = _call(url, {"signature_name": signature, "instances": instances})
     if "predictions" not in body:
-        raise ServingError(f"{url} answered without predictions: {str(body)[:500]}")
+        raise RequestFailed(f"{url} answered without predictions: {str(body)[:500]}")
     return body["predictions"]
 
 
@@ -87,18 +87,18 @@ def _poll(
     probe: Callable[[], dict], timeout_s: float, poll_s: float, *, waits_for: str, url: str, rule: str
 ) -> dict:
     """`probe()` every `poll_s` until it returns (tenacity does the waiting; a `_NotYet` or
-    `ServingError` means try again, any other error ends the wait at once). After `timeout_s`:
+    `RequestFailed` means try again, any other error ends the wait at once). After `timeout_s`:
     PipelineError "TF Serving did not <waits_for> within ..." quoting the last answer."""
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_delay(timeout_s),
         wait=tenacity.wait_fixed(poll_s),
-        retry=tenacity.retry_if_exception_type((_NotYet, ServingError)),
+        retry=tenacity.retry_if_exception_type((_NotYet, RequestFailed)),
         reraise=True,
     )
     try:
         return retrying(probe)
-    except (_NotYet, ServingError) as exc:
-        raise PipelineError(
+    except (_NotYet, RequestFailed) as exc:
+        raise ServingError(
             f"TF Serving did not {waits_for} within {timeout_s:g}s (last: {exc})", file=url, rule=rule
         ) from None
 
@@ -130,7 +130,7 @@ def wait_until_available(
         if state and state["state"] == "AVAILABLE":
             return state
         if state and state["error_code"] not in ("OK", "", None):
-            raise PipelineError(
+            raise ServingError(
                 f"TF Serving failed to load {model} version {version}: "
                 f"{state['error_code']} {state['error_message']}",
                 file=base_url,

@@ -95,16 +95,16 @@ def run_ml(
 
     A PipelineError fails the task for good (see `fail_for_good`), with `failure_reports(exc)`.
     """
-    from ml.cli import run_command
+    from ml.cli import run_step
     from ml.logs import quiet_libraries
-    from ml.summaries import summary
 
     quiet_libraries()
     argv = [*argv[:1], "--pipeline", task.pipeline, *argv[1:]]
     preloaded = " (worker preload active)" if "ml_airflow.preload" in sys.modules else ""
     task.log.info("python -m ml %s%s", shlex.join(argv), preloaded)
     try:
-        result = jsonable(run_command(argv))
+        ran = run_step(argv)
+        result = jsonable(ran.result)
     except PipelineError as exc:
         fail_for_good(
             context,
@@ -124,7 +124,7 @@ def run_ml(
         raise AirflowFailException(
             f"`ml {argv[0]}` finished with exit code {code}: {json.dumps(result, sort_keys=True)}"
         )
-    task.log.info("%s", summary(result) or f"{argv[0]}: done")  # one line in plain words
+    task.log.info("%s", ran.summary or f"{argv[0]}: done")  # one line in plain words
     task.log.debug("result:\n%s", json.dumps(result, sort_keys=True, indent=2))
     return result
 
