@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import Asset, CronPartitionTimetable, CronTriggerTimetable
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from ml.config import available_pipelines, load_pipeline
 from ml.errors import PipelineError
@@ -24,7 +24,9 @@ from ml_airflow.promotion import BlessingGateOperator, blessing_reason, is_bless
 from ml_airflow.retrain import RetrainTriggerOperator
 from ml_airflow.sensors import SpanSensor
 from ml_airflow.train import LocalTrainOperator, gpu_env, train_operator
-from ml_airflow.train_command import final_json, parse_gpus
+from ml_airflow.train_command import clear_outcome, finish, outcome_file, parse_gpus, train_argv
+
+from conftest import XComRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "dags"
@@ -230,9 +232,47 @@ def test_results_become_strict_json():
 def test_train_output_helpers():
     assert gpu_env(0) == {"CUDA_VISIBLE_DEVICES": ""} and gpu_env(-1) == {}
     assert [parse_gpus(v) for v in (None, "", "0", "2", "all", "-1")] == [0, 0, 0, 2, -1, -1]
-    lines = ["INFO epoch 1\n", '{"model_dir": "/m", "metrics": {"auc": 0.8, "p": NaN}}\n', "done\n"]
-    assert final_json(lines) == {"model_dir": "/m", "metrics": {"auc": 0.8, "p": None}}
-    assert final_json(["no json here\n", "{broken\n"]) is None
+
+
+def test_train_runners_read_the_outcome_file_not_the_logs(tmp_path):
+    """A step run as a subprocess (the runners' way) leaves its error's fields in its outcome
+    file; `finish` fails the task for good with them, returns a success's result, and calls a
+    run that left no file a crash (retried) with the log tail."""
+    output = str(tmp_path / "artifacts/flights/models/r1")
+    argv = train_argv("flights", "/t", output, 3)
+    assert argv[argv.index("--outcome") + 1] == str(outcome_file(output)) and argv[-2:] == ["--epochs", "3"]
+    assert outcome_file(output).parent == Path(output).parent  # on the mount, beside M
+    step = subprocess.run(  # any command takes --outcome: rollback fails fast with nothing served
+        [
+            sys.executable,
+            "-m",
+            "ml",
+            "rollback",
+            "--pipeline",
+            "flights",
+            "--outcome",
+            str(outcome_file(output)),
+        ]
+        + ["--serving-root", str(tmp_path / "serving"), "--artifact-root", str(tmp_path / "artifacts")],
+        capture_output=True,
+        text=True,
+    )
+    assert step.returncode == 2 and step.stdout == ""
+    ti = XComRecorder()
+    with pytest.raises(AirflowFailException, match="no loaded version"):
+        finish({"ti": ti}, output, "`ml train` exited with code 2", ["the log: not read"])
+    error = ti.pushed["ml_error"]
+    assert error["rule"] == "rollback-last-version" and error["file"].endswith("models.config")
+
+    from ml.artifact import StepOutcome
+
+    StepOutcome.succeeded("train", {"model_dir": output, "epochs": 3}).write(outcome_file(output))
+    assert finish({"ti": ti}, output, "unused", []) == {"model_dir": output, "epochs": 3}
+
+    clear_outcome(output)
+    with pytest.raises(AirflowException, match="exited with code -9 and left no outcome") as crash:
+        finish({"ti": ti}, output, "`ml train` exited with code -9", ["epoch 1/3", "Killed"])
+    assert not isinstance(crash.value, AirflowFailException) and "Killed" in str(crash.value)
 
 
 def test_blessing_gate_reason_and_decision():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from test_dags import XComRecorder
 
 from ml.roots import Roots
 from ml_airflow.docker_train import TrainerDockerOperator, gpu_device_requests
@@ -168,6 +169,17 @@ def test_failing_container_reports_exit_code_and_last_log_lines(tmp_path, traine
     with pytest.raises(AirflowException, match="exited with code 3") as err:
         op.execute({})
     assert "boom: disk full" in str(err.value) and "loading data" in str(err.value)
+
+
+@pytest.mark.docker
+def test_a_pipeline_error_in_the_container_fails_the_task_for_good_from_its_outcome(tmp_path, trainer_image):
+    """No transform output: `ml train` in the container records a MissingArtifact in its
+    outcome file on the mount; the task fails without retries, with that rule and file."""
+    ti = XComRecorder()
+    with pytest.raises(AirflowFailException, match="is not a transform output"):
+        trainer_operator(tmp_path, trainer_image).execute({"ti": ti})
+    assert ti.pushed["ml_error"]["rule"] == "transform-exists"
+    assert ti.pushed["ml_error"]["file"] == str(tmp_path / "flights/transforms/none")
 
 
 @pytest.mark.docker

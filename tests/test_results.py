@@ -107,9 +107,10 @@ def test_retrain_decision(tmp_path, alarm, passed_spans, expected):
     for span in spans:
         write_span(store, *span_record(span, alarm=alarm if span == spans[-1] else None))
     decision = retrain_decision(store, cfg, spans[-1])
-    assert decision["retrain"] is (expected is not None), decision
-    assert expected is None or expected in decision["reason"]
-    assert decision["end_span"] == spans[-1]
+    assert decision.retrain is (expected is not None), decision
+    assert expected is None or expected in decision.reason
+    assert decision.end_span == spans[-1] and decision.trigger == "data"
+    assert decision.summary().startswith(f"span {spans[-1]}: {'retrain' if expected else 'no retrain'}: ")
 
 
 def test_store_url_comes_from_the_environment(tmp_path, monkeypatch):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from typing import Any
 
-from ml.artifact import num
 from ml.config import PipelineConfig
+from ml.monitoring.monitor_result import MonitorResult
 from ml.roots import Roots
 
 HELP = (
@@ -43,12 +42,12 @@ def as_of_time(text: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> MonitorResult:
     from ml.beam import release_shared_objects
     from ml.monitoring.monitor import monitor_span
     from ml.results import open_store
     from ml.results.record import record_monitor
-    from ml.results.retrain import performance_decision
+    from ml.results.retrain import no_retrain_before_labels, performance_decision
     from ml.spans import MONITOR_FILE
 
     try:
@@ -60,51 +59,13 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     decision = (
         performance_decision(store, cfg, result["span"], result.get("served_drift"))
         if args.stage == "realized"
-        else {"retrain": False, "reason": "an estimate before labels never retrains", "end_span": None}
+        else no_retrain_before_labels(result["span"])
     )
-    labels = {
-        label: {k: v[k] for k in ("version", "predictions", "labelled", "realized", "estimated", "band")}
-        for label, v in result["by_label"].items()
-    }
-    return {
-        "command": "monitor",
-        "span": result["span"],
-        "stage": result.get("stage", "realized"),
-        "cutoff": result["cutoff"],
-        "reused": bool(result.get("reused")),
-        "partial": result["partial"],
-        "counts": result["counts"],
-        "by_label": labels,
-        "alarm": result["alarm"],
-        "alarms": result["alarms"],
-        "withdrawn": result.get("withdrawn"),
-        "served_drift": result.get("served_drift", []),
-        "warnings": result["warnings"],
-        "retrain": decision["retrain"],
-        "reason": decision["reason"],
-        "end_span": decision["end_span"],
-        "trigger": decision.get("trigger", "performance"),
-        "monitor_file": f"{result['monitor_dir']}/{MONITOR_FILE}",
-        "tfma_dir": result["tfma_dir"],
-    }
-
-
-def summary(result: dict[str, Any]) -> str:
-    """The one-line summary of this command's result (task log, stderr)."""
-    counts = result.get("counts") or {}
-    stage = result.get("stage", "realized")
-    line = f"span {result.get('span')} ({stage}): {counts.get('predictions', 0)} predictions"
-    if stage == "realized":
-        line += f", {counts.get('labelled', 0)} labelled ({num(100 * (counts.get('coverage') or 0), 0)} %)"
-    for label, v in (result.get("by_label") or {}).items():
-        band = v.get("band") or [None]
-        line += f"; {label}: realized {num(v.get('realized'), 3)}, estimated {num(v.get('estimated'), 3)}"
-        line += f", band >= {num(band[0], 3)}"
-    if result.get("partial"):
-        line += "; partial"
-    if result.get("reused"):
-        line += f"; nothing new since cutoff {result.get('cutoff')}: that result kept"
-    line += "; ALARM" if result.get("alarm") else "; no alarm"
-    if result.get("withdrawn"):
-        line += f"; withdraws the alarm of cutoff {result['withdrawn']['cutoff']}"
-    return line + (f"; {len(result['warnings'])} warning(s)" if result.get("warnings") else "")
+    return MonitorResult(
+        **{key: result[key] for key in MonitorResult.model_fields if result.get(key) is not None},
+        retrain=decision.retrain,
+        reason=decision.reason,
+        end_span=decision.end_span,
+        trigger="served-drift" if decision.trigger == "served-drift" else "performance",
+        monitor_file=f"{result['monitor_dir']}/{MONITOR_FILE}",
+    )

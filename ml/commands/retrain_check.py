@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
+
+if TYPE_CHECKING:
+    from ml.results.retrain import RetrainDecision
 
 HELP = (
     "decide from the results store whether a validated span calls for a new candidate model "
@@ -18,18 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--span", required=True, help="the span that just passed validation")
 
 
-def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> RetrainDecision:
     from ml.results import open_store
     from ml.results.retrain import retrain_decision
     from ml.spans import parse_span
 
-    return {
-        "command": "retrain-check",
-        **retrain_decision(open_store(cfg, roots), cfg, parse_span(cfg, args.span)),
-    }
-
-
-def summary(result: dict[str, Any]) -> str:
-    """The one-line summary of this command's result (task log, stderr)."""
-    decision = "retrain" if result.get("retrain") else "no retrain"
-    return f"span {result.get('span')}: {decision}: {result.get('reason')}"
+    return retrain_decision(open_store(cfg, roots), cfg, parse_span(cfg, args.span))

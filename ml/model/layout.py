@@ -67,6 +67,13 @@ class ModelLayout:
         return self.root / "infra_blessing.json"
 
 
+def train_outcome_file(model_dir: str | Path) -> Path:
+    """Where `train --output M` leaves its outcome for the runner (beside M: M itself is
+    replaced atomically), hidden from the models listing."""
+    model_dir = Path(model_dir)
+    return model_dir.parent / f".{model_dir.name}.outcome.json"
+
+
 @dataclass(frozen=True)
 class EvaluationLayout:
     """An evaluation dir `E` (`<artifact_root>/<pipeline>/evaluations/<run id>/`)."""

@@ -4,7 +4,8 @@ The trainer image (`make trainer-image`, entrypoint `python -m ml train`) gets t
 bind-mounted at the SAME path as on the Docker host, so the transform/model paths in the command
 and in XCom are valid on both sides. The container runs as the worker's uid:gid (files in the
 mount belong to that user), without network, and is removed once finished. Its output is
-streamed into the task log; the final JSON line (model_dir, metrics, ...) becomes the XCom.
+streamed into the task log; its result (model_dir, metrics, ...) or its error is read from the
+outcome file it leaves in the mount (ml_airflow.train_command), never from the log lines.
 GPUs: `gpus` 0 = none, -1 = all, N = N (a Docker DeviceRequest; needs the NVIDIA toolkit).
 """
 
@@ -14,7 +15,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
@@ -23,8 +24,7 @@ from docker.errors import APIError
 from docker.types import DeviceRequest, Mount
 
 from ml.roots import Roots
-from ml_airflow.operators import fail_for_good
-from ml_airflow.train_command import EXIT_PIPELINE_ERROR, final_json, parse_gpus, train_argv
+from ml_airflow.train_command import clear_outcome, finish, parse_gpus, train_argv
 
 DEFAULT_IMAGE = "ml-trainer:latest"
 LOG_TAIL_LINES = 30
@@ -41,6 +41,12 @@ def gpu_device_requests(gpus: int | str | None) -> list[DeviceRequest]:
     if count == 0:
         return []
     return [DeviceRequest(count=-1 if count < 0 else count, capabilities=[["gpu"]])]
+
+
+def exited(exc: DockerContainerFailedException) -> str:
+    """`exited with code 3`, from the provider's message (it keeps the status only there)."""
+    match = re.search(r"'StatusCode': (-?\d+)", str(exc))
+    return f"exited with code {match.group(1)}" if match else f"failed ({exc})"
 
 
 def _inside(path: str, root: Path) -> bool:
@@ -83,7 +89,7 @@ class TrainerDockerOperator(DockerOperator):
         devices = gpu_device_requests(gpus)
         no_gpu = {} if devices else {"CUDA_VISIBLE_DEVICES": ""}
         kwargs.setdefault("network_mode", "none")  # training needs no network
-        kwargs.update(do_xcom_push=True, xcom_all=True)  # all lines: the JSON one is parsed
+        kwargs.update(do_xcom_push=True, xcom_all=False)  # the XCom: the outcome's result
         super().__init__(
             image=image or os.environ.get("ML_TRAIN_IMAGE") or DEFAULT_IMAGE,
             command=None,
@@ -100,7 +106,7 @@ class TrainerDockerOperator(DockerOperator):
         self.artifact_root = root
 
     # ---- execute
-    # The XCom is the command's parsed result line, not DockerOperator's log lines.
+    # The XCom is the outcome file's result, not DockerOperator's log lines.
     def execute(self, context) -> dict[str, Any]:  # type: ignore[override]
         for name in ("transform_dir", "output_dir"):
             if not _inside(getattr(self, name), self.artifact_root):
@@ -115,10 +121,12 @@ class TrainerDockerOperator(DockerOperator):
         self.labels = {"ml.trainer": "1", "airflow.dag_id": self.dag_id, "airflow.task_id": self.task_id}
         self._require_daemon()
         self._require_image()
+        clear_outcome(self.output_dir)
         try:
-            lines = super().execute(context)
+            super().execute(context)
         except DockerContainerFailedException as exc:
-            self._fail_from_container(context, exc)
+            tail = [str(line).rstrip() for line in (exc.logs or [])][-LOG_TAIL_LINES:]
+            finish(context, self.output_dir, f"trainer container ({self.image}) {exited(exc)}", tail)
         except APIError as exc:
             if NO_GPU_RUNTIME.search(str(exc)):
                 raise AirflowFailException(
@@ -128,11 +136,7 @@ class TrainerDockerOperator(DockerOperator):
                     "on the Docker host (and use a GPU trainer image)."
                 ) from None
             raise
-        result = final_json([str(line) for line in lines or []])
-        if result is None:
-            raise AirflowException("the trainer container printed no final JSON result line")
-        self.log.info("train result: model_dir=%s device=%s", result.get("model_dir"), result.get("device"))
-        return result
+        return finish(context, self.output_dir, f"trainer container ({self.image}) exited with code 0", [])
 
     def _require_daemon(self) -> None:
         try:
@@ -164,15 +168,3 @@ class TrainerDockerOperator(DockerOperator):
                 f"trainer image {self.image} not found and pulling it "
                 f"failed ({exc.explanation or exc}): {hint}"
             ) from None
-
-    def _fail_from_container(self, context, exc: DockerContainerFailedException) -> NoReturn:
-        tail = [str(line) for line in (exc.logs or [])][-LOG_TAIL_LINES:]
-        match = re.search(r"'StatusCode': (-?\d+)", str(exc))
-        code = int(match.group(1)) if match else None
-        if code == EXIT_PIPELINE_ERROR:  # a PipelineError: retrying cannot help
-            errors = [line for line in tail if line.startswith("error: ")]
-            fail_for_good(context, errors[-1] if errors else "\n".join(tail))
-        raise AirflowException(
-            f"trainer container ({self.image}) exited with code {code}; last "
-            f"{len(tail)} log lines:\n" + "\n".join(tail)
-        ) from None

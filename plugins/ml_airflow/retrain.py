@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from ml_airflow.operators import run_ml
+
+if TYPE_CHECKING:
+    from ml.results.retrain import RetrainDecision
 
 
 class RetrainTriggerOperator(TriggerDagRunOperator):
@@ -45,25 +48,27 @@ class RetrainTriggerOperator(TriggerDagRunOperator):
         if str(self.enabled).strip().lower() in ("false", "0", "no", "off"):
             raise AirflowSkipException(f"span {self.span}: retraining off for this run (conf retrain=false)")
         decision = self.decide(context)
-        if not decision["retrain"]:
-            raise AirflowSkipException(f"span {self.span}: no retraining: {decision['reason']}")
+        if not decision.retrain:
+            raise AirflowSkipException(f"span {self.span}: no retraining: {decision.reason}")
         pending = context["ti"].get_dr_count(dag_id=self.trigger_dag_id, states=["queued", "running"])
         if pending:
             raise AirflowSkipException(
-                f"span {self.span}: {decision['reason']}; {pending} {self.trigger_dag_id} run(s) already "
+                f"span {self.span}: {decision.reason}; {pending} {self.trigger_dag_id} run(s) already "
                 "queued or running will train on the newest spans"
             )
-        end = decision["end_span"]
-        self.conf = {"span": end, "reason": decision["reason"], "trigger": decision.get("trigger", "data")}
+        end = decision.end_span
+        self.conf = {"span": end, "reason": decision.reason, "trigger": decision.trigger}
         self.trigger_run_id = f"retrain__{end}__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
         self.log.info(
-            "span %s: %s: triggering %s for span %s", self.span, decision["reason"], self.trigger_dag_id, end
+            "span %s: %s: triggering %s for span %s", self.span, decision.reason, self.trigger_dag_id, end
         )
         return super().execute(context)
 
-    def decide(self, context) -> dict[str, Any]:
-        """`{retrain, reason, end_span}`: data-aware retraining (`ml retrain-check`)."""
-        return run_ml(self, context, ["retrain-check", "--span", self.span])
+    def decide(self, context) -> RetrainDecision:
+        """Data-aware retraining (`ml retrain-check`)."""
+        from ml.results.retrain import RetrainDecision
+
+        return RetrainDecision.parse(run_ml(self, context, ["retrain-check", "--span", self.span]))
 
 
 class PerformanceRetrainOperator(RetrainTriggerOperator):
@@ -79,11 +84,18 @@ class PerformanceRetrainOperator(RetrainTriggerOperator):
         super().__init__(**kwargs)
         self.monitor_task_id = monitor_task_id
 
-    def decide(self, context) -> dict[str, Any]:
-        result = context["ti"].xcom_pull(task_ids=self.monitor_task_id) or {}
-        return {
-            "retrain": bool(result.get("retrain")),
-            "reason": result.get("reason") or "the monitor task left no decision",
-            "end_span": result.get("end_span"),
-            "trigger": result.get("trigger") or "performance",
-        }
+    def decide(self, context) -> RetrainDecision:
+        from ml.monitoring.monitor_result import MonitorResult
+        from ml.results.retrain import RetrainDecision
+
+        pulled = context["ti"].xcom_pull(task_ids=self.monitor_task_id)
+        if pulled is None:
+            return RetrainDecision(span=self.span, retrain=False, reason="the monitor task left no result")
+        result = MonitorResult.parse(pulled, where=f"XCom of task {self.monitor_task_id}")
+        return RetrainDecision(
+            span=result.span,
+            retrain=result.retrain,
+            reason=result.reason,
+            end_span=result.end_span,
+            trigger=result.trigger,
+        )

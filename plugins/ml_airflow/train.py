@@ -2,8 +2,8 @@
 
 `train_operator()` picks the runner from the environment of the process that parses the DAGs:
 `ML_TRAIN_RUNNER=local|docker` (default local) and `ML_TRAIN_GPUS` (0 = CPU only, -1/all = all
-GPUs, N = N GPUs). Both runners execute the same command; its final stdout line is the JSON
-result -> XCom.
+GPUs, N = N GPUs). Both runners execute the same command and read its result (-> XCom) or its
+error from the outcome file it leaves on the artifact root (ml_airflow.train_command).
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
 
 from ml.roots import PROJECT_ROOT
 from ml_airflow.links import FAILURE_LINK, REPORTS_XCOM
-from ml_airflow.operators import fail_for_good
-from ml_airflow.train_command import EXIT_PIPELINE_ERROR, final_json, parse_gpus, train_argv
+from ml_airflow.train_command import clear_outcome, finish, parse_gpus, train_argv
 
 if TYPE_CHECKING:
     from ml_airflow.docker_train import TrainerDockerOperator
@@ -76,6 +74,7 @@ class LocalTrainOperator(BaseOperator):
         }
         self.log.info("running %s", shlex.join(cmd))
         context["ti"].xcom_push(key=REPORTS_XCOM, value={})
+        clear_outcome(self.output_dir)
         tail: collections.deque[str] = collections.deque(maxlen=50)
         self._proc = subprocess.Popen(
             cmd,
@@ -91,17 +90,7 @@ class LocalTrainOperator(BaseOperator):
             self.log.info("%s", line.rstrip())
             tail.append(line)
         code = self._proc.wait()
-        if code == EXIT_PIPELINE_ERROR:
-            errors = [ln.strip() for ln in tail if ln.startswith("error: ")]
-            fail_for_good(context, errors[-1] if errors else "".join(tail)[-2000:])
-        if code != 0:
-            raise AirflowException(
-                f"`ml train` exited with code {code}; last output:\n" + "".join(tail)[-2000:]
-            )
-        result = final_json(list(tail))
-        if result is None:
-            raise AirflowException("`ml train` printed no final JSON result line")
-        return result
+        return finish(context, self.output_dir, f"`ml train` exited with code {code}", list(tail))
 
     def on_kill(self) -> None:
         if self._proc and self._proc.poll() is None:
