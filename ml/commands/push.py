@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ml.config import PipelineConfig
 from ml.roots import Roots
+
+if TYPE_CHECKING:
+    from ml.serving.push import PushResult
 
 HELP = (
     "copy a blessed, infra-validated model into <serving_root>/<model>/<next version>/ "
@@ -33,32 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
+def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> PushResult:
     from ml.commands._serving import record_serving_history
     from ml.serving.push import push
 
     try:
-        return {
-            "command": "push",
-            **push(
-                cfg,
-                roots,
-                Path(args.model),
-                Path(args.blessing),
-                serving_url=args.serving_url,
-                timeout_s=args.timeout,
-                tf_serving_root=args.tf_serving_root,
-            ),
-        }
+        return push(
+            cfg,
+            roots,
+            Path(args.model),
+            Path(args.blessing),
+            serving_url=args.serving_url,
+            timeout_s=args.timeout,
+            tf_serving_root=args.tf_serving_root,
+        )
     finally:  # a push that rolled itself back after a failed smoke test is history too
         record_serving_history(cfg, roots)
-
-
-def summary(result: dict[str, Any]) -> str:
-    """The one-line summary of this command's result (task log, stderr)."""
-    if result.get("pushed") is False:
-        return f"push skipped: {result.get('reason', 'not blessed')}"
-    line = f"pushed version {result.get('version', '?')}"
-    if result.get("live_version") is not None:
-        line += f"; live version {result['live_version']}"
-    return line

@@ -15,6 +15,9 @@ import os
 import shutil
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from ml.artifact import Artifact
 from ml.atomic import atomic_write_json
 from ml.config import PipelineConfig
 from ml.errors import PipelineError, PromotionRefused, ServingError
@@ -32,7 +35,37 @@ from ml.serving.rollback import retire_version
 from ml.tfrecord import read_tfrecords
 
 TF_SERVING_ROOT_ENV = "ML_TF_SERVING_ROOT"
-SERVING_KEYS = ("state", "smoke_label", "smoke_predictions")
+
+
+class ServingCheck(BaseModel):
+    """What TF Serving said after the push (with `--serving-url`): the version's state and the
+    smoke test's answers under the label it went through."""
+
+    state: str | None = None  # the version's state as TF Serving reports it (AVAILABLE)
+    smoke_label: str | None = None  # the label the smoke test called (canary)
+    smoke_predictions: list[float] = []
+
+
+class PushResult(Artifact):
+    """A blessed model installed as a new TF Serving version and promoted by labels."""
+
+    model: str  # TF Serving's model name
+    version: int  # the version folder installed
+    version_dir: str
+    models_config: str  # the models.config written
+    stale_copies_removed: list[str] = []  # half-copied folders of an interrupted push
+    serving: ServingCheck | None = None  # None: no --serving-url, nothing asked
+    verified_by: str  # infra-validate (and the smoke test when TF Serving was asked)
+    labels: dict[str, int] = {}  # {stable|canary: version} after the push
+    previous_stable: int | None = None
+    loaded_versions: list[int] = []
+    retired: list[int] = []  # versions moved out (serving.keep_loaded)
+    live_version: int | None = None  # the stable version now
+
+    def summary(self) -> str:
+        """`pushed version 3; live version 3`."""
+        line = f"pushed version {self.version}"
+        return line + (f"; live version {self.live_version}" if self.live_version is not None else "")
 
 
 def _gate(ok: bool, message: str, *, file: Path | str, rule: str) -> None:
@@ -164,7 +197,7 @@ def push(
     serving_url: str | None = None,
     timeout_s: float | None = None,
     tf_serving_root: str | None = None,
-) -> dict:
+) -> PushResult:
     layout = resolve_model(model)
     blessing_path = Path(blessing_path).resolve()
     digest = saved_model_digest(layout.saved_model)
@@ -219,18 +252,18 @@ def push(
             ) from None
         keep = cfg.serving.keep_loaded
         retired = labels.retain(serving, keep, retire)
-        result = {
-            "model": serving.model,
-            "version": version,
-            "version_dir": str(serving.version_dir(version)),
-            "models_config": str(serving.models_config),
-            "stale_copies_removed": stale,
-            **({"serving": {k: rolled[k] for k in SERVING_KEYS}} if serving_url else {}),
-            "verified_by": rolled["verified_by"],
-            "labels": rolled["labels"],
-            "previous_stable": rolled["previous_stable"],
-            "loaded_versions": serving.versions(),
-            "retired": sorted(retired),
-            "live_version": labels.stable_version(serving),
-        }
+        result = PushResult(
+            model=serving.model,
+            version=version,
+            version_dir=str(serving.version_dir(version)),
+            models_config=str(serving.models_config),
+            stale_copies_removed=stale,
+            serving=ServingCheck.model_validate(rolled) if serving_url else None,
+            verified_by=rolled["verified_by"],
+            labels=rolled["labels"],
+            previous_stable=rolled["previous_stable"],
+            loaded_versions=serving.versions(),
+            retired=sorted(retired),
+            live_version=labels.stable_version(serving),
+        )
     return result
