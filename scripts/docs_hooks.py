@@ -169,20 +169,33 @@ def config_reference() -> str:
     return "\n".join(out)
 
 
+# (module, class, where it lives): every typed artifact a step writes or returns
+TYPED_ARTIFACTS = (
+    ("ml.model.train_result", "TrainResult", "M/train_result.json; the `train` result"),
+    ("ml.model.blessing", "Blessing", "E/blessing.json; the `evaluate` result"),
+    ("ml.model.blessing", "InfraBlessing", "M/infra_blessing.json; the `infra-validate` result"),
+    ("ml.serving.push", "PushResult", "the `push` result"),
+    ("ml.monitoring.monitor_result", "MonitorResult", "the `monitor` result (numbers: monitor.json)"),
+    ("ml.results.retrain", "RetrainDecision", "the `retrain-check` result"),
+    ("ml.artifact", "StepOutcome", "`--outcome FILE`: what a runner reads back"),
+)
+
+
 def artifact_reference() -> str:
     """Each typed artifact: where it lives, its docstring, and one row per field (type, default,
     whether the step's result carries it) from its JSON schema."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from ml.model.blessing import Blessing, InfraBlessing
+    import importlib
 
     out: list[str] = []
-    comments = field_comments("ml.model.blessing")
-    for model, where in ((Blessing, "E/blessing.json"), (InfraBlessing, "M/infra_blessing.json")):
+    for module_name, name, where in TYPED_ARTIFACTS:
+        model = getattr(importlib.import_module(module_name), name)
+        comments = field_comments(module_name)
         schema = model.model_json_schema()
         defs = schema.get("$defs", {})
         required = set(schema.get("required", []))
-        out += [f"### `{model.__name__}`: `{where}`", "", _cell(model.__doc__ or ""), ""]
+        out += [f"### `{name}`", "", f"{_cell(model.__doc__ or '')} ({where})", ""]
         out += [
             "| field | type | default | in the step's result | meaning |",
             "| --- | --- | --- | --- | --- |",
@@ -193,9 +206,9 @@ def artifact_reference() -> str:
             meaning = _cell(comments.get((model.__name__, key), ""))
             out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {shown} | {meaning} |")
         out.append("")
-        for name, sub in defs.items():
+        for sub_name, sub in defs.items():
             out += [
-                f"`{name}`: " + ", ".join(f"`{k}` ({_type(v, defs)})" for k, v in sub["properties"].items()),
+                f"`{sub_name}`: " + ", ".join(f"`{k}` ({_type(v, defs)})" for k, v in sub["properties"].items()),
                 "",
             ]
     return "\n".join(out)
