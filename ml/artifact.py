@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.json_schema import JsonDict
@@ -19,6 +19,9 @@ from ml.atomic import atomic_write_json, read_json
 from ml.errors import ArtifactInvalid, PipelineError
 
 DETAIL: JsonDict = {"detail": True}  # json_schema_extra of a field kept out of the step's result
+
+
+A = TypeVar("A", bound="Artifact")  # a function that reads or returns any one artifact type
 
 
 def num(value: Any, digits: int = 3) -> str:
@@ -85,6 +88,34 @@ class StepError(BaseModel):
             column=exc.column,
             rule=exc.rule,
         )
+
+
+class StepFailure(Artifact):
+    """The failure report a failed span step leaves (`ingest_failure.json`): the error's fields."""
+
+    step: str  # the step that failed (ingest)
+    message: str
+    span: str | None = None
+    file: str | None = None
+    column: str | None = None
+    rule: str | None = None
+    at: str  # UTC, ISO 8601
+
+    @classmethod
+    def of(cls, exc: PipelineError, step: str, span: str | None = None) -> StepFailure:
+        error = StepError.of(exc)
+        return cls(
+            step=step,
+            message=error.message,
+            span=span or error.span,
+            file=error.file,
+            column=error.column,
+            rule=error.rule,
+            at=_now(),
+        )
+
+    def summary(self) -> str:
+        return f"span {self.span}: {self.step} failed: {self.message}"
 
 
 class StepOutcome(Artifact):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 
 class PipelineError(Exception):
     """A clear, user-facing failure of a pipeline step.
@@ -39,18 +36,6 @@ class PipelineError(Exception):
         ]
         prefix = f"[{' '.join(parts)}] " if parts else ""
         return prefix + self.detail
-
-    def report(self, step: str, span: str | None = None) -> dict[str, Any]:
-        """The failure report a failed span step leaves (`ingest_failure.json`): the error's fields."""
-        return {
-            "span": span or self.span,
-            "step": step,
-            "message": str(self),
-            "file": self.file,
-            "column": self.column,
-            "rule": self.rule,
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
 
 
 class ConfigError(PipelineError):

@@ -659,7 +659,7 @@ cfg = load_pipeline(pipeline)
 out = {}
 for span in spans:
     done = SpanPaths(cfg, Roots.resolve()).examples_dir(span)
-    again = ingest_span(cfg, Roots.resolve(artifacts=reference), span)["examples_dir"]
+    again = ingest_span(cfg, Roots.resolve(artifacts=reference), span).examples_dir
     out[span] = {"done": str(done), "reference": again}
 print(json.dumps(out))
 """

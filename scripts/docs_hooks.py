@@ -171,6 +171,10 @@ def config_reference() -> str:
 
 # (module, class, where it lives): every typed artifact a step writes or returns
 TYPED_ARTIFACTS = (
+    ("ml.data.span_results", "IngestSummary", "spans/<span>/examples/summary.json; the `ingest` result"),
+    ("ml.artifact", "StepFailure", "spans/<span>/ingest_failure.json"),
+    ("ml.data.span_results", "SpanVerdict", "spans/<span>/validation/verdict.json"),
+    ("ml.data.span_results", "ValidateResult", "the `validate` result"),
     ("ml.model.train_result", "TrainResult", "M/train_result.json; the `train` result"),
     ("ml.model.blessing", "Blessing", "E/blessing.json; the `evaluate` result"),
     ("ml.model.blessing", "InfraBlessing", "M/infra_blessing.json; the `infra-validate` result"),

@@ -6,9 +6,15 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from ml.cli import command_modules, step_run
+from ml.data.span_results import IngestSummary, SpanVerdict, ValidateResult
+from ml.errors import ArtifactInvalid
 from ml.logs import quiet_libraries
 from ml.model.train_result import TrainResult
+from ml.monitoring.monitor_result import MonitorResult
+from ml.serving.push import PushResult
 
 
 def summary(result: dict) -> str | None:
@@ -19,16 +25,14 @@ def summary(result: dict) -> str | None:
 
 
 def test_ingest_and_validate_lines(tmp_path):
-    ingest = {
-        "command": "ingest",
-        "span": "2013-01-08",
-        "rows_in": 905,
-        "rows_out": {"train": 716, "eval": 178},
-        "rows_dropped": {"arr_delay_missing": 11},
-    }
-    assert (
-        summary(ingest) == "span 2013-01-08: 905 rows -> 716 train / 178 eval; 11 dropped (arr_delay_missing)"
+    ingest = IngestSummary(
+        span="2013-01-08",
+        rows_in=905,
+        rows_out={"train": 716, "eval": 178},
+        rows_dropped={"arr_delay_missing": 11, "dep_time_missing": 0},
     )
+    line = "span 2013-01-08: 905 rows -> 716 train / 178 eval; 11 dropped (arr_delay_missing)"
+    assert step_run("ingest", command_modules()["ingest"], ingest).summary == line
     verdict = tmp_path / "verdict.json"
     checks = {
         "great_expectations": {"ran": True, "expectations": 6, "anomalies": 0},
@@ -43,12 +47,16 @@ def test_ingest_and_validate_lines(tmp_path):
         },
         "skew": {"ran": False},
     }
-    verdict.write_text(json.dumps({"checks": checks}))
-    validate = {"command": "validate", "span": "2013-01-08", "passed": True, "verdict_file": str(verdict)}
-    assert summary(validate) == (
+    SpanVerdict(passed=True, checks=checks).write(verdict)
+    reports = dict.fromkeys(("stats_file", "anomalies_file", "data_docs", "stats_html"), "/r")
+    validate = ValidateResult(span="2013-01-08", passed=True, verdict_file=str(verdict), **reports)
+    assert validate.summary() == (
         "span 2013-01-08: GE 6/6 passed; schema: 0 anomalies; "
         "drift: max dep_delay jsd 0.21 < 0.50 (baseline 2013-01-07); skew: not run; passed"
     )
+    verdict.write_text(json.dumps({"passed": "maybe"}))
+    with pytest.raises(ArtifactInvalid, match="passed"):  # one error naming the file and field
+        validate.summary()
 
 
 def test_model_lines_and_unknown_commands():
@@ -58,7 +66,8 @@ def test_model_lines_and_unknown_commands():
     rejected = {"command": "evaluate", "model_dir": "/m/r1", "candidate": {"auc": 0.6}, "blessed": False}
     rejected |= {"failing_metric": "auc", "failing_slice": "Overall"}
     assert summary(rejected).endswith("NOT blessed by auc on Overall")
-    assert summary({"command": "push", "version": 3, "live_version": 3}) == "pushed version 3; live version 3"
+    pushed = PushResult(model="m", version=3, version_dir="/s/m/3", models_config="/s/c", verified_by="x")
+    assert pushed.model_copy(update={"live_version": 3}).summary() == "pushed version 3; live version 3"
     assert summary({"command": "no-such-command"}) is None
     landed = {"command": "landing", "spans": 7, "rows": 6018, "data_root": "/d"}
     assert summary(landed) == "7 spans, 6018 rows landed under /d"
@@ -69,6 +78,24 @@ def test_model_lines_and_unknown_commands():
     ran = step_run("train", command_modules()["train"], trained)
     assert ran.summary == "trained r1: 3 epoch(s) on CPU; eval auc 0.712"
     assert ran.result["command"] == "train" and "raw_eval_files" not in ran.result  # a detail
+
+
+def test_monitor_line():
+    result = MonitorResult(
+        span="2013-05-26",
+        cutoff="2013-06-02T00:00:00+00:00",
+        counts={"predictions": 812, "labelled": 790, "coverage": 0.973},
+        by_label={"stable": {"version": 2, "realized": 0.7021, "estimated": 0.7444, "band": [0.715, None]}},
+        alarm=True,
+        alarms=["stable: auc on Overall"],
+        retrain=True,
+        reason="performance: stable: ...",
+    )
+    assert result.summary() == (
+        "span 2013-05-26 (realized): 812 predictions, 790 labelled (97 %); stable: realized 0.702, "
+        "estimated 0.744, band >= 0.715; ALARM"
+    )
+    assert MonitorResult.parse(result.result()) == result  # the XCom reads back as the same model
 
 
 def test_quiet_libraries(monkeypatch):

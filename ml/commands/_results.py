@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
+from ml.artifact import A, StepFailure
 from ml.atomic import atomic_write_json, read_json
 from ml.config import PipelineConfig
 from ml.errors import PipelineError
@@ -27,14 +27,12 @@ def _ingest_failure_report(paths: SpanPaths, span: str) -> Iterator[None]:
     try:
         yield
     except PipelineError as exc:
-        atomic_write_json(report, exc.report("ingest", span))
+        StepFailure.of(exc, "ingest", span).write(report)
         raise
     report.unlink(missing_ok=True)
 
 
-def run_span_step(
-    cfg: PipelineConfig, roots: Roots, span: str, step: str, fn: Callable[[], dict[str, Any]]
-) -> dict[str, Any]:
+def run_span_step(cfg: PipelineConfig, roots: Roots, span: str, step: str, fn: Callable[[], A]) -> A:
     """Run one span step (`ingest` | `validate`), then record the span in the results store."""
     span = parse_span(cfg, span)
     paths = SpanPaths(cfg, roots)

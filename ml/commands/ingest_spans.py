@@ -45,8 +45,8 @@ def run(args: argparse.Namespace, cfg: PipelineConfig, roots: Roots) -> dict:
     for span in spans:
         step = argparse.Namespace(span=span, previous=None)
         try:
-            rows = ingest.run(step, cfg, roots)["rows_out"]
-            passed = validate.run(step, cfg, roots)["passed"]
+            rows = ingest.run(step, cfg, roots).rows_out
+            passed = validate.run(step, cfg, roots).passed
             done.append({"span": span, "rows_out": rows, "passed": passed})
         except PipelineError as exc:
             failed[span] = first_reason(exc)

@@ -57,10 +57,10 @@ class BaselineSpans:
 def _ingest_outcome(paths: SpanPaths, span: str) -> str | None:
     """'ok', or why the span failed ingest, or None while no ingest outcome exists."""
     if paths.ingest_failure_file(span).is_file():
-        from ml.atomic import read_json
+        from ml.artifact import StepFailure
 
-        failure = read_json(paths.ingest_failure_file(span))
-        return f"failed ingest ({failure.get('rule') or 'see its ingest_failure.json'})"
+        failure = StepFailure.read(paths.ingest_failure_file(span))
+        return f"failed ingest ({failure.rule or 'see its ingest_failure.json'})"
     if paths.ingest_summary(span).is_file():
         return "ok"
     return None

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ml.atomic import atomic_dir, atomic_write_json
+from ml.atomic import atomic_dir
 from ml.config import PipelineConfig
 from ml.data.derive import add_derived, label_values
 from ml.data.examples import serialize_examples
 from ml.data.raw import read_raw_span
+from ml.data.span_results import IngestSummary
 from ml.errors import DataError
 from ml.roots import Roots
 from ml.spans import INGEST_SUMMARY, SpanPaths, parse_span
@@ -110,7 +111,7 @@ def example_types(cfg: PipelineConfig) -> dict[str, str]:
     return types
 
 
-def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
+def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> IngestSummary:
     """Ingest one span atomically and idempotently; returns the summary (also written as JSON)."""
     span = parse_span(cfg, span)
     paths = SpanPaths(cfg, roots)
@@ -118,28 +119,27 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> dict:
     prepared = prepare_examples(cfg, raw.frame, span, str(raw.files[0]))
     types = example_types(cfg)
     rows_out: dict[str, int] = {}
-    summary = {
-        "pipeline": cfg.name,
-        "span": span,
-        "files": [p.name for p in raw.files],
-        "rows_in": int(len(raw.frame)),
-        "rows_dropped": prepared.dropped,
-        "values_imputed": prepared.imputed,
-        "rows_out": rows_out,
-        "label_positive_rate": round(float(prepared.frame[cfg.label].mean()), 6)
-        if len(prepared.frame)
-        else None,
-        "positives": {
-            split: int(prepared.frame.loc[prepared.frame["__split__"] == split, cfg.label].sum())
-            for split in SPLITS
-        },
-    }
     examples_dir = paths.examples_dir(span)
     with atomic_dir(examples_dir) as tmp:
         for split in SPLITS:
             part = prepared.frame[prepared.frame["__split__"] == split]
             (tmp / split).mkdir()
             rows_out[split] = write_tfrecords(tmp / split / SHARD_NAME, serialize_examples(part, types))
-        atomic_write_json(tmp / INGEST_SUMMARY, summary)
-    summary["examples_dir"] = str(examples_dir)
-    return summary
+        summary = IngestSummary(
+            pipeline=cfg.name,
+            span=span,
+            files=[p.name for p in raw.files],
+            rows_in=int(len(raw.frame)),
+            rows_dropped=prepared.dropped,
+            values_imputed=prepared.imputed,
+            rows_out=rows_out,
+            label_positive_rate=round(float(prepared.frame[cfg.label].mean()), 6)
+            if len(prepared.frame)
+            else None,
+            positives={
+                split: int(prepared.frame.loc[prepared.frame["__split__"] == split, cfg.label].sum())
+                for split in SPLITS
+            },
+        )
+        summary.write(tmp / INGEST_SUMMARY)
+    return summary.model_copy(update={"examples_dir": str(examples_dir)})

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from ml.atomic import atomic_dir, atomic_write_text
 from ml.config import PipelineConfig
 from ml.data import anomalies as anomaly_util
 from ml.data.anomalies import Anomaly
@@ -29,6 +29,7 @@ from ml.data.schema import (
     strip_comparators,
     with_comparators,
 )
+from ml.data.span_results import CheckSummary, SpanVerdict, ValidateResult
 from ml.data.stats import (
     compute_statistics,
     serving_columns,
@@ -109,7 +110,9 @@ def compare(name: str, cfg: PipelineConfig, stats, schema, other) -> tuple:
     return proto, found, anomaly_util.measurements(proto, f"{name}_measurements")
 
 
-def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | None = None) -> dict:
+def validate_span(
+    cfg: PipelineConfig, roots: Roots, span: str, previous: str | None = None
+) -> ValidateResult:
     span = parse_span(cfg, span)
     paths = SpanPaths(cfg, roots)
     raw = read_raw_span(cfg, paths.landing_dir(span), span)
@@ -181,22 +184,22 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | 
 
         found = [a for name in CHECKS for a in outcomes[name].anomalies]
         blocking = [a for a in found if a.blocking]
-        verdict = {
-            "pipeline": cfg.name,
-            "span": span,
-            "passed": not blocking,
-            "rows": int(len(raw.frame)),
-            "files": [p.name for p in raw.files],
-            "blocking": len(blocking),
-            "warnings": len(found) - len(blocking),
-            "checks": {name: outcomes[name].summary() for name in CHECKS},
-            "anomalies": [a.as_dict() for a in found],
-        }
+        verdict = SpanVerdict(
+            pipeline=cfg.name,
+            span=span,
+            passed=not blocking,
+            rows=int(len(raw.frame)),
+            files=[p.name for p in raw.files],
+            blocking=len(blocking),
+            warnings=len(found) - len(blocking),
+            checks={name: CheckSummary.model_validate(outcomes[name].summary()) for name in CHECKS},
+            anomalies=[a.as_dict() for a in found],
+        )
         atomic_write_text(inside(paths.anomalies_file(span)), anomaly_util.to_text(merged))
         atomic_write_text(
             inside(paths.stats_html(span)), statistics_html(stats, name=span, title=f"{cfg.name} span {span}")
         )
-        atomic_write_json(inside(paths.verdict_file(span)), verdict)
+        verdict.write(inside(paths.verdict_file(span)))
 
     if blocking:
         raise DataError(
@@ -209,26 +212,18 @@ def validate_span(cfg: PipelineConfig, roots: Roots, span: str, previous: str | 
         )
     for a in found:
         log.warning("span %s: %s", span, a.line())
-    return {
-        "span": span,
-        "passed": True,
-        "rows": verdict["rows"],
-        "anomalies": len(found),
-        "warnings": [a.line() for a in found],
-        "checks": {
-            name: {
-                k: v
-                for k, v in outcomes[name].summary().items()
-                if k in ("ran", "passed", "anomalies", "severity")
-            }
-            for name in CHECKS
-        },
+    return ValidateResult(
+        span=span,
+        passed=True,
+        rows=verdict.rows,
+        anomalies=len(found),
+        warnings=[a.line() for a in found],
         **baseline.as_dict(),
-        "baseline_stats_file": str(paths.baseline_stats_file(span)) if baseline.spans else None,
-        "stats_file": str(paths.stats_file(span)),
-        "serving_stats_file": str(paths.serving_stats_file(span)) if serving_files else None,
-        "anomalies_file": str(paths.anomalies_file(span)),
-        "verdict_file": str(paths.verdict_file(span)),
-        "data_docs": str(paths.data_docs_index(span)),
-        "stats_html": str(paths.stats_html(span)),
-    }
+        baseline_stats_file=str(paths.baseline_stats_file(span)) if baseline.spans else None,
+        stats_file=str(paths.stats_file(span)),
+        serving_stats_file=str(paths.serving_stats_file(span)) if serving_files else None,
+        anomalies_file=str(paths.anomalies_file(span)),
+        verdict_file=str(paths.verdict_file(span)),
+        data_docs=str(paths.data_docs_index(span)),
+        stats_html=str(paths.stats_html(span)),
+    )

@@ -34,9 +34,10 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.public import tfxio
 
-from ml.atomic import atomic_dir, atomic_write_json, read_json
+from ml.atomic import atomic_dir, atomic_write_json
 from ml.beam import pipeline_options, release_shared_objects
 from ml.config import PipelineConfig
+from ml.data.span_results import IngestSummary
 from ml.digest import tree_digest
 from ml.errors import DataError, PipelineError
 from ml.model.canonical import canonicalize_saved_model
@@ -188,11 +189,12 @@ def _rows(
     paths = SpanPaths(cfg, roots)
     rows = dict.fromkeys(SPLITS, 0)
     for span in spans:
-        summary = read_json(paths.ingest_summary(span))
-        if key not in summary:
+        summary = IngestSummary.read(paths.ingest_summary(span))
+        counted = summary.positives if key == "positives" else summary.rows_out
+        if counted is None:
             return None
         for split in SPLITS:
-            rows[split] += int(summary[key].get(split, 0))
+            rows[split] += int(counted.get(split, 0))
     return rows
 
 

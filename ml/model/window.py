@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ml.config import PipelineConfig
-from ml.errors import MissingArtifact
+from ml.data.span_results import SpanVerdict
+from ml.errors import MissingArtifact, PipelineError
 from ml.roots import Roots
 from ml.spans import SpanPaths, span_range
 
@@ -39,12 +39,12 @@ def parse_span_range(cfg: PipelineConfig, text: str) -> list[str]:
 def _verdict_failure(path: Path) -> str | None:
     """Why a span's validation verdict blocks it, or None when it passed."""
     try:
-        verdict = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        verdict = SpanVerdict.read(path)
+    except (OSError, ValueError, PipelineError) as exc:
         return f"validation verdict unreadable ({exc})"
-    if verdict.get("passed") is True:
+    if verdict.passed:
         return None
-    return f"validation verdict passed={verdict.get('passed')!r} ({path})"
+    return f"validation verdict passed={verdict.passed!r} ({path})"
 
 
 def select_spans(cfg: PipelineConfig, roots: Roots, window: list[str]) -> SpanSelection:

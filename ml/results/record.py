@@ -14,9 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ml.artifact import A, StepFailure
 from ml.atomic import read_json
 from ml.config import PipelineConfig
 from ml.data.schema import short_name
+from ml.data.span_results import CheckSummary, IngestSummary, SpanVerdict
 from ml.model.blessing import Blessing
 from ml.model.layout import EvaluationLayout, ModelLayout
 from ml.model.train_result import TrainResult
@@ -34,10 +36,13 @@ def _json(path: Path) -> dict[str, Any] | None:
     return read_json(path) if path.is_file() else None
 
 
-def _comparison_rows(check: dict, name: str, anomalies: list[dict]) -> list[dict]:
+def _read(model: type[A], path: Path) -> A | None:
+    return model.read(path) if path.is_file() else None
+
+
+def _comparison_rows(check: CheckSummary, name: str, anomalies: list[dict]) -> list[dict]:
     """One row per compared feature of a drift or skew check (distance, threshold, comparator)."""
     alarmed = {a["feature"] for a in anomalies if a["check"] == name}
-    baseline = check.get("baseline_span")
     return [
         {
             "check": name,
@@ -47,27 +52,27 @@ def _comparison_rows(check: dict, name: str, anomalies: list[dict]) -> list[dict
             "value": m["value"],
             "threshold": m["threshold"],
             "comparator": short_name(m["type"]),
-            "baseline_span": baseline,
-            "severity": check.get("severity"),
+            "baseline_span": check.baseline_span,
+            "severity": check.severity,
         }
-        for feature, m in sorted((check.get("measurements") or {}).items())
+        for feature, m in sorted(check.measurements.items())
     ]
 
 
-def check_rows(verdict: dict) -> list[dict]:
+def check_rows(verdict: SpanVerdict) -> list[dict]:
     """Every GE expectation (pass or fail), schema anomaly and drift/skew feature of a verdict."""
-    checks, anomalies = verdict["checks"], verdict["anomalies"]
-    ge = checks["great_expectations"]
+    anomalies = verdict.anomalies
+    ge = verdict.check("great_expectations")
     rows = [
         {
             "check": "great_expectations",
             "name": r["column"],
             "kind": r["expectation"],
             "passed": r["passed"],
-            "severity": ge["severity"],
+            "severity": ge.severity,
             "detail": r.get("detail"),
         }
-        for r in ge.get("results", [])
+        for r in ge.results
     ]
     rows += [
         {
@@ -82,7 +87,7 @@ def check_rows(verdict: dict) -> list[dict]:
         if a["check"] == "schema"
     ]
     for name in ("drift", "skew"):
-        rows += _comparison_rows(checks[name], name, anomalies)
+        rows += _comparison_rows(verdict.check(name), name, anomalies)
     return rows
 
 
@@ -112,9 +117,9 @@ def null_fractions(stats_file: Path) -> list[dict]:
 def span_row(paths: SpanPaths, span: str) -> tuple[dict, list[dict], list[dict]] | None:
     """The span's row, check rows and column rows from its artifacts; None when nothing was
     written yet."""
-    summary = _json(paths.ingest_summary(span))
-    failure = _json(paths.ingest_failure_file(span))
-    verdict = _json(paths.verdict_file(span))
+    summary = _read(IngestSummary, paths.ingest_summary(span))
+    failure = _read(StepFailure, paths.ingest_failure_file(span))
+    verdict = _read(SpanVerdict, paths.verdict_file(span))
     timings = _json(paths.timings_file(span)) or {}
     if summary is None and failure is None and verdict is None:
         return None
@@ -127,34 +132,33 @@ def span_row(paths: SpanPaths, span: str) -> tuple[dict, list[dict], list[dict]]
     }
     if summary:
         row.update(
-            rows=summary["rows_in"],
-            train_rows=summary["rows_out"].get("train"),
-            eval_rows=summary["rows_out"].get("eval"),
-            label_positive_rate=summary.get("label_positive_rate"),
+            rows=summary.rows_in,
+            train_rows=summary.rows_out.get("train"),
+            eval_rows=summary.rows_out.get("eval"),
+            label_positive_rate=summary.label_positive_rate,
         )
     checks: list[dict] = []
     columns: list[dict] = []
     if failure is not None:
-        row.update(status="ingest_failed", error=failure.get("message"))
-    elif verdict is not None and "checks" not in verdict:  # a hand-written verdict: its flag only
-        row.update(status="passed" if verdict.get("passed") else "failed")
+        row.update(status="ingest_failed", error=failure.message)
+    elif verdict is not None and not verdict.checks:  # a hand-written verdict: its flag only
+        row.update(status="passed" if verdict.passed else "failed")
     elif verdict is not None:
-        c = verdict["checks"]
-        drift = c["drift"]
+        ge, drift, skew = (verdict.check(name) for name in ("great_expectations", "drift", "skew"))
         row.update(
-            status="passed" if verdict["passed"] else "failed",
-            rows=verdict["rows"],
-            ge_evaluated=c["great_expectations"].get("expectations"),
-            ge_failed=c["great_expectations"]["anomalies"],
-            schema_anomalies=c["schema"]["anomalies"],
-            drift_ran=drift["ran"],
-            drift_alarms=drift["anomalies"],
-            skew_ran=c["skew"]["ran"],
-            skew_alarms=c["skew"]["anomalies"],
-            baseline_span=drift.get("baseline_span"),
-            baseline_reason=drift.get("baseline_reason"),
-            blocking=verdict["blocking"],
-            warnings=verdict["warnings"],
+            status="passed" if verdict.passed else "failed",
+            rows=verdict.rows,
+            ge_evaluated=ge.expectations,
+            ge_failed=ge.anomalies,
+            schema_anomalies=verdict.check("schema").anomalies,
+            drift_ran=drift.ran,
+            drift_alarms=drift.anomalies,
+            skew_ran=skew.ran,
+            skew_alarms=skew.anomalies,
+            baseline_span=drift.baseline_span,
+            baseline_reason=drift.baseline_reason,
+            blocking=verdict.blocking,
+            warnings=verdict.warnings,
         )
         checks = check_rows(verdict)
         columns = null_fractions(paths.stats_file(span))

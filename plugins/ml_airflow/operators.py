@@ -153,12 +153,12 @@ class IngestOperator(SpanOperator):
     command = "ingest"
 
     def failure_reports(self, exc: PipelineError) -> dict[str, str]:
-        from ml.atomic import atomic_write_json
+        from ml.artifact import StepFailure
 
         report = SpanPaths(load_pipeline(self.pipeline), Roots.resolve()).ingest_failure_file(self.span)
         if not report.is_file():  # the ingest command writes it; a failure before it did
             report.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(report, exc.report(self.command, self.span))
+            StepFailure.of(exc, self.command, self.span).write(report)
         return {FAILURE_KEY: str(report)}
 
 
