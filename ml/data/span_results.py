@@ -44,15 +44,20 @@ class IngestSummary(Artifact):
         return line
 
 
-class CheckSummary(BaseModel):
-    """One check of a verdict (great_expectations, schema, drift, skew) and what it measured."""
-
-    model_config = ConfigDict(extra="allow")  # each check keeps its own details
+class CheckBrief(BaseModel):
+    """One check (great_expectations, schema, drift, skew): did it run, pass, how many anomalies."""
 
     ran: bool = False
     passed: bool = True
     anomalies: int = 0
-    severity: str | None = None  # blocking | warning
+    severity: str | None = None  # error (blocks the span) | warn
+
+
+class CheckSummary(CheckBrief):
+    """One check of a verdict and what it measured."""
+
+    model_config = ConfigDict(extra="allow")  # each check keeps its own details
+
     expectations: int | None = None  # great_expectations: how many were evaluated
     baseline_span: str | None = None  # drift: the span compared with
     baseline_reason: str | None = None
@@ -116,6 +121,7 @@ class ValidateResult(Artifact):
     rows: int | None = None
     anomalies: int = 0  # warnings found (a passed span has no blocking one)
     warnings: list[str] = []  # each in words
+    checks: dict[str, CheckBrief] = {}  # great_expectations, schema, drift, skew
     baseline_span: str | None = None  # the drift baseline
     baseline_spans: list[str] = []
     baseline_reason: str | None = None

@@ -29,7 +29,7 @@ from ml.data.schema import (
     strip_comparators,
     with_comparators,
 )
-from ml.data.span_results import CheckSummary, SpanVerdict, ValidateResult
+from ml.data.span_results import CheckBrief, CheckSummary, SpanVerdict, ValidateResult
 from ml.data.stats import (
     compute_statistics,
     serving_columns,
@@ -218,6 +218,7 @@ def validate_span(
         rows=verdict.rows,
         anomalies=len(found),
         warnings=[a.line() for a in found],
+        checks={name: CheckBrief.model_validate(outcomes[name].summary()) for name in CHECKS},
         **baseline.as_dict(),
         baseline_stats_file=str(paths.baseline_stats_file(span)) if baseline.spans else None,
         stats_file=str(paths.stats_file(span)),
