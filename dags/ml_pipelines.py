@@ -222,7 +222,7 @@ def monitor_dag(cfg: PipelineConfig) -> DAG:
         logged = MonitorSensor(task_id="wait_for_predictions", wait_for="predictions", **common)
         estimate = MonitorOperator(task_id="estimate", stage="estimated", **common)
         ready = MonitorSensor(task_id="wait_for_labels", **common)
-        monitor = MonitorOperator(task_id="monitor", **common)
+        monitor = MonitorOperator(task_id="monitor", stage="realized", **common)
         retrain = PerformanceRetrainOperator(
             task_id="trigger_retrain",
             trigger_dag_id=f"{cfg.name}_train",

@@ -308,3 +308,45 @@ def test_report_links_and_artifact_route(tmp_path, monkeypatch):
         != ReportLink("y", "evaluation_dir").xcom_key
     )
     # the route serving them: tests/test_ml_view.py
+
+
+def _sample(parser, command: str, dest: str) -> tuple[str, object]:
+    """A value the command's option accepts, and what argparse makes of it."""
+    sub = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == command)[1]
+    action = next(a for a in sub._actions if a.dest == dest)
+    text = str(action.choices[0]) if action.choices else "3" if action.type is int else f"/x/{dest}"
+    return text, action.type(text) if callable(action.type) and action.type is int else text
+
+
+def test_every_operator_passes_options_its_command_parses():
+    """A step's parameters are declared once, as its command's argparse options: each operator
+    only names them (`step_params`, its templated fields), and its argv parses with the real
+    parser to the values it was given; a required option is required by the operator too."""
+    from ml.cli import build_parser
+    from ml_airflow import operators as ops
+
+    parser = build_parser()
+    subparsers = parser._subparsers._group_actions[0].choices
+    classes = [
+        c
+        for c in vars(ops).values()
+        if isinstance(c, type) and issubclass(c, ops.MLCommandOperator) and "command" in vars(c)
+    ]
+    assert {c.command for c in classes} >= {"ingest", "validate", "transform", "evaluate", "push", "monitor"}
+    for cls in classes:
+        samples = {name: _sample(parser, cls.command, name) for name in cls.step_params}
+        op = cls(task_id="t", pipeline="flights", **{name: text for name, (text, _) in samples.items()})
+        assert tuple(op.template_fields) == ("pipeline", *cls.step_params), cls
+        args = parser.parse_args([cls.command, "--pipeline", "flights", *op.command_args()])
+        assert {name: getattr(args, name) for name in samples} == {n: v for n, (_, v) in samples.items()}
+        required = {a.dest for a in subparsers[cls.command]._actions if a.required} - {"pipeline"}
+        assert required <= {n for n, d in cls.step_params.items() if d is ops.REQUIRED}, cls
+    with pytest.raises(TypeError, match="needs span"):
+        ops.ValidateOperator(task_id="t", pipeline="flights")
+    train = parser.parse_args(train_argv("flights", "/t", "/a/m", "2"))
+    assert (train.transform_dir, train.output, train.epochs, train.outcome) == (
+        "/t",
+        "/a/m",
+        2,
+        outcome_file("/a/m"),
+    )

@@ -51,20 +51,57 @@ def fail_for_good(
     raise AirflowFailException(message) from None
 
 
+REQUIRED = object()  # a parameter the operator must be given (its command requires the option)
+
+
+def flag(name: str) -> str:
+    """The `ml` option of a parameter: `end_span` -> `--end-span`."""
+    return "--" + name.replace("_", "-")
+
+
+def step_argv(values: dict[str, Any]) -> list[str]:
+    """`--name value` for each parameter given; None or "" is left out, so the command's own
+    default (declared once, in its argparse) applies."""
+    return [arg for name, v in values.items() if v not in (None, "") for arg in (flag(name), str(v))]
+
+
 class MLCommandOperator(BaseOperator):
-    """Base class: `python -m ml <command> --pipeline <pipeline> <command_args()>` in-process."""
+    """Base class: `python -m ml <command> --pipeline <pipeline> <command_args()>` in-process.
+
+    `step_params` names the command's options the operator passes (`{"span": REQUIRED, "stage":
+    None}`): each is a keyword argument, a templated field and `--span VALUE` in the argv; a
+    parameter not given is left out, so the default is the CLI's. tests/test_dags.py parses
+    every operator's argv with the command's real parser.
+    """
 
     command: ClassVar[str]
+    step_params: ClassVar[dict[str, object]] = {}
     template_fields: Sequence[str] = ("pipeline",)
     operator_extra_links: tuple[ReportLink, ...] = (FAILURE_LINK,)
     ui_color = "#e3f2fd"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "template_fields" not in cls.__dict__:
+            cls.template_fields = ("pipeline", *cls.step_params)
+
     def __init__(self, *, pipeline: str, **kwargs) -> None:
+        params = self.step_params
+        missing = [name for name, default in params.items() if default is REQUIRED and name not in kwargs]
+        if missing:
+            raise TypeError(f"{type(self).__name__} needs {', '.join(missing)}")
+        values = {name: kwargs.pop(name, None if d is REQUIRED else d) for name, d in params.items()}
         super().__init__(**kwargs)
         self.pipeline = pipeline
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def step_values(self) -> dict[str, Any]:
+        """Each parameter's (rendered) value."""
+        return {name: getattr(self, name) for name in self.step_params}
 
     def command_args(self) -> list[str]:
-        return []
+        return step_argv(self.step_values())
 
     def execute(self, context) -> dict[str, Any]:
         context["ti"].xcom_push(key=REPORTS_XCOM, value={})
@@ -132,14 +169,8 @@ def run_ml(
 class SpanOperator(MLCommandOperator):
     """A step over one span (`--span D`)."""
 
-    template_fields: Sequence[str] = ("pipeline", "span")
-
-    def __init__(self, *, span: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.span = span
-
-    def command_args(self) -> list[str]:
-        return ["--span", self.span]
+    step_params: ClassVar[dict[str, object]] = {"span": REQUIRED}
+    span: str  # set from step_params (so are the attributes annotated below)
 
 
 class IngestOperator(SpanOperator):
@@ -222,65 +253,37 @@ class MonitorOperator(SpanOperator):
     store. The realized result carries the retraining decision the next task acts on."""
 
     command = "monitor"
-    template_fields: Sequence[str] = ("pipeline", "span", "stage")
+    step_params: ClassVar[dict[str, object]] = {"span": REQUIRED, "stage": None}
     operator_extra_links = (
         ReportLink("Live model (monitor.json)", "monitor_file"),
         FAILURE_LINK,
     )
-
-    def __init__(self, *, stage: str = "realized", **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.stage = stage
-
-    def command_args(self) -> list[str]:
-        return [*super().command_args(), "--stage", self.stage]
 
 
 class TransformOperator(MLCommandOperator):
     """TFT analyze + transform over the window of spans ending at `end_span`."""
 
     command = "transform"
-    template_fields: Sequence[str] = ("pipeline", "end_span", "run_id", "window")
-
-    def __init__(self, *, end_span: str, run_id: str, window: int | str | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.end_span, self.run_id, self.window = end_span, run_id, window
-
-    def command_args(self) -> list[str]:
-        args = ["--end-span", self.end_span, "--run-id", self.run_id]
-        return args + (["--window", str(self.window)] if self.window not in (None, "") else [])
+    step_params: ClassVar[dict[str, object]] = {"end_span": REQUIRED, "run_id": REQUIRED, "window": None}
 
 
 class ModelOperator(MLCommandOperator):
     """A step over one trained model dir (`--model M`)."""
 
-    template_fields: Sequence[str] = ("pipeline", "model")
-
-    def __init__(self, *, model: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.model = model
-
-    def command_args(self) -> list[str]:
-        return ["--model", self.model]
+    step_params: ClassVar[dict[str, object]] = {"model": REQUIRED}
+    model: str
 
 
 class EvaluateOperator(ModelOperator):
     """TFMA evaluation with slices and thresholds against the served baseline -> `blessed`."""
 
     command = "evaluate"
-    template_fields: Sequence[str] = ("pipeline", "model", "baseline")
+    step_params: ClassVar[dict[str, object]] = {"model": REQUIRED, "baseline": None}
     operator_extra_links = (
         ReportLink("Metrics per slice (TFMA)", "metrics_file"),
         ReportLink("Blessing", "blessing"),
         FAILURE_LINK,
     )
-
-    def __init__(self, *, baseline: str = "auto", **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.baseline = baseline
-
-    def command_args(self) -> list[str]:
-        return [*super().command_args(), "--baseline", self.baseline]
 
 
 class InfraValidateOperator(ModelOperator):
@@ -297,13 +300,8 @@ class PushOperator(ModelOperator):
     """
 
     command = "push"
-    template_fields: Sequence[str] = ("pipeline", "model", "blessing", "serving_url")
-
-    def __init__(self, *, blessing: str, serving_url: str | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.blessing, self.serving_url = blessing, serving_url
+    step_params: ClassVar[dict[str, object]] = {"model": REQUIRED, "blessing": REQUIRED, "serving_url": None}
 
     def command_args(self) -> list[str]:
-        args = [*super().command_args(), "--blessing", self.blessing]
-        url = self.serving_url or os.environ.get("ML_SERVING_URL")
-        return args + (["--serving-url", url] if url else [])
+        values = self.step_values()
+        return step_argv({**values, "serving_url": values["serving_url"] or os.environ.get("ML_SERVING_URL")})
