@@ -60,16 +60,11 @@ TEST_WORKERS ?= 2
 test: lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# The edit-test loop (< 30 s): config, spans, atomic writes, results store, summaries, serving
-# labels, the ML view's pages from fixtures, DAG shapes, the docs; no TF training, no scheduler.
-FAST_TESTS := tests/test_config.py tests/test_spans.py tests/test_atomic.py tests/test_results.py \
-  tests/test_summaries.py tests/test_ml_view.py tests/test_docs.py tests/test_architecture.py \
-  tests/test_dags.py tests/test_serving_labels.py tests/test_quality_gates.py tests/test_compose.py \
-  tests/test_stats.py tests/test_beam_runner.py tests/test_beam_workers.py tests/test_rest_api.py \
-  tests/test_prediction_log.py tests/test_prediction_log_faults.py tests/test_monitoring_stats.py \
-  tests/test_blessing.py
+# The edit-test loop (about 45 s over both cores): tests/unit/, the tests that need neither
+# TensorFlow training nor the Airflow scheduler (config, spans, atomic writes, results store,
+# summaries, serving labels, the ML view's pages from fixtures, DAG shapes, the docs).
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow and not docker" $(FAST_TESTS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "unit and not slow and not docker" tests/unit
 
 # The same gates before every commit (.pre-commit-config.yaml; hooks run the venv's tools).
 hooks: setup
@@ -101,11 +96,11 @@ browser-test: setup
 	@{ command -v chromium || command -v google-chrome; } >/dev/null && command -v chromedriver >/dev/null || { \
 	  echo "apt-get install chromium chromium-driver"; apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
-	ML_BROWSER_TEST=1 ML_SCREENSHOTS=$(LOCAL)/screenshots $(PY) -m pytest tests/test_browser.py -q -s
+	ML_BROWSER_TEST=1 ML_SCREENSHOTS=$(LOCAL)/screenshots $(PY) -m pytest tests/e2e/test_browser.py -q -s
 	@echo "screenshots: $(LOCAL)/screenshots"
 
 # Five benches at full size (each bench/*.py's docstring says what and how long). Every bench has
-# --smoke (tiny sizes, same code, exit 0 whatever the targets): tests/test_bench_smoke.py runs
+# --smoke (tiny sizes, same code, exit 0 whatever the targets): tests/e2e/test_bench_smoke.py runs
 # each so in `make test`.
 bench: setup
 	$(PY) bench/stats_throughput.py

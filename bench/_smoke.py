@@ -1,7 +1,7 @@
 """What the benches share: `--smoke` and where a bench keeps its work.
 
 `--smoke` runs a bench at tiny sizes through the same code: it prints its normal table in seconds
-and exits 0 whatever its targets (tests/test_bench_smoke.py runs every bench so, in `make test`).
+and exits 0 whatever its targets (tests/e2e/test_bench_smoke.py runs every bench so, in `make test`).
 A bench's work folder is .local/bench/<name>/, or $ML_BENCH_ROOT/<name>/ (the smoke tests' tmp).
 """
 

@@ -3,7 +3,7 @@
 
 Failpoints in the manner of etcd's gofail or TiKV's fail-rs: production code names the steps
 whose interruption matters (`crash_point("batch:renamed")`) and costs one comparison per pass
-when the variable is unset. Used by tests/test_prediction_log_faults.py against real processes.
+when the variable is unset. Used by tests/unit/test_prediction_log_faults.py against real processes.
 """
 
 from __future__ import annotations

@@ -211,10 +211,8 @@ def artifact_reference() -> str:
             out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {shown} | {meaning} |")
         out.append("")
         for sub_name, sub in defs.items():
-            out += [
-                f"`{sub_name}`: " + ", ".join(f"`{k}` ({_type(v, defs)})" for k, v in sub["properties"].items()),
-                "",
-            ]
+            fields = ", ".join(f"`{k}` ({_type(v, defs)})" for k, v in sub["properties"].items())
+            out += [f"`{sub_name}`: {fields}", ""]
     return "\n".join(out)
 
 

@@ -1,4 +1,4 @@
-"""A real Beam runner that notes every pipeline it runs (tests/test_beam_runner.py).
+"""A real Beam runner that notes every pipeline it runs (tests/unit/test_beam_runner.py).
 
 `ML_BEAM_RUNNER=beam_recorder.RecordingRunner` makes Beam import this class by its dotted path,
 as it would a runner of another package. It is Beam's in-process FnApiRunner, unchanged, except

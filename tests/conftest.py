@@ -52,6 +52,17 @@ LANDED_SPANS = ("2013-01-01", "2013-01-07")  # inclusive range written for every
 EXTRA_SPANS = ("2013-09-10",)  # a late-summer span for drift tests
 
 
+TEST_KINDS = ("unit", "integration", "e2e")  # the folders under tests/, each its marker
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder, so that `-m unit` selects tests/unit/ from anywhere."""
+    for item in items:
+        kind = item.path.parent.name
+        if kind in TEST_KINDS:
+            item.add_marker(getattr(pytest.mark, kind))
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Free what the tests left of TensorFlow (SavedModels in Beam's Shared cache or in
     reference cycles) while TensorFlow's modules are whole: at interpreter exit their finalizers

@@ -1,4 +1,4 @@
-"""Simulated spans for the monitor's statistics (tests/test_monitoring_stats.py, bench/live_alarms.py).
+"""Simulated spans for the monitor's statistics (tests/unit/test_monitoring_stats.py, bench/live_alarms.py).
 
 A flights-like generative model: each prediction has an origin (EWR, JFK, LGA), a true delay
 probability p drawn from the origin's Beta distribution, a label drawn from p, and the model's

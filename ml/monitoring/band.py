@@ -20,7 +20,7 @@ on 3, the blizzard of 2013-02-08 and the two days after it: real days vary more 
 One span is checked K times (every alarm slice of every judged version). So that the chance of
 a false alarm per span is the configured `monitoring.false_alarm_rate` (alpha), each check uses
 q = alpha / K (Bonferroni: it holds whatever the checks' correlation, and is conservative when
-they overlap, as Overall and its slices do). tests/test_monitoring_stats.py measures it on
+they overlap, as Overall and its slices do). tests/unit/test_monitoring_stats.py measures it on
 simulated spans with no change; bench/live_alarms.py prints that rate and the detection power.
 """
 

@@ -1,6 +1,6 @@
 """One judged group's verdict on a span (a version that served it, or all of them): the CBPE
 estimate and the realized metric per alarm slice against the version's band, alarms and
-warnings. Pure: rows in, a dict out (tests/test_monitoring_stats.py).
+warnings. Pure: rows in, a dict out (tests/unit/test_monitoring_stats.py).
 
 Two stages: `estimated`, as soon as the span's prediction log is complete (no labels yet: the
 band at the number of predictions, an estimated drop warns, never alarms), and `realized`, once

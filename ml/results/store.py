@@ -28,7 +28,7 @@ URL_ENV = "ML_RESULTS_DB"
 SQLITE_FILE = "results.sqlite"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD_REVISION = "0005"
-"""The newest revision under migrations/versions/ (tests/test_results.py checks it is Alembic's head)."""
+"""The newest revision under migrations/versions/ (tests/unit/test_results.py checks it is Alembic's head)."""
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "ml_results_write"
 _ADVISORY_LOCK = 716_209_001  # Postgres advisory lock id for migrations

@@ -1,7 +1,7 @@
 """TF Serving's REST API as pure functions: which call a URL names, what a request asks for, and
 what TF Serving's answer says about each of its instances. No TensorFlow, no I/O: the
 prediction-logging service (ml/serving/logging_proxy.py) is these functions plus forwarding and
-writing, and tests/test_rest_api.py checks them request by request.
+writing, and tests/unit/test_rest_api.py checks them request by request.
 
 The shapes, as TF Serving's REST API documents them (tensorflow.org/tfx/serving/api_rest;
 http_rest_api_handler.cc, json_tensor.cc):

@@ -70,7 +70,7 @@ class MLCommandOperator(BaseOperator):
 
     `step_params` names the command's options the operator passes (`{"span": REQUIRED, "stage":
     None}`): each is a keyword argument, a templated field and `--span VALUE` in the argv; a
-    parameter not given is left out, so the default is the CLI's. tests/test_dags.py parses
+    parameter not given is left out, so the default is the CLI's. tests/unit/test_dags.py parses
     every operator's argv with the command's real parser.
     """
 

@@ -1,4 +1,4 @@
-"""A prediction-log writer for the fault tests (tests/test_prediction_log_faults.py): appends
+"""A prediction-log writer for the fault tests (tests/unit/test_prediction_log_faults.py): appends
 `--batches` batches of `--per-batch` records to a span folder with ml.serving.log_store, exactly
 as the logging service does, and prints a batch's record ids on stdout once `append_batch`
 returned: the moment the service would acknowledge the request. `--close` closes the span instead.

@@ -29,7 +29,7 @@ from ml.roots import Roots
 from beam_recorder import RUNS, RecordingRunner
 from conftest import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUNNER = f"{RecordingRunner.__module__}.{RecordingRunner.__qualname__}"
 JOB_NAME = "ml-beam-runner-test"  # read by no local runner, set by no default
 LABEL = "proof=ml-beam-args"

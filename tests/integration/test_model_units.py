@@ -16,7 +16,7 @@ from ml.serving.layout import ServingLayout
 from ml.serving.lock import serving_lock
 from ml.serving.models_config import ModelEntry, read_entries, upsert
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN_IN_TRAINER = {
     "tensorflow_data_validation",
     "tensorflow_model_analysis",

@@ -28,7 +28,7 @@ from ml_airflow.train_command import clear_outcome, finish, outcome_file, parse_
 
 from conftest import XComRecorder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 HEAVY = (
     "tensorflow",
@@ -307,7 +307,7 @@ def test_report_links_and_artifact_route(tmp_path, monkeypatch):
         ReportLink("x", "evaluation_dir", "metrics.json").xcom_key
         != ReportLink("y", "evaluation_dir").xcom_key
     )
-    # the route serving them: tests/test_ml_view.py
+    # the route serving them: tests/unit/test_ml_view.py
 
 
 def _sample(parser, command: str, dest: str) -> tuple[str, object]:

@@ -31,7 +31,7 @@ from conftest import cli, copy_roots, invert_ewr, rewrite_labels
 
 pytestmark = pytest.mark.slow
 
-DAGS = Path(__file__).resolve().parent.parent / "dags"
+DAGS = Path(__file__).resolve().parents[2] / "dags"
 SERVED = "2013-01-04"  # answered and monitored as landed
 LATE = "2013-01-05"  # labels arrive in two steps: 40 %, then all
 SHIFTED = "2013-01-07"  # labels inverted for origin EWR: a concept shift

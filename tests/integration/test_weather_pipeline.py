@@ -113,7 +113,7 @@ def test_every_command_runs_the_weather_pipeline_and_none_falls_back_to_flights(
     monitored = ml("monitor", "--span", FEB)
     assert monitored["counts"]["coverage"] > 0.9 and monitored["by_label"]["stable"]["version"] == 1
     assert 0.5 < monitored["by_label"]["stable"]["realized"] <= 1
-    ran["prediction-logger"] = {}  # a server: tests/test_monitoring.py runs it
+    ran["prediction-logger"] = {}  # a server: tests/integration/test_monitoring.py runs it
     assert ml("results", "rebuild")["models"] == 1
     assert [r["span"] for r in ml("results", "spans", "--json")["rows"]] == [JAN, FEB]
 
@@ -122,7 +122,7 @@ def test_every_command_runs_the_weather_pipeline_and_none_falls_back_to_flights(
     assert [column.span for column in view.grid(store, "weather", "", {})] == [JAN, FEB]
     assert view.volume_figure(store, "weather")["layout"]["xaxis"]["dtick"] == "M1"
 
-    # every command ran (new-pipeline makes a pipeline: tests/test_scaffold.py), none said flights
+    # every command ran (new-pipeline makes a pipeline: tests/integration/test_scaffold.py), none said flights
     assert set(ran) == set(command_modules()) - {"new-pipeline"}
     assert "flights" not in json.dumps(ran, default=str)
     written = [p for root in (roots.data, roots.artifacts, roots.serving) for p in root.rglob("*")]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-SERVER = Path(__file__).resolve().parent / "tf_serving_double_server.py"
+SERVER = Path(__file__).resolve().parents[1] / "tf_serving_double_server.py"
 
 
 def free_port() -> int:

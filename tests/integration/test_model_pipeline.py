@@ -557,7 +557,7 @@ def _results_store_holds_the_history(world: dict) -> None:
     ]
 
     def snapshot() -> dict:
-        # span rows: tests/test_drift.py (this fixture hand-writes verdicts, bypassing validate)
+        # span rows: tests/integration/test_drift.py (this fixture hand-writes verdicts, bypassing validate)
         return {
             "models": queries.models(store, "flights"),
             "metrics": queries.model_metrics(store, "flights"),

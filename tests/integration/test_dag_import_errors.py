@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLIGHTS = ROOT / "ml" / "pipelines" / "flights"
 ERRORS_FILE = "ml_pipeline_errors.py"
 

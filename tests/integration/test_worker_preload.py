@@ -21,7 +21,7 @@ import pytest
 
 from scripts.embedded_airflow import embedded_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = r"""
 import json, multiprocessing, os, sys

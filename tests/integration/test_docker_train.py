@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from test_dags import XComRecorder
 
 from ml.roots import Roots
 from ml_airflow.docker_train import TrainerDockerOperator, gpu_device_requests
 
-from conftest import cli
+from conftest import XComRecorder, cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPANS = ("2013-01-01", "2013-01-02")
 AFTER_TRAIN = r"evaluate|is_blessed|infra_validate|push"  # marked success by dag.test()
 

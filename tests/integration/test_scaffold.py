@@ -21,7 +21,7 @@ from ml.config import load_pipeline
 from ml.errors import PipelineError
 from ml.roots import Roots
 
-GUIDE = Path(__file__).resolve().parent.parent / "docs" / "how-to" / "new-pipeline.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "new-pipeline.md"
 
 
 def guide_lines() -> list[str]:

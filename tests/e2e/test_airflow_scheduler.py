@@ -31,7 +31,7 @@ from conftest import cli, invert_ewr, rewrite_labels
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "scripts" / "airflow_services.sh"
 FIRST, LAST = "2013-01-02", "2013-01-05"
 SHIFTED = "2013-01-05"  # departures 3 h late: a dep_delay drift alarm vs 2013-01-04

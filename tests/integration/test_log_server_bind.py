@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVE = (
     "import airflow, sys; from airflow.utils.serve_logs import serve_logs; serve_logs(port=int(sys.argv[1]))"
 )

@@ -27,7 +27,7 @@ from conftest import cli
 
 pytestmark = pytest.mark.slow
 
-DAGS = Path(__file__).resolve().parent.parent / "dags"
+DAGS = Path(__file__).resolve().parents[2] / "dags"
 SHUFFLED_SPAN = "2013-01-08"
 BAD_SPAN = "2013-01-09"
 

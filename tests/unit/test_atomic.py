@@ -12,7 +12,7 @@ import pytest
 
 from ml import atomic
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Writes <final>/part inside atomic_dir, says so on stdout, then waits for stdin: EOF -> finish
 # the write, "kill" -> SIGKILL itself in the middle of it.

@@ -21,7 +21,7 @@ import pytest
 
 from ml.serving.log_store import LATE, PART, is_complete, read_records
 
-WRITER = Path(__file__).resolve().parent / "programs" / "prediction_log_writer.py"
+WRITER = Path(__file__).resolve().parents[1] / "programs" / "prediction_log_writer.py"
 
 
 def run(folder: Path, *args: str, crash: str | None = None) -> tuple[int, list[str]]:

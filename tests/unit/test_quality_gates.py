@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VENV_PYTHON = ".venv/bin/python"  # the Makefile's $(PY)
 REQUIRED_HOOKS = {
     "ruff-check",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ALLOWED_PORTS = {8080, 8511}  # the UI and TF Serving's REST API through the prediction-logger
 REQUIRED_SECRETS = (

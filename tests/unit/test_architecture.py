@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Each source folder and the folder Python imports it from: ml from the project root, ml_airflow
 # from plugins/ (Airflow's plugins folder), the DAG files from dags/.
 SOURCES = ((ROOT / "ml", ROOT), (ROOT / "plugins", ROOT / "plugins"), (ROOT / "dags", ROOT / "dags"))
