@@ -134,9 +134,9 @@ trainer-image:
 	BASE_IMAGE=$(BASE_IMAGE) docker/build-trainer-image.sh
 
 # docker-compose.yml really started, end to end on Celery workers, on locally built images
-# (scripts/compose_e2e.py; after `make base-image trainer-image BASE_IMAGE=$(LOCAL_BASE_IMAGE)`).
+# (tests/e2e/test_compose_stack.py, probe programs in tests/e2e/compose_programs/; after `make base-image trainer-image BASE_IMAGE=$(LOCAL_BASE_IMAGE)`).
 compose-e2e: setup
-	BASE_IMAGE=$(LOCAL_BASE_IMAGE) $(PY) scripts/compose_e2e.py
+	ML_COMPOSE_E2E=1 BASE_IMAGE=$(LOCAL_BASE_IMAGE) $(PY) -m pytest -x -s -q tests/e2e/test_compose_stack.py
 
 # Sub-locks of requirements.txt (same versions) for the trainer and the compose Airflow image.
 docker-locks:

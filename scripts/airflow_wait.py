@@ -30,6 +30,9 @@ PAGE = 100  # Airflow's [api] maximum_page_limit: a list request returns at most
 
 
 class Api:
+    """The project's one Airflow REST client (a bearer token; no Airflow import): used by this
+    script, the demo, the benches and the scheduler tests."""
+
     def __init__(self, base_url: str) -> None:
         self.base = base_url.rstrip("/")
         self.token = self._token()
@@ -55,8 +58,15 @@ class Api:
             return self._request("POST", "/auth/token", body, auth=False)["access_token"]
 
     def get(self, path: str, **params) -> dict:
-        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        """GET `path` (`/api/v2/...`); a list value repeats its parameter (`state=[a, b]`)."""
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
         return self._request("GET", path + (f"?{query}" if query else ""))
+
+    def patch(self, path: str, body: dict) -> dict:
+        return self._request("PATCH", path, body)
+
+    def delete(self, path: str) -> None:
+        self._request("DELETE", path)
 
     def get_all(self, path: str, key: str, page: int = PAGE, **params) -> list[dict]:
         """Every item of a list endpoint, page by page (the API caps `limit` at its page limit)."""

@@ -10,6 +10,7 @@ real CLI (`--reprocess-behavior completed`) rewrites byte-identical examples.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ import pytest
 from ml.config import load_pipeline
 from ml.roots import Roots
 from ml.spans import SpanPaths, span_range
+from scripts.airflow_wait import Api
 
 from conftest import cli, invert_ewr, rewrite_labels
 
@@ -85,9 +87,16 @@ def wait_runs(
     return out.stdout
 
 
+@functools.cache
+def airflow_api(base: str) -> Api:
+    """The project's Airflow REST client (scripts/airflow_wait.py) for the API server at `base`."""
+    return Api(base)
+
+
 def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as resp:
-        return json.loads(resp.read())
+    """GET an Airflow API URL (`<base>/api/v2/...`) through the project's client."""
+    base, path = url.split("/api/v2/", 1)
+    return airflow_api(base).get(f"/api/v2/{path}")
 
 
 def delete_waiting_runs(base: str, dag_id: str) -> None:
@@ -95,15 +104,13 @@ def delete_waiting_runs(base: str, dag_id: str) -> None:
     another file's dag.test() left queued may have started before the fixture paused the DAG:
     it is marked failed first, the API refuses to delete a running run), so that the next
     trigger decision is not skipped as "already queued or running"."""
-    url = f"{base}/api/v2/dags/{dag_id}/dagRuns?limit=100&state=queued&state=running"
-    for run in get_json(url)["dag_runs"]:
-        run_url = f"{base}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+    api = airflow_api(base)
+    runs = api.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100, state=["queued", "running"])["dag_runs"]
+    for run in runs:
+        run_path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run['dag_run_id'], safe='')}"
         if run["state"] == "running":
-            body = json.dumps({"state": "failed"}).encode()
-            headers = {"Content-Type": "application/json"}
-            request = urllib.request.Request(run_url, data=body, method="PATCH", headers=headers)
-            urllib.request.urlopen(request, timeout=30).close()
-        urllib.request.urlopen(urllib.request.Request(run_url, method="DELETE"), timeout=30).close()
+            api.patch(run_path, {"state": "failed"})
+        api.delete(run_path)
 
 
 @pytest.fixture(scope="module")

@@ -38,13 +38,26 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the host's ml package: its TF Serving client, the smoke instances
-from ml.serving import tf_serving_client as serving_client  # noqa: E402
+import pytest
+
+from ml.serving import tf_serving_client as serving_client
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAMS = Path(__file__).resolve().parent / "compose_programs"  # run in the containers: python -c
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.docker,
+    pytest.mark.skipif(
+        os.environ.get("ML_COMPOSE_E2E") != "1",
+        reason="the compose stack end to end: `make compose-e2e` (ML_COMPOSE_E2E=1) runs it",
+    ),
+]
 
 PROJECT = "mlct-e2e"
 PIPELINE = "flights"
@@ -73,6 +86,11 @@ SECRETS = (
 )
 LOG_SERVER_PORTS = {8793, 8794}
 T0 = time.monotonic()
+
+
+def program(name: str) -> str:
+    """The source of a probe program run inside a container (`python -c`), from compose_programs/."""
+    return (PROGRAMS / f"{name}.py").read_text()
 
 
 def step(message: str) -> None:
@@ -327,46 +345,7 @@ def check_published_ports(stack: Stack) -> None:
     check(not ports & LOG_SERVER_PORTS, "log-server ports 8793/8794 are not published")
 
 
-PROXY_PROBE = r"""
-import json, os, urllib.request, urllib.error
-base = os.environ["DOCKER_HOST"].replace("tcp://", "http://")
-def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-out = {}
-for name, method, path, body in [
-    ("ping", "GET", "/_ping", None),
-    ("exec_start", "POST", "/v1.41/exec/0123456789ab/start", {}),
-    ("exec_inspect", "GET", "/v1.41/exec/0123456789ab/json", None),
-    ("build", "POST", "/v1.41/build", None),
-    ("volume_create", "POST", "/v1.41/volumes/create", {"Name": "e2e-should-not-exist"}),
-    ("volumes_list", "GET", "/v1.41/volumes", None),
-    ("network_create", "POST", "/v1.41/networks/create", {"Name": "e2e-should-not-exist"}),
-    ("info", "GET", "/v1.41/info", None),
-]:
-    out[name] = call(method, path, body)[0]
-status, raw = call("POST", "/v1.41/containers/create", {
-    "Image": os.environ["ML_TRAIN_IMAGE"], "Cmd": ["--help"], "NetworkDisabled": True,
-    "Labels": {"ml.trainer": "1", "ml.e2e": "proxy-probe"}})
-out["create"] = status
-cid = json.loads(raw)["Id"] if status == 201 else None
-if cid:
-    out["start"] = call("POST", f"/v1.41/containers/{cid}/start")[0]
-    status, raw = call("POST", f"/v1.41/containers/{cid}/wait")
-    out["wait"] = status
-    out["exit_code"] = json.loads(raw).get("StatusCode") if status == 200 else None
-    status, raw = call("GET", f"/v1.41/containers/{cid}/logs?stdout=1&stderr=1")
-    out["logs"] = status
-    out["logs_have_usage"] = b"usage" in raw
-    out["remove"] = call("DELETE", f"/v1.41/containers/{cid}")[0]
-print(json.dumps(out))
-"""
+PROXY_PROBE = program("socket_proxy_probe")
 
 
 def check_socket_proxy(stack: Stack) -> None:
@@ -532,57 +511,7 @@ def check_killed_span(stack: Stack, killed: dict, tries: list[dict]) -> None:
 # The claimer SIGSTOPs the task, then lets it run 2 ms at a time until its half-written examples
 # folder (`.examples.tmp-*`, ml/atomic.py) exists, and leaves it frozen there: the kill that
 # follows lands in the middle of the write, whatever the timing. Prints what it froze, if any.
-FREEZE_MID_WRITE = r"""
-import glob, json, os, signal, socket, sys, time
-claim, *pairs = sys.argv[1:]
-folders = dict(arg.split("=", 1) for arg in pairs)
-host = socket.gethostname()
-deadline = time.monotonic() + 600
-claimed = False
-
-def title(pid):
-    try:
-        return open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode()
-    except OSError:
-        return ""
-
-def temps(ti):
-    return sorted(glob.glob(os.path.join(glob.escape(folders[ti]), ".examples.tmp-*")))
-
-def claim_fault():
-    try:
-        fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    os.write(fd, host.encode())
-    os.close(fd)
-    return True
-
-def done(**out):
-    print(json.dumps({"host": host, **out}))
-    sys.exit(0)
-
-while folders and time.monotonic() < deadline:
-    if not claimed and os.path.exists(claim):
-        done(frozen=False)  # another worker froze a task
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        ti = next((t for t in folders if title(pid) == f"airflow worker -- {t}"), None)
-        if ti is None:
-            continue
-        if not claimed and not claim_fault():
-            done(frozen=False)
-        claimed, pid = True, int(pid)
-        os.kill(pid, signal.SIGSTOP)
-        while not temps(ti) and title(pid) and time.monotonic() < deadline:
-            os.kill(pid, signal.SIGCONT)
-            time.sleep(0.002)
-            os.kill(pid, signal.SIGSTOP)
-        if temps(ti):
-            done(frozen=True, pid=pid, ti=ti, temps=[os.path.basename(t) for t in temps(ti)])
-        folders.pop(ti)  # it ended without writing (a failing span?): try another
-    time.sleep(0.01)
-sys.exit("froze no ingest in the middle of its write within 600 s")
-"""
+FREEZE_MID_WRITE = program("freeze_mid_write")
 
 
 def kill_worker_mid_ingest(
@@ -648,21 +577,7 @@ def span_folder(stack: Stack, span: str) -> Path:
     return stack.host_root / "artifacts" / PIPELINE / "spans" / span
 
 
-REFERENCE_INGEST = r"""
-import json, sys
-from ml.config import load_pipeline
-from ml.data.ingest import ingest_span
-from ml.roots import Roots
-from ml.spans import SpanPaths
-pipeline, reference, *spans = sys.argv[1:]
-cfg = load_pipeline(pipeline)
-out = {}
-for span in spans:
-    done = SpanPaths(cfg, Roots.resolve()).examples_dir(span)
-    again = ingest_span(cfg, Roots.resolve(artifacts=reference), span).examples_dir
-    out[span] = {"done": str(done), "reference": again}
-print(json.dumps(out))
-"""
+REFERENCE_INGEST = program("reference_ingest")
 
 
 def reference_ingest(stack: Stack, worker: str) -> dict[str, dict[str, str]]:
@@ -804,16 +719,7 @@ def label_version(model: str, label: str) -> int | None:
     return states[0]["version"] if states and states[0]["state"] == "AVAILABLE" else None
 
 
-TF_SERVING_PROBE = r"""
-import urllib.request, urllib.error, sys
-try:
-    urllib.request.urlopen("http://tf-serving:8501/v1/models/" + sys.argv[1], timeout=10)
-    print("reached")
-except urllib.error.HTTPError as exc:
-    print(f"reached ({exc.code})")
-except Exception as exc:
-    print(f"unreachable: {type(exc).__name__}: {exc}")
-"""
+TF_SERVING_PROBE = program("tf_serving_probe")
 
 
 def check_tf_serving_only_through_the_logger(stack: Stack, model: str) -> None:
@@ -868,19 +774,7 @@ def remove_host_root(tmp: Path, images: dict[str, str]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-KILLED_PUSH = r"""
-import os, runpy, shutil, signal, sys
-copy, copied = shutil.copy2, []
-def copy_then_die(src, dst, *args, **kwargs):  # SIGKILL in the middle of the SavedModel copy
-    out = copy(src, dst, *args, **kwargs)
-    copied.append(src)
-    if len(copied) == 2:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return out
-shutil.copy2 = copy_then_die
-sys.argv = ["ml", *sys.argv[1:]]
-runpy.run_module("ml", run_name="__main__")
-"""
+KILLED_PUSH = program("killed_push")
 
 
 def ml_in_worker(stack: Stack, *args: str, code: str | None = None) -> subprocess.CompletedProcess:
@@ -1056,7 +950,25 @@ def check_prediction_logger(stack: Stack, host_root: Path, result: dict) -> None
     poll("the restarted prediction-logger", lambda: http("GET", f"{LOGGER}/v1/models/{model}")[0] == 200, 180)
 
 
-def main() -> int:
+@dataclass
+class World:
+    """The running stack and what each test leaves for the next (they run in file order)."""
+
+    stack: Stack
+    env_file: Path
+    host_root: Path
+    faults: bool
+    token: str = ""
+    airflow: Airflow | None = None
+    workers: dict[str, str] = field(default_factory=dict)
+    result: dict = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def world(request) -> Iterator[World]:
+    """Images built, compose refusing without secrets, the spans landed, the stack up with
+    WORKERS Celery workers and airflow-init done; down -v at the end (after the containers'
+    logs when a test failed; E2E_KEEP=1 leaves it up)."""
     images = build_images()
     tmp = Path(tempfile.mkdtemp(prefix="mlct-e2e-"))
     host_root = tmp / "root"
@@ -1064,8 +976,7 @@ def main() -> int:
     tmp.chmod(0o755)
     env_file = write_env(tmp / "env", host_root, images)
     stack = Stack(env_file, host_root)
-    faults = os.environ.get("E2E_FAULTS", "1") != "0"
-    failed = True
+    failed_before = request.session.testsfailed
     try:
         stack.run("down", "-v", "--remove-orphans", check=False)  # a previous run's leftovers
         check_refuses_without_secrets(stack, tmp, host_root, images)
@@ -1077,33 +988,19 @@ def main() -> int:
         )[0]
         check(init["State"]["ExitCode"] == 0, "airflow-init completed successfully")
         poll("the API server", lambda: http("GET", f"{API}/api/v2/version")[0] == 200, 300)
-        check_published_ports(stack)
-        token = login(read_env(env_file)["AIRFLOW_ADMIN_PASSWORD"])
-        airflow = Airflow(token)
-        workers = check_workers(stack)
-        check_socket_proxy(stack)
-        ingest(airflow, stack, workers, faults)
-        result = train(airflow, stack, host_root, faults)
-        check_serving(result)
-        check_tf_serving_only_through_the_logger(stack, result["push"]["model"])
-        check_prediction_logger(stack, host_root, result)
-        if faults:
-            check_push_faults(stack, result)
-        check_plugin_routes(token)
-        failed = False
-    except Exception as exc:  # noqa: BLE001 -- any failure: show the stack's state, then clean up
-        print(f"\nE2E FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
-        step("container states and logs")
-        print(stack.run("ps", "-a", check=False).stdout)
-        stack.logs(
-            "airflow-init",
-            "airflow-scheduler",
-            "airflow-worker",
-            "docker-socket-proxy",
-            "tf-serving",
-            "prediction-logger",
-        )
+        yield World(stack, env_file, host_root, faults=os.environ.get("E2E_FAULTS", "1") != "0")
     finally:
+        if request.session.testsfailed > failed_before or sys.exc_info()[0] is not None:
+            step("container states and logs")
+            print(stack.run("ps", "-a", check=False).stdout)
+            stack.logs(
+                "airflow-init",
+                "airflow-scheduler",
+                "airflow-worker",
+                "docker-socket-proxy",
+                "tf-serving",
+                "prediction-logger",
+            )
         if os.environ.get("E2E_KEEP") == "1":
             print(f"stack left up (E2E_KEEP=1): {' '.join(stack.argv('down', '-v'))}")
         else:
@@ -1111,9 +1008,50 @@ def main() -> int:
             stack.run("down", "-v", "--remove-orphans", check=False, timeout=600)
             docker("container", "prune", "-f", "--filter", "label=ml.trainer=1", check=False)
             remove_host_root(tmp, images)
-    step(f"compose e2e {'FAILED' if failed else 'passed'} in {time.monotonic() - T0:.0f} s")
-    return 1 if failed else 0
+        step(f"compose e2e done in {time.monotonic() - T0:.0f} s")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def test_only_the_api_and_the_logger_are_published_on_localhost(world):
+    check_published_ports(world.stack)
+
+
+def test_login_and_two_celery_workers(world):
+    world.token = login(read_env(world.env_file)["AIRFLOW_ADMIN_PASSWORD"])
+    world.airflow = Airflow(world.token)
+    world.workers = check_workers(world.stack)
+
+
+def test_the_socket_proxy_refuses_all_but_the_trainer_lifecycle(world):
+    check_socket_proxy(world.stack)
+
+
+def test_spans_ingest_on_both_workers_and_survive_a_killed_worker(world):
+    assert world.airflow is not None, "needs the login test"
+    ingest(world.airflow, world.stack, world.workers, world.faults)
+
+
+def test_train_in_a_trainer_container_then_push_and_serve(world):
+    assert world.airflow is not None, "needs the login test"
+    world.result = train(world.airflow, world.stack, world.host_root, world.faults)
+    check_serving(world.result)
+
+
+def test_tf_serving_answers_only_through_the_prediction_logger(world):
+    assert world.result, "needs the train test"
+    check_tf_serving_only_through_the_logger(world.stack, world.result["push"]["model"])
+
+
+def test_the_prediction_logger_logs_every_answered_request(world):
+    assert world.result, "needs the train test"
+    check_prediction_logger(world.stack, world.host_root, world.result)
+
+
+def test_a_killed_or_refused_push_leaves_serving_as_it_was(world):
+    if not world.faults:
+        pytest.skip("E2E_FAULTS=0: no fault injection")
+    assert world.result, "needs the train test"
+    check_push_faults(world.stack, world.result)
+
+
+def test_the_ml_view_answers_the_logged_in_user_only(world):
+    check_plugin_routes(world.token)
