@@ -184,11 +184,25 @@ def ml_world(tmp_path_factory, landed_data_root) -> dict:
 SERVED_TRAINED = ("2013-01-01", "2013-01-02", "2013-01-03")  # the window of `served_flights`
 
 
-@pytest.fixture(scope="session")
-def served_flights(tmp_path_factory, landed_data_root) -> dict:
-    """Version 1 of flights_delay, trained on 2013-01-01..03 (10 epochs), blessed and pushed, with
-    its reference (evaluation split scores) for monitoring. Copy its roots before writing."""
-    base = tmp_path_factory.mktemp("served")
+MODEL_INPUTS = ("*.py", "*.yaml", "*.pbtxt")  # what in ml/ makes a trained model
+
+
+def inputs_digest(data_root: Path, *extra: str) -> str:
+    """A digest of the code (ml/), the landed data and `extra` that make a fixture's model."""
+    import hashlib
+
+    from ml.digest import file_digest, tree_digest
+
+    code = Path(__file__).resolve().parents[1] / "ml"
+    h = hashlib.sha256(tree_digest(data_root).encode())
+    for path in sorted(p for pattern in MODEL_INPUTS for p in code.rglob(pattern)):
+        h.update(f"{path.relative_to(code)}\0{file_digest(path)}\n".encode())
+    h.update("\0".join(extra).encode())
+    return h.hexdigest()[:16]
+
+
+def build_served_flights(base: Path, landed_data_root: Path) -> dict:
+    """Land, check, train (10 epochs), evaluate, infra-validate and push version 1 under `base`."""
     shutil.copytree(landed_data_root, base / "data")
     roots = Roots.resolve(base / "data", base / "artifacts", base / "serving")
     for span in SERVED_TRAINED:
@@ -202,7 +216,32 @@ def served_flights(tmp_path_factory, landed_data_root) -> dict:
     assert "no served model to compare slices with" in slices["message"]  # says what it did not do
     cli(roots, "infra-validate", "--model", model["model_dir"])
     push = cli(roots, "push", "--model", model["model_dir"], "--blessing", evaluation["blessing"])
-    return {"roots": roots, "model": model, "evaluation": evaluation, "push": push}
+    return {"model": model, "evaluation": evaluation, "push": push}
+
+
+@pytest.fixture(scope="session")
+def served_flights(landed_data_root) -> dict:
+    """Version 1 of flights_delay, trained on 2013-01-01..03 (10 epochs), blessed and pushed, with
+    its reference (evaluation split scores) for monitoring. Copy its roots before writing.
+
+    Built once per digest of the code and data that make it, in the system temp folder, and
+    shared by every pytest-xdist worker (and the next run): the first builds it under a file
+    lock, the others wait and read it (world.json is written last)."""
+    import fcntl
+    import json
+
+    key = inputs_digest(landed_data_root, *SERVED_TRAINED, "epochs=10")
+    cache = Path(tempfile.gettempdir()) / "ml-test-cache" / f"served-flights-{key}"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / f"{cache.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        world_file = cache / "world.json"
+        if not world_file.is_file():
+            shutil.rmtree(cache, ignore_errors=True)  # a build interrupted before world.json
+            cache.mkdir()
+            world_file.write_text(json.dumps(build_served_flights(cache, landed_data_root)))
+    world = json.loads(world_file.read_text())
+    return {"roots": Roots.resolve(cache / "data", cache / "artifacts", cache / "serving"), **world}
 
 
 def copy_roots(source: Roots, base: Path) -> Roots:

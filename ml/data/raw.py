@@ -20,6 +20,11 @@ class RawSpan:
     frame: pd.DataFrame  # typed: strings as object, int as nullable Int64, float as float64
 
 
+def matching_files(cfg: PipelineConfig, folder: Path) -> list[Path]:
+    """The files of `folder` matching the pipeline's landing glob, sorted (none: no folder)."""
+    return sorted(p for p in folder.glob(cfg.landing_glob) if p.is_file()) if folder.is_dir() else []
+
+
 def span_files(cfg: PipelineConfig, landing_dir: Path, span: str) -> list[Path]:
     """The span's CSV files, sorted; fails when the folder is missing or has none."""
     if not landing_dir.is_dir():
@@ -29,7 +34,7 @@ def span_files(cfg: PipelineConfig, landing_dir: Path, span: str) -> list[Path]:
             file=str(landing_dir),
             rule="span-folder-exists",
         )
-    files = sorted(p for p in landing_dir.glob(cfg.landing_glob) if p.is_file())
+    files = matching_files(cfg, landing_dir)
     if not files:
         raise DataError(
             f"landing folder for span {span} has no file matching {cfg.landing_glob!r}: {landing_dir}",

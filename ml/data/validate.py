@@ -21,7 +21,7 @@ from ml.data import anomalies as anomaly_util
 from ml.data.anomalies import Anomaly
 from ml.data.baseline import BaselineSpans, resolve_baseline
 from ml.data.expectations import run_expectations
-from ml.data.raw import read_raw_span
+from ml.data.raw import matching_files, read_raw_span
 from ml.data.schema import (
     TRAINING,
     environment,
@@ -64,8 +64,7 @@ class CheckOutcome:
 
 
 def serving_log_files(cfg: PipelineConfig, paths: SpanPaths, span: str) -> list[Path]:
-    folder = paths.serving_log_dir(span)
-    return sorted(p for p in folder.glob(cfg.landing_glob) if p.is_file()) if folder.is_dir() else []
+    return matching_files(cfg, paths.serving_log_dir(span))
 
 
 def explicit_baseline(cfg: PipelineConfig, paths: SpanPaths, span: str, previous: str) -> BaselineSpans:

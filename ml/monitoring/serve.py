@@ -17,7 +17,7 @@ from typing import Any, cast
 import pandas as pd
 
 from ml.config import PipelineConfig
-from ml.data.raw import read_typed
+from ml.data.raw import matching_files, read_typed
 from ml.errors import ServingError
 from ml.model.signatures import DEFAULT_SIGNATURE, OUTPUT_KEY
 from ml.monitoring.ground_truth import request_ids
@@ -35,7 +35,7 @@ def routed_to_canary(request_id: str, share: float) -> bool:
 
 def read_requests(cfg: PipelineConfig, paths: SpanPaths, span: str) -> pd.DataFrame:
     folder = paths.serving_log_dir(span)
-    files = sorted(p for p in folder.glob(cfg.landing_glob) if p.is_file()) if folder.is_dir() else []
+    files = matching_files(cfg, folder)
     if not files:
         raise ServingError(
             f"span {span} has no serving requests: no {cfg.landing_glob!r} file in {folder}",

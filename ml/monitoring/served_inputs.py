@@ -28,6 +28,7 @@ import pyarrow as pa
 from ml.atomic import atomic_write_text
 from ml.config import PipelineConfig
 from ml.data import anomalies as anomaly_util
+from ml.data.raw import matching_files
 from ml.data.schema import SERVING, environment, pipeline_schema, strip_comparators
 from ml.data.stats import (
     ARROW_TYPES,
@@ -85,7 +86,7 @@ def training_statistics(cfg: PipelineConfig, paths: SpanPaths, version: int, spa
     cached = training_statistics_file(paths, version)
     if cached.is_file():
         return load_statistics(cached)
-    files = [f for s in spans for f in sorted(paths.landing_dir(s).glob(cfg.landing_glob))]
+    files = [f for s in spans for f in matching_files(cfg, paths.landing_dir(s))]
     if not files:
         return None
     tmp = cached.with_name(f".{cached.name}.tmp")
