@@ -162,6 +162,11 @@ class PipelineConfig:
         return self.spec.split.eval_percent
 
     @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits ingest writes: train, eval and, with split.test_percent, test."""
+        return ("train", "eval", "test") if self.spec.split.test_percent else ("train", "eval")
+
+    @property
     def min_rows(self) -> int:
         return self.spec.min_rows
 

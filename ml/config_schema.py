@@ -93,7 +93,24 @@ class Label(Strict):
 
 
 class Split(Strict):
-    eval_percent: int = Field(ge=1, le=99)
+    """Each example's split, from a stable hash of its example key (md5 mod 100): the same
+    example lands in the same split on every ingest. Training fits on train and watches eval;
+    with `test_percent`, a test split that nothing in training sees is what evaluation judges
+    on (the gate, the benchmark, sensitivity, robustness); without one, evaluation judges eval."""
+
+    eval_percent: int = Field(ge=1, le=99)  # hash < eval_percent: eval (validation during training)
+    test_percent: int = Field(0, ge=0, le=98)  # the next band: a held-out test split (0: none)
+
+    @model_validator(mode="after")
+    def _leaves_train_rows(self) -> Split:
+        if self.eval_percent + self.test_percent > 99:
+            raise ValueError("eval_percent + test_percent must leave train rows (at most 99)")
+        return self
+
+    @property
+    def judged(self) -> str:
+        """The split evaluation judges on: `test` when there is one, else `eval`."""
+        return "test" if self.test_percent else "eval"
 
 
 class Feature(Strict):

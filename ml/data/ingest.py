@@ -19,7 +19,6 @@ from ml.roots import Roots
 from ml.spans import INGEST_SUMMARY, SpanPaths, parse_span
 from ml.tfrecord import write_tfrecords
 
-SPLITS = ("train", "eval")
 SHARD_NAME = "data-00000-of-00001.tfrecord.gz"
 
 
@@ -94,14 +93,21 @@ def prepare_examples(cfg: PipelineConfig, raw: pd.DataFrame, span: str, file: st
 
 
 def split_of(cfg: PipelineConfig, frame: pd.DataFrame) -> list[str]:
-    """Deterministic train/eval assignment: md5 of the example key, mod 100. A span with enough
-    rows for one eval row (100 / eval_percent) that drew none gets one: the row whose key hashes
-    lowest (small spans, e.g. 7 days a week, otherwise often have no eval row at all)."""
+    """Deterministic assignment: md5 of the example key, mod 100: below eval_percent eval, the
+    next test_percent test, the rest train (adding a test split leaves every eval row where it
+    was). A span with enough rows for one eval (or test) row (100 / its percent) that drew none
+    gets one: the train row whose key hashes lowest (small spans, e.g. 7 days a week, otherwise
+    often have no eval row at all)."""
     keys = frame[cfg.example_key].astype(str).agg("|".join, axis=1)
     hashes = [int(hashlib.md5(k.encode()).hexdigest(), 16) for k in keys]
-    splits = ["eval" if h % 100 < cfg.eval_percent else "train" for h in hashes]
-    if "eval" not in splits and len(splits) >= math.ceil(100 / cfg.eval_percent):
-        splits[min(range(len(hashes)), key=hashes.__getitem__)] = "eval"
+    split = cfg.spec.split
+    bands = (("eval", split.eval_percent), ("test", split.eval_percent + split.test_percent))
+    splits = [next((name for name, upto in bands if h % 100 < upto), "train") for h in hashes]
+    for name, percent in (("eval", split.eval_percent), ("test", split.test_percent)):
+        if percent and name not in splits and len(splits) >= math.ceil(100 / percent):
+            train = [i for i, s in enumerate(splits) if s == "train"]
+            if train:
+                splits[min(train, key=hashes.__getitem__)] = name
     return splits
 
 
@@ -121,7 +127,7 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> IngestSummary:
     rows_out: dict[str, int] = {}
     examples_dir = paths.examples_dir(span)
     with atomic_dir(examples_dir) as tmp:
-        for split in SPLITS:
+        for split in cfg.splits:
             part = prepared.frame[prepared.frame["__split__"] == split]
             (tmp / split).mkdir()
             rows_out[split] = write_tfrecords(tmp / split / SHARD_NAME, serialize_examples(part, types))
@@ -138,7 +144,7 @@ def ingest_span(cfg: PipelineConfig, roots: Roots, span: str) -> IngestSummary:
             else None,
             positives={
                 split: int(prepared.frame.loc[prepared.frame["__split__"] == split, cfg.label].sum())
-                for split in SPLITS
+                for split in cfg.splits
             },
         )
         summary.write(tmp / INGEST_SUMMARY)

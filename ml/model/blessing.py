@@ -56,6 +56,7 @@ class Blessing(Artifact):
     baseline: ModelRef | None = None  # the served model compared with (None: thresholds only)
     benchmark: ModelRef | None = None  # the logistic regression the candidate must beat
     spans: list[str] = []  # the eval spans
+    judged_split: str = "eval"  # the split judged: test (split.test_percent), else eval
     eval_files: list[str] = Field(
         [], json_schema_extra=DETAIL
     )  # the eval examples (push smoke-tests on them)
@@ -95,6 +96,7 @@ class Blessing(Artifact):
         """`evaluated r1: auc 0.901 vs baseline 0.900, benchmark 0.900; 3 slice(s) too small to
         decide; blessed` (or `NOT blessed by <check>: <why>`)."""
         line = f"evaluated {Path(self.model_dir).name}: auc {_num(self.candidate.get('auc'))}"
+        line += " on the held-out test split" if self.judged_split == "test" else ""
         if (base := (self.baseline_metrics or {}).get("auc")) is not None:
             line += f" vs baseline {_num(base)}"
         if (bench := (self.benchmark_metrics or {}).get("auc")) is not None:

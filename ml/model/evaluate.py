@@ -1,11 +1,12 @@
-"""`evaluate`: TFMA on the RAW eval split, sliced, gated by thresholds, vs the served baseline.
+"""`evaluate`: TFMA on the RAW judged split (the held-out test split when `split.test_percent`
+is set, else eval), sliced, gated by thresholds, vs the served baseline and the benchmark.
 
 Output dir `E` (written atomically): `E/tfma/` (TFMA eval + validation result, readable with
 `tfma.load_metrics` / `tfma.load_validation_result` / `tfma.load_eval_results`),
 `E/metrics.json` (every scalar metric per slice and model: candidate, baseline = the served
 model, benchmark = ml.model.benchmark), `E/analysis.json` (slice sizes, gaps, calibration,
 robustness probe, sensitivity), what the caller asks to have written beside them from the
-loaded candidate and the eval files (`beside`: the `evaluate` command writes `E/reference.json`,
+judged rows and the candidate's scores (`beside`: the `evaluate` command writes `E/reference.json`,
 ml.monitoring's reference for the live model: the model layer never imports monitoring) and
 `E/blessing.json` (the verdict of ml.model.gate.judge).
 """
@@ -299,7 +300,7 @@ def evaluate(
     layout = resolve_model(model)
     train_result = TrainResult.read(layout.train_result)
     used = eval_spans(cfg, roots, train_result, spans)
-    files = split_files(cfg, roots, used, "eval")
+    files = split_files(cfg, roots, used, cfg.spec.split.judged)
     output = Path(output).resolve() if output else SpanPaths(cfg, roots).evaluation_dir(layout.root.name)
     models = {CANDIDATE: layout.saved_model}
     if baseline:
@@ -350,6 +351,7 @@ def evaluate(
             baseline=ModelRef(path=str(baseline.path), version=baseline.version) if baseline else None,
             benchmark=ModelRef(path=str(benchmark.saved_model), kind=KIND) if benchmark else None,
             spans=used,
+            judged_split=cfg.spec.split.judged,
             eval_files=[str(f) for f in files],
             thresholds=cfg.eval_thresholds,
             failing_metric=failures[0]["metric"] if failures else None,

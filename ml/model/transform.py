@@ -51,7 +51,7 @@ from ml.spans import SpanPaths, parse_span, window_ending
 from ml.tfrecord import read_tfrecords
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "eval")
+TRANSFORMED = ("train", "eval")  # what training reads; a test split is judged raw, by evaluate
 BATCH_SIZE = 1000
 
 
@@ -165,7 +165,7 @@ def _transform(files: dict[str, list[Path]], out: TransformLayout) -> None:
     out.transformed.mkdir(parents=True, exist_ok=True)
     jobs = [
         (str(source), str(out.transformed / f"{split}-{i:05d}-of-{len(files[split]):05d}.tfrecord.gz"))
-        for split in SPLITS
+        for split in TRANSFORMED
         for i, source in enumerate(files[split])
     ]
     with beam.Pipeline(options=pipeline_options()) as p:
@@ -187,13 +187,13 @@ def _rows(
     """Rows (or, with key="positives", positive labels) per split over the window's ingest
     summaries; None when a summary does not have them (ingested before they were counted)."""
     paths = SpanPaths(cfg, roots)
-    rows = dict.fromkeys(SPLITS, 0)
+    rows = dict.fromkeys(cfg.splits, 0)
     for span in spans:
         summary = IngestSummary.read(paths.ingest_summary(span))
         counted = summary.positives if key == "positives" else summary.rows_out
         if counted is None:
             return None
-        for split in SPLITS:
+        for split in cfg.splits:
             rows[split] += int(counted.get(split, 0))
     return rows
 
@@ -220,8 +220,8 @@ def run_transform(
     _check_enough(cfg, sel, end_span)
     for message in sel.warnings():
         log.warning(message)
-    files = {split: split_files(cfg, roots, sel.used, split) for split in SPLITS}
-    rows = _rows(cfg, roots, sel.used) or dict.fromkeys(SPLITS, 0)
+    files = {split: split_files(cfg, roots, sel.used, split) for split in cfg.splits}
+    rows = _rows(cfg, roots, sel.used) or dict.fromkeys(cfg.splits, 0)
     positives = _rows(cfg, roots, sel.used, "positives")
     classes = class_warnings(rows, positives) if positives is not None else []
     for warning in classes:
@@ -242,11 +242,12 @@ def run_transform(
             "spans": sel.as_dict(),
             "rows": rows,
             "positives": positives,
-            "raw_files": {split: [str(f) for f in files[split]] for split in SPLITS},
+            "raw_files": {split: [str(f) for f in files[split]] for split in cfg.splits},
             "raw_eval_patterns": sorted({str(f.parent / "*.tfrecord.gz") for f in files["eval"]}),
             "transform_output": layout.tft_output.name,
             "transformed": {
-                split: Path(layout.transformed_pattern(split)).relative_to(tmp).as_posix() for split in SPLITS
+                split: Path(layout.transformed_pattern(split)).relative_to(tmp).as_posix()
+                for split in TRANSFORMED
             },
             "digest": digest,
             "tensorflow": tf.__version__,

@@ -73,8 +73,12 @@ def split_files(cfg: PipelineConfig, roots: Roots, spans: list[str], split: str)
     for span in spans:
         found = paths.split_files(span, split)
         if not found:
+            hint = (
+                "; re-ingest it (split.test_percent was set after it was ingested)" if split == "test" else ""
+            )
             raise MissingArtifact(
-                f"span {span} has no ingested {split} examples under {paths.examples_dir(span) / split}",
+                f"span {span} has no ingested {split} examples under {paths.examples_dir(span) / split}"
+                + hint,
                 span=span,
                 file=str(paths.examples_dir(span)),
                 rule="examples-exist",
@@ -84,16 +88,17 @@ def split_files(cfg: PipelineConfig, roots: Roots, spans: list[str], split: str)
 
 
 def class_warnings(rows: dict[str, int], positives: dict[str, int]) -> list[str]:
-    """What a window's splits cannot do: no eval row, or a split that holds one class."""
+    """What a window's splits cannot do: nothing to judge, or a split that holds one class. The
+    judged split is test when the window has one (split.test_percent), else eval."""
+    judged = "test" if "test" in rows else "eval"
     out = []
-    if rows.get("eval", 0) == 0:
-        out.append(
-            "the window's eval split is empty: evaluate has nothing to judge; widen training.window_spans"
-        )
-    for split, what in (
-        ("train", "the model cannot learn the label"),
-        ("eval", "AUC is undefined: evaluate cannot judge"),
-    ):
+    if rows.get(judged, 0) == 0:
+        why = "evaluate has nothing to judge; widen training.window_spans"
+        out.append(f"the window's {judged} split is empty: {why}")
+    cannot = {"train": "the model cannot learn the label", judged: "AUC is undefined: evaluate cannot judge"}
+    if judged == "test":
+        cannot["eval"] = "Keras' validation AUC is undefined"
+    for split, what in cannot.items():
         n, p = rows.get(split, 0), positives.get(split, 0)
         if n and (p == 0 or p == n):
             out.append(

@@ -31,6 +31,7 @@ MISTAKES = [
     ),
     (lambda r: r["features"]["temp"].update(defualt=55.0), "features.temp.defualt", "Extra inputs"),
     (lambda r: r["split"].update(eval_percent=120), "split.eval_percent", "less than or equal to 99"),
+    (lambda r: r["split"].update(eval_percent=50, test_percent=50), "split", "must leave train rows"),
     (lambda r: r["checks"]["drift"].update(severity="loud"), "checks.drift.severity", "'block' or 'warn'"),
     (
         lambda r: r["checks"]["drift"]["features"].update(tmp={"jsd": 0.9}),
@@ -180,3 +181,27 @@ def test_an_object_store_root_is_refused_not_read_as_a_local_folder(monkeypatch,
     assert err.value.rule == "local-root" and "ML_ARTIFACT_ROOT" in str(err.value)
     with pytest.raises(PipelineError):
         Roots.resolve(data=url)
+
+
+def test_a_test_split_takes_its_band_from_train_and_leaves_eval_as_it_was(flights_cfg):
+    """split.test_percent: the stable hash's next band becomes test; every eval row stays eval
+    (a pipeline that adds a test split keeps comparing like with like), and the shares hold."""
+    import dataclasses
+
+    import pandas as pd
+
+    from ml.data.ingest import split_of
+
+    keys = pd.DataFrame({k: [f"{k}{i}" for i in range(4000)] for k in flights_cfg.example_key})
+    raw = copy.deepcopy(flights_cfg.raw)
+    raw["split"]["test_percent"] = 20
+    with_test = dataclasses.replace(flights_cfg, raw=raw)
+    before, after = split_of(flights_cfg, keys), split_of(with_test, keys)
+    assert flights_cfg.splits == ("train", "eval") and with_test.splits == ("train", "eval", "test")
+    assert [a for b, a in zip(before, after, strict=True) if b == "eval"] == ["eval"] * before.count("eval")
+    assert {b for b, a in zip(before, after, strict=True) if a == "test"} == {"train"}
+    shares = {s: after.count(s) / len(after) for s in with_test.splits}
+    assert abs(shares["eval"] - flights_cfg.eval_percent / 100) < 0.03 and abs(shares["test"] - 0.2) < 0.03
+    assert with_test.spec.split.judged == "test" and flights_cfg.spec.split.judged == "eval"
+    few = keys.head(6)  # enough rows for one test row (100 / 20 = 5) that drew none still get one
+    assert "test" in split_of(with_test, few)
