@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _smoke import parse_args  # noqa: E402
 
 from ml.config import load_pipeline  # noqa: E402
+from ml.data.span_results import SpanVerdict  # noqa: E402
 from ml.results import ResultsStore, queries  # noqa: E402
 from ml.results.record import check_rows, now, write_span  # noqa: E402
 from ml.spans import span_range  # noqa: E402
@@ -84,7 +85,7 @@ def main() -> None:
                 "rows": v["rows"],
                 "updated_at": now(),
             }
-            write_span(store, row, check_rows(v))
+            write_span(store, row, check_rows(SpanVerdict.model_validate(v)))
             files.append(Path(tmp) / f"{span}.json")
             files[-1].write_text(json.dumps(v))
         checks = len(queries.checks(store, "flights"))

@@ -176,7 +176,7 @@ def run_chain(end: str, window: int, run_id: str, levers: bool = False) -> dict:
         "rows": xf["rows"],
         "spans": len(xf["spans_used"]),
         "digest": xf["digest"],
-        "weights_digest": trained["weights_digest"],
+        "weights_digest": trained.weights_digest,
         "auc": evaluated.candidate.get("auc"),
         "steps": steps,
     }
