@@ -21,7 +21,7 @@ class LabelVerdict(BaseModel):
     labelled: int = 0  # predictions whose label has landed
     realized: float | None = None  # the metric on the labelled ones (TFMA)
     estimated: float | None = None  # CBPE's estimate from the scores alone
-    band: list[float | None] = []  # [lower, upper] of the metric's expected band
+    band: list[float | None] | None = None  # [lower, upper] of the metric's band (None: not judged)
 
 
 class MonitorResult(Artifact):
@@ -32,7 +32,7 @@ class MonitorResult(Artifact):
     cutoff: str  # the labels and predictions counted were in by this time (UTC, ISO 8601)
     reused: bool = False  # nothing new since the previous result's cutoff: that result kept
     partial: bool = False  # not every label has landed yet
-    counts: dict[str, float] = {}  # predictions, labelled, coverage
+    counts: dict[str, float | None] = {}  # predictions, labelled, coverage
     by_label: dict[str, LabelVerdict] = {}
     alarm: bool = False  # a realized metric below its band on an alarm slice
     alarms: list[str] = []  # which
@@ -50,10 +50,10 @@ class MonitorResult(Artifact):
         """`span 2013-05-26 (realized): 812 predictions, 790 labelled (97 %); stable: realized
         0.702, estimated 0.744, band >= 0.715; ALARM`."""
         counts = self.counts
-        line = f"span {self.span} ({self.stage}): {int(counts.get('predictions', 0))} predictions"
+        line = f"span {self.span} ({self.stage}): {int(counts.get('predictions') or 0)} predictions"
         if self.stage == "realized":
             coverage = num(100 * (counts.get("coverage") or 0), 0)
-            line += f", {int(counts.get('labelled', 0))} labelled ({coverage} %)"
+            line += f", {int(counts.get('labelled') or 0)} labelled ({coverage} %)"
         for label, v in self.by_label.items():
             lower = v.band[0] if v.band else None
             line += f"; {label}: realized {num(v.realized)}, estimated {num(v.estimated)}"

@@ -85,7 +85,10 @@ def test_monitor_line():
         span="2013-05-26",
         cutoff="2013-06-02T00:00:00+00:00",
         counts={"predictions": 812, "labelled": 790, "coverage": 0.973},
-        by_label={"stable": {"version": 2, "realized": 0.7021, "estimated": 0.7444, "band": [0.715, None]}},
+        by_label={
+            "stable": {"version": 2, "realized": 0.7021, "estimated": 0.7444, "band": [0.715, None]},
+            "all": {"realized": None, "estimated": None, "band": None},  # too few labels to judge
+        },
         alarm=True,
         alarms=["stable: auc on Overall"],
         retrain=True,
@@ -93,7 +96,8 @@ def test_monitor_line():
     )
     assert result.summary() == (
         "span 2013-05-26 (realized): 812 predictions, 790 labelled (97 %); stable: realized 0.702, "
-        "estimated 0.744, band >= 0.715; ALARM"
+        "estimated 0.744, band >= 0.715; all: realized undefined, estimated undefined, "
+        "band >= undefined; ALARM"
     )
     assert MonitorResult.parse(result.result()) == result  # the XCom reads back as the same model
 
